@@ -1,0 +1,308 @@
+/**
+ * The user-facing connection: promise-based writes with backpressure, async
+ * iteration over received chunks, half-close, and a close promise that never
+ * rejects.
+ *
+ * @module
+ */
+
+import { NetError, toNetError } from "./errors.ts";
+import type { RawHandlers, RawSocket, SocketAddress } from "./transport.ts";
+
+/**
+ * Read-side buffer limit, in bytes: past it the socket is paused until the
+ * consumer catches up, so a slow reader makes TCP slow the peer down instead
+ * of growing memory.
+ */
+const READ_HIGH_WATER_MARK = 128 * 1024;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const DONE: IteratorResult<Uint8Array> = Object.freeze({ value: undefined, done: true });
+const encoder = new TextEncoder();
+const noop = (): void => {};
+
+/** A promise whose rejection is observed, so an ignored write never crashes the process. */
+function quietReject(error: NetError): Promise<never> {
+  const p = Promise.reject(error);
+  p.catch(noop);
+  return p;
+}
+
+/** Options that shape a connection once it is open. */
+export interface ConnectionOptions {
+  /** Keep the write side open after the peer half-closes. Default false: EOF closes the connection. */
+  allowHalfOpen?: boolean;
+}
+
+/**
+ * One open TCP or Unix-socket connection, the same on every runtime.
+ *
+ * - `write()` resolves at once while buffered bytes are under the high-water
+ *   mark (64 KiB), otherwise when they drain; it rejects with a {@link NetError}
+ *   if the connection is closed first.
+ * - `for await (const chunk of conn)` yields received `Uint8Array` chunks and
+ *   throws the connection's error, if any, after the last chunk. Leaving the
+ *   loop early keeps the connection open.
+ * - `closed` resolves (never rejects) with the error that closed the
+ *   connection, or `undefined` for a clean close.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "wireline";
+ * await using conn = await connect("127.0.0.1:7");
+ * await conn.write("ping\n");
+ * for await (const chunk of conn) {
+ *   console.log(new TextDecoder().decode(chunk));
+ *   break;
+ * }
+ * ```
+ */
+export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
+  /** Resolves when the connection is gone, with its error if it failed. Never rejects. */
+  readonly closed: Promise<NetError | undefined>;
+
+  readonly #raw: RawSocket;
+  readonly #label: string;
+  readonly #allowHalfOpen: boolean;
+  #resolveClosed!: (error: NetError | undefined) => void;
+
+  #chunks: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #paused = false;
+  #eof = false;
+  #readError: NetError | undefined;
+  #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: NetError) => void } | undefined;
+
+  #drain: Promise<void> | undefined;
+  #resolveDrain: (() => void) | undefined;
+  #rejectDrain: ((e: NetError) => void) | undefined;
+  #writeClosed = false;
+  #isClosed = false;
+  #bytesRead = 0;
+  #bytesWritten = 0;
+  #readable: ReadableStream<Uint8Array> | undefined;
+  #writable: WritableStream<Uint8Array> | undefined;
+  #localAddress: SocketAddress | undefined;
+  #remoteAddress: SocketAddress | undefined;
+
+  /**
+   * Wraps a started-nowhere raw socket. Users get connections from `connect()`
+   * and `listen()`; adapters and tests may build one directly.
+   */
+  constructor(raw: RawSocket, label: string, options: ConnectionOptions = {}) {
+    this.#raw = raw;
+    this.#label = label;
+    this.#allowHalfOpen = options.allowHalfOpen ?? false;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    // Addresses are read now: after close some runtimes no longer report them.
+    this.#localAddress = raw.localAddress;
+    this.#remoteAddress = raw.remoteAddress;
+    const handlers: RawHandlers = {
+      onData: (chunk) => this.#onData(chunk),
+      onEnd: () => this.#onEnd(),
+      onDrain: () => this.#onDrain(),
+      onClose: (error) => this.#onClose(error),
+    };
+    raw.start(handlers);
+  }
+
+  /** The local end, or undefined where the runtime does not report it. */
+  get localAddress(): SocketAddress | undefined {
+    return this.#localAddress;
+  }
+
+  /** The remote end. */
+  get remoteAddress(): SocketAddress | undefined {
+    return this.#remoteAddress;
+  }
+
+  /** Bytes received so far. */
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  /** Bytes handed to `write()` so far. */
+  get bytesWritten(): number {
+    return this.#bytesWritten;
+  }
+
+  /** Bytes accepted by `write()` and not yet taken by the kernel. */
+  get bufferedAmount(): number {
+    return this.#raw.bufferedAmount;
+  }
+
+  /** True once the connection is fully closed. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /**
+   * Sends bytes (strings are UTF-8 encoded). Resolves at once while the send
+   * buffer is under its high-water mark, otherwise once it drains. Rejects with
+   * `ERR_SOCKET_CLOSED` after `end()`/`close()`, or with the connection's error.
+   */
+  write(data: Uint8Array | string): Promise<void> {
+    if (this.#writeClosed) {
+      return quietReject(
+        new NetError("ERR_SOCKET_CLOSED", "write after the connection was closed or ended", { address: this.#label, cause: this.#readError }),
+      );
+    }
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    this.#bytesWritten += bytes.length;
+    if (this.#raw.write(bytes)) return this.#drain ?? RESOLVED;
+    return (this.#drain ??= this.#newDrain());
+  }
+
+  #newDrain(): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => {
+      this.#resolveDrain = resolve;
+      this.#rejectDrain = reject;
+    });
+    p.catch(noop);
+    return p;
+  }
+
+  /** Half-closes: sends FIN after buffered bytes; reading goes on until the peer closes. */
+  end(): void {
+    if (this.#writeClosed) return;
+    this.#writeClosed = true;
+    if (this.#eof) this.#raw.close();
+    else this.#raw.end();
+  }
+
+  /** Flushes what was written, closes, and resolves once the socket is released. */
+  close(): Promise<void> {
+    if (!this.#isClosed) {
+      this.#writeClosed = true;
+      this.#raw.close();
+    }
+    return this.closed.then(noop);
+  }
+
+  /** Closes at once, discarding unsent bytes. `closed` resolves with `error` if given. */
+  destroy(error?: unknown): void {
+    if (this.#isClosed) return;
+    this.#writeClosed = true;
+    this.#raw.destroy(error === undefined ? undefined : toNetError(error, this.#label));
+  }
+
+  /** Stops reading from the socket until {@link Connection.resume}. Iteration waits meanwhile. */
+  pause(): void {
+    this.#paused = true;
+    this.#raw.pause();
+  }
+
+  /** Undoes {@link Connection.pause}. */
+  resume(): void {
+    this.#paused = false;
+    if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#raw.resume();
+  }
+
+  /** Enables or disables Nagle's algorithm (wireline enables TCP_NODELAY by default). */
+  setNoDelay(enabled: boolean): void {
+    this.#raw.setNoDelay(enabled);
+  }
+
+  /** Turns TCP keep-alive on or off; `initialDelay` in ms where the runtime can set it. */
+  setKeepAlive(enabled: boolean, initialDelay?: number): void {
+    this.#raw.setKeepAlive(enabled, initialDelay);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return {
+      next: () => this.#next(),
+      return: () => Promise.resolve(DONE),
+    };
+  }
+
+  /** Closes the connection gracefully: `await using conn = await connect(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** A Web Streams view of the received bytes, created on first use. Slower than iteration. */
+  get readable(): ReadableStream<Uint8Array> {
+    return (this.#readable ??= new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          const result = await this.#next();
+          if (result.done) controller.close();
+          else controller.enqueue(result.value);
+        },
+        cancel: () => this.destroy(),
+      },
+      { highWaterMark: 0 },
+    ));
+  }
+
+  /** A Web Streams view of the send side, created on first use. Closing it half-closes. */
+  get writable(): WritableStream<Uint8Array> {
+    return (this.#writable ??= new WritableStream<Uint8Array>({
+      write: (chunk) => this.write(chunk),
+      close: () => this.end(),
+      abort: (reason) => this.destroy(reason),
+    }));
+  }
+
+  #next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#chunks.length > 0) {
+      const value = this.#chunks.shift()!;
+      this.#queuedBytes -= value.length;
+      if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && !this.#paused && !this.#eof) this.#raw.resume();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#readError) return Promise.reject(this.#readError);
+    if (this.#eof) return Promise.resolve(DONE);
+    if (this.#waiter) return Promise.reject(new Error("Connection is already being read by another iterator"));
+    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+  }
+
+  #onData(chunk: Uint8Array): void {
+    this.#bytesRead += chunk.length;
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.resolve({ value: chunk, done: false });
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#raw.pause();
+  }
+
+  #onEnd(): void {
+    this.#eof = true;
+    this.#settleWaiter();
+    // Both directions done, or half-open not wanted: release the socket once our writes flush.
+    if (!this.#allowHalfOpen || this.#writeClosed) {
+      this.#writeClosed = true;
+      this.#raw.close();
+    }
+  }
+
+  #onDrain(): void {
+    const resolve = this.#resolveDrain;
+    this.#drain = this.#resolveDrain = this.#rejectDrain = undefined;
+    resolve?.();
+  }
+
+  #onClose(error: NetError | undefined): void {
+    this.#isClosed = true;
+    this.#writeClosed = true;
+    this.#eof = true;
+    if (error) this.#readError = error;
+    this.#settleWaiter();
+    const reject = this.#rejectDrain;
+    this.#drain = this.#resolveDrain = this.#rejectDrain = undefined;
+    reject?.(error ?? new NetError("ERR_SOCKET_CLOSED", "connection closed before buffered data was flushed", { address: this.#label }));
+    this.#resolveClosed(error);
+  }
+
+  #settleWaiter(): void {
+    const waiter = this.#waiter;
+    if (!waiter || this.#chunks.length > 0) return;
+    this.#waiter = undefined;
+    if (this.#readError) waiter.reject(this.#readError);
+    else waiter.resolve(DONE);
+  }
+}

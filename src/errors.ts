@@ -1,0 +1,190 @@
+/**
+ * One error class for every network failure, with a `code` that is the same on
+ * Node, Deno and Bun for the same failure.
+ *
+ * @module
+ */
+
+/**
+ * Stable error codes. Runtime-specific codes are normalised to one of these;
+ * anything unknown keeps the runtime's own `code` when it has one.
+ */
+export type NetErrorCode =
+  | "ECONNREFUSED"
+  | "ENOTFOUND"
+  | "ETIMEDOUT"
+  | "ECONNRESET"
+  | "EPIPE"
+  | "EADDRINUSE"
+  | "EADDRNOTAVAIL"
+  | "EACCES"
+  | "ENOENT"
+  | "ABORT_ERR"
+  | "ERR_SOCKET_CLOSED"
+  | "ERR_INVALID_ADDRESS"
+  | "ERR_INVALID_OPTION"
+  | "ERR_UNSUPPORTED"
+  | "ERR_QUEUE_FULL"
+  | "ERR_WRITE_DROPPED"
+  | "ERR_WRITE_DEADLINE"
+  | "ERR_RETRIES_EXHAUSTED"
+  | "ERR_STALE_CONNECTION"
+  | "ERR_CONNECTION_REFUSED_BY_SERVER"
+  | "ERR_TLS_CERT"
+  | "ERR_TLS"
+  | "ERR_FRAME_TOO_LARGE"
+  | "ERR_FRAME_MALFORMED"
+  | "EUNKNOWN";
+
+/**
+ * The error every wireline operation rejects or closes with.
+ *
+ * @example
+ * ```ts
+ * import { connect, NetError } from "wireline";
+ * try {
+ *   await connect("127.0.0.1:1");
+ * } catch (err) {
+ *   if (err instanceof NetError && err.code === "ECONNREFUSED") {
+ *     console.log("nobody listens there:", err.message);
+ *   }
+ * }
+ * ```
+ */
+export class NetError extends Error {
+  /** The stable code, identical on every runtime for the same failure. */
+  readonly code: NetErrorCode;
+  /** The address involved, formatted as `host:port`, `[v6]:port` or a Unix path. */
+  readonly address: string | undefined;
+
+  constructor(
+    code: NetErrorCode,
+    message: string,
+    options?: { cause?: unknown; address?: string },
+  ) {
+    const where = options?.address ? ` (${options.address})` : "";
+    super(`${code}: ${message}${where}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "NetError";
+    this.code = code;
+    this.address = options?.address;
+  }
+}
+
+const KNOWN_CODES: ReadonlySet<string> = new Set<NetErrorCode>([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "EPIPE",
+  "EADDRINUSE",
+  "EADDRNOTAVAIL",
+  "EACCES",
+  "ENOENT",
+  "ABORT_ERR",
+]);
+
+/** Runtime error names (Deno's `Deno.errors.*`, DOMException names) mapped to codes. */
+const NAME_TO_CODE: Readonly<Record<string, NetErrorCode>> = {
+  ConnectionRefused: "ECONNREFUSED",
+  ConnectionReset: "ECONNRESET",
+  ConnectionAborted: "ECONNRESET",
+  BrokenPipe: "EPIPE",
+  AddrInUse: "EADDRINUSE",
+  AddrNotAvailable: "EADDRNOTAVAIL",
+  PermissionDenied: "EACCES",
+  NotCapable: "EACCES",
+  NotFound: "ENOENT",
+  TimedOut: "ETIMEDOUT",
+  TimeoutError: "ETIMEDOUT",
+  AbortError: "ABORT_ERR",
+  BadResource: "ERR_SOCKET_CLOSED",
+  Interrupted: "ERR_SOCKET_CLOSED",
+};
+
+const CODE_ALIASES: Readonly<Record<string, NetErrorCode>> = {
+  EAI_AGAIN: "ENOTFOUND",
+  EAI_NONAME: "ENOTFOUND",
+  EAI_FAIL: "ENOTFOUND",
+  ERR_SOCKET_CLOSED_BEFORE_CONNECTION: "ECONNRESET",
+  ERR_STREAM_DESTROYED: "ERR_SOCKET_CLOSED",
+  ERR_SOCKET_CLOSED: "ERR_SOCKET_CLOSED",
+  ECONNABORTED: "ECONNRESET",
+};
+
+/**
+ * Normalises any runtime error into a {@link NetError}. Adapters call it with
+ * their own errors; it reads `code` first, then `name`. Runtime-specific shapes
+ * that carry neither (Deno's DNS failure) are mapped by the adapter before.
+ *
+ * @example
+ * ```ts
+ * import { toNetError } from "wireline";
+ * const err = toNetError(Object.assign(new Error("boom"), { code: "ECONNRESET" }), "10.0.0.1:80");
+ * console.log(err.code); // "ECONNRESET"
+ * ```
+ */
+export function toNetError(error: unknown, address?: string, fallback: NetErrorCode = "EUNKNOWN"): NetError {
+  if (error instanceof NetError) return error;
+  const e = error as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  const rawCode = typeof e?.code === "string" ? e.code : undefined;
+  const name = typeof e?.name === "string" ? e.name : undefined;
+  let code: NetErrorCode = fallback;
+  if (rawCode && KNOWN_CODES.has(rawCode)) code = rawCode as NetErrorCode;
+  else if (rawCode && rawCode in CODE_ALIASES) code = CODE_ALIASES[rawCode]!;
+  else if (name && name in NAME_TO_CODE) code = NAME_TO_CODE[name]!;
+  const message = typeof e?.message === "string" && e.message ? e.message : String(error);
+  return new NetError(code, describe(code, message), { cause: error, address });
+}
+
+function describe(code: NetErrorCode, runtimeMessage: string): string {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+      return `host name could not be resolved (${runtimeMessage})`;
+    case "ETIMEDOUT":
+      return "operation timed out";
+    case "ECONNRESET":
+      return "connection reset by peer";
+    case "EPIPE":
+      return "broken pipe: the peer closed the connection";
+    case "EADDRINUSE":
+      return "address already in use";
+    case "EACCES":
+      return `permission denied (${runtimeMessage})`;
+    case "ENOENT":
+      return "no such Unix socket";
+    case "ABORT_ERR":
+      return "operation aborted";
+    case "ERR_SOCKET_CLOSED":
+      return "socket is closed";
+    default:
+      return runtimeMessage;
+  }
+}
+
+/**
+ * Creates the ERR_UNSUPPORTED error used when a runtime cannot honour an option.
+ *
+ * @example
+ * ```ts
+ * import { unsupported } from "wireline";
+ * throw unsupported("reusePort", "Node 20 has no SO_REUSEPORT; use Node 22.12+");
+ * ```
+ */
+export function unsupported(feature: string, reason: string): NetError {
+  return new NetError("ERR_UNSUPPORTED", `${feature} is not supported here: ${reason}`);
+}
+
+/**
+ * Creates the ERR_INVALID_OPTION error for an option outside its range.
+ *
+ * @example
+ * ```ts
+ * import { invalidOption } from "wireline";
+ * throw invalidOption("timeout", -1, "a non-negative number of milliseconds");
+ * ```
+ */
+export function invalidOption(name: string, value: unknown, expected: string): NetError {
+  return new NetError("ERR_INVALID_OPTION", `option "${name}" must be ${expected}, got ${String(value)}`);
+}

@@ -1,0 +1,274 @@
+/**
+ * A codec put on a connection: send and receive whole frames, with small
+ * sends coalesced into one write per tick.
+ *
+ * @module
+ */
+
+import type { Codec } from "./codec.ts";
+import { invalidOption } from "./errors.ts";
+
+/**
+ * What {@link framed} needs from a connection. wireline's `Connection`
+ * satisfies it; so can a test double.
+ *
+ * @example
+ * ```ts
+ * import type { ByteConnection } from "wireline";
+ * async function echo(conn: ByteConnection): Promise<void> {
+ *   for await (const chunk of conn) await conn.write(chunk);
+ * }
+ * ```
+ */
+export interface ByteConnection {
+  /** Resolves once the bytes are accepted under the high-water mark; rejects if the connection is closed. */
+  write(data: Uint8Array): Promise<void>;
+  /** Yields received chunks; throws a {@link NetError} on a connection error. */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  /** Closes abruptly. */
+  destroy(error?: Error): void;
+  /** Resolves, never rejects, when the connection is gone. */
+  readonly closed: Promise<unknown>;
+}
+
+/** Options of {@link framed}. */
+export interface FramedOptions {
+  /**
+   * Bytes of small frames gathered into one write before it is issued early,
+   * without waiting for the end of the tick; a frame part this large or
+   * larger is written on its own, without copying. Default 64 KiB.
+   */
+  readonly maxBatchBytes?: number;
+}
+
+/**
+ * A connection that carries frames. Iterate it once to receive; call `send`
+ * from anywhere.
+ *
+ * @example
+ * ```ts
+ * import { framed, lines } from "wireline";
+ * const channel = framed(conn, lines());
+ * for await (const line of channel) await channel.send(line.toUpperCase());
+ * ```
+ */
+export interface FramedChannel<T> extends AsyncIterable<T> {
+  /**
+   * Encodes and queues one frame. Frames sent in the same tick go out in one
+   * write, issued on a microtask. Resolves when that write is accepted (and
+   * every earlier one), so awaiting it applies the connection's backpressure.
+   * Rejects with the encoding error if this frame cannot be encoded, leaving
+   * other frames alone; rejects with the write error if the connection fails,
+   * as does every later send. A send that is not awaited never causes an
+   * unhandled rejection for a connection failure.
+   *
+   * The frame's bytes are read when its write is issued; do not change them
+   * until the returned promise settles.
+   */
+  send(frame: T): Promise<void>;
+  /**
+   * Yields decoded frames; ends when the peer closes cleanly. Throws the
+   * connection's error, or a {@link FramingError} after the connection was
+   * destroyed with it: on bad or oversize input, or when the stream ends
+   * inside a frame. Frames decoded before the error are yielded first.
+   * Only one iteration is allowed.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T>;
+  /** Closes the connection abruptly. */
+  destroy(error?: Error): void;
+  /** The connection's `closed`: resolves when the connection is gone. */
+  readonly closed: Promise<unknown>;
+}
+
+/**
+ * Default {@link FramedOptions.maxBatchBytes}: 64 KiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_BATCH_BYTES } from "wireline";
+ * console.log(DEFAULT_MAX_BATCH_BYTES); // 65536
+ * ```
+ */
+export const DEFAULT_MAX_BATCH_BYTES: number = 64 * 1024;
+
+/**
+ * Puts `codec` on `conn`.
+ *
+ * @example
+ * ```ts
+ * import { connect, framed, lengthPrefixed } from "wireline";
+ * const channel = framed(await connect("127.0.0.1:7000"), lengthPrefixed());
+ * await Promise.all(requests.map((r) => channel.send(r))); // one write
+ * for await (const reply of channel) handle(reply);
+ * ```
+ */
+export function framed<T>(conn: ByteConnection, codec: Codec<T>, options: FramedOptions = {}): FramedChannel<T> {
+  const maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+  if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) {
+    throw invalidOption("maxBatchBytes", maxBatchBytes, "a positive integer");
+  }
+  return new Channel(conn, codec, maxBatchBytes);
+}
+
+const ignore = (): void => {};
+
+class Channel<T> implements FramedChannel<T> {
+  readonly #conn: ByteConnection;
+  readonly #codec: Codec<T>;
+  readonly #maxBatchBytes: number;
+  #iterated = false;
+
+  // Small parts waiting for the microtask flush, copied into one array then.
+  #parts: Uint8Array[] = [];
+  #partsBytes = 0;
+  /** Settles the sends whose last bytes are in `#parts`; made on the first such send. */
+  #batch: { promise: Promise<void>; resolve: (settled: Promise<void>) => void } | undefined;
+  #flushScheduled = false;
+  /**
+   * Settles once every write issued so far is accepted, or rejects with the
+   * first failure. Each send resolves with the write holding its last byte
+   * chained after this, so sends settle in order whatever the connection does.
+   */
+  #written: Promise<void> = Promise.resolve();
+
+  constructor(conn: ByteConnection, codec: Codec<T>, maxBatchBytes: number) {
+    this.#conn = conn;
+    this.#codec = codec;
+    this.#maxBatchBytes = maxBatchBytes;
+  }
+
+  get closed(): Promise<unknown> {
+    return this.#conn.closed;
+  }
+
+  destroy(error?: Error): void {
+    this.#conn.destroy(error);
+  }
+
+  send(frame: T): Promise<void> {
+    let encoded: Uint8Array | readonly Uint8Array[];
+    try {
+      encoded = this.#codec.encode(frame);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const parts: readonly Uint8Array[] = encoded instanceof Uint8Array ? [encoded] : encoded;
+    const max = this.#maxBatchBytes;
+    // Whether this frame's last bytes were written directly rather than batched.
+    let direct = false;
+    for (const part of parts) {
+      if (part.length === 0) continue;
+      if (part.length >= max) {
+        // Copying a large part into a batch costs more than one extra write.
+        this.#flush();
+        this.#write(part);
+        direct = true;
+        continue;
+      }
+      if (this.#partsBytes + part.length > max) this.#flush();
+      this.#parts.push(part);
+      this.#partsBytes += part.length;
+      direct = false;
+    }
+    if (direct) return this.#written;
+    const batch = (this.#batch ??= deferred());
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+      });
+    }
+    if (this.#partsBytes >= max) this.#flush();
+    return batch.promise;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, undefined, undefined> {
+    if (this.#iterated) throw new TypeError("a framed channel can be iterated only once");
+    this.#iterated = true;
+    const decoder = this.#codec.createDecoder();
+    const frames: T[] = [];
+    const emit = (frame: T): void => {
+      frames.push(frame);
+    };
+    let failure: unknown;
+    let ended = false;
+    // True once the connection's iterator is finished or has thrown, so it needs no `return()`.
+    let exhausted = false;
+    const iterator = this.#conn[Symbol.asyncIterator]();
+    try {
+      while (failure === undefined && !ended) {
+        exhausted = true;
+        const next = await iterator.next();
+        exhausted = next.done === true;
+        try {
+          if (next.done) {
+            ended = true;
+            decoder.finish();
+          } else {
+            decoder.decode(next.value, emit);
+          }
+        } catch (error) {
+          failure = error;
+          // Destroy at once, so a bad peer stops being read, then deliver what was decoded before the error.
+          this.#conn.destroy(error instanceof Error ? error : new Error(String(error)));
+        }
+        // Indexed, not shifted: a chunk can hold thousands of small frames.
+        for (let i = 0; i < frames.length; i++) yield frames[i]!;
+        frames.length = 0;
+      }
+    } finally {
+      if (!exhausted) await iterator.return?.();
+    }
+    if (failure !== undefined) throw failure;
+    return undefined;
+  }
+
+  #flush(): void {
+    const parts = this.#parts;
+    const batch = this.#batch;
+    if (parts.length === 0) {
+      // A batch with no bytes only holds sends of empty frames.
+      if (batch) {
+        this.#batch = undefined;
+        batch.resolve(this.#written);
+      }
+      return;
+    }
+    let data: Uint8Array;
+    if (parts.length === 1) {
+      data = parts[0]!;
+    } else {
+      data = new Uint8Array(this.#partsBytes);
+      let offset = 0;
+      for (const part of parts) {
+        data.set(part, offset);
+        offset += part.length;
+      }
+    }
+    this.#parts = [];
+    this.#partsBytes = 0;
+    this.#batch = undefined;
+    this.#write(data);
+    batch?.resolve(this.#written);
+  }
+
+  #write(data: Uint8Array): void {
+    let accepted: Promise<void>;
+    try {
+      accepted = this.#conn.write(data);
+    } catch (error) {
+      accepted = Promise.reject(error);
+    }
+    const written = Promise.all([this.#written, accepted]).then(ignore);
+    written.catch(ignore);
+    this.#written = written;
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: (settled: Promise<void>) => void } {
+  let resolve!: (settled: Promise<void>) => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  promise.catch(ignore);
+  return { promise, resolve };
+}

@@ -1,0 +1,244 @@
+/**
+ * Frames carried as a length field followed by that many bytes, after Netty's
+ * LengthFieldBasedFrameDecoder and LengthFieldPrepender.
+ *
+ * @module
+ */
+
+import type { Codec, FrameDecoder } from "./codec.ts";
+import { invalidOption } from "./errors.ts";
+import { FramingError } from "./framing-error.ts";
+
+/** Options of {@link lengthPrefixed}. */
+export interface LengthPrefixedOptions {
+  /** Size of the length field in bytes. Default 4. */
+  readonly lengthBytes?: 1 | 2 | 3 | 4 | 8;
+  /** Byte order of the length field. Default "big" (network order). */
+  readonly byteOrder?: "big" | "little";
+  /**
+   * Added to the length field to get the payload length (Netty's meaning).
+   * When the field counts the header too, use `-lengthBytes`. Default 0.
+   */
+  readonly lengthAdjustment?: number;
+  /** Largest payload, header excluded, in bytes. Default 16 MiB. */
+  readonly maxFrameLength?: number;
+}
+
+/**
+ * Default {@link LengthPrefixedOptions.maxFrameLength}: 16 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_FRAME_LENGTH } from "wireline";
+ * console.log(DEFAULT_MAX_FRAME_LENGTH); // 16777216
+ * ```
+ */
+export const DEFAULT_MAX_FRAME_LENGTH: number = 16 * 1024 * 1024;
+
+/**
+ * A codec for length-prefixed binary frames. Decoded frames are views into the
+ * received chunk when the frame lies inside one chunk, otherwise one copy.
+ *
+ * Oversize frames fail fast: the decoder throws `ERR_FRAME_TOO_LARGE` as soon
+ * as it has read the length field, without buffering the payload. Encoding a
+ * payload over `maxFrameLength`, or too long for the field, throws the same.
+ *
+ * @example
+ * ```ts
+ * import { framed, lengthPrefixed } from "wireline";
+ * // 2-byte little-endian length that counts itself.
+ * const codec = lengthPrefixed({ lengthBytes: 2, byteOrder: "little", lengthAdjustment: -2 });
+ * const channel = framed(conn, codec);
+ * await channel.send(new Uint8Array([1, 2, 3])); // on the wire: 05 00 01 02 03
+ * for await (const frame of channel) console.log(frame.length);
+ * ```
+ */
+export function lengthPrefixed(options: LengthPrefixedOptions = {}): Codec<Uint8Array> {
+  const lengthBytes = options.lengthBytes ?? 4;
+  const byteOrder = options.byteOrder ?? "big";
+  const adjustment = options.lengthAdjustment ?? 0;
+  const maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_FRAME_LENGTH;
+  if (![1, 2, 3, 4, 8].includes(lengthBytes)) {
+    throw invalidOption("lengthBytes", lengthBytes, "1, 2, 3, 4 or 8");
+  }
+  if (byteOrder !== "big" && byteOrder !== "little") {
+    throw invalidOption("byteOrder", byteOrder, '"big" or "little"');
+  }
+  if (!Number.isSafeInteger(adjustment)) {
+    throw invalidOption("lengthAdjustment", adjustment, "a safe integer");
+  }
+  if (!Number.isSafeInteger(maxFrameLength) || maxFrameLength < 0) {
+    throw invalidOption("maxFrameLength", maxFrameLength, "a non-negative safe integer");
+  }
+  const format: Format = { lengthBytes, little: byteOrder === "little", adjustment, maxFrameLength };
+  // 2 ** 64 - 1 is not a safe integer; the 8-byte field is then limited by maxFrameLength alone.
+  const fieldMax = lengthBytes === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * lengthBytes) - 1;
+
+  return {
+    encode(payload: Uint8Array): readonly Uint8Array[] {
+      if (payload.length > maxFrameLength) {
+        throw new FramingError(
+          "ERR_FRAME_TOO_LARGE",
+          `frame of ${payload.length} bytes exceeds maxFrameLength ${maxFrameLength}`,
+        );
+      }
+      const field = payload.length - adjustment;
+      if (field < 0) {
+        throw new FramingError(
+          "ERR_FRAME_MALFORMED",
+          `frame of ${payload.length} bytes is shorter than lengthAdjustment ${adjustment} allows`,
+        );
+      }
+      if (field > fieldMax) {
+        throw new FramingError(
+          "ERR_FRAME_TOO_LARGE",
+          `frame of ${payload.length} bytes does not fit a ${lengthBytes}-byte length field`,
+        );
+      }
+      const header = new Uint8Array(lengthBytes);
+      writeLength(header, field, format);
+      return [header, payload];
+    },
+    createDecoder(): FrameDecoder<Uint8Array> {
+      return new LengthPrefixedDecoder(format);
+    },
+  };
+}
+
+interface Format {
+  readonly lengthBytes: number;
+  readonly little: boolean;
+  readonly adjustment: number;
+  readonly maxFrameLength: number;
+}
+
+class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
+  readonly #format: Format;
+  // A header split across chunks is gathered here; one that lies in a chunk is read in place.
+  readonly #header: Uint8Array;
+  #headerFill = 0;
+  /** Payload length of the frame in progress, or -1 while reading its header. */
+  #need = -1;
+  // Pieces of a payload split across chunks, copied once when the last one arrives.
+  #pieces: Uint8Array[] = [];
+  #got = 0;
+  #error: FramingError | undefined;
+
+  constructor(format: Format) {
+    this.#format = format;
+    this.#header = new Uint8Array(format.lengthBytes);
+  }
+
+  get bufferedBytes(): number {
+    return this.#headerFill + this.#got;
+  }
+
+  decode(chunk: Uint8Array, emit: (frame: Uint8Array) => void): void {
+    if (this.#error) throw this.#error;
+    const n = chunk.length;
+    const headerLength = this.#format.lengthBytes;
+    let at = 0;
+    while (at < n) {
+      if (this.#need < 0) {
+        let field: number;
+        if (this.#headerFill === 0 && n - at >= headerLength) {
+          field = readLength(chunk, at, this.#format);
+          at += headerLength;
+        } else {
+          const take = Math.min(headerLength - this.#headerFill, n - at);
+          this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
+          this.#headerFill += take;
+          at += take;
+          if (this.#headerFill < headerLength) return;
+          field = readLength(this.#header, 0, this.#format);
+          this.#headerFill = 0;
+        }
+        this.#need = this.#payloadLength(field);
+      }
+      const need = this.#need;
+      const available = n - at;
+      if (this.#got === 0 && available >= need) {
+        this.#need = -1;
+        emit(chunk.subarray(at, at + need));
+        at += need;
+        continue;
+      }
+      const take = Math.min(available, need - this.#got);
+      this.#pieces.push(chunk.subarray(at, at + take));
+      this.#got += take;
+      at += take;
+      if (this.#got < need) return;
+      const frame = new Uint8Array(need);
+      let offset = 0;
+      for (const piece of this.#pieces) {
+        frame.set(piece, offset);
+        offset += piece.length;
+      }
+      this.#pieces = [];
+      this.#got = 0;
+      this.#need = -1;
+      emit(frame);
+    }
+  }
+
+  finish(): void {
+    if (this.#error) throw this.#error;
+    if (this.#headerFill > 0) {
+      this.#fail(
+        "ERR_FRAME_MALFORMED",
+        `stream ended inside a length field (${this.#headerFill} of ${this.#format.lengthBytes} bytes)`,
+      );
+    }
+    if (this.#need >= 0) {
+      this.#fail("ERR_FRAME_MALFORMED", `stream ended inside a frame (${this.#got} of ${this.#need} bytes)`);
+    }
+  }
+
+  #payloadLength(field: number): number {
+    const { adjustment, maxFrameLength } = this.#format;
+    if (!Number.isSafeInteger(field)) {
+      this.#fail("ERR_FRAME_TOO_LARGE", `announced length exceeds 2^53 - 1 (maxFrameLength ${maxFrameLength})`);
+    }
+    const length = field + adjustment;
+    if (length < 0) {
+      this.#fail(
+        "ERR_FRAME_MALFORMED",
+        `length field ${field} with lengthAdjustment ${adjustment} gives a negative frame length`,
+      );
+    }
+    if (length > maxFrameLength) {
+      this.#fail("ERR_FRAME_TOO_LARGE", `announced frame of ${length} bytes exceeds maxFrameLength ${maxFrameLength}`);
+    }
+    return length;
+  }
+
+  #fail(code: "ERR_FRAME_TOO_LARGE" | "ERR_FRAME_MALFORMED", message: string): never {
+    this.#pieces = [];
+    this.#got = 0;
+    this.#error = new FramingError(code, message);
+    throw this.#error;
+  }
+}
+
+// Byte by byte rather than a DataView: no allocation per frame, and 3-byte fields need it anyway.
+function readLength(bytes: Uint8Array, at: number, format: Format): number {
+  const size = format.lengthBytes;
+  let value = 0;
+  if (format.little) {
+    for (let i = size - 1; i >= 0; i--) value = value * 256 + bytes[at + i]!;
+  } else {
+    for (let i = 0; i < size; i++) value = value * 256 + bytes[at + i]!;
+  }
+  // Above 2^53 the sum is inexact, but still above MAX_SAFE_INTEGER, which is all the caller checks.
+  return value;
+}
+
+function writeLength(header: Uint8Array, value: number, format: Format): void {
+  const size = format.lengthBytes;
+  for (let i = 0; i < size; i++) {
+    // Division, not shifts: bitwise operators truncate to 32 bits.
+    const byte = value % 256;
+    value = (value - byte) / 256;
+    header[format.little ? i : size - 1 - i] = byte;
+  }
+}

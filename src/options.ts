@@ -1,0 +1,77 @@
+/**
+ * Validation of the socket options shared by clients and servers.
+ *
+ * @module
+ */
+
+import { invalidOption } from "./errors.ts";
+import type { RawSocket } from "./transport.ts";
+
+/** Per-socket options, with the same defaults on every runtime. */
+export interface SocketOptions {
+  /** Disable Nagle's algorithm. Default true on every runtime (the runtimes' own defaults differ). */
+  noDelay?: boolean;
+  /**
+   * TCP keep-alive: `false` (default) off, `true` on with the system's probe
+   * delay, or the idle time in ms (≥ 1000) before the first probe.
+   */
+  keepAlive?: boolean | number;
+  /** Keep the write side open after the peer half-closes. Default false. */
+  allowHalfOpen?: boolean;
+}
+
+/**
+ * Checks a value that must be a finite number of milliseconds ≥ `min`, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { checkMillis } from "wireline";
+ * checkMillis("timeout", 5000); // ok
+ * ```
+ */
+export function checkMillis(name: string, value: unknown, min = 0): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || Number.isNaN(value) || value < min || (value !== Infinity && !Number.isFinite(value))) {
+    throw invalidOption(name, value, `a number of milliseconds ≥ ${min}`);
+  }
+  return value;
+}
+
+/**
+ * Validates {@link SocketOptions} eagerly, so a bad option fails before any socket exists.
+ *
+ * @example
+ * ```ts
+ * import { checkSocketOptions } from "wireline";
+ * checkSocketOptions({ noDelay: true, keepAlive: 30_000 });
+ * ```
+ */
+export function checkSocketOptions(options: SocketOptions): void {
+  const { noDelay, keepAlive, allowHalfOpen } = options;
+  if (noDelay !== undefined && typeof noDelay !== "boolean") throw invalidOption("noDelay", noDelay, "a boolean");
+  if (allowHalfOpen !== undefined && typeof allowHalfOpen !== "boolean") throw invalidOption("allowHalfOpen", allowHalfOpen, "a boolean");
+  if (keepAlive !== undefined && typeof keepAlive !== "boolean") {
+    // Node silently ignores delays under one second; refusing them keeps the runtimes alike.
+    if (typeof keepAlive !== "number" || !Number.isInteger(keepAlive) || keepAlive < 1000) {
+      throw invalidOption("keepAlive", keepAlive, "false, true, or an integer delay in ms ≥ 1000");
+    }
+  }
+}
+
+/**
+ * Applies {@link SocketOptions} to a freshly opened raw socket. Adapters throw
+ * ERR_UNSUPPORTED for what their runtime cannot do (a keep-alive delay on Deno).
+ *
+ * @example
+ * ```ts
+ * import { applySocketOptions, type RawSocket } from "wireline";
+ * declare const raw: RawSocket;
+ * applySocketOptions(raw, { keepAlive: 10_000 }, true);
+ * ```
+ */
+export function applySocketOptions(raw: RawSocket, options: SocketOptions, isTcp: boolean): void {
+  if (!isTcp) return;
+  raw.setNoDelay(options.noDelay ?? true);
+  const keepAlive = options.keepAlive ?? false;
+  if (keepAlive !== false) raw.setKeepAlive(true, keepAlive === true ? undefined : keepAlive);
+}

@@ -1,0 +1,134 @@
+/**
+ * The byte-level contract between wireline's runtime-agnostic core and one
+ * runtime's sockets. An adapter (Node, Deno, Bun, memory) implements
+ * {@link Transport}; everything else in wireline is written against it.
+ *
+ * Design rules every adapter follows:
+ * - No Web Streams: data is pushed to {@link RawHandlers.onData} as it arrives.
+ * - {@link RawSocket.write} always takes the whole chunk. Partial kernel writes
+ *   are completed by the adapter, never lost. The return value only says
+ *   whether the caller should wait for {@link RawHandlers.onDrain}.
+ * - {@link RawHandlers.onClose} is called exactly once, last, with the error
+ *   if the socket failed. After it, no other handler is called.
+ * - Errors handed to the core are already {@link NetError}s with a stable code.
+ *
+ * @module
+ */
+
+import type { Address } from "./address.ts";
+import type { NetError } from "./errors.ts";
+
+/** The address of one end of an open connection. */
+export type SocketAddress =
+  | { readonly transport: "tcp"; readonly hostname: string; readonly port: number; readonly family: "IPv4" | "IPv6" }
+  | { readonly transport: "unix"; readonly path: string };
+
+/** Callbacks an adapter invokes; set once with {@link RawSocket.start}. */
+export interface RawHandlers {
+  /** A chunk arrived. The chunk belongs to the receiver: the adapter never reuses it. */
+  onData(chunk: Uint8Array): void;
+  /** The peer half-closed (FIN). The socket stays writable until closed. */
+  onEnd(): void;
+  /** Buffered bytes fell below the high-water mark after `write()` returned false. */
+  onDrain(): void;
+  /** The socket is gone. Called once, last; `error` is set if it failed. */
+  onClose(error: NetError | undefined): void;
+}
+
+/**
+ * One open connection as an adapter exposes it.
+ *
+ * @example
+ * ```ts
+ * import type { RawSocket } from "wireline";
+ * function send(raw: RawSocket, bytes: Uint8Array): boolean {
+ *   return raw.write(bytes); // false: wait for onDrain before writing more
+ * }
+ * ```
+ */
+export interface RawSocket {
+  /** Starts delivery to `handlers`. Data that arrived earlier is delivered first. */
+  start(handlers: RawHandlers): void;
+  /** Takes the whole chunk; returns false when buffered bytes reach the high-water mark. */
+  write(chunk: Uint8Array): boolean;
+  /** Bytes accepted by `write()` that the kernel has not taken yet. */
+  readonly bufferedAmount: number;
+  /** Sends FIN once buffered bytes are flushed; reading continues. */
+  end(): void;
+  /** Flushes buffered bytes, then releases the socket without waiting for the peer. */
+  close(): void;
+  /** Releases the socket at once, discarding buffered bytes. */
+  destroy(error?: NetError): void;
+  /** Stops delivering data (the kernel buffer then fills, and TCP slows the peer). */
+  pause(): void;
+  resume(): void;
+  setNoDelay(enabled: boolean): void;
+  /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */
+  setKeepAlive(enabled: boolean, initialDelay?: number): void;
+  readonly localAddress: SocketAddress | undefined;
+  readonly remoteAddress: SocketAddress | undefined;
+}
+
+/** Options a transport's `connect` receives, already validated by the core. */
+export interface RawConnectOptions {
+  /** Aborts the connect attempt. The core also races it, so honouring it is an optimisation. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options a transport's `listen` receives, already validated by the core. */
+export interface RawListenOptions {
+  readonly address: Address;
+  readonly backlog?: number;
+  readonly reusePort?: boolean;
+  readonly ipv6Only?: boolean;
+}
+
+/**
+ * A bound listening socket.
+ *
+ * @example
+ * ```ts
+ * import type { RawListener } from "wireline";
+ * async function stop(listener: RawListener): Promise<void> {
+ *   console.log("closing", listener.address);
+ *   await listener.close();
+ * }
+ * ```
+ */
+export interface RawListener {
+  /** The bound address, with the real port when port 0 was asked for. */
+  readonly address: SocketAddress;
+  /** Stops accepting and releases the port. Accepted sockets are left alone. */
+  close(): Promise<void>;
+}
+
+/**
+ * What a runtime adapter provides.
+ *
+ * @example
+ * ```ts
+ * import { memoryTransport } from "wireline/memory";
+ * import { createNet } from "wireline";
+ * const { connect, listen } = createNet(memoryTransport);
+ * ```
+ */
+export interface Transport {
+  /** "node", "deno", "bun" or "memory": shown in errors and the support table. */
+  readonly name: string;
+  /** Opens a connection; rejects with a {@link NetError}. */
+  connect(address: Address, options: RawConnectOptions): Promise<RawSocket>;
+  /** Binds and listens; each accepted socket is handed to `onAccept` unstarted. */
+  listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener>;
+}
+
+/**
+ * Default write high-water mark, in bytes: `write()` returns false once this
+ * much is buffered in user space (Netty's default high watermark).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HIGH_WATER_MARK } from "wireline";
+ * console.log(DEFAULT_HIGH_WATER_MARK); // 65536
+ * ```
+ */
+export const DEFAULT_HIGH_WATER_MARK: number = 64 * 1024;
