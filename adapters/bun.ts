@@ -11,6 +11,7 @@
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, UnixSocketListener } from "bun";
 import type { Address } from "../src/address.ts";
 import { formatAddress } from "../src/address.ts";
+import { createNet, type Net } from "../src/net.ts";
 import { NetError, toNetError, unsupported } from "../src/errors.ts";
 import type {
   RawConnectOptions,
@@ -148,9 +149,11 @@ class BunRawSocket implements RawSocket {
     this.backlog = undefined;
     this.dropQueue();
     if (!this.closed) {
-      // Marked first: terminate() runs the close handler synchronously, which must not report.
+      // Marked first: Bun runs the close handler synchronously, which must not report.
       this.closed = true;
-      this.sock?.terminate();
+      // end(), not terminate(): Bun keeps no user-space buffer, so end() closes the descriptor at once
+      // and the peer sees FIN, as with Node's destroy() and Deno's close(); terminate() would send RST.
+      this.sock?.end();
     }
     this.schedule();
   }
@@ -403,7 +406,7 @@ function abortError(signal: AbortSignal, where: string): NetError {
   });
 }
 
-function connect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
+function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal, where));
@@ -471,7 +474,7 @@ class BunListener implements RawListener {
   }
 }
 
-function listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
+function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
   const { address } = options;
   // Updated to the bound address (real port) once listening; accepted sockets read it at open.
   let where = formatAddress(address);
@@ -539,4 +542,32 @@ function listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void
  * await listener.close();
  * ```
  */
-export const bunTransport: Transport = { name: "bun", connect, listen };
+export const bunTransport: Transport = { name: "bun", connect: rawConnect, listen: rawListen };
+
+export * from "../src/mod.ts";
+
+const api: Net = createNet(bunTransport);
+
+/**
+ * Opens a connection over the bun transport.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "wireline/bun";
+ * const conn = await connect("127.0.0.1:6379", { timeout: 2000 });
+ * ```
+ */
+export const connect: Net["connect"] = api.connect;
+
+/**
+ * Listens over the bun transport.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "wireline/bun";
+ * const server = await listen({ port: 0 }, async (conn) => {
+ *   for await (const chunk of conn) await conn.write(chunk);
+ * });
+ * ```
+ */
+export const listen: Net["listen"] = api.listen;

@@ -42,8 +42,9 @@ export const DEFAULT_MAX_LINE_LENGTH: number = 64 * 1024;
  * The decoder throws `ERR_FRAME_TOO_LARGE` as soon as the bytes received
  * without a delimiter can no longer make a frame of at most `maxLength`, so it
  * never holds more than `maxLength + delimiter.length - 1` bytes. Encoding a
- * frame over `maxLength` throws the same; encoding one that contains the
- * delimiter throws `ERR_FRAME_MALFORMED`, since the peer would read two frames.
+ * frame over `maxLength` throws the same. Encoding one that contains the
+ * delimiter, or whose end would run into the delimiter ("ab" before "abab"),
+ * throws `ERR_FRAME_MALFORMED`, since the peer would split it differently.
  *
  * @example
  * ```ts
@@ -75,7 +76,7 @@ export function delimited(options: DelimitedOptions = {}): Codec<Uint8Array> {
         throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${frame.length} bytes exceeds maxLength ${maxLength}`);
       }
       if (indexOf(frame, delimiter, 0) >= 0 || endsInsideDelimiter(frame, delimiter)) {
-        throw new FramingError("ERR_FRAME_MALFORMED", "frame contains the delimiter");
+        throw new FramingError("ERR_FRAME_MALFORMED", "frame contains the delimiter or runs into it");
       }
       return [frame, delimiter];
     },
@@ -253,19 +254,23 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
   }
 }
 
-/** Index of `needle` in `haystack` at or after `from`, or -1; the first byte is found natively. */
+/**
+ * Index of `needle` in `haystack` at or after `from`, or -1. The native search
+ * looks for the needle's last byte: in "\r\n" and most text delimiters it is
+ * the rarer one.
+ */
 function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
-  const first = needle[0]!;
   const d = needle.length;
-  const last = haystack.length - d;
-  let at = from;
-  while (at <= last) {
-    at = haystack.indexOf(first, at);
-    if (at < 0 || at > last) return -1;
-    let i = 1;
-    while (i < d && haystack[at + i] === needle[i]) i++;
-    if (i === d) return at;
-    at++;
+  const lastByte = needle[d - 1]!;
+  let end = from + d - 1;
+  while (end < haystack.length) {
+    end = haystack.indexOf(lastByte, end);
+    if (end < 0) return -1;
+    const start = end - d + 1;
+    let i = 0;
+    while (i < d - 1 && haystack[start + i] === needle[i]) i++;
+    if (i === d - 1) return start;
+    end++;
   }
   return -1;
 }

@@ -109,7 +109,7 @@ describe("lengthPrefixed", () => {
 
   it("round-trips random frames cut at random boundaries, for every option combination", () => {
     const setup = fc
-      .record({ lengthBytes, byteOrder, adjustment: fc.constantFrom("none", "header", 3, -5) })
+      .record({ lengthBytes, byteOrder, adjustment: fc.constantFrom<"none" | "header" | number>("none", "header", 3, -5) })
       .chain(({ lengthBytes, byteOrder, adjustment }) => {
         const lengthAdjustment = adjustment === "none" ? 0 : adjustment === "header" ? -lengthBytes : adjustment;
         const options: LengthPrefixedOptions = { lengthBytes, byteOrder, lengthAdjustment };

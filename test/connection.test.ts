@@ -1,0 +1,277 @@
+// Connection API conformance: the same file runs on Node, Deno and Bun.
+import { describe, expect, it } from "vitest";
+import { NetError, type Connection } from "../src/mod.ts";
+import { concat, patternBytes, sha256 } from "./helpers/bytes.ts";
+import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
+import { startFixture } from "./helpers/spawn.ts";
+
+async function echoServer(options: Parameters<typeof listen>[0] = { hostname: "127.0.0.1", port: 0 }) {
+  return listen(options, async (conn) => {
+    for await (const chunk of conn) await conn.write(chunk);
+  });
+}
+
+/** Writes `data` in `chunkSize` pieces, honouring backpressure, then half-closes. */
+async function writeAll(conn: Connection, data: Uint8Array, chunkSize = 64 * 1024): Promise<void> {
+  for (let at = 0; at < data.length; at += chunkSize) await conn.write(data.subarray(at, at + chunkSize));
+  conn.end();
+}
+
+async function readAll(conn: Connection): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of conn) chunks.push(chunk);
+  return concat(chunks);
+}
+
+describe(`Connection (${runtime})`, () => {
+  it("echoes 64 MiB intact (SHA-256 match)", async () => {
+    await using server = await echoServer();
+    const conn = await connect(`127.0.0.1:${portOf(server.address)}`);
+    const data = patternBytes(64 * 1024 * 1024, 7);
+    const [, received] = await Promise.all([writeAll(conn, data), readAll(conn)]);
+    expect(received.length).toBe(data.length);
+    expect(await sha256(received)).toBe(await sha256(data));
+    expect(await conn.closed).toBeUndefined();
+    expect(conn.bytesRead).toBe(data.length);
+    expect(conn.bytesWritten).toBe(data.length);
+  }, 60_000);
+
+  it("bounds user-space buffering when the reader is slow", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let serverConn!: Connection;
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      serverConn = conn;
+      await released; // a reader that does not read
+      for await (const _ of conn);
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    const chunk = new Uint8Array(64 * 1024);
+    const total = 256 * 1024 * 1024;
+    let written = 0;
+    let maxBuffered = 0;
+    let stalled = false;
+    while (written < total) {
+      const pending = conn.write(chunk);
+      written += chunk.length;
+      maxBuffered = Math.max(maxBuffered, conn.bufferedAmount);
+      const outcome = await Promise.race([pending.then(() => "ok"), delay(300).then(() => "stalled")]);
+      if (outcome === "stalled") {
+        stalled = true;
+        break;
+      }
+    }
+    // The writer was made to wait long before 256 MiB: kernel buffers plus a bounded user-space buffer.
+    expect(stalled).toBe(true);
+    expect(written).toBeLessThan(total);
+    expect(maxBuffered).toBeLessThanOrEqual(2 * 64 * 1024 + chunk.length);
+    // The non-reading side paused its socket instead of queueing everything in memory.
+    expect(serverConn.bytesRead).toBeLessThanOrEqual(512 * 1024);
+    release();
+    conn.destroy();
+  }, 60_000);
+
+  it("supports half-close: the peer reads to EOF, then replies", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0, allowHalfOpen: true }, async (conn) => {
+      const request = await readAll(conn);
+      await conn.write(`got ${request.length} bytes`);
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) }, { allowHalfOpen: true });
+    await conn.write(new Uint8Array(1000));
+    conn.end();
+    await expect(conn.write("late")).rejects.toMatchObject({ code: "ERR_SOCKET_CLOSED" });
+    const reply = new TextDecoder().decode(await readAll(conn));
+    expect(reply).toBe("got 1000 bytes");
+    expect(await conn.closed).toBeUndefined();
+  });
+
+  it("closes after the peer's EOF when allowHalfOpen is false (the default)", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => conn.close());
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    expect(await readAll(conn)).toHaveLength(0);
+    expect(await conn.closed).toBeUndefined();
+    expect(conn.isClosed).toBe(true);
+  });
+
+  it("echoes over a Unix socket", async () => {
+    const path = tempSocketPath("echo");
+    await using server = await echoServer({ path });
+    expect(server.address).toEqual({ transport: "unix", path });
+    const conn = await connect({ path });
+    const data = patternBytes(1024 * 1024, 3);
+    const [, received] = await Promise.all([writeAll(conn, data), readAll(conn)]);
+    expect(await sha256(received)).toBe(await sha256(data));
+  });
+
+  it("echoes over IPv6 loopback", async () => {
+    await using server = await echoServer({ hostname: "::1", port: 0 });
+    expect(server.address).toMatchObject({ transport: "tcp", hostname: "::1", family: "IPv6" });
+    const conn = await connect(`[::1]:${portOf(server.address)}`);
+    expect(conn.remoteAddress).toMatchObject({ hostname: "::1", family: "IPv6" });
+    const [, received] = await Promise.all([writeAll(conn, patternBytes(4096)), readAll(conn)]);
+    expect(received).toHaveLength(4096);
+  });
+
+  it("yields chunks to async iteration and to the lazy readable stream alike", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      await conn.write("hello ");
+      await conn.write("world");
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    const parts: string[] = [];
+    const reader = conn.readable.pipeThrough(new TextDecoderStream() as unknown as ReadableWritablePair<string, Uint8Array>).getReader();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+    expect(parts.join("")).toBe("hello world");
+  });
+
+  it("disposes with await using", async () => {
+    await using server = await echoServer();
+    let seen: Connection;
+    {
+      await using conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+      seen = conn;
+      await conn.write("x");
+    }
+    expect(seen.isClosed).toBe(true);
+  });
+});
+
+describe(`errors (${runtime})`, () => {
+  async function closedPort(): Promise<number> {
+    const server = await echoServer();
+    const port = portOf(server.address);
+    await server.close();
+    return port;
+  }
+
+  it("ECONNREFUSED for a port nobody listens on, with the address in the message", async () => {
+    const port = await closedPort();
+    const err = await connect(`127.0.0.1:${port}`).catch((e) => e);
+    expect(err).toBeInstanceOf(NetError);
+    expect(err.code).toBe("ECONNREFUSED");
+    expect(err.message).toContain(`127.0.0.1:${port}`);
+    expect(err.cause).toBeDefined();
+  });
+
+  it("ENOTFOUND for an unresolvable name", async () => {
+    const err = await connect("nonexistent.invalid:80").catch((e) => e);
+    expect(err).toBeInstanceOf(NetError);
+    expect(err.code).toBe("ENOTFOUND");
+    expect(err.message).toContain("nonexistent.invalid:80");
+  });
+
+  it("ETIMEDOUT when the listener's accept queue is full", async () => {
+    const blackhole = await startFixture("deno", "test/fixtures/full-backlog.ts");
+    try {
+      const err = await connect(`127.0.0.1:${blackhole.firstLine}`, { timeout: 300 }).catch((e) => e);
+      expect(err).toBeInstanceOf(NetError);
+      expect(err.code).toBe("ETIMEDOUT");
+      expect(err.message).toContain("300 ms");
+    } finally {
+      await blackhole.stop();
+    }
+  });
+
+  it("ABORT_ERR when the signal aborts, before or during the connect", async () => {
+    const before = await connect("127.0.0.1:9", { signal: AbortSignal.abort() }).catch((e) => e);
+    expect(before.code).toBe("ABORT_ERR");
+    const blackhole = await startFixture("deno", "test/fixtures/full-backlog.ts");
+    try {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 50);
+      const during = await connect(`127.0.0.1:${blackhole.firstLine}`, { signal: controller.signal }).catch((e) => e);
+      expect(during).toBeInstanceOf(NetError);
+      expect(during.code).toBe("ABORT_ERR");
+    } finally {
+      await blackhole.stop();
+    }
+  });
+
+  it("ECONNRESET when the peer resets", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      // Unread data in the kernel's receive buffer makes close send RST instead of FIN.
+      conn.pause();
+      await delay(100);
+      conn.destroy();
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    // More than any runtime reads ahead, so some stays unread in the server's kernel buffer.
+    conn.write(new Uint8Array(4 * 1024 * 1024)).catch(() => {});
+    const err = await readAll(conn).catch((e) => e);
+    expect(err).toBeInstanceOf(NetError);
+    expect(err.code).toBe("ECONNRESET");
+    expect((await conn.closed)?.code).toBe("ECONNRESET");
+  });
+
+  it("EADDRINUSE when the port is taken", async () => {
+    await using server = await echoServer();
+    const err = await echoServer({ hostname: "127.0.0.1", port: portOf(server.address) }).catch((e) => e);
+    expect(err).toBeInstanceOf(NetError);
+    expect(err.code).toBe("EADDRINUSE");
+  });
+
+  it("ENOENT for a Unix socket path that does not exist", async () => {
+    const err = await connect({ path: tempSocketPath("missing") }).catch((e) => e);
+    expect(err.code).toBe("ENOENT");
+  });
+
+  it("ERR_SOCKET_CLOSED for a write after close, and every write promise settles", async () => {
+    await using server = await echoServer();
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    await conn.close();
+    const err = await conn.write("late").catch((e) => e);
+    expect(err).toBeInstanceOf(NetError);
+    expect(err.code).toBe("ERR_SOCKET_CLOSED");
+  });
+
+  it("ERR_INVALID_ADDRESS names the problem", async () => {
+    const cases: Array<[string, string]> = [
+      ["localhost", "missing port"],
+      ["localhost:", "missing port"],
+      ["localhost:70000", "out of range"],
+      [":80", "empty host"],
+      ["[::1:80", "missing ']'"],
+      ["[zz::1]:80", "not a valid IPv6"],
+      ["::1:80", "[addr]:port"],
+    ];
+    for (const [input, why] of cases) {
+      const err = await connect(input).catch((e) => e);
+      expect(err, input).toBeInstanceOf(NetError);
+      expect(err.code, input).toBe("ERR_INVALID_ADDRESS");
+      expect(err.message, input).toContain(why);
+    }
+  });
+
+  it("ERR_INVALID_OPTION for out-of-range options", async () => {
+    await expect(connect("127.0.0.1:1", { timeout: -5 })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await expect(connect("127.0.0.1:1", { keepAlive: 10 })).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await expect(listen({ port: 1, backlog: 0 }, () => {})).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
+  });
+
+  it("reusePort works where supported and is ERR_UNSUPPORTED elsewhere, never ignored", async () => {
+    const first = await listen({ hostname: "127.0.0.1", port: 0, reusePort: true }, () => {}).catch((e) => e);
+    if (first instanceof NetError) {
+      expect(first.code).toBe("ERR_UNSUPPORTED");
+      expect(first.message).toContain("reusePort");
+      return;
+    }
+    const second = await listen({ hostname: "127.0.0.1", port: portOf(first.address), reusePort: true }, () => {});
+    expect(portOf(second.address)).toBe(portOf(first.address));
+    await second.close();
+    await first.close();
+  });
+});
+
+describe(`resources (${runtime})`, () => {
+  it("leaves no handle or timer behind: a process that closes everything exits by itself", async () => {
+    const fixture = await startFixture(runtime, "test/fixtures/lifecycle.ts");
+    expect(fixture.firstLine).toBe("done");
+    const code = await Promise.race([fixture.exited, delay(10_000).then(() => "still running")]);
+    if (code === "still running") fixture.child.kill("SIGKILL");
+    expect(code).toBe(0);
+  }, 30_000);
+});
