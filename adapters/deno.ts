@@ -11,6 +11,7 @@
 
 import type { Address } from "../src/address.ts";
 import { formatAddress } from "../src/address.ts";
+import { createNet, type Net } from "../src/net.ts";
 import { NetError, toNetError, unsupported } from "../src/errors.ts";
 import type {
   RawConnectOptions,
@@ -105,7 +106,7 @@ function mapError(error: unknown, address: string | undefined): NetError {
     error instanceof Error && !(error instanceof NetError) && !("code" in error) &&
     error.message.includes("failed to lookup address information")
   ) {
-    return toNetError(Object.assign(new Error(error.message, { cause: error }), { code: "ENOTFOUND" }), address);
+    return new NetError("ENOTFOUND", `host name could not be resolved (${error.message})`, { cause: error, address });
   }
   return toNetError(error, address);
 }
@@ -162,7 +163,7 @@ class DenoSocket implements RawSocket {
   }
 
   start(handlers: RawHandlers): void {
-    if (this.#handlers) return;
+    if (this.#handlers) throw new Error("RawSocket.start() called twice");
     this.#handlers = handlers;
     if (this.#closed) {
       // Closed before anyone listened: onClose is still owed, exactly once.
@@ -171,7 +172,7 @@ class DenoSocket implements RawSocket {
       return;
     }
     // Reading starts only now, so bytes that arrived earlier wait in the kernel buffer.
-    this.#readLoop().catch((err: unknown) => this.#fail(mapError(err, this.#where)));
+    this.#readLoop().catch((err: unknown) => this.#finish(mapError(err, this.#where)));
   }
 
   write(chunk: Uint8Array): boolean {
@@ -226,7 +227,9 @@ class DenoSocket implements RawSocket {
   }
 
   /** Deno cannot set the keep-alive delay: `initialDelay` is accepted and the system default is used. */
-  setKeepAlive(enabled: boolean, _initialDelay?: number): void {
+  setKeepAlive(enabled: boolean, initialDelay?: number): void {
+    // Deno can only toggle keep-alive; honouring a delay silently with the system's 2 h default would mislead.
+    if (initialDelay !== undefined) throw unsupported("keepAlive delay", "Deno can turn keep-alive on (keepAlive: true) but cannot set its delay");
     if (this.#closed || typeof this.#conn.setKeepAlive !== "function") return;
     try {
       this.#conn.setKeepAlive(enabled);
@@ -250,7 +253,7 @@ class DenoSocket implements RawSocket {
         n = await conn.read(buf);
       } catch (err) {
         if (this.#closed && isLocalClose(err)) return;
-        this.#fail(mapError(err, this.#where));
+        this.#finish(mapError(err, this.#where));
         return;
       }
       // A read already in flight when pause() was called must not deliver until resume().
@@ -275,7 +278,7 @@ class DenoSocket implements RawSocket {
 
   #startFlush(): void {
     this.#writing = true;
-    this.#flush().catch((err: unknown) => this.#fail(mapError(err, this.#where)));
+    this.#flush().catch((err: unknown) => this.#finish(mapError(err, this.#where)));
   }
 
   /** Takes the next chunk to write, merging small queued chunks into one buffer. */
@@ -330,7 +333,7 @@ class DenoSocket implements RawSocket {
     } catch (err) {
       this.#writing = false;
       if (this.#closed && isLocalClose(err)) return;
-      this.#fail(mapError(err, this.#where));
+      this.#finish(mapError(err, this.#where));
       return;
     }
     this.#writing = false;
@@ -346,16 +349,12 @@ class DenoSocket implements RawSocket {
       await this.#conn.closeWrite();
     } catch (err) {
       if (this.#closed) return;
-      this.#fail(mapError(err, this.#where));
+      this.#finish(mapError(err, this.#where));
       return;
     }
     this.#writeShut = true;
     // Both directions are done: nothing can happen on this socket any more.
     if (this.#eof) this.#finish(undefined);
-  }
-
-  #fail(error: NetError): void {
-    this.#finish(error);
   }
 
   #finish(error: NetError | undefined): void {
@@ -429,7 +428,7 @@ class DenoListener implements RawListener {
   }
 }
 
-async function connect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
+async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
   const signal = options.signal;
   if (signal?.aborted) throw abortError(signal, where);
@@ -459,7 +458,7 @@ function hasUnstableNet(): boolean {
   return typeof deno().listenDatagram === "function";
 }
 
-function listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
+function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
   const { address, backlog, reusePort, ipv6Only } = options;
   const where = formatAddress(address);
   if (ipv6Only) return Promise.reject(unsupported("ipv6Only", "Deno.listen has no IPV6_V6ONLY option"));
@@ -501,7 +500,7 @@ function listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void
 
 /**
  * The Deno transport: TCP and Unix sockets through `Deno.connect` / `Deno.listen`.
- * `setKeepAlive` uses the system's keep-alive delay (Deno cannot set it);
+ * `setKeepAlive` with a delay is ERR_UNSUPPORTED (Deno cannot set it; `keepAlive: true` works);
  * `ipv6Only` is unsupported and `reusePort` needs `--unstable-net`.
  *
  * @example
@@ -515,4 +514,32 @@ function listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void
  * await listener.close();
  * ```
  */
-export const denoTransport: Transport = { name: "deno", connect, listen };
+export const denoTransport: Transport = { name: "deno", connect: rawConnect, listen: rawListen };
+
+export * from "../src/mod.ts";
+
+const api: Net = createNet(denoTransport);
+
+/**
+ * Opens a connection over the deno transport.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "wireline/deno";
+ * const conn = await connect("127.0.0.1:6379", { timeout: 2000 });
+ * ```
+ */
+export const connect: Net["connect"] = api.connect;
+
+/**
+ * Listens over the deno transport.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "wireline/deno";
+ * const server = await listen({ port: 0 }, async (conn) => {
+ *   for await (const chunk of conn) await conn.write(chunk);
+ * });
+ * ```
+ */
+export const listen: Net["listen"] = api.listen;

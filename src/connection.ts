@@ -70,6 +70,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #queuedBytes = 0;
   #paused = false;
   #eof = false;
+  /** Set once iteration starts: from then on EOF closes only after the consumer has seen every chunk. */
+  #reading = false;
   #readError: NetError | undefined;
   #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: NetError) => void } | undefined;
 
@@ -77,6 +79,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #resolveDrain: (() => void) | undefined;
   #rejectDrain: ((e: NetError) => void) | undefined;
   #writeClosed = false;
+  #closeRequested = false;
   #isClosed = false;
   #bytesRead = 0;
   #bytesWritten = 0;
@@ -165,17 +168,16 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** Half-closes: sends FIN after buffered bytes; reading goes on until the peer closes. */
   end(): void {
     if (this.#writeClosed) return;
-    this.#writeClosed = true;
-    if (this.#eof) this.#raw.close();
-    else this.#raw.end();
+    if (this.#eof) this.#requestClose();
+    else {
+      this.#writeClosed = true;
+      this.#raw.end();
+    }
   }
 
   /** Flushes what was written, closes, and resolves once the socket is released. */
   close(): Promise<void> {
-    if (!this.#isClosed) {
-      this.#writeClosed = true;
-      this.#raw.close();
-    }
+    if (!this.#isClosed && !this.#closeRequested) this.#requestClose();
     return this.closed.then(noop);
   }
 
@@ -252,7 +254,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve({ value, done: false });
     }
     if (this.#readError) return Promise.reject(this.#readError);
-    if (this.#eof) return Promise.resolve(DONE);
+    if (this.#eof) {
+      this.#closeAfterEof();
+      return Promise.resolve(DONE);
+    }
+    this.#reading = true;
     if (this.#waiter) return Promise.reject(new Error("Connection is already being read by another iterator"));
     return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
   }
@@ -273,11 +279,20 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #onEnd(): void {
     this.#eof = true;
     this.#settleWaiter();
-    // Both directions done, or half-open not wanted: release the socket once our writes flush.
-    if (!this.#allowHalfOpen || this.#writeClosed) {
-      this.#writeClosed = true;
-      this.#raw.close();
-    }
+    // A consumer that is reading may still answer the chunks it has not processed yet: wait for it to see EOF.
+    if (!this.#reading) this.#closeAfterEof();
+  }
+
+  /** Both directions done, or half-open not wanted: release the socket once our writes flush. */
+  #closeAfterEof(): void {
+    if (this.#closeRequested || this.#isClosed || (this.#allowHalfOpen && !this.#writeClosed)) return;
+    this.#requestClose();
+  }
+
+  #requestClose(): void {
+    this.#writeClosed = true;
+    this.#closeRequested = true;
+    this.#raw.close();
   }
 
   #onDrain(): void {
@@ -303,6 +318,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (!waiter || this.#chunks.length > 0) return;
     this.#waiter = undefined;
     if (this.#readError) waiter.reject(this.#readError);
-    else waiter.resolve(DONE);
+    else {
+      this.#closeAfterEof();
+      waiter.resolve(DONE);
+    }
   }
 }
