@@ -74,10 +74,10 @@ check("typecheck (tsc)", node20, [join(root, "node_modules/typescript/bin/tsc"),
 check("typecheck (deno check)", bin("deno"), ["check", "--quiet", "adapters/deno.ts", "adapters/memory.ts", "src/mod.ts"]);
 suite(`node ${version(node20)}`, node20, [vitest, ...vitestArgs("node20")], junitFile("node20"));
 if (existsSync(node24)) suite(`node ${version(node24)}`, node24, [vitest, ...vitestArgs("node24")], junitFile("node24"));
-suite(`deno ${version(bin("deno")).replace(/^deno /, "")}`, bin("deno"), ["run", "-A", vitest, ...vitestArgs("deno")], junitFile("deno"));
+suite(`deno ${version(bin("deno")).split(" ")[1]}`, bin("deno"), ["run", "-A", vitest, ...vitestArgs("deno")], junitFile("deno"));
 suite(`bun ${version(bin("bun"))}`, bin("bun"), ["test", "--timeout", "60000", "--reporter=junit", `--reporter-outfile=${junitFile("bun")}`, "./test/"], junitFile("bun"));
 if (existsSync(join(root, "test/interop"))) {
-  suite("interop (every runtime pair)", node20, [vitest, ...vitestArgs("interop", ["--config", "test/interop/vitest.config.ts"])], junitFile("interop"));
+  suite("interop (every runtime pair)", node20, [vitest, ...vitestArgs("interop", ["--config", "vitest.interop.config.ts"])], junitFile("interop"));
 }
 check("package: build, then import from Node ESM, Node CJS and Bun", node20, [join(root, "test/package-smoke.mjs")]);
 check("jsr: deno publish --dry-run", bin("deno"), ["publish", "--dry-run", "--allow-dirty", "--quiet"]);
