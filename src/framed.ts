@@ -27,6 +27,8 @@ export interface ByteConnection {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
   /** Closes abruptly. */
   destroy(error?: Error): void;
+  /** Flushes what was written, then closes. */
+  close(): Promise<void>;
   /** Resolves, never rejects, when the connection is gone. */
   readonly closed: Promise<unknown>;
 }
@@ -76,6 +78,8 @@ export interface FramedChannel<T> extends AsyncIterable<T> {
   [Symbol.asyncIterator](): AsyncIterator<T>;
   /** Closes the connection abruptly. */
   destroy(error?: Error): void;
+  /** Sends the frames already queued, then closes the connection gracefully. Never rejects. */
+  close(): Promise<void>;
   /** The connection's `closed`: resolves when the connection is gone. */
   readonly closed: Promise<unknown>;
 }
@@ -143,6 +147,13 @@ class Channel<T> implements FramedChannel<T> {
 
   destroy(error?: Error): void {
     this.#conn.destroy(error);
+  }
+
+  async close(): Promise<void> {
+    this.#flush();
+    // A failed write already closed the connection; closing is all that is left either way.
+    await this.#written.catch(ignore);
+    await this.#conn.close();
   }
 
   send(frame: T): Promise<void> {

@@ -54,6 +54,12 @@ class FakeConnection implements ByteConnection {
     this.peer.#finish(undefined);
   }
 
+  close(): Promise<void> {
+    this.end();
+    this.destroy();
+    return Promise.resolve();
+  }
+
   destroy(error?: Error): void {
     if (this.destroyed) return;
     this.destroyed = true;
