@@ -543,3 +543,17 @@ export const connect: Net["connect"] = api.connect;
  * ```
  */
 export const listen: Net["listen"] = api.listen;
+
+/**
+ * A client that keeps its connection up over the deno transport: reconnects
+ * with capped, jittered backoff, and queues writes while disconnected (bounded).
+ *
+ * @example
+ * ```ts
+ * import { reconnecting } from "wireline/deno";
+ * const client = reconnecting("127.0.0.1:6379", { backoff: { initial: 100, max: 5_000 } });
+ * client.on("reconnecting", ({ attempt, delay }) => console.log(`attempt ${attempt} in ${delay} ms`));
+ * await client.write("PING\r\n");
+ * ```
+ */
+export const reconnecting: Net["reconnecting"] = api.reconnecting;

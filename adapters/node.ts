@@ -9,9 +9,18 @@
  */
 
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { formatAddress, type Address } from "../src/address.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { NetError, toNetError, unsupported } from "../src/errors.ts";
+import {
+  peerCertificateFrom,
+  toTlsError,
+  type RawStartTlsOptions,
+  type RawTlsClientOptions,
+  type RawTlsServerOptions,
+  type TlsInfo,
+} from "../src/tls.ts";
 import {
   DEFAULT_HIGH_WATER_MARK,
   type RawConnectOptions,
@@ -31,7 +40,17 @@ function toSocketAddress(address: string | undefined, port: number | undefined, 
 
 const NOOP_HANDLERS: RawHandlers = { onData() {}, onEnd() {}, onDrain() {}, onClose() {} };
 
+function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
+  return {
+    alpnProtocol: socket.alpnProtocol || undefined,
+    tlsVersion: socket.getProtocol() ?? undefined,
+    peerCertificate: peerCertificateFrom(socket.getPeerCertificate()),
+    authorized: socket.authorized,
+  };
+}
+
 class NodeSocket implements RawSocket {
+  readonly tls: TlsInfo | undefined;
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
@@ -46,25 +65,54 @@ class NodeSocket implements RawSocket {
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
+    if (socket instanceof tls.TLSSocket) this.tls = tlsInfoOf(socket);
     // Listeners are attached at once so nothing that arrives before start() is lost.
-    socket.on("data", (chunk: Uint8Array) => {
-      if (this.#early) this.#early.push(chunk);
-      else this.#handlers.onData(chunk);
-    });
-    socket.on("end", () => {
-      if (this.#early) this.#earlyEnd = true;
-      else this.#handlers.onEnd();
-    });
-    socket.on("drain", () => this.#handlers.onDrain());
-    socket.on("error", (err) => {
-      this.#error ??= toNetError(err, this.#label);
-    });
-    socket.on("close", () => {
-      this.#closed = true;
-      if (this.#early) this.#closeEarly = true;
-      else this.#handlers.onClose(this.#error);
-      this.#handlers = NOOP_HANDLERS;
-    });
+    socket.on("data", this.#onData);
+    socket.on("end", this.#onEnd);
+    socket.on("drain", this.#onDrain);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  readonly #onData = (chunk: Uint8Array): void => {
+    if (this.#early) this.#early.push(chunk);
+    else this.#handlers.onData(chunk);
+  };
+
+  readonly #onEnd = (): void => {
+    if (this.#early) this.#earlyEnd = true;
+    else this.#handlers.onEnd();
+  };
+
+  readonly #onDrain = (): void => this.#handlers.onDrain();
+
+  readonly #onError = (err: Error): void => {
+    this.#error ??= toNetError(err, this.#label);
+  };
+
+  readonly #onClose = (): void => {
+    this.#closed = true;
+    if (this.#early) this.#closeEarly = true;
+    else this.#handlers.onClose(this.#error);
+    this.#handlers = NOOP_HANDLERS;
+  };
+
+  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
+    const socket = this.#socket;
+    // From here on the TLS socket owns the stream: the old handlers hear nothing more.
+    this.#handlers = NOOP_HANDLERS;
+    this.#early = undefined;
+    socket.off("data", this.#onData);
+    socket.off("end", this.#onEnd);
+    socket.off("drain", this.#onDrain);
+    socket.off("close", this.#onClose);
+    // Bytes written before the upgrade go out in plain text, ahead of the handshake.
+    await new Promise<void>((resolve) => socket.write(new Uint8Array(0), () => resolve()));
+    socket.off("error", this.#onError);
+    const secure = options.isServer
+      ? await serverUpgrade(socket, options.server, this.#label)
+      : await handshake(tls.connect({ ...clientTlsOptions(options.client), socket }), this.#label);
+    return new NodeSocket(secure, this.#label, this.#unixPath);
   }
 
   start(handlers: RawHandlers): void {
@@ -136,8 +184,87 @@ class NodeSocket implements RawSocket {
   }
 }
 
+function isIp(name: string): boolean {
+  return net.isIP(name) !== 0;
+}
+
+function clientTlsOptions(o: RawTlsClientOptions): tls.ConnectionOptions {
+  const serverName = o.serverName;
+  return {
+    // SNI must not carry an IP address (RFC 6066); the identity check below still uses it.
+    servername: isIp(serverName) ? undefined : serverName,
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
+    ca: o.ca ? [...o.ca] : undefined,
+    cert: o.cert,
+    key: o.key,
+    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
+    rejectUnauthorized: o.rejectUnauthorized,
+  };
+}
+
+/** Resolves once the client handshake succeeded; a refused certificate becomes ERR_TLS_CERT. */
+function handshake(socket: tls.TLSSocket, label: string): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      socket.destroy();
+      reject(toTlsError(err, label));
+    };
+    const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
+    socket.once("error", onError);
+    socket.once("close", onClose);
+    socket.once("secureConnect", () => {
+      socket.off("error", onError);
+      socket.off("close", onClose);
+      resolve(socket);
+    });
+  });
+}
+
+function serverTlsOptions(o: RawTlsServerOptions): tls.TlsOptions {
+  return {
+    cert: o.cert,
+    key: o.key,
+    ca: o.ca ? [...o.ca] : undefined,
+    requestCert: o.requestCert,
+    rejectUnauthorized: o.requestCert,
+    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
+  };
+}
+
+/** Server-side STARTTLS: wraps the accepted socket and waits for the handshake. */
+function serverUpgrade(socket: net.Socket, o: RawTlsServerOptions, label: string): Promise<tls.TLSSocket> {
+  const secure = new tls.TLSSocket(socket, {
+    isServer: true,
+    secureContext: tls.createSecureContext({ cert: o.cert, key: o.key, ca: o.ca ? [...o.ca] : undefined }),
+    requestCert: o.requestCert,
+    rejectUnauthorized: o.requestCert,
+    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
+  });
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      secure.destroy();
+      reject(toTlsError(err, label));
+    };
+    const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
+    secure.once("error", onError);
+    secure.once("close", onClose);
+    secure.once("secure", () => {
+      secure.off("error", onError);
+      secure.off("close", onClose);
+      // A hand-made server TLSSocket does not enforce requestCert by itself.
+      if (o.requestCert && !secure.authorized) {
+        secure.destroy();
+        reject(toTlsError(secure.authorizationError ?? new Error("no client certificate"), label, true));
+        return;
+      }
+      resolve(secure);
+    });
+  });
+}
+
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const label = formatAddress(address);
+  if (options.tls) return tlsConnect(address, options.tls, options.signal, label);
   return new Promise((resolve, reject) => {
     const common = {
       allowHalfOpen: true,
@@ -160,6 +287,23 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
   });
 }
 
+async function tlsConnect(address: Address, o: RawTlsClientOptions, signal: AbortSignal | undefined, label: string): Promise<RawSocket> {
+  const common = { ...clientTlsOptions(o), allowHalfOpen: true, signal, highWaterMark: DEFAULT_HIGH_WATER_MARK };
+  const socket =
+    address.transport === "unix" ? tls.connect({ ...common, path: address.path }) : tls.connect({ ...common, host: address.hostname, port: address.port });
+  // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
+  let connected = false;
+  socket.once("connect", () => (connected = true));
+  try {
+    await handshake(socket, label);
+  } catch (error) {
+    const cause = (error as NetError).cause;
+    if (!connected && cause !== undefined) throw toNetError(cause, label);
+    throw error;
+  }
+  return new NodeSocket(socket, label, address.transport === "unix" ? address.path : undefined);
+}
+
 /** Node gained SO_REUSEPORT in 22.12 and 23.1; older versions ignore the flag silently. */
 function nodeHasReusePort(): boolean {
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
@@ -177,17 +321,18 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   }
   return new Promise((resolve, reject) => {
     const unixPath = address.transport === "unix" ? address.path : undefined;
-    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, highWaterMark: DEFAULT_HIGH_WATER_MARK }, (socket) => {
-      // Accepted sockets surface errors through their own wrapper; this listener keeps an early
-      // reset from becoming an uncaught 'error' event before the wrapper exists.
-      onAccept(new NodeSocket(socket, label, unixPath));
-    });
+    const serverOptions = { allowHalfOpen: true, pauseOnConnect: false, highWaterMark: DEFAULT_HIGH_WATER_MARK };
+    const accept = (socket: net.Socket) => onAccept(new NodeSocket(socket, label, unixPath));
+    // A TLS server hands over sockets after the handshake ('secureConnection'); clients that fail it never reach the handler.
+    const server = options.tls
+      ? tls.createServer({ ...serverOptions, ...serverTlsOptions(options.tls) }, accept).on("tlsClientError", () => {})
+      : net.createServer(serverOptions, accept);
     const onListenError = (err: Error) => reject(toNetError(err, label));
     server.once("error", onListenError);
     const listenOptions: net.ListenOptions & { reusePort?: boolean } =
       address.transport === "unix"
         ? { path: address.path, backlog: options.backlog }
-        : { host: address.hostname, port: address.port, backlog: options.backlog, ipv6Only: options.ipv6Only, exclusive: true };
+        : { host: address.hostname, port: address.port, backlog: options.backlog, ipv6Only: options.ipv6Only };
     if (options.reusePort) listenOptions.reusePort = true;
     server.listen(listenOptions, () => {
       server.off("error", onListenError);
@@ -251,3 +396,17 @@ export const connect: Net["connect"] = api.connect;
  * ```
  */
 export const listen: Net["listen"] = api.listen;
+
+/**
+ * A client that keeps its connection up over the node transport: reconnects
+ * with capped, jittered backoff, and queues writes while disconnected (bounded).
+ *
+ * @example
+ * ```ts
+ * import { reconnecting } from "wireline/node";
+ * const client = reconnecting("127.0.0.1:6379", { backoff: { initial: 100, max: 5_000 } });
+ * client.on("reconnecting", ({ attempt, delay }) => console.log(`attempt ${attempt} in ${delay} ms`));
+ * await client.write("PING\r\n");
+ * ```
+ */
+export const reconnecting: Net["reconnecting"] = api.reconnecting;

@@ -9,6 +9,7 @@ import { formatAddress, parseAddress, type AddressInput } from "./address.ts";
 import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "./tls.ts";
 import type { RawSocket, Transport } from "./transport.ts";
 
 /** Default connect timeout, in ms. */
@@ -20,6 +21,12 @@ export interface ConnectOptions extends SocketOptions {
   timeout?: number;
   /** Aborts the connect attempt (rejects with ABORT_ERR). */
   signal?: AbortSignal;
+  /**
+   * Connect over TLS: `true` verifies against the runtime's default roots with
+   * the host name dialled, an object customises it. A refused certificate
+   * rejects with ERR_TLS_CERT; the connect timeout covers the handshake.
+   */
+  tls?: true | TlsClientOptions;
 }
 
 /**
@@ -40,6 +47,10 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
   const timeout = checkMillis("timeout", options.timeout) ?? DEFAULT_CONNECT_TIMEOUT;
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption("signal", signal, "an AbortSignal");
+  let tls: RawTlsClientOptions | undefined;
+  if (options.tls !== undefined && (options.tls as unknown) !== false) {
+    tls = checkTlsClientOptions(options.tls, address.transport === "tcp" ? address.hostname : undefined);
+  }
   if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted before it started", { address: label, cause: signal.reason });
 
   const controller = new AbortController();
@@ -60,7 +71,7 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     }
   });
   aborted.catch(() => {});
-  const attempt = transport.connect(address, { signal: controller.signal });
+  const attempt = transport.connect(address, tls ? { signal: controller.signal, tls } : { signal: controller.signal });
   let raw: RawSocket;
   try {
     raw = await Promise.race([attempt, aborted]);
@@ -78,5 +89,8 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     raw.destroy();
     throw toNetError(error, label);
   }
-  return new Connection(raw, label, { allowHalfOpen: options.allowHalfOpen });
+  return new Connection(raw, label, {
+    allowHalfOpen: options.allowHalfOpen,
+    serverName: address.transport === "tcp" ? address.hostname : undefined,
+  });
 }

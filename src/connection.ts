@@ -6,7 +6,8 @@
  * @module
  */
 
-import { NetError, toNetError } from "./errors.ts";
+import { NetError, toNetError, unsupported } from "./errors.ts";
+import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, type RawStartTlsOptions, type StartTlsOptions, type TlsInfo } from "./tls.ts";
 import type { RawHandlers, RawSocket, SocketAddress } from "./transport.ts";
 
 /**
@@ -32,6 +33,8 @@ function quietReject(error: NetError): Promise<never> {
 export interface ConnectionOptions {
   /** Keep the write side open after the peer half-closes. Default false: EOF closes the connection. */
   allowHalfOpen?: boolean;
+  /** The host name dialled: the default TLS server name for a client-side `startTls()`. */
+  serverName?: string;
 }
 
 /**
@@ -42,7 +45,8 @@ export interface ConnectionOptions {
  *   if the connection is closed first.
  * - `for await (const chunk of conn)` yields received `Uint8Array` chunks and
  *   throws the connection's error, if any, after the last chunk. Leaving the
- *   loop early keeps the connection open.
+ *   loop early does not close the connection; the peer's EOF still does
+ *   (unless `allowHalfOpen`).
  * - `closed` resolves (never rejects) with the error that closed the
  *   connection, or `undefined` for a clean close.
  *
@@ -64,6 +68,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   readonly #raw: RawSocket;
   readonly #label: string;
   readonly #allowHalfOpen: boolean;
+  readonly #serverName: string | undefined;
+  /** Set by startTls(): the connection that now owns the socket. */
+  #upgradedTo: Connection | undefined;
+  #upgrading = false;
   #resolveClosed!: (error: NetError | undefined) => void;
 
   #chunks: Uint8Array[] = [];
@@ -96,6 +104,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#raw = raw;
     this.#label = label;
     this.#allowHalfOpen = options.allowHalfOpen ?? false;
+    this.#serverName = options.serverName;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     // Addresses are read now: after close some runtimes no longer report them.
     this.#localAddress = raw.localAddress;
@@ -134,6 +143,26 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     return this.#raw.bufferedAmount;
   }
 
+  /** The TLS session, or undefined for a plain connection. */
+  get tls(): TlsInfo | undefined {
+    return this.#raw.tls;
+  }
+
+  /** The negotiated ALPN protocol (TLS only). */
+  get alpnProtocol(): string | undefined {
+    return this.#raw.tls?.alpnProtocol;
+  }
+
+  /** e.g. "TLSv1.3"; undefined for plain connections and where the runtime does not report it (Deno). */
+  get tlsVersion(): string | undefined {
+    return this.#raw.tls?.tlsVersion;
+  }
+
+  /** The peer's certificate, where the runtime reports it (not on Deno). */
+  get peerCertificate(): PeerCertificate | undefined {
+    return this.#raw.tls?.peerCertificate;
+  }
+
   /** True once the connection is fully closed. */
   get isClosed(): boolean {
     return this.#isClosed;
@@ -147,7 +176,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   write(data: Uint8Array | string): Promise<void> {
     if (this.#writeClosed) {
       return quietReject(
-        new NetError("ERR_SOCKET_CLOSED", "write after the connection was closed or ended", { address: this.#label, cause: this.#readError }),
+        this.#upgrading
+          ? this.#upgradedError()
+          : new NetError("ERR_SOCKET_CLOSED", "write after the connection was closed or ended", { address: this.#label, cause: this.#readError }),
       );
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
@@ -167,6 +198,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** Half-closes: sends FIN after buffered bytes; reading goes on until the peer closes. */
   end(): void {
+    if (this.#upgradedTo) return this.#upgradedTo.end();
     if (this.#writeClosed) return;
     if (this.#eof) this.#requestClose();
     else {
@@ -177,15 +209,87 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** Flushes what was written, closes, and resolves once the socket is released. */
   close(): Promise<void> {
+    if (this.#upgradedTo) return this.#upgradedTo.close();
     if (!this.#isClosed && !this.#closeRequested) this.#requestClose();
     return this.closed.then(noop);
   }
 
   /** Closes at once, discarding unsent bytes. `closed` resolves with `error` if given. */
   destroy(error?: unknown): void {
+    if (this.#upgradedTo) return this.#upgradedTo.destroy(error);
     if (this.#isClosed) return;
     this.#writeClosed = true;
     this.#raw.destroy(error === undefined ? undefined : toNetError(error, this.#label));
+  }
+
+  /**
+   * Upgrades this plain connection to TLS (STARTTLS, as in SMTP, IMAP or
+   * PostgreSQL) and resolves with the TLS connection. Call it once the peer has
+   * agreed and every byte it sent before has been read: unread plain-text bytes
+   * make it reject with ERR_TLS, since they could have been injected before the
+   * handshake. From the call on, this object only forwards `close()`,
+   * `destroy()`, `end()` and `closed` to the new connection; writing to or
+   * reading from it rejects with ERR_SOCKET_CLOSED.
+   *
+   * A refused certificate rejects with ERR_TLS_CERT and closes the connection.
+   * The server side (`isServer: true`) is ERR_UNSUPPORTED on Deno, which
+   * leaves the connection usable.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "wireline";
+   * const plain = await connect("mail.example.com:587");
+   * // ... read the greeting, send "STARTTLS\r\n", read "220 ready" ...
+   * const conn = await plain.startTls({ serverName: "mail.example.com" });
+   * await conn.write("EHLO me\r\n");
+   * ```
+   */
+  async startTls(options: StartTlsOptions = {}): Promise<Connection> {
+    if (this.#upgrading) throw this.#upgradedError();
+    if (this.#isClosed || this.#writeClosed || this.#eof) {
+      throw new NetError("ERR_SOCKET_CLOSED", "cannot start TLS on a closed or half-closed connection", { address: this.#label });
+    }
+    if (this.#raw.tls) throw new NetError("ERR_TLS", "the connection is already TLS", { address: this.#label });
+    if (!this.#raw.startTls) throw unsupported("startTls", "this transport has no TLS");
+    if (options === null || typeof options !== "object") throw new NetError("ERR_INVALID_OPTION", `option "startTls" must be an object of TLS options, got ${String(options)}`);
+    const raw: RawStartTlsOptions = options.isServer === true
+      ? { isServer: true, server: checkTlsServerOptions(options, "startTls") }
+      : { isServer: false, client: checkTlsClientOptions(options, this.#serverName, "startTls") };
+    if (this.#chunks.length > 0) {
+      throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#queuedBytes} unread plain-text bytes arrived before the handshake (read them first; they may be injected)`, {
+        address: this.#label,
+      });
+    }
+    this.#upgrading = true;
+    this.#writeClosed = true;
+    let upgraded: RawSocket;
+    try {
+      upgraded = await this.#raw.startTls(raw);
+    } catch (error) {
+      const netError = toNetError(error, this.#label);
+      if (netError.code === "ERR_UNSUPPORTED") {
+        this.#upgrading = false;
+        this.#writeClosed = false;
+      } else {
+        this.#onClose(netError);
+      }
+      throw netError;
+    }
+    // Reads on this object now end with the "upgraded" error; the new connection owns the socket.
+    this.#eof = true;
+    this.#readError = this.#upgradedError();
+    this.#settleWaiter();
+    const next = new Connection(upgraded, this.#label, { allowHalfOpen: this.#allowHalfOpen, serverName: this.#serverName });
+    this.#upgradedTo = next;
+    next.closed.then((error) => {
+      this.#isClosed = true;
+      this.#resolveClosed(error);
+    });
+    return next;
+  }
+
+  #upgradedError(): NetError {
+    return new NetError("ERR_SOCKET_CLOSED", "this connection was upgraded to TLS by startTls(): use the connection it returned", { address: this.#label });
   }
 
   /** Stops reading from the socket until {@link Connection.resume}. Iteration waits meanwhile. */
@@ -213,7 +317,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return {
       next: () => this.#next(),
-      return: () => Promise.resolve(DONE),
+      // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
+      return: () => {
+        this.#reading = false;
+        if (this.#eof) this.#closeAfterEof();
+        return Promise.resolve(DONE);
+      },
     };
   }
 

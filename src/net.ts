@@ -5,8 +5,11 @@
  */
 
 import type { AddressInput } from "./address.ts";
+import type { Codec } from "./codec.ts";
 import { connectWith, type ConnectOptions } from "./connect.ts";
 import type { Connection } from "./connection.ts";
+import type { Target } from "./endpoints.ts";
+import { reconnectingWith, type ReconnectingClient, type ReconnectingOptions } from "./reconnecting.ts";
 import { listenWith, type ConnectionHandler, type ListenOptions, type Server } from "./server.ts";
 import type { Transport } from "./transport.ts";
 
@@ -16,10 +19,14 @@ export interface Net {
   connect(address: AddressInput, options?: ConnectOptions): Promise<Connection>;
   /** Listens and hands each connection to `handler`. */
   listen(options: ListenOptions, handler: ConnectionHandler): Promise<Server>;
+  /** Keeps a connection to `target` alive; with a codec, sends and yields frames. */
+  reconnecting<T>(target: Target, options: ReconnectingOptions<T> & { readonly codec: Codec<T> }): ReconnectingClient<T>;
+  /** Keeps a connection to `target` alive; sends and yields raw bytes. */
+  reconnecting(target: Target, options?: ReconnectingOptions<Uint8Array>): ReconnectingClient<Uint8Array>;
 }
 
 /**
- * Binds `connect` and `listen` to a transport.
+ * Binds `connect`, `listen` and `reconnecting` to a transport.
  *
  * @example
  * ```ts
@@ -33,5 +40,6 @@ export function createNet(transport: Transport): Net {
   return {
     connect: (address, options) => connectWith(transport, address, options),
     listen: (options, handler) => listenWith(transport, options, handler),
+    reconnecting: <T>(target: Target, options?: ReconnectingOptions<T>) => reconnectingWith(transport, target, options as ReconnectingOptions<T> & { readonly codec: Codec<T> }),
   };
 }

@@ -1,16 +1,37 @@
 /**
- * Listening for connections and handing each one to a handler.
+ * A production TCP/Unix-socket server in the shape of POCO's TCPServer: one
+ * handler call per connection, bounded concurrency and a bounded waiting
+ * queue, a connection filter, idle and first-byte timeouts, counters, and a
+ * graceful stop.
  *
  * @module
  */
 
 import { formatAddress, parseAddress, type Address } from "./address.ts";
+import { AdmissionQueue } from "./admission-queue.ts";
 import { Connection } from "./connection.ts";
-import { invalidOption, toNetError } from "./errors.ts";
-import { applySocketOptions, checkSocketOptions, type SocketOptions } from "./options.ts";
-import type { RawListener, RawSocket, SocketAddress, Transport } from "./transport.ts";
+import { invalidOption, NetError, toNetError } from "./errors.ts";
+import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
+import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
+import type { RawSocket, SocketAddress, Transport } from "./transport.ts";
+import { TypedEventTarget } from "./typed-events.ts";
 
-/** Where and how to listen. */
+/** Default {@link ListenOptions.maxConnections}. */
+const DEFAULT_MAX_CONNECTIONS = 1024;
+/** Default {@link ListenOptions.maxQueued} (POCO's TCPServerParams default). */
+const DEFAULT_MAX_QUEUED = 64;
+/** Default {@link ServerCloseOptions.timeout}. */
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
+
+/**
+ * Decides, before dispatch, whether to serve a connection from `remoteAddress`
+ * (POCO's TCPServerConnectionFilter). Anything but `true` rejects it; a filter
+ * that throws or rejects rejects the connection and emits `error`.
+ */
+export type ConnectionFilter = (remoteAddress: SocketAddress | undefined) => boolean | Promise<boolean>;
+
+/** Where and how to listen, and how to serve. */
 export interface ListenOptions extends SocketOptions {
   /** Interface to bind. Default "127.0.0.1"; use "0.0.0.0" or "::" to accept from other hosts. */
   hostname?: string;
@@ -24,51 +45,118 @@ export interface ListenOptions extends SocketOptions {
   reusePort?: boolean;
   /** Accept IPv6 only on a "::" listener (ERR_UNSUPPORTED where missing). */
   ipv6Only?: boolean;
+  /** Handlers running at once (POCO's maxThreads). An integer ≥ 1; default 1024. */
+  maxConnections?: number;
+  /**
+   * Accepted connections waiting for a free slot, served in arrival order; an
+   * integer ≥ 0, default 64. A waiting connection is not read from. Beyond
+   * `maxConnections + maxQueued` a connection is refused: closed at once,
+   * counted, and reported by a `refused` event.
+   */
+  maxQueued?: number;
+  /**
+   * Runs on every accepted connection before it is queued or dispatched.
+   * Rejected connections are closed and counted in `filteredConnections`.
+   * Connections awaiting an asynchronous verdict count against
+   * `maxConnections + maxQueued`, so a slow filter cannot grow memory.
+   */
+  filter?: ConnectionFilter;
+  /** Reader/writer/all idle timeouts (off by default); see {@link IdleTimeoutOptions}. */
+  idleTimeout?: IdleTimeoutOptions;
+  /**
+   * Destroy a connection (ETIMEDOUT) that has sent no byte this many ms after
+   * dispatch: slowloris protection. Default 0 (off), since in server-first
+   * protocols (SMTP, FTP) the client legitimately waits.
+   */
+  firstByteTimeout?: number;
 }
 
-/** Called once per accepted connection; the connection is closed when it settles. */
-export type ConnectionHandler = (conn: Connection) => void | Promise<void>;
+/** Events of a {@link ConnectionContext}. */
+export interface ConnectionContextEvents {
+  /** The connection was idle; emitted when `idleTimeout.action` is "event". */
+  idle: IdleEvent;
+}
 
 /**
- * A listening server.
+ * What a handler gets besides its connection: a signal that aborts when the
+ * server stops, and the `idle` events of `idleTimeout: { action: "event" }`.
  *
  * @example
  * ```ts
  * import { listen } from "wireline";
- * const server = await listen({ port: 0 }, async (conn) => {
- *   for await (const chunk of conn) await conn.write(chunk);
+ * await listen({ port: 0, idleTimeout: { read: 30_000, action: "event" } }, async (conn, ctx) => {
+ *   ctx.on("idle", () => conn.write("still there?\n"));
+ *   for await (const chunk of conn) {
+ *     if (ctx.signal.aborted) break; // the server is stopping: finish up
+ *     await conn.write(chunk);
+ *   }
  * });
- * console.log("echo on", server.address);
- * await server.close();
  * ```
  */
-export class Server implements AsyncDisposable {
-  readonly #listener: RawListener;
-  readonly #connections = new Set<Connection>();
-  #closing: Promise<void> | undefined;
+export class ConnectionContext extends TypedEventTarget<ConnectionContextEvents> {
+  readonly #getSignal: () => AbortSignal;
+  #signal: AbortSignal | undefined;
 
-  /** @internal Use `listen()`. */
-  constructor(listener: RawListener, connections: Set<Connection>) {
-    this.#listener = listener;
-    this.#connections = connections;
+  /** Servers create contexts; `getSignal` is called once, on first use of `signal`. */
+  constructor(getSignal: () => AbortSignal) {
+    super();
+    this.#getSignal = getSignal;
   }
 
-  /** The bound address, with the real port when port 0 was asked for. */
-  get address(): SocketAddress {
-    return this.#listener.address;
+  /** Aborts (with an ABORT_ERR {@link NetError}) when the server starts to stop. */
+  get signal(): AbortSignal {
+    return (this.#signal ??= this.#getSignal());
   }
+}
 
-  /** Stops accepting, closes open connections, and resolves when all are gone. */
-  close(): Promise<void> {
-    return (this.#closing ??= (async () => {
-      await this.#listener.close();
-      await Promise.all([...this.#connections].map((c) => c.close()));
-    })());
-  }
+/** Serves one connection; the connection is closed when the returned promise settles. */
+export type ConnectionHandler = (conn: Connection, ctx: ConnectionContext) => void | Promise<void>;
 
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
+/** Why a connection was refused. */
+export type RefusedReason = "full" | "stopping";
+
+/** Events of a {@link Server}, by name, with their payloads. */
+export interface ServerEvents {
+  /** A connection was dispatched to the handler. */
+  connection: { readonly connection: Connection; readonly remoteAddress: SocketAddress | undefined };
+  /** A connection was closed unserved: both limits reached ("full"), or the server stopped while it waited ("stopping"). */
+  refused: { readonly remoteAddress: SocketAddress | undefined; readonly reason: RefusedReason };
+  /** A handler or filter threw or rejected. Only that connection was closed. */
+  error: { readonly error: NetError; readonly remoteAddress: SocketAddress | undefined };
+  /** The server has stopped; the payload is its final stats. Always the last event. */
+  close: ServerStats;
+}
+
+/** Options of {@link Server.close}. */
+export interface ServerCloseOptions {
+  /** How long running handlers get to finish after the stop signal, in ms; then they are destroyed. Default 10 000. */
+  timeout?: number;
+}
+
+/** Validated server settings. */
+interface ServerSettings {
+  readonly address: Address;
+  readonly label: string;
+  readonly socketOptions: SocketOptions;
+  readonly backlog: number | undefined;
+  readonly reusePort: boolean | undefined;
+  readonly ipv6Only: boolean | undefined;
+  readonly maxConnections: number;
+  readonly maxQueued: number;
+  readonly filter: ConnectionFilter | undefined;
+  readonly idle: IdleSettings | undefined;
+  readonly firstByteTimeout: number;
+}
+
+function checkInteger(name: string, value: unknown, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) throw invalidOption(name, value, `an integer ≥ ${min}`);
+  return value;
+}
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== "boolean") throw invalidOption(name, value, "a boolean");
+  return value;
 }
 
 function listenAddress(options: ListenOptions): Address {
@@ -79,6 +167,416 @@ function listenAddress(options: ListenOptions): Address {
     return parseAddress({ path: options.path });
   }
   return parseAddress({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 }, { allowPortZero: true });
+}
+
+function checkListenOptions(options: ListenOptions): ServerSettings {
+  if (options === null || typeof options !== "object") throw invalidOption("options", options, "an object");
+  const address = listenAddress(options);
+  checkSocketOptions(options);
+  if (options.filter !== undefined && typeof options.filter !== "function") throw invalidOption("filter", options.filter, "a function");
+  const firstByteTimeout = checkMillis("firstByteTimeout", options.firstByteTimeout) ?? 0;
+  return {
+    address,
+    label: formatAddress(address),
+    socketOptions: { noDelay: options.noDelay, keepAlive: options.keepAlive, allowHalfOpen: options.allowHalfOpen },
+    backlog: options.backlog === undefined ? undefined : checkInteger("backlog", options.backlog, 1, 0),
+    reusePort: checkBoolean("reusePort", options.reusePort),
+    ipv6Only: checkBoolean("ipv6Only", options.ipv6Only),
+    maxConnections: checkInteger("maxConnections", options.maxConnections, 1, DEFAULT_MAX_CONNECTIONS),
+    maxQueued: checkInteger("maxQueued", options.maxQueued, 0, DEFAULT_MAX_QUEUED),
+    filter: options.filter,
+    idle: checkIdleTimeout(options.idleTimeout),
+    firstByteTimeout: firstByteTimeout === Infinity ? 0 : firstByteTimeout,
+  };
+}
+
+function stoppingError(): NetError {
+  return new NetError("ABORT_ERR", "the server is stopping");
+}
+
+/** Binds a server; assigned in Server's static block, which alone may touch its private state. */
+let startServer: (server: Server, transport: Transport) => Promise<void>;
+
+/**
+ * A listening server. Each accepted connection passes the `filter`, waits in
+ * line if `maxConnections` handlers are running, and is then handed to the
+ * handler; it is closed when the handler settles, or destroyed if the handler
+ * throws (the `error` event reports it; nothing else is affected).
+ *
+ * Events (`server.on(name, listener)`, or `addEventListener`): `connection`,
+ * `refused`, `error`, `close`; see {@link ServerEvents}.
+ *
+ * @example
+ * ```ts
+ * import { listen } from "wireline";
+ * const server = await listen({ port: 7000, maxConnections: 100, maxQueued: 20 }, async (conn, ctx) => {
+ *   for await (const chunk of conn) await conn.write(chunk);
+ * });
+ * server.on("refused", ({ remoteAddress }) => console.warn("refused", remoteAddress));
+ * server.on("error", ({ error, remoteAddress }) => console.error(remoteAddress, error));
+ * // later
+ * const stats = await server.close({ timeout: 5000 });
+ * console.log(`${stats.totalConnections} served, ${stats.refusedConnections} refused`);
+ * ```
+ */
+export class Server extends TypedEventTarget<ServerEvents> implements AsyncDisposable {
+  static {
+    startServer = (server, transport) => server.#start(transport);
+  }
+
+  readonly #settings: ServerSettings;
+  readonly #handler: ConnectionHandler;
+  readonly #stats = new ServerStatsRecorder();
+  readonly #admission: AdmissionQueue<Connection>;
+  /** Every connection this server wrapped and has not accounted yet: filtering, queued or served. */
+  readonly #open = new Set<Connection>();
+  readonly #sessions = new Set<Session>();
+  #filtering = 0;
+  #address: SocketAddress | undefined;
+  #closeListener: (() => Promise<void>) | undefined;
+  #stopping = false;
+  #closedEmitted = false;
+  #closing: Promise<ServerStats> | undefined;
+  #onIdle: (() => void) | undefined;
+
+  /** Validates the options; `listen()` creates and binds servers. */
+  constructor(options: ListenOptions, handler: ConnectionHandler) {
+    super();
+    if (typeof handler !== "function") throw invalidOption("handler", handler, "a function");
+    this.#settings = checkListenOptions(options);
+    this.#handler = handler;
+    this.#admission = new AdmissionQueue(this.#settings.maxConnections, this.#settings.maxQueued);
+  }
+
+  /** The bound address, with the real port when port 0 was asked for. */
+  get address(): SocketAddress {
+    if (this.#address === undefined) throw new NetError("ERR_SOCKET_CLOSED", "the server was never bound: use listen()");
+    return this.#address;
+  }
+
+  /** A snapshot of the counters; see {@link ServerStats}. */
+  get stats(): ServerStats {
+    return this.#stats.snapshot(this.#admission.queued, this.#open);
+  }
+
+  /** True from the moment `close()` is called. */
+  get closing(): boolean {
+    return this.#stopping;
+  }
+
+  /**
+   * Stops gracefully: stops accepting at once, aborts every handler's
+   * `ctx.signal`, refuses the queued connections, waits up to `timeout` ms for
+   * the handlers, destroys what is left, and resolves with the final stats.
+   * The port is free again when it resolves. Later calls return the same promise.
+   */
+  close(options?: ServerCloseOptions): Promise<ServerStats> {
+    if (this.#closing) return this.#closing;
+    let timeout: number;
+    try {
+      timeout = checkMillis("timeout", options?.timeout) ?? DEFAULT_CLOSE_TIMEOUT;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return (this.#closing = this.#shutdown(timeout));
+  }
+
+  /** `await using server = await listen(...)` closes with the default timeout. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #start(transport: Transport): Promise<void> {
+    const s = this.#settings;
+    const listener = await transport.listen(
+      { address: s.address, backlog: s.backlog, reusePort: s.reusePort, ipv6Only: s.ipv6Only },
+      (raw) => this.#accept(raw),
+    );
+    this.#address = listener.address;
+    this.#closeListener = () => listener.close();
+  }
+
+  #accept(raw: RawSocket): void {
+    const remoteAddress = raw.remoteAddress;
+    if (this.#stopping) {
+      raw.destroy();
+      this.#refuse(remoteAddress, "stopping");
+      return;
+    }
+    const { maxConnections, maxQueued, filter } = this.#settings;
+    const admission = this.#admission;
+    if (admission.active + admission.queued + this.#filtering >= maxConnections + maxQueued) {
+      raw.destroy();
+      this.#refuse(remoteAddress, "full");
+      return;
+    }
+    if (filter === undefined) {
+      const conn = this.#wrap(raw, remoteAddress);
+      if (conn) this.#admit(conn, false);
+      return;
+    }
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = filter(remoteAddress);
+    } catch (error) {
+      raw.destroy();
+      this.#stats.filtered();
+      this.#report(error, remoteAddress);
+      return;
+    }
+    if (!isThenable(verdict)) {
+      if (verdict === true) {
+        const conn = this.#wrap(raw, remoteAddress);
+        if (conn) this.#admit(conn, false);
+      } else {
+        raw.destroy();
+        this.#stats.filtered();
+      }
+      return;
+    }
+    // The verdict takes a while: hold the connection unread, counted against the limits.
+    const conn = this.#wrap(raw, remoteAddress);
+    if (!conn) return;
+    conn.pause();
+    this.#filtering++;
+    verdict.then(
+      (ok) => this.#filtered(conn, ok === true, undefined),
+      (error: unknown) => this.#filtered(conn, false, error),
+    );
+  }
+
+  #filtered(conn: Connection, ok: boolean, error: unknown): void {
+    this.#filtering--;
+    if (conn.isClosed) {
+      this.#forget(conn);
+    } else if (!ok) {
+      conn.destroy();
+      this.#forget(conn);
+      this.#stats.filtered();
+      if (error !== undefined) this.#report(error, conn.remoteAddress);
+    } else if (this.#stopping) {
+      this.#refuseOpen(conn, "stopping");
+    } else {
+      this.#admit(conn, true);
+    }
+    this.#checkIdle();
+  }
+
+  /** Wraps an accepted socket; a socket option the runtime rejects closes it and emits `error`. */
+  #wrap(raw: RawSocket, remoteAddress: SocketAddress | undefined): Connection | undefined {
+    const s = this.#settings;
+    try {
+      applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
+      const conn = new Connection(raw, s.label, { allowHalfOpen: s.socketOptions.allowHalfOpen });
+      this.#open.add(conn);
+      return conn;
+    } catch (error) {
+      raw.destroy();
+      this.#report(error, remoteAddress);
+      return undefined;
+    }
+  }
+
+  /** `paused`: the connection was paused while its filter verdict was pending. */
+  #admit(conn: Connection, paused: boolean): void {
+    const place = this.#admission.admit(conn);
+    if (place === "active") {
+      this.#dispatch(conn, paused);
+    } else if (place === "queued") {
+      if (!paused) conn.pause();
+      conn.closed.then(() => {
+        // Died while waiting: it leaves the line and was never served.
+        if (this.#admission.remove(conn)) this.#forget(conn);
+      });
+    } else {
+      this.#refuseOpen(conn, "full");
+    }
+  }
+
+  /** Runs the handler on a connection that holds a slot. */
+  #dispatch(conn: Connection, paused: boolean): void {
+    if (conn.isClosed) {
+      // Closed while it waited, before its close was noticed: hand the slot on.
+      this.#forget(conn);
+      this.#releaseSlot();
+      return;
+    }
+    if (paused) conn.resume();
+    const session = new Session(this.#settings, conn, this.#stopping, (s) => this.#ended(s), (e) => this.#report(e, conn.remoteAddress));
+    this.#sessions.add(session);
+    this.#stats.begin();
+    this.emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
+    session.run(this.#handler);
+  }
+
+  #ended(session: Session): void {
+    this.#sessions.delete(session);
+    this.#open.delete(session.conn);
+    this.#stats.end(session.conn);
+    this.#releaseSlot();
+    this.#checkIdle();
+  }
+
+  #releaseSlot(): void {
+    const next = this.#admission.release();
+    if (next) this.#dispatch(next, true);
+  }
+
+  /** Accounts a connection that closed without being served. */
+  #forget(conn: Connection): void {
+    if (this.#open.delete(conn)) this.#stats.addBytes(conn);
+  }
+
+  #refuse(remoteAddress: SocketAddress | undefined, reason: RefusedReason): void {
+    this.#stats.refused();
+    this.emit("refused", { remoteAddress, reason });
+  }
+
+  #refuseOpen(conn: Connection, reason: RefusedReason): void {
+    conn.destroy();
+    this.#forget(conn);
+    this.#refuse(conn.remoteAddress, reason);
+  }
+
+  #report(error: unknown, remoteAddress: SocketAddress | undefined): void {
+    if (this.#closedEmitted) return;
+    // Unix peers are usually unnamed: the listening path identifies them better than "".
+    const label = remoteAddress?.transport === "tcp" ? formatAddress(remoteAddress) : this.#settings.label;
+    this.emit("error", { error: toNetError(error, label), remoteAddress });
+  }
+
+  /** Wakes close() once no handler runs and no filter verdict is pending. */
+  #checkIdle(): void {
+    if (this.#onIdle && this.#sessions.size === 0 && this.#filtering === 0) this.#onIdle();
+  }
+
+  async #shutdown(timeout: number): Promise<ServerStats> {
+    this.#stopping = true;
+    const listenerClosed = this.#closeListener?.().catch((error: unknown) => this.#report(error, undefined));
+    for (const session of this.#sessions) session.stop();
+    for (const conn of this.#admission.clear()) this.#refuseOpen(conn, "stopping");
+    await listenerClosed;
+    if (this.#sessions.size > 0 || this.#filtering > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#onIdle = resolve;
+        if (timeout !== Infinity) timer = setTimeout(resolve, timeout);
+      });
+      clearTimeout(timer);
+      this.#onIdle = undefined;
+    }
+    const deadline = new NetError("ERR_SOCKET_CLOSED", `server stopped: connection destroyed after the ${timeout} ms close timeout`);
+    for (const session of this.#sessions) session.abandon(deadline);
+    const left = [...this.#open];
+    for (const conn of left) conn.destroy(deadline);
+    await Promise.all(left.map((conn) => conn.closed));
+    // Connections still awaiting a filter verdict are accounted for here; the verdict finds them closed.
+    for (const conn of left) this.#forget(conn);
+    const stats = this.stats;
+    this.emit("close", stats);
+    this.#closedEmitted = true;
+    return stats;
+  }
+}
+
+/** One served connection: its context, timers, and the rule for giving its slot back. */
+class Session {
+  readonly conn: Connection;
+  readonly #settings: ServerSettings;
+  readonly #onEnd: (session: Session) => void;
+  readonly #onError: (error: unknown) => void;
+  readonly #ctx: ConnectionContext;
+  #controller: AbortController | undefined;
+  #stopping: boolean;
+  #idle: IdleWatcher | undefined;
+  #firstByte: ReturnType<typeof setTimeout> | undefined;
+  #handlerDone = false;
+  #abandoned = false;
+  #closed = false;
+  #ended = false;
+
+  constructor(settings: ServerSettings, conn: Connection, stopping: boolean, onEnd: (s: Session) => void, onError: (e: unknown) => void) {
+    this.#settings = settings;
+    this.conn = conn;
+    this.#stopping = stopping;
+    this.#onEnd = onEnd;
+    this.#onError = onError;
+    this.#ctx = new ConnectionContext(() => {
+      this.#controller = new AbortController();
+      if (this.#stopping) this.#controller.abort(stoppingError());
+      return this.#controller.signal;
+    });
+  }
+
+  run(handler: ConnectionHandler): void {
+    const { conn } = this;
+    const { firstByteTimeout, idle } = this.#settings;
+    if (firstByteTimeout > 0) {
+      this.#firstByte = setTimeout(() => {
+        if (conn.bytesRead === 0) conn.destroy(new NetError("ETIMEDOUT", `no data received within firstByteTimeout (${firstByteTimeout} ms)`));
+      }, firstByteTimeout);
+    }
+    if (idle) this.#idle = new IdleWatcher(conn, idle, (event) => this.#idleFired(event, idle));
+    conn.closed.then(() => {
+      this.#closed = true;
+      clearTimeout(this.#firstByte);
+      this.#idle?.stop();
+      this.#maybeEnd();
+    });
+    let result: void | Promise<void>;
+    try {
+      result = handler(conn, this.#ctx);
+    } catch (error) {
+      this.#failed(error);
+      return;
+    }
+    if (isThenable(result)) result.then(() => this.#finished(), (error: unknown) => this.#failed(error));
+    else this.#finished();
+  }
+
+  /** The server is stopping: abort the handler's signal. */
+  stop(): void {
+    this.#stopping = true;
+    this.#controller?.abort(stoppingError());
+  }
+
+  /** The close deadline passed: give the slot back once the connection is gone, whatever the handler does. */
+  abandon(error: NetError): void {
+    this.#abandoned = true;
+    this.conn.destroy(error);
+  }
+
+  #idleFired(event: IdleEvent, idle: IdleSettings): void {
+    // Once the handler has returned nobody can act on an event, so the connection just goes.
+    if (idle.action === "close" || this.#handlerDone) {
+      this.conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
+    } else {
+      this.#ctx.emit("idle", event);
+    }
+  }
+
+  #finished(): void {
+    this.#handlerDone = true;
+    this.conn.close();
+    this.#maybeEnd();
+  }
+
+  #failed(error: unknown): void {
+    this.#handlerDone = true;
+    this.conn.destroy(error);
+    if (!this.#abandoned) this.#onError(error);
+    this.#maybeEnd();
+  }
+
+  #maybeEnd(): void {
+    if (this.#ended || !this.#closed || !(this.#handlerDone || this.#abandoned)) return;
+    this.#ended = true;
+    this.#onEnd(this);
+  }
+}
+
+function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === "function";
 }
 
 /**
@@ -93,35 +591,7 @@ function listenAddress(options: ListenOptions): Address {
  * ```
  */
 export async function listenWith(transport: Transport, options: ListenOptions, handler: ConnectionHandler): Promise<Server> {
-  if (typeof handler !== "function") throw invalidOption("handler", handler, "a function");
-  const address = listenAddress(options);
-  checkSocketOptions(options);
-  if (options.backlog !== undefined && (!Number.isInteger(options.backlog) || options.backlog < 1)) {
-    throw invalidOption("backlog", options.backlog, "a positive integer");
-  }
-  const label = formatAddress(address);
-  const connections = new Set<Connection>();
-  const onAccept = (raw: RawSocket) => {
-    let conn: Connection;
-    try {
-      applySocketOptions(raw, options, address.transport === "tcp");
-      conn = new Connection(raw, label, { allowHalfOpen: options.allowHalfOpen });
-    } catch {
-      raw.destroy();
-      return;
-    }
-    connections.add(conn);
-    conn.closed.then(() => connections.delete(conn));
-    Promise.resolve()
-      .then(() => handler(conn))
-      .then(
-        () => conn.close(),
-        (error) => conn.destroy(toNetError(error, label)),
-      );
-  };
-  const listener = await transport.listen(
-    { address, backlog: options.backlog, reusePort: options.reusePort, ipv6Only: options.ipv6Only },
-    onAccept,
-  );
-  return new Server(listener, connections);
+  const server = new Server(options, handler);
+  await startServer(server, transport);
+  return server;
 }

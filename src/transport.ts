@@ -17,6 +17,7 @@
 
 import type { Address } from "./address.ts";
 import type { NetError } from "./errors.ts";
+import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "./tls.ts";
 
 /** The address of one end of an open connection. */
 export type SocketAddress =
@@ -67,12 +68,24 @@ export interface RawSocket {
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
+  /** The session of a TLS socket (set once its handshake is done); undefined for plain sockets. */
+  readonly tls?: TlsInfo | undefined;
+  /**
+   * Upgrades a plain socket to TLS in place (STARTTLS). The adapter first
+   * flushes buffered writes, stops calling the current handlers (not even
+   * onClose), and resolves with a new, unstarted socket once the handshake has
+   * succeeded. ERR_UNSUPPORTED leaves this socket untouched; any other
+   * rejection (ERR_TLS_CERT, ERR_TLS) destroys it. Absent: the transport has no TLS.
+   */
+  startTls?(options: RawStartTlsOptions): Promise<RawSocket>;
 }
 
 /** Options a transport's `connect` receives, already validated by the core. */
 export interface RawConnectOptions {
   /** Aborts the connect attempt. The core also races it, so honouring it is an optimisation. */
   readonly signal?: AbortSignal;
+  /** Open a TLS session: resolve only once the handshake and verification have succeeded. */
+  readonly tls?: RawTlsClientOptions;
 }
 
 /** Options a transport's `listen` receives, already validated by the core. */
@@ -81,6 +94,8 @@ export interface RawListenOptions {
   readonly backlog?: number;
   readonly reusePort?: boolean;
   readonly ipv6Only?: boolean;
+  /** Serve TLS: accepted sockets are handed over only after a successful handshake. */
+  readonly tls?: RawTlsServerOptions;
 }
 
 /**

@@ -1,0 +1,111 @@
+/**
+ * Where a reconnecting client connects next: one address, a failover list,
+ * or a function that asks service discovery.
+ *
+ * @module
+ */
+
+import { formatAddress, parseAddress, type Address, type AddressInput } from "./address.ts";
+import { invalidOption, NetError } from "./errors.ts";
+
+/**
+ * What a reconnecting client connects to:
+ * - one address (`"db:6379"`, `{ hostname, port }`, `{ path }`);
+ * - a non-empty list, tried in turn: each new attempt takes the next one;
+ * - a function returning (a promise of) the address for the next attempt.
+ *   If it throws, the attempt fails with `ENOTFOUND` and is retried with
+ *   backoff; if it returns an invalid address, the client closes with
+ *   `ERR_INVALID_ADDRESS`.
+ *
+ * @example
+ * ```ts
+ * import { reconnecting } from "wireline";
+ * const single = reconnecting("db.internal:5432");
+ * const failover = reconnecting(["10.0.0.1:5432", "10.0.0.2:5432"], { shuffle: true });
+ * const discovered = reconnecting(async () => (await fetch("http://consul/v1/db")).text());
+ * ```
+ */
+export type Target = AddressInput | readonly AddressInput[] | (() => AddressInput | Promise<AddressInput>);
+
+/**
+ * A source of endpoints, one per connection attempt.
+ *
+ * @example
+ * ```ts
+ * import { endpoints } from "wireline";
+ * const next = endpoints(["10.0.0.1:5222", "10.0.0.2:5222"], { shuffle: true });
+ * const first = await next.next();
+ * ```
+ */
+export interface EndpointSource {
+  /** The endpoint for the next attempt. */
+  next(): Promise<Address>;
+  /** How the target reads in messages: the address, the list, or "target()". */
+  readonly label: string;
+}
+
+/**
+ * Options of {@link endpoints}.
+ *
+ * @example
+ * ```ts
+ * import { endpoints } from "wireline";
+ * const source = endpoints(["a:1", "b:1", "c:1"], { shuffle: true });
+ * ```
+ */
+export interface EndpointOptions {
+  /** Shuffle a list once, so many clients spread over the servers. Default false: list order. */
+  readonly shuffle?: boolean;
+  /** Injectable for tests; values in [0, 1). Default Math.random. */
+  readonly random?: () => number;
+}
+
+/**
+ * Turns a {@link Target} into an {@link EndpointSource}. Addresses in a fixed
+ * target are parsed at once, so a typo throws `ERR_INVALID_ADDRESS` here.
+ *
+ * @example
+ * ```ts
+ * import { endpoints } from "wireline";
+ * const discovered = endpoints(async () => ({ hostname: "10.0.0.7", port: 4222 }));
+ * console.log((await discovered.next()).transport); // "tcp"
+ * ```
+ */
+export function endpoints(target: Target, options: EndpointOptions = {}): EndpointSource {
+  const shuffle = options.shuffle ?? false;
+  if (typeof shuffle !== "boolean") throw invalidOption("shuffle", shuffle, "a boolean");
+  if (typeof target === "function") {
+    return {
+      label: "target()",
+      async next() {
+        let input: AddressInput;
+        try {
+          input = await target();
+        } catch (error) {
+          if (error instanceof NetError) throw error;
+          const why = error instanceof Error ? error.message : String(error);
+          throw new NetError("ENOTFOUND", `the target function failed: ${why}`, { cause: error });
+        }
+        return parseAddress(input);
+      },
+    };
+  }
+  const list: Address[] = Array.isArray(target) ? target.map((input) => parseAddress(input)) : [parseAddress(target as AddressInput)];
+  if (list.length === 0) throw invalidOption("target", "[]", "an address, a non-empty list of addresses, or a function");
+  if (shuffle) {
+    const random = options.random ?? Math.random;
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [list[i], list[j]] = [list[j]!, list[i]!];
+    }
+  }
+  let index = 0;
+  return {
+    label: list.length === 1 ? formatAddress(list[0]!) : `[${list.map(formatAddress).join(", ")}]`,
+    next() {
+      const address = list[index]!;
+      index = (index + 1) % list.length;
+      return Promise.resolve(address);
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * A typed layer over the standard `EventTarget`, which Node, Deno and Bun all
+ * provide, so events behave the same on every runtime.
+ *
+ * @module
+ */
+
+/**
+ * An event carrying a typed `detail` payload.
+ *
+ * @example
+ * ```ts
+ * import { TypedEvent } from "wireline";
+ * const event = new TypedEvent("tick", { count: 1 });
+ * console.log(event.type, event.detail.count);
+ * ```
+ */
+export class TypedEvent<T> extends Event {
+  /** The payload the event was emitted with. */
+  readonly detail: T;
+
+  constructor(type: string, detail: T) {
+    super(type);
+    this.detail = detail;
+  }
+}
+
+const noop = (): void => {};
+
+/** A listener registered with {@link TypedEventTarget.on}: it receives the event's payload. */
+export type TypedListener<T> = (detail: T, event: TypedEvent<T>) => void;
+
+/** Options for {@link TypedEventTarget.on}. */
+export interface TypedListenerOptions {
+  /** Remove the listener after its first call. */
+  once?: boolean;
+  /** Remove the listener when this signal aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * An `EventTarget` whose event names and payloads are typed by the map `M`
+ * (event name → payload type).
+ *
+ * `on()` passes the payload straight to the listener and returns an
+ * unsubscribe function; `addEventListener` keeps working and receives the
+ * {@link TypedEvent}. Dispatch is synchronous, in registration order. A
+ * listener that throws is reported the way the runtime reports any
+ * `EventTarget` listener error; it does not stop the other listeners.
+ *
+ * @example
+ * ```ts
+ * import { TypedEventTarget } from "wireline";
+ * const events = new TypedEventTarget<{ tick: { count: number } }>();
+ * const stop = events.on("tick", ({ count }) => console.log("tick", count));
+ * events.emit("tick", { count: 1 });
+ * stop();
+ * ```
+ */
+export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends EventTarget {
+  /** Wrappers created by on(), so off() can find them; keyed by type, then by listener. */
+  readonly #wrappers = new Map<string, Map<TypedListener<never>, EventListener>>();
+
+  /** Calls `listener` with each `type` event's payload. Returns a function that removes it. */
+  on<K extends keyof M & string>(type: K, listener: TypedListener<M[K]>, options?: TypedListenerOptions): () => void {
+    const signal = options?.signal;
+    if (signal?.aborted) return noop;
+    let byListener = this.#wrappers.get(type);
+    if (byListener === undefined) this.#wrappers.set(type, (byListener = new Map()));
+    if (byListener.has(listener)) return () => this.off(type, listener);
+    const once = options?.once ?? false;
+    const wrapper: EventListener = (event) => {
+      if (once) this.off(type, listener);
+      const typed = event as TypedEvent<M[K]>;
+      listener(typed.detail, typed);
+    };
+    byListener.set(listener, wrapper);
+    if (signal) {
+      this.addEventListener(type, wrapper, { signal });
+      // The EventTarget drops the wrapper itself; only the lookup entry is left to forget.
+      signal.addEventListener("abort", () => {
+        if (byListener.get(listener) === wrapper) byListener.delete(listener);
+      }, { once: true });
+    } else {
+      this.addEventListener(type, wrapper);
+    }
+    return () => this.off(type, listener);
+  }
+
+  /** Removes a listener added with {@link TypedEventTarget.on}. */
+  off<K extends keyof M & string>(type: K, listener: TypedListener<M[K]>): void {
+    const byListener = this.#wrappers.get(type);
+    const wrapper = byListener?.get(listener);
+    if (wrapper === undefined) return;
+    byListener!.delete(listener);
+    this.removeEventListener(type, wrapper);
+  }
+
+  /** Dispatches a {@link TypedEvent} with `detail` to every listener of `type`. */
+  emit<K extends keyof M & string>(type: K, detail: M[K]): void {
+    this.dispatchEvent(new TypedEvent(type, detail));
+  }
+}
