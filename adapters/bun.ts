@@ -8,11 +8,19 @@
  * @module
  */
 
-import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, UnixSocketListener } from "bun";
+import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
 import type { Address } from "../src/address.ts";
 import { formatAddress } from "../src/address.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { NetError, toNetError, unsupported } from "../src/errors.ts";
+import {
+  peerCertificateFrom,
+  toTlsError,
+  type RawStartTlsOptions,
+  type RawTlsClientOptions,
+  type RawTlsServerOptions,
+  type TlsInfo,
+} from "../src/tls.ts";
 import type {
   RawConnectOptions,
   RawHandlers,
@@ -74,12 +82,66 @@ class BunRawSocket implements RawSocket {
   private scheduled = false;
   private local: SocketAddress | undefined = undefined;
   private remote: SocketAddress | undefined = undefined;
+  /** Set once a TLS handshake succeeded. */
+  private session: TlsInfo | undefined = undefined;
+  /** Settles with the TLS handshake; undefined for plain sockets. */
+  private readonly handshakeDone: Promise<void> | undefined;
+  private settleHandshake: ((error: NetError | undefined) => void) | undefined = undefined;
+  /** Resolved once the write queue is empty (or the socket is gone): STARTTLS waits on it. */
+  private flushWaiters: (() => void)[] | undefined = undefined;
 
-  constructor(where: string, unixPath: string | undefined, accepted: boolean, sock: Socket<BunRawSocket> | undefined) {
+  constructor(where: string, unixPath: string | undefined, accepted: boolean, sock: Socket<BunRawSocket> | undefined, tls = false) {
     this.where = where;
     this.unixPath = unixPath;
     this.accepted = accepted;
     this.sock = sock;
+    if (tls) {
+      this.handshakeDone = new Promise<void>((resolve, reject) => {
+        this.settleHandshake = (error) => (error ? reject(error) : resolve());
+      });
+      this.handshakeDone.catch(() => {});
+    }
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.session;
+  }
+
+  /** Resolves once the handshake succeeded and the peer was verified; rejects (and destroys) otherwise. */
+  waitForHandshake(): Promise<void> {
+    return this.handshakeDone ?? Promise.resolve();
+  }
+
+  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
+    if (this.buffered > 0 && !this.closed) await new Promise<void>((resolve) => (this.flushWaiters ??= []).push(resolve));
+    const sock = this.sock;
+    if (this.closed || sock === undefined) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
+    const next = new BunRawSocket(this.where, this.unixPath, this.accepted, undefined, true);
+    next.local = this.localAddress;
+    next.remote = this.remoteAddress;
+    this.detach();
+    const tls = options.isServer ? { ...serverTlsOptions(options.server), isServer: true } : clientTlsOptions(options.client);
+    let upgraded: Socket<BunRawSocket>;
+    try {
+      [, upgraded] = sock.upgradeTLS<BunRawSocket>({ data: next, tls, socket: BUN_HANDLERS });
+    } catch (err) {
+      sock.terminate();
+      throw toTlsError(err, this.where);
+    }
+    next.sock = upgraded;
+    await next.waitForHandshake();
+    return next;
+  }
+
+  /** After an upgrade Bun keeps calling the plain socket's handlers with ciphertext: this side must ignore everything. */
+  private detach(): void {
+    this.reported = true;
+    this.handlers = undefined;
+    this.live = false;
+    this.localClose = true;
+    this.closed = true;
+    this.backlog = undefined;
+    this.dropQueue();
   }
 
   get bufferedAmount(): number {
@@ -186,6 +248,28 @@ class BunRawSocket implements RawSocket {
   // ---- called by the shared Bun handlers ----
 
   /** @internal */
+  handleHandshake(sock: Socket<BunRawSocket>, success: boolean, authorizationError: Error | null): void {
+    const settle = this.settleHandshake;
+    if (settle === undefined) return;
+    this.settleHandshake = undefined;
+    // Bun closes a refused peer without an error of its own: the refusal is raised here.
+    if (!success) {
+      const cause = authorizationError ?? new Error("the peer's certificate was not accepted");
+      settle(toTlsError(cause, this.where, true));
+      this.destroy();
+      return;
+    }
+    const alpn = sock.alpnProtocol;
+    this.session = {
+      alpnProtocol: typeof alpn === "string" && alpn !== "" ? alpn : undefined,
+      tlsVersion: sock.getTLSVersion() || undefined,
+      peerCertificate: peerCertificateFrom(sock.getPeerCertificate()),
+      authorized: sock.authorized,
+    };
+    settle(undefined);
+  }
+
+  /** @internal */
   handleOpen(sock: Socket<BunRawSocket>): void {
     this.sock = sock;
     // An aborted connect that completes anyway must not leak a socket.
@@ -248,6 +332,15 @@ class BunRawSocket implements RawSocket {
 
   /** @internal */
   handleClose(error: Error | undefined): void {
+    if (this.settleHandshake !== undefined) {
+      const settle = this.settleHandshake;
+      this.settleHandshake = undefined;
+      settle(
+        error
+          ? toTlsError(error, this.where)
+          : new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: this.where }),
+      );
+    }
     if (this.closed) return;
     this.closed = true;
     this.live = false;
@@ -284,6 +377,13 @@ class BunRawSocket implements RawSocket {
     this.queueHead = 0;
     this.buffered = 0;
     this.needDrain = false;
+    this.releaseFlushWaiters();
+  }
+
+  private releaseFlushWaiters(): void {
+    const waiters = this.flushWaiters;
+    this.flushWaiters = undefined;
+    if (waiters !== undefined) for (const w of waiters) w();
   }
 
   /** Bun returned -1: the socket is closed or closing underneath us. */
@@ -293,6 +393,7 @@ class BunRawSocket implements RawSocket {
   }
 
   private afterFlush(): void {
+    this.releaseFlushWaiters();
     if (this.wstate === W_ENDING) {
       this.wstate = W_ENDED;
       if (!this.closed) this.sock!.shutdown();
@@ -379,6 +480,11 @@ const HANDLERS: SocketHandler<BunRawSocket, "uint8array"> = {
   drain(sock) {
     sock.data.handleDrain();
   },
+  // Only TLS sockets get it. Its presence makes Bun call `open` before the handshake, so the
+  // outcome (including a refused certificate, which Bun would otherwise swallow) is seen here.
+  handshake(sock, success, authorizationError) {
+    sock.data.handleHandshake(sock, success, authorizationError);
+  },
   close(sock, error) {
     sock.data.handleClose(error);
   },
@@ -406,28 +512,69 @@ function abortError(signal: AbortSignal, where: string): NetError {
   });
 }
 
+/** ALPN as Bun wants it: length-prefixed bytes (a plain string list silently negotiates nothing). */
+function alpnWire(protocols: readonly string[] | undefined): Uint8Array | undefined {
+  if (protocols === undefined) return undefined;
+  const encoder = new TextEncoder();
+  const parts = protocols.map((p) => encoder.encode(p));
+  const out = new Uint8Array(parts.reduce((n, p) => n + 1 + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out[at++] = p.length;
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function clientTlsOptions(o: RawTlsClientOptions): TLSOptions {
+  return {
+    serverName: o.serverName,
+    ca: o.ca ? [...o.ca] : undefined,
+    cert: o.cert,
+    key: o.key,
+    ALPNProtocols: alpnWire(o.alpn),
+    rejectUnauthorized: o.rejectUnauthorized,
+  };
+}
+
+function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
+  return {
+    cert: o.cert,
+    key: o.key,
+    ca: o.ca ? [...o.ca] : undefined,
+    requestCert: o.requestCert,
+    rejectUnauthorized: o.requestCert,
+    ALPNProtocols: alpnWire(o.alpn),
+  };
+}
+
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
   const signal = options.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal, where));
   const unixPath = address.transport === "unix" ? address.path : undefined;
-  const conn = new BunRawSocket(where, unixPath, false, undefined);
-  let pending: Promise<Socket<BunRawSocket>>;
+  const conn = new BunRawSocket(where, unixPath, false, undefined, options.tls !== undefined);
+  const tls = options.tls ? clientTlsOptions(options.tls) : undefined;
+  let pending: Promise<unknown>;
   try {
     pending =
       address.transport === "unix"
-        ? Bun.connect<BunRawSocket>({ unix: address.path, data: conn, allowHalfOpen: true, socket: BUN_HANDLERS })
+        ? Bun.connect<BunRawSocket>({ unix: address.path, data: conn, allowHalfOpen: true, tls, socket: BUN_HANDLERS })
         : Bun.connect<BunRawSocket>({
             hostname: address.hostname,
             port: address.port,
             data: conn,
             allowHalfOpen: true,
+            tls,
             socket: BUN_HANDLERS,
           });
   } catch (err) {
     // Bun validates some options synchronously (e.g. port range).
     return Promise.reject(toNetError(err, where));
   }
+  // A TLS connection is ready only once its handshake succeeded; TCP errors keep their own codes.
+  if (tls) pending = pending.then(() => conn.waitForHandshake(), (err: unknown) => Promise.reject(toNetError(err, where)));
   if (signal === undefined) {
     return pending.then(
       () => conn,
@@ -487,17 +634,20 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     if (options.ipv6Only) return Promise.reject(unsupported("ipv6Only", "it applies to TCP only, not Unix sockets"));
   }
   // One handler object per listener: only `open` differs, to hand sockets to this listener's onAccept.
+  const tls = options.tls ? serverTlsOptions(options.tls) : undefined;
   const bunHandlers = forBun({
     ...HANDLERS,
     open(sock) {
-      const conn = new BunRawSocket(where, unixPath, true, sock);
+      const conn = new BunRawSocket(where, unixPath, true, sock, tls !== undefined);
       sock.data = conn;
-      onAccept(conn);
+      // A TLS client is handed over once its handshake succeeded; one that fails it was destroyed already.
+      if (tls) conn.waitForHandshake().then(() => onAccept(conn), () => {});
+      else onAccept(conn);
     },
   });
   try {
     if (address.transport === "unix") {
-      const l = Bun.listen<BunRawSocket>({ unix: address.path, allowHalfOpen: true, socket: bunHandlers });
+      const l = Bun.listen<BunRawSocket>({ unix: address.path, allowHalfOpen: true, tls, socket: bunHandlers });
       return Promise.resolve(new BunListener(l, { transport: "unix", path: (l as UnixSocketListener<BunRawSocket>).unix }));
     }
     // Bun 1.4.5 honours reusePort and ipv6Only on listen (probed), though @types/bun lists them for connect only.
@@ -507,6 +657,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
       reusePort: options.reusePort,
       ipv6Only: options.ipv6Only,
       allowHalfOpen: true,
+      tls,
       socket: bunHandlers,
     };
     const l = Bun.listen<BunRawSocket>(tcpOptions);

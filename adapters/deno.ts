@@ -13,6 +13,7 @@ import type { Address } from "../src/address.ts";
 import { formatAddress } from "../src/address.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { NetError, toNetError, unsupported } from "../src/errors.ts";
+import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
 import type {
   RawConnectOptions,
   RawHandlers,
@@ -30,6 +31,14 @@ const READ_SIZE = 64 * 1024;
 const COPY_BELOW = 16 * 1024;
 /** Queued chunks are merged into one write up to this many bytes (one syscall instead of many). */
 const COALESCE_LIMIT = 64 * 1024;
+/**
+ * Deno.startTls fails ("Busy") while a read is pending, and a pending read cannot
+ * be cancelled. So during the opening exchange of a plain client connection,
+ * where STARTTLS happens (SMTP, IMAP, PostgreSQL, XMPP), the next read waits one
+ * macrotask, long enough for the code that just read the peer's go-ahead to call
+ * startTls(). Past these reads the loop runs at full speed.
+ */
+const STARTTLS_READS = 64;
 /** Pause before retrying after an accept error such as EMFILE, so a persistent failure does not spin. */
 const ACCEPT_RETRY_MS = 100;
 
@@ -55,6 +64,13 @@ interface DenoConn {
   setNoDelay?(noDelay?: boolean): void;
   /** TcpConn only; there is no delay parameter. */
   setKeepAlive?(keepAlive?: boolean): void;
+  /** TlsConn only. */
+  handshake?(): Promise<{ alpnProtocol: string | null }>;
+}
+
+interface DenoTlsClientOptions {
+  caCerts?: string[];
+  alpnProtocols?: string[];
 }
 
 interface DenoListener {
@@ -77,6 +93,9 @@ interface DenoApi {
     options: { transport: "tcp"; hostname: string; port: number; signal?: AbortSignal } | { transport: "unix"; path: string },
   ): Promise<DenoConn>;
   listen(options: DenoTcpListenOptions | { transport: "unix"; path: string }): DenoListener;
+  connectTls(options: DenoTlsClientOptions & { hostname: string; port: number; cert?: string; key?: string }): Promise<DenoConn>;
+  listenTls(options: DenoTcpListenOptions & { cert: string; key: string; alpnProtocols?: string[] }): DenoListener;
+  startTls(conn: DenoConn, options: DenoTlsClientOptions & { hostname: string }): Promise<DenoConn>;
   /** Present only with --unstable-net. */
   readonly listenDatagram?: unknown;
 }
@@ -126,9 +145,43 @@ function isLocalClose(error: unknown): boolean {
   return name === "BadResource" || name === "Interrupted";
 }
 
+/** rustls reports every refused certificate as "invalid peer certificate: <reason>". */
+function tlsError(error: unknown, address: string | undefined): NetError {
+  const message = (error as { message?: unknown } | undefined)?.message;
+  return toTlsError(error, address, typeof message === "string" && /invalid peer certificate/i.test(message));
+}
+
+function denoTlsClientOptions(o: RawTlsClientOptions): DenoTlsClientOptions {
+  return { caCerts: o.ca ? [...o.ca] : undefined, alpnProtocols: o.alpn ? [...o.alpn] : undefined };
+}
+
+/** Runs the handshake now, so that verification fails at connect (or accept), not at the first read. */
+async function handshake(conn: DenoConn, address: string, authorized: boolean): Promise<TlsInfo> {
+  let info: { alpnProtocol: string | null };
+  try {
+    info = await conn.handshake!();
+  } catch (err) {
+    try {
+      conn.close();
+    } catch {
+      // Already gone.
+    }
+    throw tlsError(err, address);
+  }
+  // Deno reports neither the protocol version nor certificates.
+  return { alpnProtocol: info.alpnProtocol ?? undefined, tlsVersion: undefined, peerCertificate: undefined, authorized };
+}
+
+function refuseRejectUnauthorized(o: RawTlsClientOptions): void {
+  if (!o.rejectUnauthorized) {
+    throw unsupported("rejectUnauthorized: false", "Deno cannot skip certificate verification per connection (only process-wide, with --unsafely-ignore-certificate-errors)");
+  }
+}
+
 class DenoSocket implements RawSocket {
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
+  readonly tls: TlsInfo | undefined;
 
   #conn: DenoConn;
   #where: string | undefined;
@@ -151,8 +204,19 @@ class DenoSocket implements RawSocket {
   #closed = false;
   #closeError: NetError | undefined;
 
-  constructor(conn: DenoConn) {
+  /** A plain TCP client connection: the only kind Deno.startTls can upgrade. */
+  readonly #upgradable: boolean;
+  /** Reads left in the STARTTLS window (see STARTTLS_READS). */
+  #upgradeWindow: number;
+  #readPending = false;
+  #upgrading = false;
+  #onWriteIdle: (() => void) | undefined;
+
+  constructor(conn: DenoConn, tls?: TlsInfo, upgradable = false) {
     this.#conn = conn;
+    this.tls = tls;
+    this.#upgradable = upgradable;
+    this.#upgradeWindow = upgradable ? STARTTLS_READS : 0;
     this.localAddress = toSocketAddress(conn.localAddr);
     this.remoteAddress = toSocketAddress(conn.remoteAddr);
     this.#where = describeAddress(this.remoteAddress) ?? describeAddress(this.localAddress);
@@ -247,10 +311,12 @@ class DenoSocket implements RawSocket {
     let buf = new Uint8Array(READ_SIZE);
     for (;;) {
       if (this.#paused) await this.#waitForResume();
-      if (this.#closed) return;
+      if (this.#closed || this.#upgrading) return;
       let n: number | null;
       try {
+        this.#readPending = true;
         n = await conn.read(buf);
+        this.#readPending = false;
       } catch (err) {
         if (this.#closed && isLocalClose(err)) return;
         this.#finish(mapError(err, this.#where));
@@ -273,7 +339,45 @@ class DenoSocket implements RawSocket {
         buf = new Uint8Array(READ_SIZE);
       }
       this.#handlers!.onData(chunk);
+      if (this.#upgradeWindow > 0) {
+        this.#upgradeWindow--;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
+  }
+
+  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
+    if (options.isServer) {
+      throw unsupported("server-side startTls", "Deno.startTls is client-only: Deno cannot run the server side of a handshake on an accepted connection");
+    }
+    const o = options.client;
+    refuseRejectUnauthorized(o);
+    if (!this.#upgradable) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
+    if (o.cert !== undefined) throw unsupported("a client certificate on startTls", "Deno.startTls takes no certificate (use connect with tls instead)");
+    if (this.#readPending) {
+      throw unsupported(
+        "startTls at this point",
+        `Deno cannot upgrade while a read is pending: call startTls() right after reading the peer's go-ahead, within the first ${STARTTLS_READS} reads`,
+      );
+    }
+    this.#upgrading = true;
+    this.#handlers = undefined;
+    // Bytes written before the upgrade go out in plain text, ahead of the handshake.
+    if (this.#writing) await new Promise<void>((resolve) => (this.#onWriteIdle = resolve));
+    this.#closed = true;
+    const where = this.#where ?? "";
+    let upgraded: DenoConn;
+    try {
+      upgraded = await deno().startTls(this.#conn, { hostname: o.serverName, ...denoTlsClientOptions(o) });
+    } catch (err) {
+      try {
+        this.#conn.close();
+      } catch {
+        // Already gone.
+      }
+      throw tlsError(err, where);
+    }
+    return new DenoSocket(upgraded, await handshake(upgraded, where, true));
   }
 
   #startFlush(): void {
@@ -332,11 +436,13 @@ class DenoSocket implements RawSocket {
       }
     } catch (err) {
       this.#writing = false;
+      this.#writeIdle();
       if (this.#closed && isLocalClose(err)) return;
       this.#finish(mapError(err, this.#where));
       return;
     }
     this.#writing = false;
+    this.#writeIdle();
     if (this.#closeRequested) {
       this.#finish(undefined);
     } else if (this.#endRequested && !this.#writeShut) {
@@ -355,6 +461,12 @@ class DenoSocket implements RawSocket {
     this.#writeShut = true;
     // Both directions are done: nothing can happen on this socket any more.
     if (this.#eof) this.#finish(undefined);
+  }
+
+  #writeIdle(): void {
+    const resolve = this.#onWriteIdle;
+    this.#onWriteIdle = undefined;
+    resolve?.();
   }
 
   #finish(error: NetError | undefined): void {
@@ -383,8 +495,11 @@ class DenoListener implements RawListener {
   #closed = false;
   #loop: Promise<void>;
 
-  constructor(listener: DenoListener, address: SocketAddress, onAccept: (socket: RawSocket) => void) {
+  readonly #tls: boolean;
+
+  constructor(listener: DenoListener, address: SocketAddress, onAccept: (socket: RawSocket) => void, tls = false) {
     this.#listener = listener;
+    this.#tls = tls;
     this.address = address;
     this.#loop = this.#acceptLoop(onAccept).catch(() => {
       // A throwing onAccept is the caller's bug; the listener keeps its port until close().
@@ -412,7 +527,16 @@ class DenoListener implements RawListener {
         }
         return;
       }
-      onAccept(new DenoSocket(conn));
+      if (this.#tls) {
+        // Each handshake runs on its own so one slow client does not hold up the accept loop.
+        const where = formatAddress(this.address);
+        handshake(conn, where, false).then((info) => {
+          if (!this.#closed) onAccept(new DenoSocket(conn, info));
+          else conn.close();
+        }, () => {});
+      } else {
+        onAccept(new DenoSocket(conn));
+      }
     }
   }
 
@@ -428,10 +552,43 @@ class DenoListener implements RawListener {
   }
 }
 
+async function tlsConnect(address: Address, o: RawTlsClientOptions, where: string): Promise<RawSocket> {
+  refuseRejectUnauthorized(o);
+  if (address.transport !== "tcp") throw unsupported("TLS over a Unix socket", "Deno.connectTls is TCP-only");
+  // connectTls checks the certificate against the host it dials; another name needs a plain connect plus startTls.
+  const sameName = o.serverName === address.hostname;
+  if (!sameName && o.cert !== undefined) {
+    throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
+  }
+  let conn: DenoConn;
+  try {
+    conn = sameName
+      ? await deno().connectTls({ hostname: address.hostname, port: address.port, cert: o.cert, key: o.key, ...denoTlsClientOptions(o) })
+      : await deno().connect({ transport: "tcp", hostname: address.hostname, port: address.port });
+  } catch (err) {
+    throw mapError(err, where);
+  }
+  if (!sameName) {
+    try {
+      conn = await deno().startTls(conn, { hostname: o.serverName, ...denoTlsClientOptions(o) });
+    } catch (err) {
+      try {
+        conn.close();
+      } catch {
+        // Already gone.
+      }
+      throw tlsError(err, where);
+    }
+  }
+  return new DenoSocket(conn, await handshake(conn, where, true));
+}
+
 async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
   const signal = options.signal;
   if (signal?.aborted) throw abortError(signal, where);
+  // No signal for connectTls: the core's race enforces timeout and abort, and destroys a late socket.
+  if (options.tls) return tlsConnect(address, options.tls, where);
   let conn: DenoConn;
   try {
     conn = address.transport === "unix"
@@ -450,7 +607,7 @@ async function rawConnect(address: Address, options: RawConnectOptions): Promise
     }
     throw abortError(signal, where);
   }
-  return new DenoSocket(conn);
+  return new DenoSocket(conn, undefined, address.transport === "tcp");
 }
 
 /** `reusePort` is only honoured with --unstable-net; without it Deno exits the process instead of throwing. */
@@ -459,9 +616,11 @@ function hasUnstableNet(): boolean {
 }
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
-  const { address, backlog, reusePort, ipv6Only } = options;
+  const { address, backlog, reusePort, ipv6Only, tls } = options;
   const where = formatAddress(address);
   if (ipv6Only) return Promise.reject(unsupported("ipv6Only", "Deno.listen has no IPV6_V6ONLY option"));
+  if (tls?.requestCert) return Promise.reject(unsupported("requestCert (mutual TLS)", "Deno.listenTls cannot request or verify client certificates"));
+  if (tls && address.transport === "unix") return Promise.reject(unsupported("TLS over a Unix socket", "Deno.listenTls is TCP-only"));
   let listener: DenoListener;
   try {
     if (address.transport === "unix") {
@@ -480,7 +639,9 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
       if (backlog !== undefined) tcp.tcpBacklog = backlog;
       // Passed only when asked for: without --unstable-net even `false` is fatal.
       if (reusePort) tcp.reusePort = true;
-      listener = deno().listen(tcp);
+      listener = tls
+        ? deno().listenTls({ ...tcp, cert: tls.cert, key: tls.key, alpnProtocols: tls.alpn ? [...tls.alpn] : undefined })
+        : deno().listen(tcp);
     }
   } catch (err) {
     // Deno throws bind errors (EADDRINUSE, EACCES) synchronously; the contract wants a rejection.
@@ -495,7 +656,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     }
     return Promise.reject(new NetError("EUNKNOWN", `Deno reported no usable listen address`, { address: where }));
   }
-  return Promise.resolve(new DenoListener(listener, bound, onAccept));
+  return Promise.resolve(new DenoListener(listener, bound, onAccept, tls !== undefined));
 }
 
 /**

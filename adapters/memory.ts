@@ -191,6 +191,7 @@ function toSocketAddress(address: Address, port?: number): SocketAddress {
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(new NetError("ABORT_ERR", "operation aborted", { address: formatAddress(address) }));
+    if (options.tls) return reject(unsupported("tls", "the memory transport has no TLS"));
     const accept = listeners.get(keyOf(address));
     if (!accept) return reject(new NetError("ECONNREFUSED", "connection refused", { address: formatAddress(address) }));
     const remote = toSocketAddress(address);
@@ -209,6 +210,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
   if (options.reusePort) return Promise.reject(unsupported("reusePort", "the memory transport has one listener per address"));
+  if (options.tls) return Promise.reject(unsupported("tls", "the memory transport has no TLS"));
   let address = options.address;
   if (address.transport === "tcp" && address.port === 0) address = { ...address, port: nextEphemeralPort++ };
   const key = keyOf(address);

@@ -145,7 +145,8 @@ class NodeSocket implements RawSocket {
     // end() then destroy once flushed: Node's destroySoon() without waiting for the peer's FIN.
     const socket = this.#socket;
     if (socket.destroyed) return;
-    if (socket.writableLength === 0) socket.destroy();
+    // A TLS socket must end() to send close_notify: Deno (rustls) reports a bare FIN as a truncation error.
+    if (socket.writableLength === 0 && this.tls === undefined) socket.destroy();
     else {
       socket.end();
       socket.once("finish", () => socket.destroy());

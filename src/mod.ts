@@ -40,5 +40,6 @@ export * from "./options.ts";
 export * from "./reconnecting.ts";
 export * from "./server-stats.ts";
 export * from "./server.ts";
+export * from "./tls.ts";
 export * from "./transport.ts";
 export * from "./typed-events.ts";

@@ -10,6 +10,7 @@ import { formatAddress, type Address } from "./address.ts";
 import { createBackoff, type Backoff, type BackoffPolicy } from "./backoff.ts";
 import type { Codec, FrameDecoder } from "./codec.ts";
 import { connectWith, DEFAULT_CONNECT_TIMEOUT } from "./connect.ts";
+import type { TlsClientOptions } from "./tls.ts";
 import type { Connection } from "./connection.ts";
 import { endpoints, type EndpointSource, type Target } from "./endpoints.ts";
 import { invalidOption, NetError, toNetError, type NetErrorCode } from "./errors.ts";
@@ -99,8 +100,10 @@ export interface WriteOptions {
 export interface ReconnectingOptions<T = Uint8Array> extends Omit<SocketOptions, "allowHalfOpen"> {
   /** Frames instead of raw chunks: `send(frame)` encodes, iteration yields decoded frames. */
   readonly codec?: Codec<T>;
-  /** Ms for one TCP connect. Default 10 000. */
+  /** Ms for one connect, TLS handshake included. Default 10 000. */
   readonly connectTimeout?: number;
+  /** TLS for every connection, as for `connect()`. A certificate failure (ERR_TLS_CERT) is fatal, never retried. */
+  readonly tls?: true | TlsClientOptions;
   /** Delay policy between attempts. Default `{ initial: 100, max: 30_000, jitter: "full" }`. */
   readonly backoff?: Backoff;
   /** Give up (close with `ERR_RETRIES_EXHAUSTED`) after this many failed attempts in a row. Default Infinity. */
@@ -334,7 +337,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   readonly #transport: Transport;
   readonly #source: EndpointSource;
   readonly #codec: Codec<T> | undefined;
-  readonly #socketOptions: { noDelay?: boolean; keepAlive: boolean | number };
+  readonly #socketOptions: { noDelay?: boolean; keepAlive: boolean | number; tls?: true | TlsClientOptions };
   readonly #connectTimeout: number;
   readonly #backoff: BackoffPolicy;
   readonly #maxAttempts: number;
@@ -380,7 +383,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
       throw invalidOption("codec", options.codec, "a Codec (encode and createDecoder)");
     }
     this.#codec = options.codec;
-    this.#socketOptions = { noDelay: options.noDelay, keepAlive: options.keepAlive ?? true };
+    this.#socketOptions = { noDelay: options.noDelay, keepAlive: options.keepAlive ?? true, tls: options.tls };
     this.#connectTimeout = checkMillis("connectTimeout", options.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT;
     this.#backoff = createBackoff(options.backoff);
     this.#maxAttempts = positiveInteger("maxAttempts", options.maxAttempts, Infinity);

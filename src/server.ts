@@ -14,6 +14,7 @@ import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
+import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "./tls.ts";
 import type { RawSocket, SocketAddress, Transport } from "./transport.ts";
 import { TypedEventTarget } from "./typed-events.ts";
 
@@ -69,6 +70,8 @@ export interface ListenOptions extends SocketOptions {
    * protocols (SMTP, FTP) the client legitimately waits.
    */
   firstByteTimeout?: number;
+  /** Serve TLS (see {@link TlsServerOptions}); handlers get connections whose handshake succeeded. */
+  tls?: TlsServerOptions;
 }
 
 /** Events of a {@link ConnectionContext}. */
@@ -146,6 +149,7 @@ interface ServerSettings {
   readonly filter: ConnectionFilter | undefined;
   readonly idle: IdleSettings | undefined;
   readonly firstByteTimeout: number;
+  readonly tls: RawTlsServerOptions | undefined;
 }
 
 function checkInteger(name: string, value: unknown, min: number, fallback: number): number {
@@ -187,6 +191,7 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
     filter: options.filter,
     idle: checkIdleTimeout(options.idleTimeout),
     firstByteTimeout: firstByteTimeout === Infinity ? 0 : firstByteTimeout,
+    tls: options.tls === undefined ? undefined : checkTlsServerOptions(options.tls),
   };
 }
 
@@ -289,7 +294,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   async #start(transport: Transport): Promise<void> {
     const s = this.#settings;
     const listener = await transport.listen(
-      { address: s.address, backlog: s.backlog, reusePort: s.reusePort, ipv6Only: s.ipv6Only },
+      { address: s.address, backlog: s.backlog, reusePort: s.reusePort, ipv6Only: s.ipv6Only, tls: s.tls },
       (raw) => this.#accept(raw),
     );
     this.#address = listener.address;

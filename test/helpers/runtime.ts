@@ -42,3 +42,6 @@ export function tempSocketPath(tag: string): string {
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** `reconnecting` bound to the current runtime's transport. */
+export const reconnecting: Net["reconnecting"] = adapter.reconnecting as Net["reconnecting"];
