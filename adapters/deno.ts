@@ -675,7 +675,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
  * await listener.close();
  * ```
  */
-export const denoTransport: Transport = { name: "deno", connect: rawConnect, listen: rawListen };
+export const denoTransport: Transport = { name: "deno", keepAliveDelay: false, connect: rawConnect, listen: rawListen };
 
 export * from "../src/mod.ts";
 

@@ -43,7 +43,7 @@ export interface ConnectOptions extends SocketOptions {
 export async function connectWith(transport: Transport, input: AddressInput, options: ConnectOptions = {}): Promise<Connection> {
   const address = parseAddress(input);
   const label = formatAddress(address);
-  checkSocketOptions(options);
+  checkSocketOptions(options, transport);
   const timeout = checkMillis("timeout", options.timeout) ?? DEFAULT_CONNECT_TIMEOUT;
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption("signal", signal, "an AbortSignal");

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { invalidOption } from "./errors.ts";
-import type { RawSocket } from "./transport.ts";
+import { invalidOption, unsupported } from "./errors.ts";
+import type { RawSocket, Transport } from "./transport.ts";
 
 /** Per-socket options, with the same defaults on every runtime. */
 export interface SocketOptions {
@@ -38,15 +38,17 @@ export function checkMillis(name: string, value: unknown, min = 0): number | und
 }
 
 /**
- * Validates {@link SocketOptions} eagerly, so a bad option fails before any socket exists.
+ * Validates {@link SocketOptions} eagerly, so a bad option, or one the
+ * transport cannot honour, fails before any socket exists.
  *
  * @example
  * ```ts
  * import { checkSocketOptions } from "wireline";
- * checkSocketOptions({ noDelay: true, keepAlive: 30_000 });
+ * import { nodeTransport } from "wireline/node";
+ * checkSocketOptions({ noDelay: true, keepAlive: 30_000 }, nodeTransport);
  * ```
  */
-export function checkSocketOptions(options: SocketOptions): void {
+export function checkSocketOptions(options: SocketOptions, transport?: Transport): void {
   const { noDelay, keepAlive, allowHalfOpen } = options;
   if (noDelay !== undefined && typeof noDelay !== "boolean") throw invalidOption("noDelay", noDelay, "a boolean");
   if (allowHalfOpen !== undefined && typeof allowHalfOpen !== "boolean") throw invalidOption("allowHalfOpen", allowHalfOpen, "a boolean");
@@ -54,6 +56,9 @@ export function checkSocketOptions(options: SocketOptions): void {
     // Node silently ignores delays under one second; refusing them keeps the runtimes alike.
     if (typeof keepAlive !== "number" || !Number.isInteger(keepAlive) || keepAlive < 1000) {
       throw invalidOption("keepAlive", keepAlive, "false, true, or an integer delay in ms ≥ 1000");
+    }
+    if (transport?.keepAliveDelay === false) {
+      throw unsupported("keepAlive delay", `${transport.name} can turn keep-alive on (keepAlive: true) but cannot set its delay`);
     }
   }
 }

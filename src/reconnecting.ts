@@ -376,7 +376,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   constructor(transport: Transport, target: Target, options: ReconnectingOptions<T> = {}) {
     super();
     if (options === null || typeof options !== "object") throw invalidOption("options", options, "an object");
-    checkSocketOptions(options);
+    checkSocketOptions(options, transport);
     this.#transport = transport;
     this.#source = endpoints(target, { shuffle: options.shuffle });
     if (options.codec !== undefined && (typeof options.codec.encode !== "function" || typeof options.codec.createDecoder !== "function")) {

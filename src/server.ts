@@ -597,6 +597,7 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
  */
 export async function listenWith(transport: Transport, options: ListenOptions, handler: ConnectionHandler): Promise<Server> {
   const server = new Server(options, handler);
+  checkSocketOptions(options, transport);
   await startServer(server, transport);
   return server;
 }

@@ -130,6 +130,12 @@ export interface RawListener {
 export interface Transport {
   /** "node", "deno", "bun" or "memory": shown in errors and the support table. */
   readonly name: string;
+  /**
+   * False where the runtime can turn TCP keep-alive on but not set its delay
+   * (Deno): a numeric `keepAlive` is then refused up front with ERR_UNSUPPORTED
+   * rather than failing on each socket. Default true.
+   */
+  readonly keepAliveDelay?: boolean;
   /** Opens a connection; rejects with a {@link NetError}. */
   connect(address: Address, options: RawConnectOptions): Promise<RawSocket>;
   /** Binds and listens; each accepted socket is handed to `onAccept` unstarted. */

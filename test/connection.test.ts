@@ -287,3 +287,19 @@ describe(`resources (${runtime})`, () => {
     expect(code).toBe(0);
   }, 30_000);
 });
+
+describe(`keep-alive (${runtime})`, () => {
+  it("a keep-alive delay works where the runtime can set it, and fails up front where it cannot", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => conn.close());
+    const port = portOf(server.address);
+    if (runtime === "deno") {
+      await expect(connect({ hostname: "127.0.0.1", port }, { keepAlive: 5_000 })).rejects.toMatchObject({ code: "ERR_UNSUPPORTED" });
+      await expect(listen({ hostname: "127.0.0.1", port: 0, keepAlive: 5_000 }, () => {})).rejects.toMatchObject({ code: "ERR_UNSUPPORTED" });
+    } else {
+      const conn = await connect({ hostname: "127.0.0.1", port }, { keepAlive: 5_000 });
+      await conn.close();
+    }
+    const on = await connect({ hostname: "127.0.0.1", port }, { keepAlive: true });
+    await on.close();
+  });
+});
