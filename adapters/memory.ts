@@ -20,6 +20,7 @@ import { createNet, type Net } from "../src/net.ts";
 import { NetError, unsupported } from "../src/errors.ts";
 import {
   DEFAULT_HIGH_WATER_MARK,
+  DETACHED_HANDLERS,
   type RawConnectOptions,
   type RawHandlers,
   type RawListener,
@@ -28,8 +29,6 @@ import {
   type SocketAddress,
   type Transport,
 } from "../src/transport.ts";
-
-const NOOP_HANDLERS: RawHandlers = { onData() {}, onEnd() {}, onDrain() {}, onClose() {} };
 
 type Acceptor = (socket: RawSocket) => void;
 
@@ -41,7 +40,7 @@ class MemorySocket implements RawSocket {
   peer!: MemorySocket;
   readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
-  #handlers: RawHandlers = NOOP_HANDLERS;
+  #handlers: RawHandlers = DETACHED_HANDLERS;
   #started = false;
   #paused = false;
   /** Bytes this side wrote that the peer has not consumed yet. */
@@ -68,7 +67,7 @@ class MemorySocket implements RawSocket {
     this.peer.#scheduleFlush();
     if (this.#peerEnded && this.peer.#closed) handlers.onEnd();
     if (this.#pendingClose) {
-      this.#handlers = NOOP_HANDLERS;
+      this.#handlers = DETACHED_HANDLERS;
       handlers.onClose(this.#pendingClose.error);
     }
   }
@@ -173,7 +172,7 @@ class MemorySocket implements RawSocket {
       return;
     }
     const handlers = this.#handlers;
-    this.#handlers = NOOP_HANDLERS;
+    this.#handlers = DETACHED_HANDLERS;
     handlers.onClose(error);
   }
 }

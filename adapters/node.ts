@@ -23,6 +23,7 @@ import {
 } from "../src/tls.ts";
 import {
   DEFAULT_HIGH_WATER_MARK,
+  DETACHED_HANDLERS,
   type RawConnectOptions,
   type RawHandlers,
   type RawListener,
@@ -38,8 +39,6 @@ function toSocketAddress(address: string | undefined, port: number | undefined, 
   return { transport: "tcp", hostname: address, port, family: family === "IPv6" ? "IPv6" : "IPv4" };
 }
 
-const NOOP_HANDLERS: RawHandlers = { onData() {}, onEnd() {}, onDrain() {}, onClose() {} };
-
 function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
   return {
     alpnProtocol: socket.alpnProtocol || undefined,
@@ -54,7 +53,7 @@ class NodeSocket implements RawSocket {
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
-  #handlers: RawHandlers = NOOP_HANDLERS;
+  #handlers: RawHandlers = DETACHED_HANDLERS;
   #early: Uint8Array[] | undefined = [];
   #earlyEnd = false;
   #error: NetError | undefined;
@@ -94,13 +93,13 @@ class NodeSocket implements RawSocket {
     this.#closed = true;
     if (this.#early) this.#closeEarly = true;
     else this.#handlers.onClose(this.#error);
-    this.#handlers = NOOP_HANDLERS;
+    this.#handlers = DETACHED_HANDLERS;
   };
 
   async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
     const socket = this.#socket;
     // From here on the TLS socket owns the stream: the old handlers hear nothing more.
-    this.#handlers = NOOP_HANDLERS;
+    this.#handlers = DETACHED_HANDLERS;
     this.#early = undefined;
     socket.off("data", this.#onData);
     socket.off("end", this.#onEnd);
@@ -124,7 +123,7 @@ class NodeSocket implements RawSocket {
     if (this.#earlyEnd) handlers.onEnd();
     if (this.#closeEarly) {
       handlers.onClose(this.#error);
-      this.#handlers = NOOP_HANDLERS;
+      this.#handlers = DETACHED_HANDLERS;
     }
   }
 

@@ -153,3 +153,15 @@ export interface Transport {
  * ```
  */
 export const DEFAULT_HIGH_WATER_MARK: number = 64 * 1024;
+
+/**
+ * Handlers that ignore every event. Adapters start with them and switch back
+ * to them after `onClose`, so a late event from the runtime reaches nobody.
+ *
+ * @example
+ * ```ts
+ * import { DETACHED_HANDLERS, type RawHandlers } from "wireline";
+ * let handlers: RawHandlers = DETACHED_HANDLERS; // until start(handlers)
+ * ```
+ */
+export const DETACHED_HANDLERS: RawHandlers = Object.freeze({ onData() {}, onEnd() {}, onDrain() {}, onClose() {} });
