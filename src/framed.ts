@@ -194,24 +194,34 @@ class Channel<T> implements FramedChannel<T> {
     return batch.promise;
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, undefined, undefined> {
-    if (this.#iterated) throw new TypeError("a framed channel can be iterated only once");
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    // A hand-written iterator, not an async generator: a generator step costs several promise
+    // jobs per frame, which dominated small-frame throughput (bench/scenarios/small-messages.ts).
+    const again = this.#iterated;
     this.#iterated = true;
+    const conn = this.#conn;
     const decoder = this.#codec.createDecoder();
+    // Frames decoded from the current chunk; handed out from `index` on.
     const frames: T[] = [];
+    let index = 0;
     const emit = (frame: T): void => {
       frames.push(frame);
     };
     let failure: unknown;
     let ended = false;
-    // True once the connection's iterator is finished or has thrown, so it needs no `return()`.
-    let exhausted = false;
-    const iterator = this.#conn[Symbol.asyncIterator]();
-    try {
-      while (failure === undefined && !ended) {
-        exhausted = true;
-        const next = await iterator.next();
-        exhausted = next.done === true;
+    let source: AsyncIterator<Uint8Array> | undefined;
+    // Calls that do not await each next() are served in order, as a generator would.
+    let inFlight = 0;
+    let queue: Promise<unknown> = Promise.resolve();
+    const pull = async (): Promise<IteratorResult<T>> => {
+      for (;;) {
+        if (index < frames.length) return { value: frames[index++]!, done: false };
+        // Reset, not shifted: a chunk can hold thousands of small frames.
+        frames.length = 0;
+        index = 0;
+        if (failure !== undefined) throw failure;
+        if (ended) return { value: undefined, done: true };
+        const next = await (source ??= conn[Symbol.asyncIterator]()).next();
         try {
           if (next.done) {
             ended = true;
@@ -222,17 +232,29 @@ class Channel<T> implements FramedChannel<T> {
         } catch (error) {
           failure = error;
           // Destroy at once, so a bad peer stops being read, then deliver what was decoded before the error.
-          this.#conn.destroy(error instanceof Error ? error : new Error(String(error)));
+          conn.destroy(error instanceof Error ? error : new Error(String(error)));
         }
-        // Indexed, not shifted: a chunk can hold thousands of small frames.
-        for (let i = 0; i < frames.length; i++) yield frames[i]!;
-        frames.length = 0;
       }
-    } finally {
-      if (!exhausted) await iterator.return?.();
-    }
-    if (failure !== undefined) throw failure;
-    return undefined;
+    };
+    return {
+      next: (): Promise<IteratorResult<T>> => {
+        if (again) return Promise.reject(new TypeError("a framed channel can be iterated only once"));
+        // Fast path: a frame already decoded needs no async function step.
+        if (inFlight === 0 && index < frames.length) return Promise.resolve({ value: frames[index++]!, done: false });
+        inFlight++;
+        const result = queue.then(pull).finally(() => inFlight--);
+        queue = result.catch(ignore);
+        return result;
+      },
+      return: async (): Promise<IteratorResult<T>> => {
+        // Leaving early keeps the connection open, as for a Connection; a finished source needs no return().
+        if (source && !ended && failure === undefined) await source.return?.();
+        ended = true;
+        frames.length = 0;
+        index = 0;
+        return { value: undefined, done: true };
+      },
+    };
   }
 
   #flush(): void {

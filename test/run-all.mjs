@@ -30,16 +30,27 @@ const version = (exe) => spawnSync(exe, ["--version"], { encoding: "utf8" }).std
 const only = process.argv.slice(2);
 const quick = process.env.WIRELINE_QUICK === "1";
 
-/** Runs a command, streaming its output; resolves with the exit code. */
+/** Runs a command, streaming its output; resolves with the exit code and the output's last lines. */
 function run(cmd, args, env = {}) {
   return new Promise((done) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
-    child.on("exit", (code, signal) => done(code ?? (signal ? 1 : 0)));
+    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
+    let tail = "";
+    child.stdout.on("data", (data) => {
+      process.stdout.write(data);
+      tail = (tail + data.toString()).slice(-4096);
+    });
+    child.on("close", (code, signal) => done({ code: code ?? (signal ? 1 : 0), tail }));
     child.on("error", (err) => {
       console.error(`could not start ${cmd}: ${err.message}`);
-      done(1);
+      done({ code: 1, tail });
     });
   });
+}
+
+/** Counts from a runner that ends with the plain "N passed, N failed" line. */
+function summaryCounts(text) {
+  const m = [...text.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/gm)].pop();
+  return m ? { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3] ?? 0) } : undefined;
 }
 
 /** Counts test cases in a JUnit report: a <testcase> with <failure> or <error> failed, with <skipped> was skipped. */
@@ -65,6 +76,10 @@ function suite(name, cmd, args, junit, env) {
 function check(name, cmd, args, env) {
   steps.push({ name, cmd, args, env });
 }
+/** A step whose counts come from its own closing "N passed, N failed" line. */
+function counted(name, cmd, args, env) {
+  steps.push({ name, cmd, args, env, summary: true });
+}
 
 const vitest = join(root, "node_modules/vitest/vitest.mjs");
 const junitFile = (tag) => join(resultsDir, `${tag}.xml`);
@@ -82,7 +97,7 @@ if (existsSync(join(root, "test/interop"))) {
 check("package: build, then import from Node ESM, Node CJS and Bun", node20, [join(root, "test/package-smoke.mjs")]);
 check("jsr: deno publish --dry-run", bin("deno"), ["publish", "--dry-run", "--allow-dirty", "--quiet"]);
 if (existsSync(join(root, "bench/guard.mjs")) && !quick) {
-  suite("benchmark guard (ratios vs raw)", node20, [join(root, "bench/guard.mjs"), `--junit=${junitFile("bench")}`], junitFile("bench"));
+  counted("benchmark guard (wireline/raw ratios, every runtime)", node20, [join(root, "bench/guard.mjs")]);
 }
 
 const selected = only.length ? steps.filter((s) => only.some((o) => s.name.toLowerCase().includes(o.toLowerCase()))) : steps;
@@ -91,9 +106,9 @@ let passed = 0, failed = 0, skipped = 0;
 for (const step of selected) {
   console.log(`\n=== ${step.name} ===`);
   const started = Date.now();
-  const code = await run(step.cmd, step.args, step.env);
+  const { code, tail } = await run(step.cmd, step.args, step.env);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  let counts = step.junit ? junitCounts(step.junit) : undefined;
+  let counts = step.junit ? junitCounts(step.junit) : step.summary ? summaryCounts(tail) : undefined;
   if (!counts) counts = code === 0 ? { passed: 1, failed: 0, skipped: 0 } : { passed: 0, failed: 1, skipped: 0 };
   // A runner that crashed or exited non-zero without reporting a failure still fails the run.
   if (code !== 0 && counts.failed === 0) counts = { ...counts, failed: 1 };

@@ -1,0 +1,70 @@
+// Benchmark regression guard, run from `npm test`: a few seconds per runtime,
+// checking wireline against the raw runtime API with generous margins, so a
+// hot-path regression fails while a noisy shared machine does not.
+//
+//   node bench/guard.mjs [--runtimes node,deno,bun] [--node-tsx]
+//
+// Each check runs wireline and raw in one process, alternating, twice each,
+// and compares the best of each (noise only ever slows a run down). A failing
+// check is re-run up to 2 more times before it counts as failed. A runtime
+// whose binary is missing is skipped, not failed. The LAST line printed is
+// exactly `N passed, N failed`; the exit code is non-zero on any failure.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { preferNode24, root, runJson } from "./lib/spawn-run.mjs";
+
+const CHECKS = [
+  // Deno: every chunk handed to the user is a fresh, zero-filled buffer, while the raw loop reuses one;
+  // that costs ~25% CPU (profile in the README) and ratios of 0.5-0.8x, so its floor guards that level.
+  { scenario: "bulk", against: "raw", min: 0.7, minFor: { deno: 0.4 }, what: "bulk throughput ≥ 0.7× raw (Deno ≥ 0.4×)" },
+  { scenario: "ping-pong", against: "raw", min: 0.7, what: "ping-pong round trips/s ≥ 0.7× raw" },
+  { scenario: "small", against: "raw", min: 1.0, what: "framed small messages ≥ 1.0× raw one-write-per-message" },
+];
+const ATTEMPTS = 3;
+
+const args = process.argv.slice(2);
+const i = args.indexOf("--runtimes");
+const runtimes = (i >= 0 ? args[i + 1] : "node,deno,bun").split(",");
+const node24 = preferNode24(args);
+
+function present(runtime) {
+  return runtime === "node" || existsSync(join(root, "node_modules/.bin", runtime));
+}
+
+async function attempt(runtime, check) {
+  const r = await runJson(runtime, ["--guard", "--scenario", check.scenario, "--variant", `wireline,${check.against}`, "--rounds", "2"], {
+    timeoutMs: 120_000,
+    node24,
+  });
+  if (r.error) return { error: r.error };
+  const best = (name) => Math.max(...r.samples[name].map((m) => m.value));
+  const wireline = best("wireline");
+  const raw = best(check.against);
+  return { wireline, raw, ratio: wireline / raw, unit: r.unit };
+}
+
+let passed = 0;
+let failed = 0;
+for (const runtime of runtimes) {
+  if (!present(runtime)) {
+    console.log(`skip ${runtime}: node_modules/.bin/${runtime} not installed`);
+    continue;
+  }
+  for (const check of CHECKS) {
+    let last;
+    for (let n = 1; n <= ATTEMPTS; n++) {
+      last = await attempt(runtime, check);
+      if (!last.error && last.ratio >= (check.minFor?.[runtime] ?? check.min)) break;
+    }
+    const ok = !last.error && last.ratio >= (check.minFor?.[runtime] ?? check.min);
+    if (ok) passed++;
+    else failed++;
+    const detail = last.error
+      ? `error: ${last.error.split("\n").join(" | ")}`
+      : `${last.ratio.toFixed(2)}× (wireline ${last.wireline.toPrecision(3)} vs raw ${last.raw.toPrecision(3)} ${last.unit})`;
+    console.log(`${ok ? "ok  " : "FAIL"} ${runtime} ${check.what}: ${detail}`);
+  }
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed > 0 ? 1 : 0;

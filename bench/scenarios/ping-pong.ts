@@ -1,0 +1,275 @@
+/**
+ * Ping-pong: `size` round trips of a 64-byte message to an echo server in
+ * this process, one in flight at a time. Result in round trips per second,
+ * with p50/p99 round-trip latency in microseconds.
+ *
+ * @module
+ */
+
+import type { Socket } from "bun";
+import { Duplex } from "node:stream";
+import type { Net } from "../../src/net.ts";
+import { loadArrowood } from "../lib/arrowood.ts";
+import { BunOutbox } from "../lib/bun-net.ts";
+import { writeAll } from "../lib/deno-api.ts";
+import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
+import { denoApi, now, portOf, runtime, signal } from "../lib/platform.ts";
+import type { Measurement, Scenario } from "../lib/scenario.ts";
+
+const MESSAGE = 64;
+
+function result(latencies: Float64Array, ms: number): Measurement {
+  const sorted = latencies.slice().sort();
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 1000;
+  return { value: latencies.length / (ms / 1000), extra: { p50_us: at(0.5), p99_us: at(0.99), ms } };
+}
+
+async function wireline(net: Net, trips: number): Promise<Measurement> {
+  const server = await net.listen({ port: 0 }, async (conn) => {
+    for await (const chunk of conn) await conn.write(chunk);
+  });
+  const conn = await net.connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+  const reader = conn[Symbol.asyncIterator]();
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await conn.write(message);
+    for (let got = 0; got < MESSAGE; ) {
+      const next = await reader.next();
+      if (next.done) throw new Error("echo server closed early");
+      got += next.value.length;
+    }
+    latencies[i] = now() - t;
+  }
+  const ms = now() - t0;
+  await conn.close();
+  await server.close();
+  return result(latencies, ms);
+}
+
+async function rawNode(trips: number): Promise<Measurement> {
+  const { server, port } = await nodeListen((socket) => {
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Uint8Array) => socket.write(chunk));
+    socket.on("error", () => {});
+  });
+  const socket = await nodeConnect(port);
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const done = signal();
+  let i = 0;
+  let got = 0;
+  let t = 0;
+  const send = (): void => {
+    t = now();
+    socket.write(message);
+  };
+  socket.on("data", (chunk: Uint8Array) => {
+    got += chunk.length;
+    if (got < MESSAGE) return;
+    got -= MESSAGE;
+    latencies[i++] = now() - t;
+    if (i < trips) send();
+    else done.resolve();
+  });
+  const t0 = now();
+  send();
+  await done.promise;
+  const ms = now() - t0;
+  socket.destroy();
+  nodeClose(server);
+  return result(latencies, ms);
+}
+
+async function rawDeno(trips: number): Promise<Measurement> {
+  const Deno = denoApi();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echo = (async () => {
+    const conn = await listener.accept();
+    conn.setNoDelay(true);
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      await writeAll(conn, buf.subarray(0, n));
+    }
+    conn.close();
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  conn.setNoDelay(true);
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const buf = new Uint8Array(64 * 1024);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await writeAll(conn, message);
+    for (let got = 0; got < MESSAGE; ) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error("echo server closed early");
+      got += n;
+    }
+    latencies[i] = now() - t;
+  }
+  const ms = now() - t0;
+  await conn.closeWrite();
+  await echo;
+  conn.close();
+  listener.close();
+  return result(latencies, ms);
+}
+
+async function rawBun(trips: number): Promise<Measurement> {
+  const outboxes = new Map<Socket<unknown>, BunOutbox>();
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        outboxes.set(s, new BunOutbox());
+      },
+      data(s, chunk) {
+        outboxes.get(s)!.write(s, chunk);
+      },
+      drain(s) {
+        outboxes.get(s)!.flush(s);
+      },
+    },
+  });
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const done = signal();
+  const outbox = new BunOutbox();
+  let i = 0;
+  let got = 0;
+  let t = 0;
+  let socket!: Socket<unknown>;
+  const send = (): void => {
+    t = now();
+    outbox.write(socket, message);
+  };
+  socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+    socket: {
+      data(_s, chunk) {
+        got += chunk.length;
+        if (got < MESSAGE) return;
+        got -= MESSAGE;
+        latencies[i++] = now() - t;
+        if (i < trips) send();
+        else done.resolve();
+      },
+      drain(s) {
+        outbox.flush(s);
+      },
+    },
+  });
+  const t0 = now();
+  send();
+  await done.promise;
+  const ms = now() - t0;
+  socket.end();
+  listener.stop(true);
+  return result(latencies, ms);
+}
+
+/** The Web Streams client loop: write one message, read until its echo is back. */
+async function streamsClient(readable: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array>, trips: number): Promise<Measurement> {
+  const reader = readable.getReader();
+  const writer = writable.getWriter();
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await writer.write(message);
+    for (let got = 0; got < MESSAGE; ) {
+      const next = await reader.read();
+      if (next.done) throw new Error("echo server closed early");
+      got += next.value.length;
+    }
+    latencies[i] = now() - t;
+  }
+  const ms = now() - t0;
+  reader.releaseLock();
+  await writer.close().catch(() => {});
+  return result(latencies, ms);
+}
+
+/** An echo server built on Duplex.toWeb: the streams way is one pipeTo. */
+function toWebEcho(): ReturnType<typeof nodeListen> {
+  return nodeListen((socket) => {
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    const { readable, writable } = Duplex.toWeb(socket);
+    (readable as unknown as ReadableStream<Uint8Array>).pipeTo(writable as unknown as WritableStream<Uint8Array>).catch(() => {});
+  });
+}
+
+async function nodeToWeb(trips: number): Promise<Measurement> {
+  const { server, port } = await toWebEcho();
+  const socket = await nodeConnect(port);
+  const { readable, writable } = Duplex.toWeb(socket);
+  const m = await streamsClient(readable as unknown as ReadableStream<Uint8Array>, writable as unknown as WritableStream<Uint8Array>, trips);
+  socket.destroy();
+  nodeClose(server);
+  return m;
+}
+
+async function nodeArrowood(trips: number): Promise<Measurement> {
+  const { connect } = (await loadArrowood())!;
+  // The package has no server side; its client is Duplex.toWeb over net.Socket, so the echo server uses that too.
+  const { server, port } = await toWebEcho();
+  const socket = connect({ hostname: "127.0.0.1", port });
+  socket.closed.catch(() => {});
+  const m = await streamsClient(socket.readable, socket.writable, trips);
+  nodeClose(server);
+  return m;
+}
+
+async function denoStreams(trips: number): Promise<Measurement> {
+  const Deno = denoApi();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echo = listener.accept().then((conn) => {
+    conn.setNoDelay(true);
+    return conn.readable.pipeTo(conn.writable).catch(() => {});
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  conn.setNoDelay(true);
+  const m = await streamsClient(conn.readable, conn.writable, trips);
+  await echo;
+  listener.close();
+  return m;
+}
+
+/** The ping-pong scenario. */
+export const pingPong: Scenario = {
+  name: "ping-pong",
+  title: "ping-pong: 100k round trips of 64 B",
+  unit: "rt/s",
+  higherIsBetter: true,
+  sizes: { full: 100_000, quick: 10_000, guard: 10_000 },
+  warmupSize: (size) => Math.max(2_000, Math.floor(size / 10)),
+  variants: [
+    { name: "wireline", role: "wireline", label: "wireline", run: wireline },
+    {
+      name: "raw",
+      role: "raw",
+      label: "raw",
+      run: (_net, size) => (runtime === "node" ? rawNode(size) : runtime === "deno" ? rawDeno(size) : rawBun(size)),
+    },
+    { name: "node-toweb", role: "alternative", label: "Duplex.toWeb streams", runtimes: ["node"], run: (_n, s) => nodeToWeb(s) },
+    {
+      name: "node-arrowood",
+      role: "alternative",
+      label: "@arrowood.dev/socket",
+      runtimes: ["node"],
+      unavailable: async () => ((await loadArrowood()) ? undefined : "@arrowood.dev/socket is not installed"),
+      run: (_n, s) => nodeArrowood(s),
+    },
+    { name: "deno-streams", role: "alternative", label: "conn.readable/writable", runtimes: ["deno"], run: (_n, s) => denoStreams(s) },
+  ],
+};
