@@ -48,66 +48,90 @@ function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
   };
 }
 
+/** Where the shared listeners find the wrapper of the socket that emitted. */
+const OWNER: unique symbol = Symbol("wireline.owner");
+type OwnedSocket = net.Socket & { [OWNER]: NodeSocket };
+
 class NodeSocket implements RawSocket {
   readonly tls: TlsInfo | undefined;
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
   #handlers: RawHandlers = DETACHED_HANDLERS;
-  #early: Uint8Array[] | undefined = [];
+  #started = false;
+  /** Events that came before start(); allocated only when that happens. */
+  #early: Uint8Array[] | undefined;
   #earlyEnd = false;
   #error: NetError | undefined;
   #closed = false;
   #closeEarly = false;
+
+  /**
+   * One set of listener functions for every socket, instead of five closures
+   * per connection: idle connections are what a server has most of.
+   */
+  static readonly #listeners: {
+    data(this: OwnedSocket, chunk: Uint8Array): void;
+    end(this: OwnedSocket): void;
+    drain(this: OwnedSocket): void;
+    error(this: OwnedSocket, err: Error): void;
+    close(this: OwnedSocket): void;
+  } = {
+    data(chunk) {
+      const self = this[OWNER];
+      if (self.#started) self.#handlers.onData(chunk);
+      else (self.#early ??= []).push(chunk);
+    },
+    end() {
+      const self = this[OWNER];
+      if (self.#started) self.#handlers.onEnd();
+      else self.#earlyEnd = true;
+    },
+    drain() {
+      this[OWNER].#handlers.onDrain();
+    },
+    error(err) {
+      const self = this[OWNER];
+      self.#error ??= toNetError(err, self.#label);
+    },
+    close() {
+      const self = this[OWNER];
+      self.#closed = true;
+      if (self.#started) self.#handlers.onClose(self.#error);
+      else self.#closeEarly = true;
+      self.#handlers = DETACHED_HANDLERS;
+    },
+  };
 
   constructor(socket: net.Socket, label: string, unixPath: string | undefined) {
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
     if (socket instanceof tls.TLSSocket) this.tls = tlsInfoOf(socket);
+    (socket as OwnedSocket)[OWNER] = this;
     // Listeners are attached at once so nothing that arrives before start() is lost.
-    socket.on("data", this.#onData);
-    socket.on("end", this.#onEnd);
-    socket.on("drain", this.#onDrain);
-    socket.on("error", this.#onError);
-    socket.on("close", this.#onClose);
+    const on = NodeSocket.#listeners;
+    socket.on("data", on.data);
+    socket.on("end", on.end);
+    socket.on("drain", on.drain);
+    socket.on("error", on.error);
+    socket.on("close", on.close);
   }
-
-  readonly #onData = (chunk: Uint8Array): void => {
-    if (this.#early) this.#early.push(chunk);
-    else this.#handlers.onData(chunk);
-  };
-
-  readonly #onEnd = (): void => {
-    if (this.#early) this.#earlyEnd = true;
-    else this.#handlers.onEnd();
-  };
-
-  readonly #onDrain = (): void => this.#handlers.onDrain();
-
-  readonly #onError = (err: Error): void => {
-    this.#error ??= toNetError(err, this.#label);
-  };
-
-  readonly #onClose = (): void => {
-    this.#closed = true;
-    if (this.#early) this.#closeEarly = true;
-    else this.#handlers.onClose(this.#error);
-    this.#handlers = DETACHED_HANDLERS;
-  };
 
   async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
     const socket = this.#socket;
     // From here on the TLS socket owns the stream: the old handlers hear nothing more.
     this.#handlers = DETACHED_HANDLERS;
+    this.#started = true;
     this.#early = undefined;
-    socket.off("data", this.#onData);
-    socket.off("end", this.#onEnd);
-    socket.off("drain", this.#onDrain);
-    socket.off("close", this.#onClose);
+    const on = NodeSocket.#listeners;
+    socket.off("data", on.data);
+    socket.off("end", on.end);
+    socket.off("drain", on.drain);
+    socket.off("close", on.close);
     // Bytes written before the upgrade go out in plain text, ahead of the handshake.
     await new Promise<void>((resolve) => socket.write(new Uint8Array(0), () => resolve()));
-    socket.off("error", this.#onError);
+    socket.off("error", on.error);
     const secure = options.isServer
       ? await serverUpgrade(socket, options.server, this.#label)
       : await handshake(tls.connect({ ...clientTlsOptions(options.client), socket }), this.#label);
@@ -115,11 +139,12 @@ class NodeSocket implements RawSocket {
   }
 
   start(handlers: RawHandlers): void {
+    if (this.#started) throw new Error("RawSocket.start() called twice");
+    this.#started = true;
     const early = this.#early;
-    if (!early) throw new Error("RawSocket.start() called twice");
     this.#early = undefined;
     this.#handlers = handlers;
-    for (const chunk of early) handlers.onData(chunk);
+    if (early) for (const chunk of early) handlers.onData(chunk);
     if (this.#earlyEnd) handlers.onEnd();
     if (this.#closeEarly) {
       handlers.onClose(this.#error);

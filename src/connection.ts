@@ -74,7 +74,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #upgrading = false;
   #resolveClosed!: (error: NetError | undefined) => void;
 
-  #chunks: Uint8Array[] = [];
+  /** Chunks received and not yet read; created when a chunk has to wait. */
+  #chunks: Uint8Array[] | undefined;
   #queuedBytes = 0;
   #paused = false;
   #eof = false;
@@ -109,14 +110,43 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     // Addresses are read now: after close some runtimes no longer report them.
     this.#localAddress = raw.localAddress;
     this.#remoteAddress = raw.remoteAddress;
-    const handlers: RawHandlers = {
-      onData: (chunk) => this.#onData(chunk),
-      onEnd: () => this.#onEnd(),
-      onDrain: () => this.#onDrain(),
-      onClose: (error) => this.#onClose(error),
-    };
-    raw.start(handlers);
+    raw.start(Connection.#link(Connection.#handlers, this));
   }
+
+  /** One small object linking a shared prototype to its connection: no closures per connection. */
+  static #link<P extends object>(proto: P, conn: Connection): P {
+    const linked = Object.create(proto) as P & { conn: Connection };
+    linked.conn = conn;
+    return linked;
+  }
+
+  static readonly #handlers: RawHandlers & ThisType<{ conn: Connection }> = {
+    onData(chunk) {
+      this.conn.#onData(chunk);
+    },
+    onEnd() {
+      this.conn.#onEnd();
+    },
+    onDrain() {
+      this.conn.#onDrain();
+    },
+    onClose(error) {
+      this.conn.#onClose(error);
+    },
+  };
+
+  static readonly #iterator: AsyncIterator<Uint8Array> & ThisType<{ conn: Connection }> = {
+    next() {
+      return this.conn.#next();
+    },
+    // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
+    return() {
+      const conn = this.conn;
+      conn.#reading = false;
+      if (conn.#eof) conn.#closeAfterEof();
+      return Promise.resolve(DONE);
+    },
+  };
 
   /** The local end, or undefined where the runtime does not report it. */
   get localAddress(): SocketAddress | undefined {
@@ -255,7 +285,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const raw: RawStartTlsOptions = options.isServer === true
       ? { isServer: true, server: checkTlsServerOptions(options, "startTls") }
       : { isServer: false, client: checkTlsClientOptions(options, this.#serverName, "startTls") };
-    if (this.#chunks.length > 0) {
+    if (this.#queuedBytes > 0) {
       throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#queuedBytes} unread plain-text bytes arrived before the handshake (read them first; they may be injected)`, {
         address: this.#label,
       });
@@ -315,15 +345,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return {
-      next: () => this.#next(),
-      // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
-      return: () => {
-        this.#reading = false;
-        if (this.#eof) this.#closeAfterEof();
-        return Promise.resolve(DONE);
-      },
-    };
+    return Connection.#link(Connection.#iterator, this);
   }
 
   /** Closes the connection gracefully: `await using conn = await connect(...)`. */
@@ -356,8 +378,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.#chunks.length > 0) {
-      const value = this.#chunks.shift()!;
+    const chunks = this.#chunks;
+    if (chunks !== undefined && chunks.length > 0) {
+      const value = chunks.shift()!;
       this.#queuedBytes -= value.length;
       if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && !this.#paused && !this.#eof) this.#raw.resume();
       return Promise.resolve({ value, done: false });
@@ -380,7 +403,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       waiter.resolve({ value: chunk, done: false });
       return;
     }
-    this.#chunks.push(chunk);
+    (this.#chunks ??= []).push(chunk);
     this.#queuedBytes += chunk.length;
     if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#raw.pause();
   }
@@ -424,7 +447,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   #settleWaiter(): void {
     const waiter = this.#waiter;
-    if (!waiter || this.#chunks.length > 0) return;
+    if (!waiter || (this.#chunks?.length ?? 0) > 0) return;
     this.#waiter = undefined;
     if (this.#readError) waiter.reject(this.#readError);
     else {
