@@ -193,6 +193,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     return this.#raw.tls?.peerCertificate;
   }
 
+  /** False once `end()`, `close()` or a failure closed the write side: `write()` would then reject. */
+  get isWritable(): boolean {
+    return !this.#writeClosed;
+  }
+
   /** True once the connection is fully closed. */
   get isClosed(): boolean {
     return this.#isClosed;

@@ -747,13 +747,11 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   /** Gives `data` to the connection; false if it would not take it (its write side is closing). */
   #handOver(link: Link, data: Uint8Array): boolean {
     const { conn } = link;
-    const before = conn.bytesWritten;
-    const accepted = conn.write(data);
-    // Connection counts only the bytes it took; a refused write leaves the count alone.
-    if (conn.bytesWritten === before) {
+    if (!conn.isWritable) {
       link.writable = false;
       return false;
     }
+    const accepted = conn.write(data);
     if (conn.bufferedAmount >= DEFAULT_HIGH_WATER_MARK) {
       link.congested = true;
       accepted.then(

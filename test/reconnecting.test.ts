@@ -8,7 +8,8 @@ import { reconnectingWith, type ReconnectingClient, type ReconnectingEvents, typ
 import type { Codec } from "../src/codec.ts";
 import type { Target } from "../src/endpoints.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
-import { delay, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
+import { delay, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
+import { concat } from "./helpers/bytes.ts";
 import { startFixture } from "./helpers/spawn.ts";
 
 function client<T>(target: Target, options: ReconnectingOptions<T> & { codec: Codec<T> }): ReconnectingClient<T>;
@@ -684,4 +685,28 @@ describe(`reconnecting resources (${runtime})`, () => {
     if (code === "still running") fixture.child.kill("SIGKILL");
     expect(code).toBe(0);
   }, 30_000);
+});
+
+describe(`reconnecting client edge cases (${runtime})`, () => {
+  it("an empty write settles and does not stall the writes queued after it", async () => {
+    const received: Uint8Array[] = [];
+    let got!: () => void;
+    const all = new Promise<void>((r) => (got = r));
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      let bytes = 0;
+      for await (const chunk of conn) {
+        received.push(chunk);
+        bytes += chunk.length;
+        if (bytes >= 6) got();
+      }
+    });
+    const client = reconnecting(`127.0.0.1:${portOf(server.address)}`);
+    await client.opened;
+    await client.write(new Uint8Array(0));
+    await client.write("abc");
+    await client.write("def");
+    await all;
+    expect(new TextDecoder().decode(concat(received))).toBe("abcdef");
+    await client.close();
+  });
 });
