@@ -12,7 +12,15 @@ import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions
 import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "./tls.ts";
 import type { RawSocket, Transport } from "./transport.ts";
 
-/** Default connect timeout, in ms. */
+/**
+ * Default connect timeout, in ms (10 s), TLS handshake included.
+ *
+ * @example
+ * ```ts
+ * import { connect, DEFAULT_CONNECT_TIMEOUT } from "wireline";
+ * const conn = await connect("127.0.0.1:6379", { timeout: DEFAULT_CONNECT_TIMEOUT / 2 });
+ * ```
+ */
 export const DEFAULT_CONNECT_TIMEOUT: number = 10_000;
 
 /** Options for `connect()`. */
