@@ -7,8 +7,9 @@
  */
 
 import type { Net } from "../../src/net.ts";
+import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
-import { denoApi, now, portOf, runtime, signal } from "../lib/platform.ts";
+import { denoApi, now, portOf, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
 
 function result(count: number, ms: number): Measurement {
@@ -133,12 +134,7 @@ export const accept: Scenario = {
   sizes: { full: 5_000, quick: 1_000, guard: 1_000 },
   warmupSize: (size) => Math.max(200, Math.floor(size / 10)),
   variants: [
-    { name: "wireline", role: "wireline", label: "wireline", run: wireline },
-    {
-      name: "raw",
-      role: "raw",
-      label: "raw",
-      run: (_net, size) => (runtime === "node" ? rawNode(size) : runtime === "deno" ? rawDeno(size) : rawBun(size)),
-    },
+    wirelineVariant(wireline),
+    rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
   ],
 };

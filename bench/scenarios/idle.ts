@@ -11,9 +11,10 @@
 import type * as nodeNet from "node:net";
 import type { Net } from "../../src/net.ts";
 import type { Connection } from "../../src/connection.ts";
+import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import type { DenoConn } from "../lib/deno-api.ts";
 import { nodeConnect, nodeListen } from "../lib/node-net.ts";
-import { collectGarbage, denoApi, heapUsed, portOf, rss, runtime, signal, tick } from "../lib/platform.ts";
+import { collectGarbage, denoApi, heapUsed, portOf, rss, signal, tick } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
 
 /** Connections opened at once while filling up. */
@@ -185,12 +186,7 @@ export const idle: Scenario = {
   // The variant warms up itself: the baseline must be taken on the same server.
   warmupSize: () => 0,
   variants: [
-    { name: "wireline", role: "wireline", label: "wireline", run: wireline },
-    {
-      name: "raw",
-      role: "raw",
-      label: "raw",
-      run: (_net, size) => (runtime === "node" ? rawNode(size) : runtime === "deno" ? rawDeno(size) : rawBun(size)),
-    },
+    wirelineVariant(wireline),
+    rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
   ],
 };

@@ -10,11 +10,13 @@ import type { Socket } from "bun";
 import { Duplex } from "node:stream";
 import type { Net } from "../../src/net.ts";
 import { loadArrowood } from "../lib/arrowood.ts";
+import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
 import { writeAll } from "../lib/deno-api.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
-import { denoApi, now, portOf, runtime, signal } from "../lib/platform.ts";
+import { denoApi, now, portOf, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
+import { streamsAlternatives } from "../lib/streams-alternatives.ts";
 
 const MESSAGE = 64;
 
@@ -254,22 +256,8 @@ export const pingPong: Scenario = {
   sizes: { full: 100_000, quick: 10_000, guard: 10_000 },
   warmupSize: (size) => Math.max(2_000, Math.floor(size / 10)),
   variants: [
-    { name: "wireline", role: "wireline", label: "wireline", run: wireline },
-    {
-      name: "raw",
-      role: "raw",
-      label: "raw",
-      run: (_net, size) => (runtime === "node" ? rawNode(size) : runtime === "deno" ? rawDeno(size) : rawBun(size)),
-    },
-    { name: "node-toweb", role: "alternative", label: "Duplex.toWeb streams", runtimes: ["node"], run: (_n, s) => nodeToWeb(s) },
-    {
-      name: "node-arrowood",
-      role: "alternative",
-      label: "@arrowood.dev/socket",
-      runtimes: ["node"],
-      unavailable: async () => ((await loadArrowood()) ? undefined : "@arrowood.dev/socket is not installed"),
-      run: (_n, s) => nodeArrowood(s),
-    },
-    { name: "deno-streams", role: "alternative", label: "conn.readable/writable", runtimes: ["deno"], run: (_n, s) => denoStreams(s) },
+    wirelineVariant(wireline),
+    rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
+    ...streamsAlternatives({ nodeToWeb, nodeArrowood, denoStreams }),
   ],
 };

@@ -20,10 +20,11 @@ import type * as nodeNet from "node:net";
 import { framed } from "../../src/framed.ts";
 import { lengthPrefixed } from "../../src/length-prefixed.ts";
 import type { Net } from "../../src/net.ts";
+import { rawVariant, wirelineVariant, type PerRuntime } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
 import { writeAll } from "../lib/deno-api.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
-import { denoApi, now, portOf, runtime, signal } from "../lib/platform.ts";
+import { denoApi, now, portOf, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
 
 const PAYLOAD = 64;
@@ -254,8 +255,13 @@ async function rawBun(count: number, encode: Encoder): Promise<Measurement> {
   return result(count, ms);
 }
 
-function raw(count: number, encode: Encoder): Promise<Measurement> {
-  return runtime === "node" ? rawNode(count, encode) : runtime === "deno" ? rawDeno(count, encode) : rawBun(count, encode);
+/** The raw sender on each runtime, encoding with `encode`. */
+function raw(encode: Encoder): PerRuntime {
+  return {
+    node: (count) => rawNode(count, encode),
+    deno: (count) => rawDeno(count, encode),
+    bun: (count) => rawBun(count, encode),
+  };
 }
 
 /** The small-messages scenario. */
@@ -267,8 +273,8 @@ export const smallMessages: Scenario = {
   sizes: { full: 1_000_000, quick: 100_000, guard: 100_000 },
   warmupSize: (size) => Math.max(20_000, Math.floor(size / 10)),
   variants: [
-    { name: "wireline", role: "wireline", label: "wireline framed(lengthPrefixed)", run: wireline },
-    { name: "raw", role: "raw", label: "raw, one write per message", run: (_n, size) => raw(size, perMessage) },
-    { name: "raw-batched", role: "reference", label: "raw, manual 64 KiB batches", run: (_n, size) => raw(size, batched) },
+    wirelineVariant(wireline, "wireline framed(lengthPrefixed)"),
+    rawVariant(raw(perMessage), { label: "raw, one write per message" }),
+    rawVariant(raw(batched), { name: "raw-batched", role: "reference", label: "raw, manual 64 KiB batches" }),
   ],
 };
