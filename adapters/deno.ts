@@ -290,7 +290,7 @@ class DenoSocket implements RawSocket {
     }
   }
 
-  /** Deno cannot set the keep-alive delay: `initialDelay` is accepted and the system default is used. */
+  /** Deno cannot set the keep-alive delay: a delay is ERR_UNSUPPORTED (the core refuses it first). */
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Deno can only toggle keep-alive; honouring a delay silently with the system's 2 h default would mislead.
     if (initialDelay !== undefined) throw unsupported("keepAlive delay", "Deno can turn keep-alive on (keepAlive: true) but cannot set its delay");
@@ -300,6 +300,16 @@ class DenoSocket implements RawSocket {
     } catch {
       // See setNoDelay.
     }
+  }
+
+  /** Read buffers the receiver handed back (borrowed chunks), reused before allocating. */
+  #spare: Uint8Array<ArrayBuffer>[] | undefined;
+
+  recycle(chunk: Uint8Array): void {
+    // Only whole read buffers come back for reuse; a small read was a copy and is simply dropped.
+    if (chunk.byteOffset !== 0 || chunk.buffer.byteLength !== READ_SIZE) return;
+    const spare = (this.#spare ??= []);
+    if (spare.length < 2) spare.push(new Uint8Array(chunk.buffer as ArrayBuffer));
   }
 
   #waitForResume(): Promise<void> {
@@ -336,7 +346,7 @@ class DenoSocket implements RawSocket {
         chunk = buf.slice(0, n);
       } else {
         chunk = buf.subarray(0, n);
-        buf = new Uint8Array(READ_SIZE);
+        buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
       }
       this.#handlers!.onData(chunk);
       if (this.#upgradeWindow > 0) {

@@ -18,6 +18,8 @@ const CHECKS = [
   // Deno: every chunk handed to the user is a fresh, zero-filled buffer, while the raw loop reuses one;
   // that costs ~25% CPU (profile in the README) and ratios of 0.5-0.8x, so its floor guards that level.
   { scenario: "bulk", against: "raw", min: 0.7, minFor: { deno: 0.4 }, what: "bulk throughput ≥ 0.7× raw (Deno ≥ 0.4×)" },
+  // With borrowedChunks the Deno adapter reuses read buffers: the path that closes that gap.
+  { scenario: "bulk", variant: "wireline-borrowed", runtimes: ["deno"], against: "raw", min: 0.7, what: "bulk with borrowedChunks ≥ 0.7× raw" },
   { scenario: "ping-pong", against: "raw", min: 0.7, what: "ping-pong round trips/s ≥ 0.7× raw" },
   { scenario: "small", against: "raw", min: 1.0, what: "framed small messages ≥ 1.0× raw one-write-per-message" },
 ];
@@ -33,13 +35,14 @@ function present(runtime) {
 }
 
 async function attempt(runtime, check) {
-  const r = await runJson(runtime, ["--guard", "--scenario", check.scenario, "--variant", `wireline,${check.against}`, "--rounds", "2"], {
+  const variant = check.variant ?? "wireline";
+  const r = await runJson(runtime, ["--guard", "--scenario", check.scenario, "--variant", `${variant},${check.against}`, "--rounds", "2"], {
     timeoutMs: 120_000,
     node24,
   });
   if (r.error) return { error: r.error };
   const best = (name) => Math.max(...r.samples[name].map((m) => m.value));
-  const wireline = best("wireline");
+  const wireline = best(variant);
   const raw = best(check.against);
   return { wireline, raw, ratio: wireline / raw, unit: r.unit };
 }
@@ -52,6 +55,7 @@ for (const runtime of runtimes) {
     continue;
   }
   for (const check of CHECKS) {
+    if (check.runtimes && !check.runtimes.includes(runtime)) continue;
     let last;
     for (let n = 1; n <= ATTEMPTS; n++) {
       last = await attempt(runtime, check);

@@ -222,7 +222,7 @@ async function main() {
       if (!s) continue;
       const raw = summarize((s.raw ?? []).map((x) => x.value), meta.unit);
       for (const v of meta.variants) {
-        if (v.role !== "alternative" && v.role !== "reference") continue;
+        if (v.role !== "alternative" && v.role !== "reference" && v.role !== "option") continue;
         const own = info[rt].scenarios[scenario].variants.find((x) => x.name === v.name);
         if (!own) continue;
         const st = summarize((s[v.name] ?? []).map((x) => x.value), meta.unit);

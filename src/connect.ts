@@ -99,6 +99,7 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
   }
   return new Connection(raw, label, {
     allowHalfOpen: options.allowHalfOpen,
+    borrowedChunks: options.borrowedChunks,
     serverName: address.transport === "tcp" ? address.hostname : undefined,
   });
 }

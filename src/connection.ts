@@ -35,6 +35,8 @@ export interface ConnectionOptions {
   allowHalfOpen?: boolean;
   /** The host name dialled: the default TLS server name for a client-side `startTls()`. */
   serverName?: string;
+  /** Chunks are valid until the next iteration step only (see `SocketOptions.borrowedChunks`). */
+  borrowedChunks?: boolean;
 }
 
 /**
@@ -81,6 +83,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #eof = false;
   /** Set once iteration starts: from then on EOF closes only after the consumer has seen every chunk. */
   #reading = false;
+  /** Set in borrowed mode: the raw socket takes chunks back once the reader has moved on. */
+  readonly #recycle: ((chunk: Uint8Array) => void) | undefined;
+  /** The chunk the reader holds in borrowed mode; handed back at the next step. */
+  #lent: Uint8Array | undefined;
   #readError: NetError | undefined;
   #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: NetError) => void } | undefined;
 
@@ -105,6 +111,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#raw = raw;
     this.#label = label;
     this.#allowHalfOpen = options.allowHalfOpen ?? false;
+    this.#recycle = options.borrowedChunks === true && raw.recycle ? raw.recycle.bind(raw) : undefined;
     this.#serverName = options.serverName;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     // Addresses are read now: after close some runtimes no longer report them.
@@ -142,6 +149,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
     return() {
       const conn = this.conn;
+      conn.#giveBack();
       conn.#reading = false;
       if (conn.#eof) conn.#closeAfterEof();
       return Promise.resolve(DONE);
@@ -314,7 +322,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#eof = true;
     this.#readError = this.#upgradedError();
     this.#settleWaiter();
-    const next = new Connection(upgraded, this.#label, { allowHalfOpen: this.#allowHalfOpen, serverName: this.#serverName });
+    const next = new Connection(upgraded, this.#label, {
+      allowHalfOpen: this.#allowHalfOpen,
+      serverName: this.#serverName,
+      borrowedChunks: this.#recycle !== undefined,
+    });
     this.#upgradedTo = next;
     next.closed.then((error) => {
       this.#isClosed = true;
@@ -365,7 +377,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         pull: async (controller) => {
           const result = await this.#next();
           if (result.done) controller.close();
-          else controller.enqueue(result.value);
+          // A stream consumer may keep chunks: in borrowed mode it gets copies.
+          else controller.enqueue(this.#recycle ? result.value.slice() : result.value);
         },
         cancel: () => this.destroy(),
       },
@@ -382,10 +395,24 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }));
   }
 
+  /** True when iteration lends chunks (borrowed mode on a runtime that reuses read memory). */
+  get borrowedChunks(): boolean {
+    return this.#recycle !== undefined;
+  }
+
+  #giveBack(): void {
+    const lent = this.#lent;
+    if (lent === undefined) return;
+    this.#lent = undefined;
+    this.#recycle!(lent);
+  }
+
   #next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#recycle) this.#giveBack();
     const chunks = this.#chunks;
     if (chunks !== undefined && chunks.length > 0) {
       const value = chunks.shift()!;
+      if (this.#recycle) this.#lent = value;
       this.#queuedBytes -= value.length;
       if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && !this.#paused && !this.#eof) this.#raw.resume();
       return Promise.resolve({ value, done: false });
@@ -405,6 +432,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = undefined;
+      if (this.#recycle) this.#lent = chunk;
       waiter.resolve({ value: chunk, done: false });
       return;
     }

@@ -31,6 +31,8 @@ export interface ByteConnection {
   close(): Promise<void>;
   /** Resolves, never rejects, when the connection is gone. */
   readonly closed: Promise<unknown>;
+  /** True if chunks are only lent until the next read; framed() then refuses the connection. */
+  readonly borrowedChunks?: boolean;
 }
 
 /** Options of {@link framed}. */
@@ -111,6 +113,8 @@ export function framed<T>(conn: ByteConnection, codec: Codec<T>, options: Framed
   if (!Number.isSafeInteger(maxBatchBytes) || maxBatchBytes < 1) {
     throw invalidOption("maxBatchBytes", maxBatchBytes, "a positive integer");
   }
+  // Frames are views into received chunks and outlive the read step, so lent chunks would be overwritten under them.
+  if (conn.borrowedChunks === true) throw invalidOption("borrowedChunks", true, "false for a connection used with framed()");
   return new Channel(conn, codec, maxBatchBytes);
 }
 

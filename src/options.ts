@@ -18,6 +18,15 @@ export interface SocketOptions {
   keepAlive?: boolean | number;
   /** Keep the write side open after the peer half-closes. Default false. */
   allowHalfOpen?: boolean;
+  /**
+   * Each chunk from iteration stays valid only until the next iteration step,
+   * after which wireline may read into its memory again: copy what you keep.
+   * For bulk readers that process each chunk at once; it saves allocating and
+   * zero-filling a buffer per read where the runtime reads into JavaScript
+   * memory (Deno). Not for `framed()`, whose frames are views into chunks.
+   * Default false.
+   */
+  borrowedChunks?: boolean;
 }
 
 /**
@@ -52,6 +61,9 @@ export function checkSocketOptions(options: SocketOptions, transport?: Transport
   const { noDelay, keepAlive, allowHalfOpen } = options;
   if (noDelay !== undefined && typeof noDelay !== "boolean") throw invalidOption("noDelay", noDelay, "a boolean");
   if (allowHalfOpen !== undefined && typeof allowHalfOpen !== "boolean") throw invalidOption("allowHalfOpen", allowHalfOpen, "a boolean");
+  if (options.borrowedChunks !== undefined && typeof options.borrowedChunks !== "boolean") {
+    throw invalidOption("borrowedChunks", options.borrowedChunks, "a boolean");
+  }
   if (keepAlive !== undefined && typeof keepAlive !== "boolean") {
     // Node silently ignores delays under one second; refusing them keeps the runtimes alike.
     if (typeof keepAlive !== "number" || !Number.isInteger(keepAlive) || keepAlive < 1000) {

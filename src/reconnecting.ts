@@ -97,7 +97,7 @@ export interface WriteOptions {
  * });
  * ```
  */
-export interface ReconnectingOptions<T = Uint8Array> extends Omit<SocketOptions, "allowHalfOpen"> {
+export interface ReconnectingOptions<T = Uint8Array> extends Omit<SocketOptions, "allowHalfOpen" | "borrowedChunks"> {
   /** Frames instead of raw chunks: `send(frame)` encodes, iteration yields decoded frames. */
   readonly codec?: Codec<T>;
   /** Ms for one connect, TLS handshake included. Default 10 000. */

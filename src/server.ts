@@ -182,7 +182,7 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
   return {
     address,
     label: formatAddress(address),
-    socketOptions: { noDelay: options.noDelay, keepAlive: options.keepAlive, allowHalfOpen: options.allowHalfOpen },
+    socketOptions: { noDelay: options.noDelay, keepAlive: options.keepAlive, allowHalfOpen: options.allowHalfOpen, borrowedChunks: options.borrowedChunks },
     backlog: options.backlog === undefined ? undefined : checkInteger("backlog", options.backlog, 1, 0),
     reusePort: checkBoolean("reusePort", options.reusePort),
     ipv6Only: checkBoolean("ipv6Only", options.ipv6Only),
@@ -372,7 +372,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const s = this.#settings;
     try {
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
-      const conn = new Connection(raw, s.label, { allowHalfOpen: s.socketOptions.allowHalfOpen });
+      const conn = new Connection(raw, s.label, { allowHalfOpen: s.socketOptions.allowHalfOpen, borrowedChunks: s.socketOptions.borrowedChunks });
       this.#open.add(conn);
       return conn;
     } catch (error) {

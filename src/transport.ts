@@ -64,6 +64,13 @@ export interface RawSocket {
   pause(): void;
   resume(): void;
   setNoDelay(enabled: boolean): void;
+  /**
+   * Optional: the receiver is done with `chunk`, which came from `onData`,
+   * and the adapter may read into its memory again. Called only for
+   * connections that asked for borrowed chunks, once per chunk. Adapters
+   * whose runtime hands out fresh memory anyway (Node, Bun) leave it out.
+   */
+  recycle?(chunk: Uint8Array): void;
   /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
   readonly localAddress: SocketAddress | undefined;

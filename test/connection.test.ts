@@ -1,6 +1,6 @@
 // Connection API conformance: the same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
-import { NetError, type Connection } from "../src/mod.ts";
+import { framed, lengthPrefixed, NetError, type Connection } from "../src/mod.ts";
 import { concat, patternBytes, sha256 } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
@@ -301,5 +301,49 @@ describe(`keep-alive (${runtime})`, () => {
     }
     const on = await connect({ hostname: "127.0.0.1", port }, { keepAlive: true });
     await on.close();
+  });
+});
+
+describe(`borrowed chunks (${runtime})`, () => {
+  async function patternServer(data: Uint8Array) {
+    return listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      for (let at = 0; at < data.length; at += 64 * 1024) await conn.write(data.subarray(at, at + 64 * 1024));
+    });
+  }
+
+  it("a reader that uses each chunk before the next step gets every byte intact", async () => {
+    const data = patternBytes(16 * 1024 * 1024, 5);
+    await using server = await patternServer(data);
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) }, { borrowedChunks: true });
+    // Only Deno reads into JavaScript memory; elsewhere the runtime's fresh buffers are simply passed on.
+    expect(conn.borrowedChunks).toBe(runtime === "deno");
+    const received = new Uint8Array(data.length);
+    let at = 0;
+    let steps = 0;
+    for await (const chunk of conn) {
+      // A chunk is valid for the whole loop body, awaits included, until the next step.
+      if (steps++ % 4 === 0) await delay(1);
+      received.set(chunk, at);
+      at += chunk.length;
+    }
+    expect(at).toBe(data.length);
+    expect(await sha256(received)).toBe(await sha256(data));
+  });
+
+  it("the readable stream view hands out copies, so kept chunks stay intact", async () => {
+    const data = patternBytes(4 * 1024 * 1024, 9);
+    await using server = await patternServer(data);
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) }, { borrowedChunks: true });
+    const kept: Uint8Array[] = [];
+    for await (const chunk of conn.readable as unknown as AsyncIterable<Uint8Array>) kept.push(chunk);
+    expect(await sha256(kept)).toBe(await sha256(data));
+  });
+
+  it("framed() refuses a connection whose chunks are only lent", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => conn.close());
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) }, { borrowedChunks: true });
+    if (conn.borrowedChunks) expect(() => framed(conn, lengthPrefixed())).toThrow(expect.objectContaining({ code: "ERR_INVALID_OPTION" }));
+    else expect(() => framed(conn, lengthPrefixed())).not.toThrow();
+    await conn.close();
   });
 });

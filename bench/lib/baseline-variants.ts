@@ -18,6 +18,11 @@ export function wirelineVariant(run: (net: Net, size: number) => Promise<Measure
   return { name: "wireline", role: "wireline", label, run };
 }
 
+/** wireline with a non-default option, shown next to the alternatives. */
+export function wirelineOptionVariant(name: string, label: string, run: (net: Net, size: number) => Promise<Measurement>): Variant {
+  return { name, role: "option", label, run };
+}
+
 /** A variant that runs this runtime's implementation; the `raw` baseline unless `options` say otherwise. */
 export function rawVariant(
   implementations: PerRuntime,

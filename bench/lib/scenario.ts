@@ -19,9 +19,10 @@ export interface Measurement {
 /**
  * How a variant relates to wireline: `raw` is the runtime's own API (the
  * ratio's denominator), `reference` another raw approach worth comparing
- * against, `alternative` another library a user might pick.
+ * against, `alternative` another library a user might pick, `option`
+ * wireline with a non-default option.
  */
-export type Role = "wireline" | "raw" | "reference" | "alternative";
+export type Role = "wireline" | "raw" | "reference" | "alternative" | "option";
 
 /** One way of doing the scenario's work. */
 export interface Variant {

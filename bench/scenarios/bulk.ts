@@ -8,7 +8,7 @@
 
 import { Duplex } from "node:stream";
 import { loadArrowood } from "../lib/arrowood.ts";
-import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
+import { rawVariant, wirelineOptionVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import {
   bulkPayload,
   CHUNK,
@@ -119,6 +119,7 @@ export const bulk: Scenario = {
   variants: [
     wirelineVariant((net, total) => wirelineBulk(net, total, { port: 0 })),
     rawVariant(rawBulk({ node: nodeEnds, deno: denoEnds, bun: bunEnds })),
+    wirelineOptionVariant("wireline-borrowed", "wireline, borrowedChunks: true", (net, total) => wirelineBulk(net, total, { port: 0, borrowedChunks: true })),
     ...streamsAlternatives({ nodeToWeb, nodeArrowood, denoStreams }),
   ],
 };

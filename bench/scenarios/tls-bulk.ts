@@ -10,7 +10,7 @@
 import * as tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import type { Net } from "../../src/net.ts";
-import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
+import { rawVariant, wirelineOptionVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import {
   MiB,
   rawBulk,
@@ -97,12 +97,12 @@ const bunEnds: BunBulkEnds = {
   },
 };
 
-function wireline(net: Net, total: number): Promise<Measurement> {
+function wireline(net: Net, total: number, borrowedChunks = false): Promise<Measurement> {
   const certs = benchCerts();
   return wirelineBulk(
     net,
     total,
-    { hostname: "127.0.0.1", port: 0, tls: { cert: certs.cert, key: certs.key } },
+    { hostname: "127.0.0.1", port: 0, tls: { cert: certs.cert, key: certs.key }, borrowedChunks },
     { tls: { ca: certs.ca, serverName: SERVER_NAME } },
   );
 }
@@ -117,7 +117,8 @@ export const tlsBulk: Scenario = {
   // TLS throughput on Node keeps climbing for a while after the first MiBs (first timed runs came out ~20% low with a 32 MiB warm-up).
   warmupSize: (size) => Math.max(64 * MiB, size / 4),
   variants: [
-    wirelineVariant(wireline),
+    wirelineVariant((net, total) => wireline(net, total)),
     rawVariant(rawBulk({ node: nodeEnds, deno: denoEnds, bun: bunEnds })),
+    wirelineOptionVariant("wireline-borrowed", "wireline, borrowedChunks: true", (net, total) => wireline(net, total, true)),
   ],
 };
