@@ -85,7 +85,7 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<NetErrorCode>([
   "ABORT_ERR",
 ]);
 
-/** Runtime error names (Deno's `Deno.errors.*`, DOMException names) mapped to codes. */
+/** Runtime error class names (Deno's error classes, DOMException names) mapped to codes. */
 const NAME_TO_CODE: Readonly<Record<string, NetErrorCode>> = {
   ConnectionRefused: "ECONNREFUSED",
   ConnectionReset: "ECONNRESET",

@@ -1,6 +1,6 @@
 /**
  * wireline: TCP and Unix-socket connections that stay up, with one API on
- * Node, Deno and Bun.
+ * Node, Deno and Bun alike.
  *
  * This module is the runtime-agnostic core. Import `wireline` (npm) or
  * `@wireline/wireline` (JSR) to get it together with `connect` and `listen`

@@ -84,3 +84,20 @@ export function startFixture(runtime: RuntimeName, script: string, args: string[
     });
   });
 }
+
+/**
+ * For fixture servers: prints the port (the fixture's first line, which
+ * startFixture waits for), then serves until SIGTERM, or 60 s if forgotten.
+ */
+export function serveUntilStopped(server: { readonly address: { transport: string; port?: number }; close(): Promise<unknown> }): void {
+  console.log(server.address.port);
+  const stop = async (): Promise<void> => {
+    await server.close();
+    process.exit(0);
+  };
+  const timer = setTimeout(stop, 60_000);
+  process.on("SIGTERM", () => {
+    clearTimeout(timer);
+    void stop();
+  });
+}
