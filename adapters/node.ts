@@ -227,8 +227,12 @@ function clientTlsOptions(o: RawTlsClientOptions): tls.ConnectionOptions {
   };
 }
 
-/** Resolves once the client handshake succeeded; a refused certificate becomes ERR_TLS_CERT. */
-function handshake(socket: tls.TLSSocket, label: string): Promise<tls.TLSSocket> {
+/**
+ * Waits for a TLS socket's handshake event (`secureConnect` on a client,
+ * `secure` on a hand-made server socket); an error or an early close rejects
+ * with ERR_TLS_CERT or ERR_TLS. `verify` may still refuse the finished handshake.
+ */
+function awaitHandshake(socket: tls.TLSSocket, event: "secureConnect" | "secure", label: string, verify?: () => NetError | undefined): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
       socket.destroy();
@@ -237,12 +241,21 @@ function handshake(socket: tls.TLSSocket, label: string): Promise<tls.TLSSocket>
     const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
     socket.once("error", onError);
     socket.once("close", onClose);
-    socket.once("secureConnect", () => {
+    socket.once(event, () => {
       socket.off("error", onError);
       socket.off("close", onClose);
-      resolve(socket);
+      const refused = verify?.();
+      if (refused) {
+        socket.destroy();
+        reject(refused);
+      } else resolve(socket);
     });
   });
+}
+
+/** Resolves once the client handshake succeeded; a refused certificate becomes ERR_TLS_CERT. */
+function handshake(socket: tls.TLSSocket, label: string): Promise<tls.TLSSocket> {
+  return awaitHandshake(socket, "secureConnect", label);
 }
 
 function serverTlsOptions(o: RawTlsServerOptions): tls.TlsOptions {
@@ -258,33 +271,12 @@ function serverTlsOptions(o: RawTlsServerOptions): tls.TlsOptions {
 
 /** Server-side STARTTLS: wraps the accepted socket and waits for the handshake. */
 function serverUpgrade(socket: net.Socket, o: RawTlsServerOptions, label: string): Promise<tls.TLSSocket> {
-  const secure = new tls.TLSSocket(socket, {
-    isServer: true,
-    secureContext: tls.createSecureContext({ cert: o.cert, key: o.key, ca: o.ca ? [...o.ca] : undefined }),
-    requestCert: o.requestCert,
-    rejectUnauthorized: o.requestCert,
-    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
-  });
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => {
-      secure.destroy();
-      reject(toTlsError(err, label));
-    };
-    const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
-    secure.once("error", onError);
-    secure.once("close", onClose);
-    secure.once("secure", () => {
-      secure.off("error", onError);
-      secure.off("close", onClose);
-      // A hand-made server TLSSocket does not enforce requestCert by itself.
-      if (o.requestCert && !secure.authorized) {
-        secure.destroy();
-        reject(toTlsError(secure.authorizationError ?? new Error("no client certificate"), label, true));
-        return;
-      }
-      resolve(secure);
-    });
-  });
+  const { cert, key, ca, ...rest } = serverTlsOptions(o);
+  const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: tls.createSecureContext({ cert, key, ca }), ...rest });
+  // A hand-made server TLSSocket does not enforce requestCert by itself.
+  return awaitHandshake(secure, "secure", label, () =>
+    o.requestCert && !secure.authorized ? toTlsError(secure.authorizationError ?? new Error("no client certificate"), label, true) : undefined,
+  );
 }
 
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
