@@ -78,6 +78,13 @@ export interface RawSocket {
   /** The session of a TLS socket (set once its handshake is done); undefined for plain sockets. */
   readonly tls?: TlsInfo | undefined;
   /**
+   * A TLS socket handed over at accept, before its handshake: settles when the
+   * handshake is done (rejecting with ERR_TLS or ERR_TLS_CERT, after which the
+   * socket reports onClose). The server counts such a socket from accept and
+   * bounds the handshake with its `handshakeTimeout`.
+   */
+  readonly handshake?: Promise<void>;
+  /**
    * Upgrades a plain socket to TLS in place (STARTTLS). The adapter first
    * flushes buffered writes, stops calling the current handlers (not even
    * onClose), and resolves with a new, unstarted socket once the handshake has
@@ -101,7 +108,7 @@ export interface RawListenOptions {
   readonly backlog?: number;
   readonly reusePort?: boolean;
   readonly ipv6Only?: boolean;
-  /** Serve TLS: accepted sockets are handed over only after a successful handshake. */
+  /** Serve TLS: sockets are handed over at accept, with {@link RawSocket.handshake} pending. */
   readonly tls?: RawTlsServerOptions;
 }
 
@@ -124,6 +131,48 @@ export interface RawListener {
   close(): Promise<void>;
 }
 
+/** `true`: the transport can do it. A string: it cannot, and why (the text of its ERR_UNSUPPORTED). */
+export type Capability = true | string;
+
+/**
+ * What a transport can do, declared once per adapter. `connect`, `listen` and
+ * `startTls` check these in one place, before any socket exists, and the
+ * README's runtime table is tested against them.
+ *
+ * @example
+ * ```ts
+ * import type { TransportCapabilities } from "wireline/transport";
+ * declare const caps: TransportCapabilities;
+ * if (caps.reusePort !== true) console.log("no SO_REUSEPORT here:", caps.reusePort);
+ * ```
+ */
+export interface TransportCapabilities {
+  /** TLS at all (connect with `tls`, listen with `tls`). */
+  readonly tls: Capability;
+  /** TLS over a Unix domain socket. */
+  readonly tlsOverUnix: Capability;
+  /** `rejectUnauthorized: false` on a client. */
+  readonly skipVerification: Capability;
+  /** A client certificate (`tls.cert`/`tls.key`) on connect. */
+  readonly clientCertificate: Capability;
+  /** `requestCert` (mutual TLS) on a server. */
+  readonly requestCert: Capability;
+  /** Client-side `startTls()`. */
+  readonly clientStartTls: Capability;
+  /** Server-side `startTls({ isServer: true })`. */
+  readonly serverStartTls: Capability;
+  /** A numeric `keepAlive` (the probe delay), not just on/off. */
+  readonly keepAliveDelay: Capability;
+  /** `reusePort` (SO_REUSEPORT) on a TCP listener. */
+  readonly reusePort: Capability;
+  /** `ipv6Only` on a TCP listener. */
+  readonly ipv6Only: Capability;
+  /** `backlog` on a TCP listener. */
+  readonly backlog: Capability;
+  /** `backlog` on a Unix-socket listener. */
+  readonly unixBacklog: Capability;
+}
+
 /**
  * What a runtime adapter provides.
  *
@@ -137,12 +186,8 @@ export interface RawListener {
 export interface Transport {
   /** "node", "deno", "bun" or "memory": shown in errors and the support table. */
   readonly name: string;
-  /**
-   * False where the runtime can turn TCP keep-alive on but not set its delay
-   * (Deno): a numeric `keepAlive` is then refused up front with ERR_UNSUPPORTED
-   * rather than failing on each socket. Default true.
-   */
-  readonly keepAliveDelay?: boolean;
+  /** What this transport can do; checked by the core before any socket is opened. */
+  readonly capabilities: TransportCapabilities;
   /** Opens a connection; rejects with a {@link NetError}. */
   connect(address: Address, options: RawConnectOptions): Promise<RawSocket>;
   /** Binds and listens; each accepted socket is handed to `onAccept` unstarted. */

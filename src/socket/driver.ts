@@ -1,0 +1,138 @@
+/**
+ * The I/O driver: the whole of what an adapter implements for one open socket.
+ *
+ * A driver only moves bytes and reports what its runtime saw. Everything that
+ * must behave the same on every runtime lives once, in the kernel
+ * (`src/socket/socket.ts`), which wraps a driver into the core's
+ * {@link RawSocket}:
+ * - the write queue, coalescing, and the 64/32 KiB watermarks with hysteresis;
+ * - end and close after flush, graceful close (flush, FIN, linger) and its timeout;
+ * - replay of data that arrived before `start()`, pause gating, EOF once,
+ *   `onClose` once and last, detach;
+ * - flush before STARTTLS.
+ *
+ * Modelled on Netty's split between `ChannelOutboundBuffer` (one queue for
+ * every transport) and the transports that only write what it hands them.
+ *
+ * @module
+ */
+
+import type { NetError } from "../errors.ts";
+import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
+import type { SocketAddress } from "../transport.ts";
+
+/**
+ * What a driver reports to the kernel. The kernel passes it once, through
+ * {@link SocketDriver.attach}, before it calls anything else.
+ *
+ * @example
+ * ```ts
+ * import type { DriverSink } from "wireline/transport";
+ * function onRuntimeData(sink: DriverSink, bytes: Uint8Array): void {
+ *   sink.received(bytes); // the kernel now owns `bytes`
+ * }
+ * ```
+ */
+export interface DriverSink {
+  /**
+   * Bytes arrived. The kernel owns the chunk from here on (unless the driver
+   * supports {@link SocketDriver.recycle} and the connection asked to borrow).
+   * May be called before the kernel's `start()`: the kernel holds the data.
+   */
+  received(chunk: Uint8Array): void;
+  /** The peer half-closed (FIN or TLS close_notify). Call once. */
+  peerEnded(): void;
+  /** After a short synchronous `writeSome`: the runtime can take bytes again. */
+  writable(): void;
+  /**
+   * The socket is gone: released by the kernel, reset by the peer, or failed.
+   * `error` is set for failures, already a {@link NetError} with a stable code.
+   * Call once; nothing may be reported after it. A driver reports `closed`
+   * after {@link SocketDriver.release} too (the kernel tolerates it being
+   * synchronous or later).
+   */
+  closed(error?: NetError): void;
+}
+
+/**
+ * One open socket as a runtime adapter implements it. The kernel serialises
+ * calls: at most one `writeSome` is outstanding, and `shutdownWrite` comes only
+ * after every byte it handed over was taken.
+ *
+ * @example
+ * ```ts
+ * import type { DriverSink, SocketDriver } from "wireline/transport";
+ * // A driver over a hypothetical runtime socket with a partial, synchronous write.
+ * declare const native: { write(b: Uint8Array): number; shutdown(): void; close(): void; pause(): void; resume(): void };
+ * const driver: SocketDriver = {
+ *   localAddress: undefined,
+ *   remoteAddress: undefined,
+ *   attach(sink: DriverSink) {},
+ *   writeSome: (chunk) => native.write(chunk),
+ *   shutdownWrite: () => native.shutdown(),
+ *   release: () => native.close(),
+ *   pauseReading: () => native.pause(),
+ *   resumeReading: () => native.resume(),
+ *   setNoDelay() {},
+ *   setKeepAlive() {},
+ * };
+ * ```
+ */
+export interface SocketDriver {
+  /** Called once by the kernel, first. Reading starts at the first {@link resumeReading}. */
+  attach(sink: DriverSink): void;
+  /**
+   * Hands bytes to the runtime and returns how many it took: synchronously
+   * (Node, Bun, memory) or as a promise (Deno). A synchronous count below
+   * `chunk.length` (0 included) means "full": the kernel calls again only
+   * after {@link DriverSink.writable}. A promise may also take fewer bytes;
+   * the kernel then calls again with the rest. A failed write rejects or
+   * reports {@link DriverSink.closed}; it never throws synchronously.
+   * The driver may keep a reference to the bytes it took until they are sent.
+   */
+  writeSome(chunk: Uint8Array): number | Promise<number>;
+  /**
+   * Bytes the runtime took through `writeSome` but has not sent yet (Node's
+   * own writable buffer); absent or 0 where the runtime buffers nothing.
+   * Counted in the kernel's `bufferedAmount` and watermarks.
+   */
+  readonly heldBytes?: number;
+  /** Sends FIN (TLS: close_notify) once everything taken was sent; reading goes on. */
+  shutdownWrite(): void | Promise<void>;
+  /**
+   * Releases the socket. `graceful`: the kernel already flushed and shut the
+   * write side down, so a plain close. Not graceful (`destroy`, a timeout):
+   * drop what is unsent, as abortively as the runtime allows.
+   */
+  release(graceful: boolean): void;
+  /** Stop reading from the runtime; data in flight may still arrive (the kernel holds it). */
+  pauseReading(): void;
+  /** Start or resume reading. */
+  resumeReading(): void;
+  setNoDelay(enabled: boolean): void;
+  /** `initialDelay` in ms; only called where the transport declared `keepAliveDelay`. */
+  setKeepAlive(enabled: boolean, initialDelay?: number): void;
+  /** Read at accept/connect time: some runtimes forget addresses after close. */
+  readonly localAddress: SocketAddress | undefined;
+  readonly remoteAddress: SocketAddress | undefined;
+  /** The TLS session once the handshake is done; undefined for plain sockets. */
+  readonly tls?: TlsInfo | undefined;
+  /**
+   * For a TLS socket handed over at accept, before its handshake: settles when
+   * the handshake is done (rejects with ERR_TLS / ERR_TLS_CERT). The server
+   * counts the socket from accept and bounds this with its handshake timeout.
+   */
+  readonly handshake?: Promise<void>;
+  /**
+   * STARTTLS. The kernel has flushed every queued byte and detached: the
+   * driver stops reporting to the old sink, upgrades, and resolves with a new
+   * driver once the handshake succeeded. ERR_UNSUPPORTED leaves this driver
+   * usable; any other rejection means it was released.
+   */
+  startTls?(options: RawStartTlsOptions): Promise<SocketDriver>;
+  /**
+   * Optional: `chunk`, which came from {@link DriverSink.received}, is free for
+   * reuse (borrowed-chunk mode; Deno reads into JavaScript memory).
+   */
+  recycle?(chunk: Uint8Array): void;
+}
