@@ -13,8 +13,8 @@ import * as tls from "node:tls";
 import { formatAddress, type Address } from "../src/address.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { NetError, toNetError, unsupported } from "../src/errors.ts";
+import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
 import {
-  peerCertificateFrom,
   toTlsError,
   type RawStartTlsOptions,
   type RawTlsClientOptions,
@@ -30,7 +30,9 @@ import {
   type RawListenOptions,
   type RawSocket,
   type SocketAddress,
+  type Capability,
   type Transport,
+  type TransportCapabilities,
 } from "../src/transport.ts";
 
 function toSocketAddress(address: string | undefined, port: number | undefined, family: string | undefined, path?: string): SocketAddress | undefined {
@@ -236,7 +238,7 @@ function awaitHandshake(socket: tls.TLSSocket, event: "secureConnect" | "secure"
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => {
       socket.destroy();
-      reject(toTlsError(err, label));
+      reject(toOpenSslTlsError(err, label));
     };
     const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
     socket.once("error", onError);
@@ -336,17 +338,31 @@ async function tlsConnect(address: Address, o: RawTlsClientOptions, signal: Abor
 }
 
 /** Node gained SO_REUSEPORT in 22.12 and 23.1; older versions ignore the flag silently. */
-function nodeHasReusePort(): boolean {
+function reusePortCapability(): Capability {
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  const has = major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+  return has || `Node ${process.versions.node} has no SO_REUSEPORT (needs 22.12+); use node:cluster`;
 }
+
+const capabilities: TransportCapabilities = {
+  tls: true,
+  tlsOverUnix: true,
+  skipVerification: true,
+  clientCertificate: true,
+  requestCert: true,
+  clientStartTls: true,
+  serverStartTls: true,
+  keepAliveDelay: true,
+  reusePort: reusePortCapability(),
+  ipv6Only: true,
+  backlog: true,
+  unixBacklog: true,
+};
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
   const { address } = options;
   const label = formatAddress(address);
-  if (options.reusePort && !nodeHasReusePort()) {
-    return Promise.reject(unsupported("reusePort", `Node ${process.versions.node} has no SO_REUSEPORT (needs 22.12+); use node:cluster`));
-  }
+  if (options.reusePort && capabilities.reusePort !== true) return Promise.reject(unsupported("reusePort", capabilities.reusePort));
   if (options.reusePort && address.transport === "unix") {
     return Promise.reject(unsupported("reusePort", "it applies to TCP only"));
   }
@@ -398,7 +414,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
  * const conn = await connect("127.0.0.1:6379");
  * ```
  */
-export const nodeTransport: Transport = { name: "node", connect: rawConnect, listen: rawListen };
+export const nodeTransport: Transport = { name: "node", capabilities, connect: rawConnect, listen: rawListen };
 
 export * from "../src/mod.ts";
 

@@ -190,98 +190,25 @@ export function checkTlsServerOptions(tls: TlsServerOptions, name = "tls"): RawT
   return { cert: checkPem(`${name}.cert`, tls.cert)!, key: checkPem(`${name}.key`, tls.key)!, alpn: checkAlpn(`${name}.alpn`, tls.alpn), requestCert, ca };
 }
 
-/** OpenSSL verification codes (Node and Bun), all of which mean "the certificate was not accepted". */
-const CERT_CODES: ReadonlySet<string> = new Set([
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "CERT_REVOKED",
-  "CERT_UNTRUSTED",
-  "CERT_REJECTED",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_CHAIN_TOO_LONG",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "INVALID_CA",
-  "INVALID_PURPOSE",
-  "HOSTNAME_MISMATCH",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-
 /**
  * Turns a runtime's TLS failure into a {@link NetError}: ERR_TLS_CERT when the
  * peer's certificate was refused (unknown issuer, wrong host name, expired...),
- * ERR_TLS for any other handshake failure. `certRefused` lets an adapter that
- * knows better (Deno's rustls messages) decide.
+ * ERR_TLS for any other handshake failure. Which failures are refusals is
+ * runtime knowledge, so the adapter decides (`certRefused`).
  *
  * @example
  * ```ts
  * import { toTlsError } from "wireline";
- * const err = toTlsError(Object.assign(new Error("certificate has expired"), { code: "CERT_HAS_EXPIRED" }), "db:5432");
+ * const err = toTlsError(new Error("invalid peer certificate: Expired"), "db:5432", true);
  * console.log(err.code); // "ERR_TLS_CERT"
  * ```
  */
-export function toTlsError(error: unknown, address: string | undefined, certRefused?: boolean): NetError {
+export function toTlsError(error: unknown, address: string | undefined, certRefused: boolean): NetError {
   if (error instanceof NetError) return error;
   const e = error as { code?: unknown; message?: unknown } | undefined;
   const code = typeof e?.code === "string" ? e.code : undefined;
   const detail = typeof e?.message === "string" && e.message ? e.message : String(error);
-  const refused = certRefused ?? (code !== undefined && CERT_CODES.has(code));
-  return refused
+  return certRefused
     ? new NetError("ERR_TLS_CERT", `the peer's certificate was refused: ${detail}${code ? ` [${code}]` : ""}`, { cause: error, address })
     : new NetError("ERR_TLS", `TLS handshake failed: ${detail}`, { cause: error, address });
-}
-
-/**
- * Formats a certificate's name object (`{ CN: "localhost", O: ["A", "B"] }`) as "CN=localhost, O=A, O=B".
- *
- * @example
- * ```ts
- * import { formatDistinguishedName } from "wireline";
- * console.log(formatDistinguishedName({ CN: "localhost" })); // "CN=localhost"
- * ```
- */
-export function formatDistinguishedName(name: Readonly<Record<string, string | readonly string[] | undefined>> | undefined): string {
-  if (!name) return "";
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(name)) {
-    if (v === undefined) continue;
-    for (const item of typeof v === "string" ? [v] : v) parts.push(`${k}=${item}`);
-  }
-  return parts.join(", ");
-}
-
-/** The shape of a certificate as Node's and Bun's `getPeerCertificate()` return it. */
-export interface OpenSslCertificate {
-  readonly subject?: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly issuer?: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly valid_from?: string;
-  readonly valid_to?: string;
-  readonly fingerprint256?: string;
-  readonly subjectaltname?: string;
-}
-
-/**
- * Builds a {@link PeerCertificate} from an OpenSSL-style certificate object;
- * undefined for the empty object the runtimes return when the peer sent none.
- *
- * @example
- * ```ts
- * import { peerCertificateFrom } from "wireline";
- * const cert = peerCertificateFrom({ subject: { CN: "a" }, issuer: { CN: "ca" }, valid_from: "Jan  1 00:00:00 2000 GMT", valid_to: "Jan  1 00:00:00 2001 GMT", fingerprint256: "AB:CD" });
- * console.log(cert?.subject); // "CN=a"
- * ```
- */
-export function peerCertificateFrom(cert: OpenSslCertificate | null | undefined): PeerCertificate | undefined {
-  if (!cert || cert.fingerprint256 === undefined) return undefined;
-  return {
-    subject: formatDistinguishedName(cert.subject),
-    issuer: formatDistinguishedName(cert.issuer),
-    validFrom: new Date(cert.valid_from ?? NaN),
-    validTo: new Date(cert.valid_to ?? NaN),
-    fingerprint256: cert.fingerprint256,
-    subjectAltName: cert.subjectaltname,
-  };
 }
