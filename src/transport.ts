@@ -24,6 +24,16 @@ export type SocketAddress =
   | { readonly transport: "tcp"; readonly hostname: string; readonly port: number; readonly family: "IPv4" | "IPv6" }
   | { readonly transport: "unix"; readonly path: string };
 
+/**
+ * Bytes accepted by `write()` that never reached the kernel because the
+ * connection died first. `writes` counts the `write()` calls concerned (a
+ * write partly sent counts as one).
+ */
+export interface UnsentWrites {
+  readonly writes: number;
+  readonly bytes: number;
+}
+
 /** Callbacks an adapter invokes; set once with {@link RawSocket.start}. */
 export interface RawHandlers {
   /** A chunk arrived. The chunk belongs to the receiver: the adapter never reuses it. */
@@ -56,21 +66,28 @@ export interface RawSocket {
   readonly bufferedAmount: number;
   /** Sends FIN once buffered bytes are flushed; reading continues. */
   end(): void;
-  /** Flushes buffered bytes, then releases the socket without waiting for the peer. */
-  close(): void;
+  /**
+   * Closes gracefully: flushes buffered bytes, sends FIN, reads and discards
+   * until the peer's EOF (briefly), then releases. Bounded by `timeout` ms
+   * (default 10 000), after which the socket is destroyed: with ETIMEDOUT if
+   * bytes were still unsent.
+   */
+  close(timeout?: number): void;
   /** Releases the socket at once, discarding buffered bytes. */
   destroy(error?: NetError): void;
   /** Stops delivering data (the kernel buffer then fills, and TCP slows the peer). */
   pause(): void;
   resume(): void;
   setNoDelay(enabled: boolean): void;
+  /** What was still unsent when the socket was destroyed or failed; undefined if nothing was lost. */
+  readonly unsent?: UnsentWrites | undefined;
   /**
    * Optional: the receiver is done with `chunk`, which came from `onData`,
    * and the adapter may read into its memory again. Called only for
    * connections that asked for borrowed chunks, once per chunk. Adapters
    * whose runtime hands out fresh memory anyway (Node, Bun) leave it out.
    */
-  recycle?(chunk: Uint8Array): void;
+  readonly recycle?: ((chunk: Uint8Array) => void) | undefined;
   /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
   readonly localAddress: SocketAddress | undefined;

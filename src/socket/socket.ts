@@ -1,0 +1,582 @@
+/**
+ * The socket kernel: one implementation of the socket lifecycle and write
+ * queue for every transport. An adapter supplies a {@link SocketDriver} that
+ * only moves bytes; {@link createRawSocket} turns it into the core's
+ * {@link RawSocket}.
+ *
+ * What lives here, once:
+ * - the outbound queue: small writes coalesce into one driver write, and
+ *   writability flips at the 64 KiB high and 32 KiB low watermarks (Netty's
+ *   `WriteBufferWaterMark`), with hysteresis;
+ * - `end()` and `close()` after flush; a graceful close (flush, FIN, linger
+ *   until the peer's EOF, release) bounded by a close timeout;
+ * - delivery: data, EOF and close that came before `start()` or while paused
+ *   are held and replayed in order; EOF once; `onClose` once and last;
+ * - flush before STARTTLS.
+ *
+ * @module
+ */
+
+import { realClock, type Clock, type TimerHandle } from "../clock.ts";
+import { NetError, unsupported } from "../errors.ts";
+import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
+import { DEFAULT_HIGH_WATER_MARK, DETACHED_HANDLERS, type RawHandlers, type RawSocket, type SocketAddress, type UnsentWrites } from "../transport.ts";
+import type { DriverSink, SocketDriver } from "./driver.ts";
+
+/** Below this many buffered bytes a blocked writer is told to go on (Netty's low watermark). */
+const LOW_WATER_MARK = DEFAULT_HIGH_WATER_MARK / 2;
+/** Queued chunks merge into one driver write up to this size: one system call instead of many. */
+const COALESCE_LIMIT = 64 * 1024;
+/** Held (undelivered) bytes past which the driver is asked to stop reading. */
+const HOLD_LIMIT = 128 * 1024;
+/** A long queue is compacted only past this many taken entries, keeping dequeue O(1). */
+const COMPACT_AT = 1024;
+/** Borrowed read buffers are checked against at most this many queued writes before being recycled. */
+const RECYCLE_SCAN = 16;
+
+/**
+ * Default bound, in ms, on a graceful close: flushing, FIN and lingering for
+ * the peer's EOF. Past it the socket is destroyed (with ETIMEDOUT if bytes
+ * were still unsent).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_CLOSE_TIMEOUT } from "wireline/transport";
+ * console.log(DEFAULT_CLOSE_TIMEOUT); // 10000
+ * ```
+ */
+export const DEFAULT_CLOSE_TIMEOUT: number = 10_000;
+
+/**
+ * Default time, in ms, a closing socket waits after its FIN for the peer's
+ * EOF, reading and discarding what still arrives. Releasing a socket with
+ * unread input makes the kernel send RST, which can destroy the response the
+ * peer has not read yet; lingering avoids that.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LINGER } from "wireline/transport";
+ * console.log(DEFAULT_LINGER); // 2000
+ * ```
+ */
+export const DEFAULT_LINGER: number = 2_000;
+
+/** Tuning of one kernel socket; the defaults suit every transport. */
+export interface KernelOptions {
+  /** Time source for the close and linger timers. Default: the runtime's. */
+  readonly clock?: Clock;
+  /** Default bound on `close()`, in ms; see {@link DEFAULT_CLOSE_TIMEOUT}. */
+  readonly closeTimeout?: number;
+  /** Wait for the peer's EOF after our FIN, in ms; see {@link DEFAULT_LINGER}. */
+  readonly linger?: number;
+}
+
+/**
+ * Wraps an adapter's driver into the core's socket. Adapters call this for
+ * every socket they connect or accept.
+ *
+ * @example
+ * ```ts
+ * import { createRawSocket, type SocketDriver } from "wireline/transport";
+ * declare const driver: SocketDriver;
+ * const socket = createRawSocket(driver);
+ * socket.start({ onData: (c) => console.log(c.length), onEnd() {}, onDrain() {}, onClose() {} });
+ * ```
+ */
+export function createRawSocket(driver: SocketDriver, options?: KernelOptions): RawSocket {
+  return new KernelSocket(driver, options);
+}
+
+class KernelSocket implements RawSocket, DriverSink {
+  readonly #driver: SocketDriver;
+  readonly #options: KernelOptions | undefined;
+  readonly #clock: Clock;
+
+  // ---- outbound ----
+  /** Accepted writes not yet taken by the driver; `#head` indexes the next one. */
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  /** Bytes accepted by write() and not yet taken by the driver (queued plus in flight). */
+  #pending = 0;
+  /** write() calls whose bytes are not all taken yet (for loss reports). */
+  #pendingWrites = 0;
+  /** A driver write is in flight (async), or the driver said "full" and owes writable(). */
+  #busy = false;
+  /** The chunk an async driver write holds, and the writes it carries. */
+  #inflight: Uint8Array | undefined;
+  #inflightWrites = 0;
+  #needDrain = false;
+  /** end(), close() or destroy() was called: write() refuses from here on. */
+  #writeShut = false;
+  #endRequested = false;
+  #shutdownStarted = false;
+  #shutdownDone = false;
+  #closeRequested = false;
+  /** Waiting, after our FIN, for the peer's EOF; input is discarded meanwhile. */
+  #lingering = false;
+  #flushWaiters: (() => void)[] | undefined;
+  #closeTimer: TimerHandle | undefined;
+  #lingerTimer: TimerHandle | undefined;
+
+  // ---- delivery ----
+  #handlers: RawHandlers | undefined;
+  #paused = false;
+  #reading = false;
+  /** Chunks received before start() or while paused; undefined while delivery is live. */
+  #held: Uint8Array[] | undefined;
+  #heldBytes = 0;
+  #peerEnded = false;
+  #endReported = false;
+  /** The driver reported closed(); `#closeError` is what onClose will carry. */
+  #driverClosed = false;
+  #released = false;
+  #closeError: NetError | undefined;
+  #closeReported = false;
+  #scheduled = false;
+  #unsent: UnsentWrites | undefined;
+  /** Detached by startTls(): the upgraded socket owns the connection. */
+  #detached = false;
+
+  constructor(driver: SocketDriver, options: KernelOptions | undefined) {
+    this.#driver = driver;
+    this.#options = options;
+    this.#clock = options?.clock ?? realClock;
+    this.recycle = driver.recycle === undefined ? undefined : (chunk) => this.#recycle(chunk);
+    driver.attach(this);
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    return this.#driver.localAddress;
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    return this.#driver.remoteAddress;
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.#driver.tls;
+  }
+
+  get handshake(): Promise<void> | undefined {
+    return this.#driver.handshake;
+  }
+
+  get bufferedAmount(): number {
+    return this.#pending + (this.#driver.heldBytes ?? 0);
+  }
+
+  get unsent(): UnsentWrites | undefined {
+    return this.#unsent;
+  }
+
+  // ---- RawSocket: delivery ----
+
+  start(handlers: RawHandlers): void {
+    if (this.#handlers !== undefined || this.#detached) throw new Error("RawSocket.start() called twice");
+    this.#handlers = handlers;
+    // Anything that came early is replayed from a microtask: never inside start().
+    if (this.#held !== undefined || this.#peerEnded || this.#driverClosed) this.#schedule();
+    else this.#read(true);
+  }
+
+  pause(): void {
+    // A lingering socket must keep reading to see the peer's EOF.
+    if (this.#paused || this.#lingering) return;
+    this.#paused = true;
+    this.#read(false);
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#handlers === undefined) return;
+    if (this.#held !== undefined || (this.#peerEnded && !this.#endReported) || this.#driverClosed) this.#schedule();
+    else this.#read(true);
+  }
+
+  // ---- DriverSink ----
+
+  received(chunk: Uint8Array): void {
+    if (this.#detached || this.#closeReported) return;
+    if (this.#lingering || this.#released) return; // closing: input is read only to reach the peer's EOF
+    if (this.#held === undefined && !this.#paused && this.#handlers !== undefined) {
+      this.#handlers.onData(chunk);
+      return;
+    }
+    (this.#held ??= []).push(chunk);
+    this.#heldBytes += chunk.length;
+    if (this.#heldBytes >= HOLD_LIMIT) this.#read(false);
+  }
+
+  peerEnded(): void {
+    if (this.#detached || this.#peerEnded) return;
+    this.#peerEnded = true;
+    if (this.#lingering) {
+      this.#release(true);
+      return;
+    }
+    if (this.#held === undefined && !this.#paused && this.#handlers !== undefined) {
+      this.#endReported = true;
+      this.#handlers.onEnd();
+    }
+  }
+
+  writable(): void {
+    if (this.#detached || this.#inflight !== undefined) return;
+    this.#busy = false;
+    this.#flush();
+  }
+
+  closed(error?: NetError): void {
+    if (this.#detached || this.#driverClosed) return;
+    this.#driverClosed = true;
+    this.#clearTimers();
+    if (!this.#released) {
+      // The runtime closed it under us: a failure, or a clean close that is also the peer's EOF.
+      this.#released = true;
+      if (error !== undefined) {
+        this.#closeError ??= error;
+        this.#held = undefined;
+        this.#heldBytes = 0;
+      } else {
+        this.#peerEnded = true;
+      }
+    }
+    this.#dropQueue();
+    this.#schedule();
+  }
+
+  // ---- RawSocket: writing ----
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#writeShut) return false;
+    const length = chunk.length;
+    if (length > 0) {
+      if (!this.#busy && this.#pending === 0) {
+        const taken = this.#driver.writeSome(chunk);
+        if (typeof taken === "number") {
+          if (taken < length) {
+            this.#enqueue(taken === 0 ? chunk : chunk.subarray(taken));
+            this.#busy = true;
+          }
+        } else {
+          this.#pending += length;
+          this.#pendingWrites++;
+          this.#await(chunk, 1, taken);
+        }
+      } else {
+        this.#enqueue(chunk);
+        if (!this.#busy) this.#flush();
+      }
+    }
+    const buffered = this.#pending + (this.#driver.heldBytes ?? 0);
+    if (buffered < DEFAULT_HIGH_WATER_MARK) return true;
+    this.#needDrain = true;
+    return false;
+  }
+
+  end(): void {
+    if (this.#writeShut) return;
+    this.#writeShut = true;
+    this.#endRequested = true;
+    this.#afterWrite();
+  }
+
+  close(timeout?: number): void {
+    if (this.#closeRequested || this.#released) return;
+    this.#writeShut = true;
+    this.#closeRequested = true;
+    const ms = timeout ?? this.#options?.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    if (ms !== Infinity) this.#closeTimer = this.#clock.setTimeout(() => this.#closeTimedOut(ms), ms);
+    // After end() the FIN may be out already: go straight to lingering.
+    if (this.#shutdownDone) this.#afterShutdown();
+    else this.#afterWrite();
+  }
+
+  destroy(error?: NetError): void {
+    if (this.#released) return;
+    if (error !== undefined) this.#closeError ??= error;
+    this.#writeShut = true;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    this.#dropQueue();
+    this.#release(false);
+  }
+
+  setNoDelay(enabled: boolean): void {
+    if (!this.#released) this.#driver.setNoDelay(enabled);
+  }
+
+  setKeepAlive(enabled: boolean, initialDelay?: number): void {
+    if (!this.#released) this.#driver.setKeepAlive(enabled, initialDelay);
+  }
+
+  /** Present only where the driver reuses read memory (borrowed chunks). */
+  readonly recycle: ((chunk: Uint8Array) => void) | undefined;
+
+  #recycle(chunk: Uint8Array): void {
+    // A write still queued may point into this read buffer: reusing it would corrupt the write.
+    if (this.#released || this.#holds(chunk.buffer)) return;
+    this.#driver.recycle!(chunk);
+  }
+
+  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
+    const driver = this.#driver;
+    if (driver.startTls === undefined) throw unsupported("startTls", "this transport has no TLS");
+    // Bytes written before the upgrade go out in plain text, ahead of the handshake.
+    if (this.#busy || this.#pending > 0) await new Promise<void>((resolve) => (this.#flushWaiters ??= []).push(resolve));
+    if (this.#released) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start");
+    this.#detached = true;
+    let next: SocketDriver;
+    try {
+      next = await driver.startTls(options);
+    } catch (error) {
+      if ((error as NetError).code === "ERR_UNSUPPORTED") this.#detached = false;
+      throw error;
+    }
+    return new KernelSocket(next, this.#options);
+  }
+
+  // ---- internals: outbound ----
+
+  #enqueue(chunk: Uint8Array): void {
+    this.#queue.push(chunk);
+    this.#pending += chunk.length;
+    this.#pendingWrites++;
+  }
+
+  /** Hands queued bytes to the driver until it is busy or the queue is empty. */
+  #flush(): void {
+    while (!this.#busy && this.#head < this.#queue.length) {
+      const writes = this.#coalescible();
+      const chunk = this.#take(writes);
+      const taken = this.#driver.writeSome(chunk);
+      if (typeof taken !== "number") {
+        this.#await(chunk, writes, taken);
+        return;
+      }
+      this.#pending -= taken;
+      if (taken < chunk.length) {
+        // The rest goes back to the front, as one entry standing for the writes it carries.
+        this.#unshift(chunk.subarray(taken));
+        this.#pendingWrites -= writes - 1;
+        this.#busy = true;
+      } else {
+        this.#pendingWrites -= writes;
+      }
+    }
+    this.#afterWrite();
+  }
+
+  /** Puts the unsent rest of a write back at the front of the queue. */
+  #unshift(rest: Uint8Array): void {
+    if (this.#head > 0) this.#queue[--this.#head] = rest;
+    else this.#queue.unshift(rest);
+  }
+
+  /** How many queued entries, from the head, fit in one coalesced write. */
+  #coalescible(): number {
+    const queue = this.#queue;
+    let end = this.#head + 1;
+    let total = queue[this.#head]!.length;
+    while (end < queue.length && total + queue[end]!.length <= COALESCE_LIMIT) total += queue[end++]!.length;
+    return end - this.#head;
+  }
+
+  #take(count: number): Uint8Array {
+    const queue = this.#queue;
+    const head = this.#head;
+    let out: Uint8Array;
+    if (count === 1) {
+      out = queue[head]!;
+    } else {
+      let total = 0;
+      for (let i = head; i < head + count; i++) total += queue[i]!.length;
+      out = new Uint8Array(total);
+      let at = 0;
+      for (let i = head; i < head + count; i++) {
+        out.set(queue[i]!, at);
+        at += queue[i]!.length;
+      }
+    }
+    for (let i = head; i < head + count; i++) queue[i] = undefined as unknown as Uint8Array;
+    this.#head = head + count;
+    if (this.#head === queue.length) {
+      queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > COMPACT_AT && this.#head * 2 > queue.length) {
+      queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+
+  /** Follows an asynchronous driver write; a partial one is re-issued with the rest. */
+  #await(chunk: Uint8Array, writes: number, taken: Promise<number>): void {
+    this.#busy = true;
+    this.#inflight = chunk;
+    this.#inflightWrites = writes;
+    taken.then(
+      (n) => {
+        if (this.#inflight !== chunk) return; // dropped by destroy()
+        this.#pending -= n;
+        if (n < chunk.length) {
+          const rest = chunk.subarray(n);
+          const more = this.#driver.writeSome(rest);
+          if (typeof more !== "number") return this.#await(rest, writes, more);
+          this.#pending -= more;
+          if (more < rest.length) {
+            this.#inflight = undefined;
+            this.#unshift(rest.subarray(more));
+            this.#pendingWrites -= writes - 1;
+            return; // still busy: the driver owes writable()
+          }
+        }
+        this.#inflight = undefined;
+        this.#pendingWrites -= writes;
+        this.#busy = false;
+        this.#flush();
+      },
+      (error: unknown) => {
+        if (this.#inflight !== chunk) return;
+        this.#inflight = undefined;
+        this.destroy(error instanceof NetError ? error : new NetError("EUNKNOWN", `write failed: ${String(error)}`, { cause: error }));
+      },
+    );
+  }
+
+  /** After bytes were taken: wake a blocked writer, STARTTLS, or the next step of end/close. */
+  #afterWrite(): void {
+    if (this.#needDrain && this.#pending + (this.#driver.heldBytes ?? 0) < LOW_WATER_MARK) {
+      this.#needDrain = false;
+      this.#handlers?.onDrain();
+    }
+    if (this.#busy || this.#pending > 0) return;
+    const waiters = this.#flushWaiters;
+    if (waiters !== undefined) {
+      this.#flushWaiters = undefined;
+      for (const resolve of waiters) resolve();
+    }
+    if ((this.#endRequested || this.#closeRequested) && !this.#shutdownStarted && !this.#released) this.#shutdown();
+  }
+
+  #shutdown(): void {
+    this.#shutdownStarted = true;
+    let done: void | Promise<void>;
+    try {
+      done = this.#driver.shutdownWrite();
+    } catch (error) {
+      this.destroy(error as NetError);
+      return;
+    }
+    if (done === undefined) this.#afterShutdown();
+    else done.then(() => this.#afterShutdown(), (error: unknown) => this.destroy(error as NetError));
+  }
+
+  #afterShutdown(): void {
+    this.#shutdownDone = true;
+    if (!this.#closeRequested || this.#released) return;
+    if (this.#peerEnded) {
+      this.#release(true);
+      return;
+    }
+    // Read on, discarding, until the peer's EOF: releasing with unread input would send RST.
+    this.#lingering = true;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    this.#read(true);
+    const linger = this.#options?.linger ?? DEFAULT_LINGER;
+    this.#lingerTimer = this.#clock.setTimeout(() => this.#release(true), linger);
+  }
+
+  #closeTimedOut(ms: number): void {
+    this.#closeTimer = undefined;
+    if (this.#released) return;
+    const unsent = this.bufferedAmount;
+    if (this.#lingering || unsent === 0) this.#release(true);
+    else this.destroy(new NetError("ETIMEDOUT", `close timed out after ${ms} ms with ${unsent} bytes unsent (the peer is not reading)`));
+  }
+
+  #dropQueue(): void {
+    if (this.#unsent === undefined && (this.#pending > 0 || (this.#driver.heldBytes ?? 0) > 0)) {
+      this.#unsent = { writes: this.#pendingWrites, bytes: this.#pending + (this.#driver.heldBytes ?? 0) };
+    }
+    this.#queue = [];
+    this.#head = 0;
+    this.#pending = 0;
+    this.#pendingWrites = 0;
+    this.#inflight = undefined;
+    this.#busy = false;
+    this.#needDrain = false;
+    const waiters = this.#flushWaiters;
+    this.#flushWaiters = undefined;
+    if (waiters !== undefined) for (const resolve of waiters) resolve();
+  }
+
+  /** True if a queued or in-flight write still refers to `buffer`. */
+  #holds(buffer: ArrayBufferLike): boolean {
+    if (this.#inflight?.buffer === buffer) return true;
+    const queue = this.#queue;
+    if (queue.length - this.#head > RECYCLE_SCAN) return true;
+    for (let i = this.#head; i < queue.length; i++) if (queue[i]!.buffer === buffer) return true;
+    return false;
+  }
+
+  // ---- internals: lifecycle and delivery ----
+
+  #release(graceful: boolean): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#lingering = false;
+    this.#clearTimers();
+    this.#driver.release(graceful);
+  }
+
+  #clearTimers(): void {
+    if (this.#closeTimer !== undefined) this.#clock.clearTimeout(this.#closeTimer);
+    if (this.#lingerTimer !== undefined) this.#clock.clearTimeout(this.#lingerTimer);
+    this.#closeTimer = this.#lingerTimer = undefined;
+  }
+
+  #read(on: boolean): void {
+    if (on === this.#reading || this.#driverClosed) return;
+    this.#reading = on;
+    if (on) this.#driver.resumeReading();
+    else this.#driver.pauseReading();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => this.#pump());
+  }
+
+  /** Delivers what was held, then EOF, then close, stopping whenever the receiver pauses. */
+  #pump(): void {
+    this.#scheduled = false;
+    const handlers = this.#handlers;
+    if (handlers === undefined || this.#closeReported || this.#detached) return;
+    const held = this.#held;
+    if (held !== undefined) {
+      while (held.length > 0) {
+        if (this.#paused || this.#handlers !== handlers) return;
+        const chunk = held.shift()!;
+        this.#heldBytes -= chunk.length;
+        handlers.onData(chunk);
+      }
+      if (this.#held === held) this.#held = undefined;
+    }
+    if (this.#paused) return;
+    if (this.#peerEnded && !this.#endReported && this.#closeError === undefined) {
+      this.#endReported = true;
+      handlers.onEnd();
+    }
+    if (this.#driverClosed) {
+      this.#closeReported = true;
+      this.#handlers = DETACHED_HANDLERS;
+      handlers.onClose(this.#closeError);
+    } else if (!this.#lingering) {
+      this.#read(true);
+    }
+  }
+}
