@@ -8,7 +8,7 @@
 
 import { NetError, toNetError, unsupported } from "./errors.ts";
 import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, type RawStartTlsOptions, type StartTlsOptions, type TlsInfo } from "./tls.ts";
-import type { RawHandlers, RawSocket, SocketAddress } from "./transport.ts";
+import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "./transport.ts";
 
 /**
  * Read-side buffer limit, in bytes: past it the socket is paused until the
@@ -16,6 +16,19 @@ import type { RawHandlers, RawSocket, SocketAddress } from "./transport.ts";
  * of growing memory.
  */
 const READ_HIGH_WATER_MARK = 128 * 1024;
+
+/**
+ * Default hard cap on bytes buffered in user space per connection (16 MiB).
+ * `write()` only asks callers to wait past 64 KiB; a caller that does not
+ * wait would otherwise grow memory without bound for a peer that never reads.
+ *
+ * @example
+ * ```ts
+ * import { connect, DEFAULT_MAX_BUFFERED_BYTES } from "wireline";
+ * const conn = await connect("127.0.0.1:7000", { maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES * 4 });
+ * ```
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 * 1024 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ value: undefined, done: true });
@@ -37,6 +50,18 @@ export interface ConnectionOptions {
   serverName?: string;
   /** Chunks are valid until the next iteration step only (see `SocketOptions.borrowedChunks`). */
   borrowedChunks?: boolean;
+  /** Hard cap on buffered bytes; see {@link DEFAULT_MAX_BUFFERED_BYTES}. */
+  maxBufferedBytes?: number;
+}
+
+/** Options of {@link Connection.close}. */
+export interface CloseOptions {
+  /**
+   * Bound on the graceful close (flush, FIN, waiting briefly for the peer's
+   * EOF), in ms. Default 10 000. Past it the connection is destroyed, and
+   * `closed` carries ETIMEDOUT if bytes were still unsent.
+   */
+  timeout?: number;
 }
 
 /**
@@ -71,6 +96,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   readonly #label: string;
   readonly #allowHalfOpen: boolean;
   readonly #serverName: string | undefined;
+  readonly #maxBuffered: number;
   /** Set by startTls(): the connection that now owns the socket. */
   #upgradedTo: Connection | undefined;
   #upgrading = false;
@@ -111,8 +137,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#raw = raw;
     this.#label = label;
     this.#allowHalfOpen = options.allowHalfOpen ?? false;
-    this.#recycle = options.borrowedChunks === true && raw.recycle ? raw.recycle.bind(raw) : undefined;
+    this.#recycle = options.borrowedChunks === true ? raw.recycle : undefined;
     this.#serverName = options.serverName;
+    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     // Addresses are read now: after close some runtimes no longer report them.
     this.#localAddress = raw.localAddress;
@@ -181,6 +208,17 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     return this.#raw.bufferedAmount;
   }
 
+  /**
+   * What was lost: the writes (and their bytes) that `write()` had accepted
+   * but that never reached the operating system because the connection was
+   * destroyed or failed first. Undefined while open and when nothing was lost.
+   * Bytes that did reach the operating system may still be lost in the network
+   * or the peer: only a reply from the peer proves delivery.
+   */
+  get unsent(): UnsentWrites | undefined {
+    return this.#upgradedTo ? this.#upgradedTo.unsent : this.#raw.unsent;
+  }
+
   /** The TLS session, or undefined for a plain connection. */
   get tls(): TlsInfo | undefined {
     return this.#raw.tls;
@@ -213,8 +251,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /**
    * Sends bytes (strings are UTF-8 encoded). Resolves at once while the send
-   * buffer is under its high-water mark, otherwise once it drains. Rejects with
-   * `ERR_SOCKET_CLOSED` after `end()`/`close()`, or with the connection's error.
+   * buffer is under its high-water mark (64 KiB), otherwise once it drains
+   * below 32 KiB. Resolved means accepted into wireline's buffer, not received
+   * by the peer. Rejects with `ERR_SOCKET_CLOSED` after `end()`/`close()`,
+   * with the connection's error, or with `ERR_BUFFER_FULL` when the caller
+   * did not wait and `maxBufferedBytes` are already buffered.
    */
   write(data: Uint8Array | string): Promise<void> {
     if (this.#writeClosed) {
@@ -225,6 +266,14 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       );
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    // Only a writer that ignored backpressure can be past the cap, so the check waits for a pending drain.
+    if (this.#drain !== undefined && this.#raw.bufferedAmount >= this.#maxBuffered) {
+      return quietReject(
+        new NetError("ERR_BUFFER_FULL", `write refused: ${this.#raw.bufferedAmount} bytes already buffered (maxBufferedBytes ${this.#maxBuffered}); await write() before writing more`, {
+          address: this.#label,
+        }),
+      );
+    }
     this.#bytesWritten += bytes.length;
     if (this.#raw.write(bytes)) return this.#drain ?? RESOLVED;
     return (this.#drain ??= this.#newDrain());
@@ -250,10 +299,23 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
   }
 
-  /** Flushes what was written, closes, and resolves once the socket is released. */
-  close(): Promise<void> {
-    if (this.#upgradedTo) return this.#upgradedTo.close();
-    if (!this.#isClosed && !this.#closeRequested) this.#requestClose();
+  /**
+   * Closes gracefully and resolves once the socket is released: flushes what
+   * was written, sends FIN, reads and discards until the peer's EOF (briefly,
+   * so that the peer's unread data does not make the kernel reset the
+   * connection and destroy our last bytes), then releases. Bounded by
+   * `timeout` (default 10 s), after which the connection is destroyed.
+   */
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#upgradedTo) return this.#upgradedTo.close(options);
+    if (options !== undefined && (options === null || typeof options !== "object")) {
+      return Promise.reject(new NetError("ERR_INVALID_OPTION", `close() takes { timeout }, got ${String(options)}`));
+    }
+    const timeout = options?.timeout;
+    if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
+      return Promise.reject(new NetError("ERR_INVALID_OPTION", `option "timeout" must be a number of milliseconds ≥ 0, got ${String(timeout)}`));
+    }
+    if (!this.#isClosed && !this.#closeRequested) this.#requestClose(timeout);
     return this.closed.then(noop);
   }
 
@@ -454,10 +516,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#requestClose();
   }
 
-  #requestClose(): void {
+  #requestClose(timeout?: number): void {
     this.#writeClosed = true;
     this.#closeRequested = true;
-    this.#raw.close();
+    this.#raw.close(timeout);
   }
 
   #onDrain(): void {

@@ -9,6 +9,7 @@
 
 import { formatAddress, parseAddress, type Address } from "./address.ts";
 import { AdmissionQueue } from "./admission-queue.ts";
+import { checkListenCapabilities } from "./capabilities.ts";
 import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
@@ -182,7 +183,7 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
   return {
     address,
     label: formatAddress(address),
-    socketOptions: { noDelay: options.noDelay, keepAlive: options.keepAlive, allowHalfOpen: options.allowHalfOpen, borrowedChunks: options.borrowedChunks },
+    socketOptions: { noDelay: options.noDelay, keepAlive: options.keepAlive, allowHalfOpen: options.allowHalfOpen, borrowedChunks: options.borrowedChunks, maxBufferedBytes: options.maxBufferedBytes },
     backlog: options.backlog === undefined ? undefined : checkInteger("backlog", options.backlog, 1, 0),
     reusePort: checkBoolean("reusePort", options.reusePort),
     ipv6Only: checkBoolean("ipv6Only", options.ipv6Only),
@@ -372,7 +373,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const s = this.#settings;
     try {
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
-      const conn = new Connection(raw, s.label, { allowHalfOpen: s.socketOptions.allowHalfOpen, borrowedChunks: s.socketOptions.borrowedChunks });
+      const conn = new Connection(raw, s.label, { allowHalfOpen: s.socketOptions.allowHalfOpen, borrowedChunks: s.socketOptions.borrowedChunks, maxBufferedBytes: s.socketOptions.maxBufferedBytes });
       this.#open.add(conn);
       return conn;
     } catch (error) {
@@ -598,6 +599,7 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
 export async function listenWith(transport: Transport, options: ListenOptions, handler: ConnectionHandler): Promise<Server> {
   const server = new Server(options, handler);
   checkSocketOptions(options, transport);
+  checkListenCapabilities(transport.capabilities, options);
   await startServer(server, transport);
   return server;
 }
