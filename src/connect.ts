@@ -6,9 +6,10 @@
  */
 
 import { formatAddress, parseAddress, type AddressInput } from "./address.ts";
+import { checkConnectCapabilities } from "./capabilities.ts";
 import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
-import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
 import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "./tls.ts";
 import type { RawSocket, Transport } from "./transport.ts";
 
@@ -17,8 +18,8 @@ import type { RawSocket, Transport } from "./transport.ts";
  *
  * @example
  * ```ts
- * import { connect, DEFAULT_CONNECT_TIMEOUT } from "wireline";
- * const conn = await connect("127.0.0.1:6379", { timeout: DEFAULT_CONNECT_TIMEOUT / 2 });
+ * import { DEFAULT_CONNECT_TIMEOUT } from "./connect.ts";
+ * console.log(DEFAULT_CONNECT_TIMEOUT); // 10000
  * ```
  */
 export const DEFAULT_CONNECT_TIMEOUT: number = 10_000;
@@ -37,28 +38,56 @@ export interface ConnectOptions extends SocketOptions {
   tls?: true | TlsClientOptions;
 }
 
+// `satisfies` makes the compiler flag a key added to the options types but not here.
+const CONNECT_OPTION_KEYS: readonly string[] = Object.keys({
+  noDelay: true,
+  keepAlive: true,
+  allowHalfOpen: true,
+  borrowedChunks: true,
+  maxBufferedBytes: true,
+  timeout: true,
+  signal: true,
+  tls: true,
+} satisfies Record<keyof ConnectOptions, true>);
+
+const TLS_CLIENT_OPTION_KEYS: readonly string[] = Object.keys({
+  serverName: true,
+  ca: true,
+  cert: true,
+  key: true,
+  alpn: true,
+  rejectUnauthorized: true,
+} satisfies Record<keyof TlsClientOptions, true>);
+
 /**
- * Opens a connection through `transport`. Most users call the bound
- * `connect()` from `wireline`; this form is for custom transports.
+ * Opens a connection through `transport`. Users call `connect()` from
+ * `wireline` (or `createNet(transport).connect` for a custom transport).
+ * Options are checked once, before any socket exists: unknown keys and values
+ * out of range fail with ERR_INVALID_OPTION, options the transport cannot
+ * honour with ERR_UNSUPPORTED.
  *
  * @example
  * ```ts
- * import { connectWith } from "wireline";
- * import { memoryTransport } from "wireline/memory";
+ * import { connectWith } from "./connect.ts";
+ * import { memoryTransport } from "../adapters/memory.ts";
  * const conn = await connectWith(memoryTransport, "localhost:7000", { timeout: 1000 });
  * ```
  */
 export async function connectWith(transport: Transport, input: AddressInput, options: ConnectOptions = {}): Promise<Connection> {
   const address = parseAddress(input);
   const label = formatAddress(address);
+  if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
+  checkKnownKeys(options, CONNECT_OPTION_KEYS);
   checkSocketOptions(options, transport);
   const timeout = checkMillis("timeout", options.timeout) ?? DEFAULT_CONNECT_TIMEOUT;
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption("signal", signal, "an AbortSignal");
   let tls: RawTlsClientOptions | undefined;
   if (options.tls !== undefined && (options.tls as unknown) !== false) {
+    if (typeof options.tls === "object" && options.tls !== null) checkKnownKeys(options.tls, TLS_CLIENT_OPTION_KEYS, "tls");
     tls = checkTlsClientOptions(options.tls, address.transport === "tcp" ? address.hostname : undefined);
   }
+  checkConnectCapabilities(transport.capabilities, address, tls);
   if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted before it started", { address: label, cause: signal.reason });
 
   const controller = new AbortController();
@@ -100,6 +129,7 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
   return new Connection(raw, label, {
     allowHalfOpen: options.allowHalfOpen,
     borrowedChunks: options.borrowedChunks,
+    maxBufferedBytes: options.maxBufferedBytes,
     serverName: address.transport === "tcp" ? address.hostname : undefined,
   });
 }

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { invalidOption, unsupported } from "./errors.ts";
+import { checkKeepAliveCapability } from "./capabilities.ts";
+import { invalidOption, NetError } from "./errors.ts";
 import type { RawSocket, Transport } from "./transport.ts";
 
 /** Per-socket options, with the same defaults on every runtime. */
@@ -27,6 +28,12 @@ export interface SocketOptions {
    * Default false.
    */
   borrowedChunks?: boolean;
+  /**
+   * Hard cap on bytes buffered in user space, in bytes (default 16 MiB). A
+   * `write()` made while this much is already buffered, by a caller that did
+   * not wait for the previous one, rejects with ERR_BUFFER_FULL.
+   */
+  maxBufferedBytes?: number;
 }
 
 /**
@@ -34,7 +41,7 @@ export interface SocketOptions {
  *
  * @example
  * ```ts
- * import { checkMillis } from "wireline";
+ * import { checkMillis } from "./options.ts";
  * checkMillis("timeout", 5000); // ok
  * ```
  */
@@ -52,8 +59,8 @@ export function checkMillis(name: string, value: unknown, min = 0): number | und
  *
  * @example
  * ```ts
- * import { checkSocketOptions } from "wireline";
- * import { nodeTransport } from "wireline/node";
+ * import { checkSocketOptions } from "./options.ts";
+ * import { nodeTransport } from "../adapters/node.ts";
  * checkSocketOptions({ noDelay: true, keepAlive: 30_000 }, nodeTransport);
  * ```
  */
@@ -64,14 +71,37 @@ export function checkSocketOptions(options: SocketOptions, transport?: Transport
   if (options.borrowedChunks !== undefined && typeof options.borrowedChunks !== "boolean") {
     throw invalidOption("borrowedChunks", options.borrowedChunks, "a boolean");
   }
+  const cap = options.maxBufferedBytes;
+  if (cap !== undefined && (typeof cap !== "number" || !Number.isInteger(cap) || cap < 65_536)) {
+    throw invalidOption("maxBufferedBytes", cap, "an integer number of bytes ≥ 65536");
+  }
   if (keepAlive !== undefined && typeof keepAlive !== "boolean") {
     // Node silently ignores delays under one second; refusing them keeps the runtimes alike.
     if (typeof keepAlive !== "number" || !Number.isInteger(keepAlive) || keepAlive < 1000) {
       throw invalidOption("keepAlive", keepAlive, "false, true, or an integer delay in ms ≥ 1000");
     }
-    if (transport?.keepAliveDelay === false) {
-      throw unsupported("keepAlive delay", `${transport.name} can turn keep-alive on (keepAlive: true) but cannot set its delay`);
-    }
+  }
+  if (transport !== undefined) checkKeepAliveCapability(transport.capabilities, keepAlive);
+}
+
+/**
+ * Refuses keys of an options object that are not in `known`, naming the first
+ * one, so that a misspelt option (`keepalive`, `rejectUnauthorised`) fails
+ * instead of being silently ignored. `name` prefixes nested objects ("tls").
+ *
+ * @example
+ * ```ts
+ * import { checkKnownKeys } from "./options.ts";
+ * checkKnownKeys({ timeout: 1000, keepalive: true }, ["timeout", "keepAlive"]); // ERR_INVALID_OPTION: unknown option "keepalive"
+ * ```
+ */
+export function checkKnownKeys(options: object, known: readonly string[], name?: string): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const shown = name === undefined ? key : `${name}.${key}`;
+    const near = known.find((k) => k.toLowerCase() === key.toLowerCase());
+    const hint = near === undefined ? `known options: ${known.join(", ")}` : `did you mean "${near}"?`;
+    throw new NetError("ERR_INVALID_OPTION", `unknown option "${shown}" (${hint})`);
   }
 }
 
@@ -81,7 +111,8 @@ export function checkSocketOptions(options: SocketOptions, transport?: Transport
  *
  * @example
  * ```ts
- * import { applySocketOptions, type RawSocket } from "wireline";
+ * import { applySocketOptions } from "./options.ts";
+ * import type { RawSocket } from "./transport.ts";
  * declare const raw: RawSocket;
  * applySocketOptions(raw, { keepAlive: 10_000 }, true);
  * ```

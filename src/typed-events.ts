@@ -1,16 +1,20 @@
 /**
  * A typed layer over the standard `EventTarget`, which Node, Deno and Bun all
- * provide, so events behave the same on every runtime.
+ * provide, so events behave the same on every runtime. Only wireline emits
+ * events (through {@link emitEvent}, which is not exported from the package):
+ * users listen, they cannot forge a server's `connection` or a client's `open`.
  *
  * @module
  */
+
+import { NetError } from "./errors.ts";
 
 /**
  * An event carrying a typed `detail` payload.
  *
  * @example
  * ```ts
- * import { TypedEvent } from "wireline";
+ * import { TypedEvent } from "./typed-events.ts";
  * const event = new TypedEvent("tick", { count: 1 });
  * console.log(event.type, event.detail.count);
  * ```
@@ -47,13 +51,14 @@ export interface TypedListenerOptions {
  * {@link TypedEvent}. Dispatch is synchronous, in registration order. A
  * listener that throws is reported the way the runtime reports any
  * `EventTarget` listener error; it does not stop the other listeners.
+ * `dispatchEvent` is refused (ERR_UNSUPPORTED): events come from wireline only.
  *
  * @example
  * ```ts
- * import { TypedEventTarget } from "wireline";
+ * import { emitEvent, TypedEventTarget } from "./typed-events.ts";
  * const events = new TypedEventTarget<{ tick: { count: number } }>();
  * const stop = events.on("tick", ({ count }) => console.log("tick", count));
- * events.emit("tick", { count: 1 });
+ * emitEvent(events, "tick", { count: 1 });
  * stop();
  * ```
  */
@@ -96,8 +101,34 @@ export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends Eve
     this.removeEventListener(type, wrapper);
   }
 
-  /** Dispatches a {@link TypedEvent} with `detail` to every listener of `type`. */
-  emit<K extends keyof M & string>(type: K, detail: M[K]): void {
-    this.dispatchEvent(new TypedEvent(type, detail));
+  /** Refused: only wireline emits these events, so listeners can trust them. */
+  override dispatchEvent(event: Event): boolean {
+    throw new NetError("ERR_UNSUPPORTED", `dispatchEvent("${event.type}") is not allowed: wireline emits these events itself; listen with on() or addEventListener()`);
   }
+
+  /**
+   * @deprecated Internal, and removed once server.ts and reconnecting.ts call
+   * {@link emitEvent}: it lets users forge events.
+   */
+  emit<K extends keyof M & string>(type: K, detail: M[K]): void {
+    emitEvent(this, type, detail);
+  }
+}
+
+const dispatch = EventTarget.prototype.dispatchEvent;
+
+/**
+ * Dispatches a {@link TypedEvent} with `detail` to every listener of `type`.
+ * Internal to wireline (the package does not export it), so that users cannot
+ * emit a server's or a client's events.
+ *
+ * @example
+ * ```ts
+ * import { emitEvent, TypedEventTarget } from "./typed-events.ts";
+ * const events = new TypedEventTarget<{ open: { endpoint: string } }>();
+ * emitEvent(events, "open", { endpoint: "db:5432" });
+ * ```
+ */
+export function emitEvent<M extends { [K in keyof M]: unknown }, K extends keyof M & string>(target: TypedEventTarget<M>, type: K, detail: M[K]): void {
+  dispatch.call(target, new TypedEvent(type, detail));
 }
