@@ -18,16 +18,16 @@
 import { formatAddress, type Address } from "../src/address.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { NetError, unsupported } from "../src/errors.ts";
-import {
-  DEFAULT_HIGH_WATER_MARK,
-  DETACHED_HANDLERS,
-  type RawConnectOptions,
-  type RawHandlers,
-  type RawListener,
-  type RawListenOptions,
-  type RawSocket,
-  type SocketAddress,
-  type Transport,
+import { createRawSocket } from "../src/socket/socket.ts";
+import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import type {
+  RawConnectOptions,
+  RawListener,
+  RawListenOptions,
+  RawSocket,
+  SocketAddress,
+  Transport,
+  TransportCapabilities,
 } from "../src/transport.ts";
 
 type Acceptor = (socket: RawSocket) => void;
@@ -36,146 +36,167 @@ type Acceptor = (socket: RawSocket) => void;
 const listeners = new Map<string, Acceptor>();
 let nextEphemeralPort = 49152;
 
-class MemorySocket implements RawSocket {
-  peer!: MemorySocket;
+/**
+ * Bytes one direction holds for a reader that is not reading, like a socket's
+ * kernel buffers. Small, so that backpressure shows up in tests at once.
+ */
+const PIPE_CAPACITY = 64 * 1024;
+
+/**
+ * One end of an in-process connection. What it writes lands in its peer's
+ * inbound pipe (bounded by {@link PIPE_CAPACITY}) and reaches the peer's
+ * kernel on a macrotask, as a socket's data would, interleaved with timers.
+ */
+class MemoryDriver implements SocketDriver {
+  peer!: MemoryDriver;
   readonly localAddress: SocketAddress;
   readonly remoteAddress: SocketAddress;
-  #handlers: RawHandlers = DETACHED_HANDLERS;
-  #started = false;
-  #paused = false;
-  /** Bytes this side wrote that the peer has not consumed yet. */
-  #queue: Uint8Array[] = [];
-  #buffered = 0;
-  #needDrain = false;
-  #flushScheduled = false;
-  #endAfterFlush = false;
-  #closeAfterFlush = false;
-  #ended = false;
-  #peerEnded = false;
-  #closed = false;
-  #pendingClose: { error: NetError | undefined } | undefined;
+  #sink: DriverSink | undefined;
+  /** Bytes the peer wrote that this end has not delivered yet. */
+  #inbound: Uint8Array[] = [];
+  #inboundBytes = 0;
+  /** The peer's FIN, queued behind `#inbound`. */
+  #inboundEnd = false;
+  #endDelivered = false;
+  /** A reset (or broken pipe) to report instead of anything still inbound. */
+  #failure: NetError | undefined;
+  #reading = false;
+  #deliveryScheduled = false;
+  /** The last writeSome was short: this end owes the kernel writable() once the peer has room. */
+  #blocked = false;
+  /** Released by the kernel, or closed by a failure: nothing more is reported. */
+  #gone = false;
 
   constructor(local: SocketAddress, remote: SocketAddress) {
     this.localAddress = local;
     this.remoteAddress = remote;
   }
 
-  start(handlers: RawHandlers): void {
-    if (this.#started) throw new Error("RawSocket.start() called twice");
-    this.#started = true;
-    this.#handlers = handlers;
-    this.peer.#scheduleFlush();
-    if (this.#peerEnded && this.peer.#closed) handlers.onEnd();
-    if (this.#pendingClose) {
-      this.#handlers = DETACHED_HANDLERS;
-      handlers.onClose(this.#pendingClose.error);
+  attach(sink: DriverSink): void {
+    this.#sink = sink;
+  }
+
+  writeSome(chunk: Uint8Array): number {
+    const peer = this.peer;
+    if (peer.#gone) {
+      // Writing to a peer that is gone fails as TCP does: broken pipe, reported through closed.
+      this.#fail(new NetError("EPIPE", "broken pipe: the peer closed the connection"));
+      return chunk.length;
     }
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if (this.#closed || this.#ended) return false;
-    if (this.peer.#closed) {
-      // A write to a peer that is gone fails as TCP does: EPIPE, reported through close.
-      queueMicrotask(() => this.destroy(new NetError("EPIPE", "broken pipe: the peer closed the connection")));
-      return false;
+    const taken = Math.min(chunk.length, PIPE_CAPACITY - peer.#inboundBytes);
+    if (taken > 0) {
+      // A copy: the kernel may reuse what it handed over once the call returns.
+      peer.#inbound.push(chunk.slice(0, taken));
+      peer.#inboundBytes += taken;
+      peer.#scheduleDelivery();
     }
-    this.#queue.push(chunk.slice());
-    this.#buffered += chunk.length;
-    this.#scheduleFlush();
-    if (this.#buffered >= DEFAULT_HIGH_WATER_MARK) {
-      this.#needDrain = true;
-      return false;
-    }
-    return true;
+    if (taken < chunk.length) this.#blocked = true;
+    return taken;
   }
 
-  get bufferedAmount(): number {
-    return this.#buffered;
+  shutdownWrite(): void {
+    const peer = this.peer;
+    if (peer.#gone) return;
+    peer.#inboundEnd = true;
+    peer.#scheduleDelivery();
   }
 
-  end(): void {
-    if (this.#closed || this.#ended) return;
-    this.#endAfterFlush = true;
-    this.#scheduleFlush();
+  release(graceful: boolean): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#inbound = [];
+    this.#inboundBytes = 0;
+    // Abortive (destroy, a close timeout): the peer sees a reset, as with TCP's RST.
+    if (!graceful) this.peer.#fail(new NetError("ECONNRESET", "connection reset by peer"));
+    // A peer blocked on this end's full pipe writes again, and learns the pipe is broken.
+    else this.peer.#wakeWriter();
+    this.#sink?.closed();
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#endAfterFlush = true;
-    this.#closeAfterFlush = true;
-    this.#scheduleFlush();
+  pauseReading(): void {
+    this.#reading = false;
   }
 
-  destroy(error?: NetError): void {
-    if (this.#closed) return;
-    this.#queue = [];
-    this.#buffered = 0;
-    this.#finish(error);
-    this.peer.#onPeerEnd();
+  resumeReading(): void {
+    this.#reading = true;
+    this.#scheduleDelivery();
   }
 
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.peer.#scheduleFlush();
-  }
-
+  // No Nagle and no idle network path in memory: both options have nothing to change.
   setNoDelay(): void {}
   setKeepAlive(): void {}
 
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
+  /** Reports a failure on a later macrotask, ahead of anything still inbound. */
+  #fail(error: NetError): void {
+    if (this.#gone || this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#inbound = [];
+    this.#inboundBytes = 0;
+    this.#scheduleDelivery(true);
+  }
+
+  #scheduleDelivery(evenIfPaused = false): void {
+    if (this.#deliveryScheduled || this.#gone || (!this.#reading && !evenIfPaused)) return;
+    this.#deliveryScheduled = true;
     // A macrotask, not a microtask: delivery must interleave with timers and I/O as a socket's would.
     setTimeout(() => {
-      this.#flushScheduled = false;
-      this.#flush();
+      this.#deliveryScheduled = false;
+      this.#deliver();
     }, 0);
   }
 
-  #flush(): void {
-    const peer = this.peer;
-    if (this.#closed) return;
-    while (this.#queue.length > 0 && peer.#started && !peer.#paused && !peer.#closed) {
-      const chunk = this.#queue.shift()!;
-      this.#buffered -= chunk.length;
-      peer.#handlers.onData(chunk);
-    }
-    if (this.#needDrain && this.#buffered < DEFAULT_HIGH_WATER_MARK && !this.#closed) {
-      this.#needDrain = false;
-      this.#handlers.onDrain();
-    }
-    if (this.#queue.length > 0) return;
-    if (this.#endAfterFlush && !this.#ended) {
-      this.#ended = true;
-      peer.#onPeerEnd();
-    }
-    if (this.#closeAfterFlush) this.#finish(undefined);
-  }
-
-  #onPeerEnd(): void {
-    if (this.#peerEnded || this.#closed) return;
-    this.#peerEnded = true;
-    // Before start() the flag alone records it; start() delivers it.
-    if (this.#started) this.#handlers.onEnd();
-  }
-
-  #finish(error: NetError | undefined): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (!this.#started) {
-      this.#pendingClose = { error };
+  #deliver(): void {
+    if (this.#gone) return;
+    const sink = this.#sink!;
+    if (this.#failure !== undefined) {
+      this.#gone = true;
+      sink.closed(this.#failure);
+      this.peer.#wakeWriter();
       return;
     }
-    const handlers = this.#handlers;
-    this.#handlers = DETACHED_HANDLERS;
-    handlers.onClose(error);
+    // The kernel may pause reading from inside received(): check before every chunk.
+    while (this.#reading && this.#inbound.length > 0 && !this.#gone) {
+      const chunk = this.#inbound.shift()!;
+      this.#inboundBytes -= chunk.length;
+      sink.received(chunk);
+    }
+    if (this.#inbound.length === 0 && this.#inboundEnd && !this.#endDelivered && this.#reading && !this.#gone) {
+      this.#endDelivered = true;
+      sink.peerEnded();
+    }
+    this.peer.#wakeWriter();
+  }
+
+  /** The peer's pipe has room again: a writer that was told "full" may go on. */
+  #wakeWriter(): void {
+    if (!this.#blocked || this.#gone) return;
+    if (!this.peer.#gone && this.peer.#inboundBytes >= PIPE_CAPACITY) return;
+    this.#blocked = false;
+    this.#sink?.writable();
   }
 }
+
+const NO_TLS = "the memory transport has no TLS: its connections never leave the process";
+
+/**
+ * What the memory transport can do. Socket options that only tune a real
+ * network path (keep-alive delay, backlog, ipv6Only) are accepted, so code
+ * under test runs unchanged, and have nothing to change in memory.
+ */
+const capabilities: TransportCapabilities = Object.freeze({
+  tls: NO_TLS,
+  tlsOverUnix: NO_TLS,
+  skipVerification: NO_TLS,
+  clientCertificate: NO_TLS,
+  requestCert: NO_TLS,
+  clientStartTls: NO_TLS,
+  serverStartTls: NO_TLS,
+  keepAliveDelay: true,
+  reusePort: "the memory transport has one listener per address",
+  ipv6Only: true,
+  backlog: true,
+  unixBacklog: true,
+});
 
 function keyOf(address: Address): string {
   return address.transport === "unix" ? `unix:${address.path}` : `tcp:${address.port}`;
@@ -190,26 +211,29 @@ function toSocketAddress(address: Address, port?: number): SocketAddress {
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(new NetError("ABORT_ERR", "operation aborted", { address: formatAddress(address) }));
-    if (options.tls) return reject(unsupported("tls", "the memory transport has no TLS"));
+    if (options.tls) return reject(unsupported("tls", NO_TLS));
     const accept = listeners.get(keyOf(address));
     if (!accept) return reject(new NetError("ECONNREFUSED", "connection refused", { address: formatAddress(address) }));
     const remote = toSocketAddress(address);
     const local: SocketAddress =
       address.transport === "unix" ? remote : { transport: "tcp", hostname: address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
-    const client = new MemorySocket(local, remote);
-    const server = new MemorySocket(remote, local);
+    const client = new MemoryDriver(local, remote);
+    const server = new MemoryDriver(remote, local);
     client.peer = server;
     server.peer = client;
+    // Both kernels exist from here, so bytes the client writes before the server starts are held for it.
+    const clientSocket = createRawSocket(client);
+    const serverSocket = createRawSocket(server);
     setTimeout(() => {
-      accept(server);
-      resolve(client);
+      accept(serverSocket);
+      resolve(clientSocket);
     }, 0);
   });
 }
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
-  if (options.reusePort) return Promise.reject(unsupported("reusePort", "the memory transport has one listener per address"));
-  if (options.tls) return Promise.reject(unsupported("tls", "the memory transport has no TLS"));
+  if (options.reusePort) return Promise.reject(unsupported("reusePort", capabilities.reusePort as string));
+  if (options.tls) return Promise.reject(unsupported("tls", NO_TLS));
   let address = options.address;
   if (address.transport === "tcp" && address.port === 0) address = { ...address, port: nextEphemeralPort++ };
   const key = keyOf(address);
@@ -235,7 +259,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
  * const { connect, listen } = createNet(memoryTransport);
  * ```
  */
-export const memoryTransport: Transport = { name: "memory", connect: rawConnect, listen: rawListen };
+export const memoryTransport: Transport = { name: "memory", capabilities, connect: rawConnect, listen: rawListen };
 
 export * from "../src/mod.ts";
 

@@ -224,6 +224,17 @@ describe("kernel: EOF once, close once and last", () => {
     expect(events.log).toEqual(["close:ECONNRESET"]);
   });
 
+  // KERNEL GAP (reported to the lead): a failure drops held input, yet its onClose
+  // waits for resume(); a consumer that stopped reading never sees `closed` settle.
+  it("reports a failure to a paused socket at once: the error drops held input, nothing to wait for", async () => {
+    const { raw, driver, events } = started();
+    raw.pause();
+    driver.receive("held");
+    driver.reportClosed(new NetError("ECONNRESET", "connection reset by peer"));
+    await settle();
+    expect(events.log).toEqual(["close:ECONNRESET"]);
+  });
+
   it("delivers data received before a close first, then onClose", async () => {
     const { driver, events } = started();
     driver.receive("last words");
