@@ -62,22 +62,69 @@ function parsePortText(text: string, input: unknown, allowZero: boolean): number
   return validatePort(Number(text), input, allowZero);
 }
 
+/** Longest DNS name, in characters, without a trailing dot (RFC 1035). */
+const MAX_HOSTNAME_LENGTH = 253;
+/** Longest DNS label (RFC 1035). */
+const MAX_LABEL_LENGTH = 63;
+/**
+ * Longest Unix socket path in bytes: Linux's sun_path holds 108 bytes with the
+ * terminating NUL. Node 20 silently binds a truncated name past it, so the
+ * limit is checked here, the same for every runtime.
+ */
+const MAX_UNIX_PATH_BYTES = 107;
+
+// C0 controls, DEL, whitespace and "/" can never be part of a host; NUL would cut the name short in C.
+const FORBIDDEN_HOST_CHARACTER = /[\u0000-\u0020\u007f/]/;
+
+function describeCharacter(hostname: string): string {
+  const found = FORBIDDEN_HOST_CHARACTER.exec(hostname)![0];
+  if (found === "/") return "a slash";
+  if (found === " ") return "a space";
+  return `the control character U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
 function checkHostname(hostname: string, input: unknown): string {
   if (hostname === "") throw invalid(input, "empty host");
-  if (/[\s/]/.test(hostname)) throw invalid(input, `host "${hostname}" contains a space or slash`);
-  if (hostname.includes(":") && !isIPv6(hostname)) throw invalid(input, `"${hostname}" is not a valid IPv6 address`);
+  if (FORBIDDEN_HOST_CHARACTER.test(hostname)) throw invalid(input, `host contains ${describeCharacter(hostname)}`);
+  if (hostname.includes(":")) {
+    checkIPv6(hostname, input);
+    return hostname;
+  }
+  // Lengths in characters: an internationalised label never gets shorter once encoded, so this never refuses a valid name.
+  const name = hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
+  if (name.length > MAX_HOSTNAME_LENGTH) throw invalid(input, `host name is ${name.length} characters long (at most ${MAX_HOSTNAME_LENGTH})`);
+  for (const label of name.split(".")) {
+    if (label === "") throw invalid(input, "host name has an empty label (two dots in a row, or a leading dot)");
+    if (label.length > MAX_LABEL_LENGTH) throw invalid(input, `host name label of ${label.length} characters (at most ${MAX_LABEL_LENGTH})`);
+  }
   return hostname;
 }
 
-/** A loose but safe IPv6 literal check: hex groups, at most one `::`, optional zone. */
-function isIPv6(text: string): boolean {
-  const [addr, zone, ...rest] = text.split("%");
-  if (rest.length > 0 || zone === "") return false;
-  if (!/^[0-9a-fA-F:.]+$/.test(addr!)) return false;
-  const doubles = addr!.split("::").length - 1;
+/**
+ * Checks an IPv6 literal. Zone ids (`fe80::1%eth0`) are refused: the runtimes
+ * disagree on them (Deno resolves only numeric zones, Node accepts an unknown
+ * zone silently), so no behaviour would be the same everywhere.
+ */
+function checkIPv6(text: string, input: unknown): void {
+  if (text.includes("%")) throw invalid(input, `IPv6 zone ids ("%${text.slice(text.indexOf("%") + 1)}") are not supported`);
+  if (!isIPv6(text)) throw invalid(input, `"${text}" is not a valid IPv6 address`);
+}
+
+/** A loose but safe IPv6 literal check: hex groups, at most one `::`. */
+function isIPv6(addr: string): boolean {
+  if (!/^[0-9a-fA-F:.]+$/.test(addr)) return false;
+  const doubles = addr.split("::").length - 1;
   if (doubles > 1) return false;
-  const groups = addr!.split(":").filter((g) => g !== "");
+  const groups = addr.split(":").filter((g) => g !== "");
   return groups.length <= 8 && groups.every((g) => g.length <= 4 || g.includes("."));
+}
+
+function checkUnixPath(path: unknown, input: unknown): string {
+  if (typeof path !== "string" || path === "") throw invalid(input, "empty Unix socket path");
+  if (path.includes("\u0000")) throw invalid(input, "Unix socket path contains a NUL byte (abstract sockets are not supported)");
+  const bytes = new TextEncoder().encode(path).length;
+  if (bytes > MAX_UNIX_PATH_BYTES) throw invalid(input, `Unix socket path is ${bytes} bytes long (at most ${MAX_UNIX_PATH_BYTES})`);
+  return path;
 }
 
 /**
@@ -103,7 +150,7 @@ export function parseAddress(input: AddressInput, options?: { allowPortZero?: bo
       const host = text.slice(1, close);
       const after = text.slice(close + 1);
       if (!after.startsWith(":")) throw invalid(input, after === "" ? "missing port" : "expected ':' after ']'");
-      if (!isIPv6(host)) throw invalid(input, `"${host}" is not a valid IPv6 address`);
+      checkIPv6(host, input);
       return { transport: "tcp", hostname: host, port: parsePortText(after.slice(1), input, allowZero) };
     }
     const colon = text.lastIndexOf(":");
@@ -114,8 +161,7 @@ export function parseAddress(input: AddressInput, options?: { allowPortZero?: bo
   }
   if (input === null || typeof input !== "object") throw invalid(input, "expected a string or an object");
   if ("path" in input) {
-    if (typeof input.path !== "string" || input.path === "") throw invalid(input, "empty Unix socket path");
-    return { transport: "unix", path: input.path };
+    return { transport: "unix", path: checkUnixPath(input.path, input) };
   }
   const hostname = (input as { hostname?: unknown }).hostname ?? "localhost";
   if (typeof hostname !== "string") throw invalid(input, "hostname must be a string");

@@ -8,6 +8,7 @@
 import type { Codec, FrameDecoder } from "./codec.ts";
 import { invalidOption } from "./errors.ts";
 import { FramingError } from "./framing-error.ts";
+import { PartialFrame } from "./partial-frame.ts";
 
 /** Options of {@link delimited}. */
 export interface DelimitedOptions {
@@ -37,7 +38,9 @@ export const DEFAULT_MAX_LINE_LENGTH: number = 64 * 1024;
 /**
  * A codec for delimiter-terminated binary frames. Each received byte is
  * scanned once. A frame that lies inside one chunk is a view into it; one
- * split across chunks is copied once, when its delimiter arrives.
+ * split across chunks is gathered in a buffer that grows with it (about
+ * twice the bytes at most, however finely the stream is cut) and handed out
+ * as one new array when its delimiter arrives.
  *
  * The decoder throws `ERR_FRAME_TOO_LARGE` as soon as the bytes received
  * without a delimiter can no longer make a frame of at most `maxLength`, so it
@@ -95,8 +98,7 @@ interface Format {
 class DelimitedDecoder implements FrameDecoder<Uint8Array> {
   readonly #format: Format;
   // Bytes of the frame in progress, from earlier chunks; none contains a whole delimiter.
-  #pieces: Uint8Array[] = [];
-  #pending = 0;
+  readonly #partial = new PartialFrame();
   // The last (delimiter.length - 1) pending bytes: all a delimiter split across chunks can start in.
   readonly #tail: Uint8Array;
   #tailFill = 0;
@@ -108,7 +110,12 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
   }
 
   get bufferedBytes(): number {
-    return this.#pending;
+    return this.#partial.length;
+  }
+
+  /** Arrays the partial frame is held in; for tests of memory use. */
+  get bufferedParts(): number {
+    return this.#partial.partCount;
   }
 
   decode(chunk: Uint8Array, emit: (frame: Uint8Array) => void): void {
@@ -117,14 +124,15 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
     const d = delimiter.length;
     // Start of the current frame's bytes in `chunk`.
     let start = 0;
-    if (this.#pending > 0 && this.#tailFill > 0) {
+    if (this.#partial.length > 0 && this.#tailFill > 0) {
       const inChunk = this.#straddling(chunk);
       if (inChunk > 0) {
-        const contentLength = this.#pending - (d - inChunk);
+        const pending = this.#partial.length;
+        const contentLength = pending - (d - inChunk);
         this.#checkLength(contentLength);
         const frame = stripDelimiter
-          ? this.#assemble(undefined, contentLength)
-          : this.#assemble(chunk.subarray(0, inChunk), this.#pending + inChunk);
+          ? this.#partial.take(contentLength)
+          : this.#partial.take(pending + inChunk, chunk.subarray(0, inChunk));
         this.#reset();
         emit(frame);
         start = inChunk;
@@ -133,13 +141,14 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
     for (;;) {
       const found = indexOf(chunk, delimiter, start);
       if (found < 0) break;
-      this.#checkLength(this.#pending + found - start);
+      const pending = this.#partial.length;
+      this.#checkLength(pending + found - start);
       const end = stripDelimiter ? found : found + d;
       let frame: Uint8Array;
-      if (this.#pending === 0) {
+      if (pending === 0) {
         frame = chunk.subarray(start, end);
       } else {
-        frame = this.#assemble(chunk.subarray(start, end), this.#pending + end - start);
+        frame = this.#partial.take(pending + end - start, chunk.subarray(start, end));
         this.#reset();
       }
       emit(frame);
@@ -147,17 +156,17 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
     }
     if (start >= chunk.length) return;
     const rest = start === 0 ? chunk : chunk.subarray(start);
-    this.#pieces.push(rest);
-    this.#pending += rest.length;
+    this.#partial.append(rest);
     this.#keepTail(rest);
     // Up to d - 1 trailing bytes may still turn out to be the start of the delimiter.
-    if (this.#pending > maxLength) this.#checkLength(this.#pending - this.#partialDelimiter());
+    const pending = this.#partial.length;
+    if (pending > maxLength) this.#checkLength(pending - this.#partialDelimiter());
   }
 
   finish(): void {
     if (this.#error) throw this.#error;
-    if (this.#pending > 0) {
-      this.#fail("ERR_FRAME_MALFORMED", `stream ended inside a frame (${this.#pending} bytes without a delimiter)`);
+    if (this.#partial.length > 0) {
+      this.#fail("ERR_FRAME_MALFORMED", `stream ended inside a frame (${this.#partial.length} bytes without a delimiter)`);
     }
   }
 
@@ -218,25 +227,8 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
     this.#tailFill = keep + rest.length;
   }
 
-  /** The first `length` bytes of the pending pieces followed by `last`, in one new array. */
-  #assemble(last: Uint8Array | undefined, length: number): Uint8Array {
-    const frame = new Uint8Array(length);
-    let offset = 0;
-    for (const piece of this.#pieces) {
-      if (offset + piece.length >= length) {
-        frame.set(piece.subarray(0, length - offset), offset);
-        return frame;
-      }
-      frame.set(piece, offset);
-      offset += piece.length;
-    }
-    if (last) frame.set(last, offset);
-    return frame;
-  }
-
   #reset(): void {
-    this.#pieces = [];
-    this.#pending = 0;
+    this.#partial.clear();
     this.#tailFill = 0;
   }
 

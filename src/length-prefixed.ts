@@ -8,6 +8,7 @@
 import type { Codec, FrameDecoder } from "./codec.ts";
 import { invalidOption } from "./errors.ts";
 import { FramingError } from "./framing-error.ts";
+import { PartialFrame } from "./partial-frame.ts";
 
 /** Options of {@link lengthPrefixed}. */
 export interface LengthPrefixedOptions {
@@ -37,7 +38,10 @@ export const DEFAULT_MAX_FRAME_LENGTH: number = 16 * 1024 * 1024;
 
 /**
  * A codec for length-prefixed binary frames. Decoded frames are views into the
- * received chunk when the frame lies inside one chunk, otherwise one copy.
+ * received chunk when the frame lies inside one chunk, otherwise one new
+ * array. A frame that arrives slowly is held in memory proportional to the
+ * bytes received so far, never to the announced length, so a peer cannot
+ * make the decoder allocate by announcing a large frame.
  *
  * Oversize frames fail fast: the decoder throws `ERR_FRAME_TOO_LARGE` as soon
  * as it has read the length field, without buffering the payload. Encoding a
@@ -119,9 +123,8 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
   #headerFill = 0;
   /** Payload length of the frame in progress, or -1 while reading its header. */
   #need = -1;
-  // Pieces of a payload split across chunks, copied once when the last one arrives.
-  #pieces: Uint8Array[] = [];
-  #got = 0;
+  // A payload split across chunks, held in memory proportional to the bytes received.
+  readonly #partial = new PartialFrame();
   #error: FramingError | undefined;
 
   constructor(format: Format) {
@@ -130,7 +133,12 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
   }
 
   get bufferedBytes(): number {
-    return this.#headerFill + this.#got;
+    return this.#headerFill + this.#partial.length;
+  }
+
+  /** Arrays the partial frame is held in; for tests of memory use. */
+  get bufferedParts(): number {
+    return this.#partial.partCount;
   }
 
   decode(chunk: Uint8Array, emit: (frame: Uint8Array) => void): void {
@@ -157,26 +165,21 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
       }
       const need = this.#need;
       const available = n - at;
-      if (this.#got === 0 && available >= need) {
+      const got = this.#partial.length;
+      if (got === 0 && available >= need) {
         this.#need = -1;
         emit(chunk.subarray(at, at + need));
         at += need;
         continue;
       }
-      const take = Math.min(available, need - this.#got);
-      this.#pieces.push(chunk.subarray(at, at + take));
-      this.#got += take;
-      at += take;
-      if (this.#got < need) return;
-      const frame = new Uint8Array(need);
-      let offset = 0;
-      for (const piece of this.#pieces) {
-        frame.set(piece, offset);
-        offset += piece.length;
+      if (got + available < need) {
+        this.#partial.append(at === 0 ? chunk : chunk.subarray(at), need);
+        return;
       }
-      this.#pieces = [];
-      this.#got = 0;
+      const take = need - got;
       this.#need = -1;
+      const frame = this.#partial.take(need, chunk.subarray(at, at + take));
+      at += take;
       emit(frame);
     }
   }
@@ -190,7 +193,7 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
       );
     }
     if (this.#need >= 0) {
-      this.#fail("ERR_FRAME_MALFORMED", `stream ended inside a frame (${this.#got} of ${this.#need} bytes)`);
+      this.#fail("ERR_FRAME_MALFORMED", `stream ended inside a frame (${this.#partial.length} of ${this.#need} bytes)`);
     }
   }
 
@@ -213,8 +216,7 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
   }
 
   #fail(code: "ERR_FRAME_TOO_LARGE" | "ERR_FRAME_MALFORMED", message: string): never {
-    this.#pieces = [];
-    this.#got = 0;
+    this.#partial.clear();
     this.#error = new FramingError(code, message);
     throw this.#error;
   }

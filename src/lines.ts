@@ -71,6 +71,11 @@ class TextDecoderAdapter implements FrameDecoder<string> {
     return this.#inner.bufferedBytes;
   }
 
+  /** The inner decoder's count of arrays holding the partial frame, where it reports one; for tests of memory use. */
+  get bufferedParts(): number | undefined {
+    return (this.#inner as { readonly bufferedParts?: number }).bufferedParts;
+  }
+
   decode(chunk: Uint8Array, emit: (frame: string) => void): void {
     if (this.#error) throw this.#error;
     this.#inner.decode(chunk, (bytes) => {

@@ -27,8 +27,18 @@ export interface ServerStats {
   readonly queuedConnections: number;
   /** Connections closed unserved because both limits were reached, or because the server stopped while they waited. */
   readonly refusedConnections: number;
-  /** Connections the `filter` rejected. */
+  /** Connections the `filter` rejected, or gave no verdict on within `filterTimeout`. */
   readonly filteredConnections: number;
+  /** Of `filteredConnections`, those whose filter gave no verdict within `filterTimeout`. */
+  readonly filterTimeouts: number;
+  /** TLS connections accepted and still in their handshake now; they count against the limits. */
+  readonly handshakingConnections: number;
+  /** TLS handshakes that failed (a bad certificate, a peer that is not speaking TLS, a reset). */
+  readonly handshakeFailures: number;
+  /** TLS handshakes not completed within `handshakeTimeout`: those connections were destroyed. */
+  readonly handshakeTimeouts: number;
+  /** Connections destroyed for receiving less than `minReceiveRate` while being read. */
+  readonly slowConnections: number;
   /** Bytes received on every connection, closed or open. */
   readonly bytesRead: number;
   /** Bytes handed to `write()` on every connection, closed or open. */
@@ -51,7 +61,7 @@ interface ByteCounters {
  * const stats = new ServerStatsRecorder();
  * stats.begin();
  * stats.end({ bytesRead: 10, bytesWritten: 10 });
- * console.log(stats.snapshot(0, []).totalConnections); // 1
+ * console.log(stats.snapshot(0, 0, []).totalConnections); // 1
  * ```
  */
 export class ServerStatsRecorder {
@@ -60,6 +70,10 @@ export class ServerStatsRecorder {
   #maxConcurrent = 0;
   #refused = 0;
   #filtered = 0;
+  #filterTimeouts = 0;
+  #handshakeFailures = 0;
+  #handshakeTimeouts = 0;
+  #slow = 0;
   #closedBytesRead = 0;
   #closedBytesWritten = 0;
 
@@ -89,8 +103,29 @@ export class ServerStatsRecorder {
     this.#filtered++;
   }
 
-  /** Current counters; `open` are the connections still alive, whose bytes are added live. */
-  snapshot(queued: number, open: Iterable<ByteCounters>): ServerStats {
+  /** The filter gave no verdict in time; also counts as filtered. */
+  filterTimedOut(): void {
+    this.#filtered++;
+    this.#filterTimeouts++;
+  }
+
+  handshakeFailed(): void {
+    this.#handshakeFailures++;
+  }
+
+  handshakeTimedOut(): void {
+    this.#handshakeTimeouts++;
+  }
+
+  slow(): void {
+    this.#slow++;
+  }
+
+  /**
+   * Current counters. `queued` and `handshaking` are the gauges the server
+   * holds; `open` are the connections still alive, whose bytes are added live.
+   */
+  snapshot(queued: number, handshaking: number, open: Iterable<ByteCounters>): ServerStats {
     let bytesRead = this.#closedBytesRead;
     let bytesWritten = this.#closedBytesWritten;
     for (const c of open) {
@@ -104,6 +139,11 @@ export class ServerStatsRecorder {
       queuedConnections: queued,
       refusedConnections: this.#refused,
       filteredConnections: this.#filtered,
+      filterTimeouts: this.#filterTimeouts,
+      handshakingConnections: handshaking,
+      handshakeFailures: this.#handshakeFailures,
+      handshakeTimeouts: this.#handshakeTimeouts,
+      slowConnections: this.#slow,
       bytesRead,
       bytesWritten,
     });

@@ -10,14 +10,17 @@
 import { formatAddress, parseAddress, type Address } from "./address.ts";
 import { AdmissionQueue } from "./admission-queue.ts";
 import { checkListenCapabilities } from "./capabilities.ts";
+import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { checkMinReceiveRate, ReceiveRateGuard, type MinReceiveRate } from "./receive-rate.ts";
+import { SERVER_CLOCK } from "./server-clock.ts";
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
 import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "./tls.ts";
 import type { RawSocket, SocketAddress, Transport } from "./transport.ts";
-import { TypedEventTarget } from "./typed-events.ts";
+import { emitEvent, TypedEventTarget } from "./typed-events.ts";
 
 /** Default {@link ListenOptions.maxConnections}. */
 const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -25,6 +28,10 @@ const DEFAULT_MAX_CONNECTIONS = 1024;
 const DEFAULT_MAX_QUEUED = 64;
 /** Default {@link ServerCloseOptions.timeout}. */
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
+/** Default {@link ListenOptions.handshakeTimeout} (Netty's SslHandler default). */
+const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+/** Default {@link ListenOptions.filterTimeout}. */
+const DEFAULT_FILTER_TIMEOUT = 5_000;
 
 /**
  * Decides, before dispatch, whether to serve a connection from `remoteAddress`
@@ -57,12 +64,18 @@ export interface ListenOptions extends SocketOptions {
    */
   maxQueued?: number;
   /**
-   * Runs on every accepted connection before it is queued or dispatched.
-   * Rejected connections are closed and counted in `filteredConnections`.
-   * Connections awaiting an asynchronous verdict count against
-   * `maxConnections + maxQueued`, so a slow filter cannot grow memory.
+   * Runs on every accepted connection before it is queued or dispatched
+   * (after its TLS handshake). Rejected connections are closed and counted in
+   * `filteredConnections`. Connections awaiting an asynchronous verdict count
+   * against `maxConnections + maxQueued`, so a slow filter cannot grow memory.
    */
   filter?: ConnectionFilter;
+  /**
+   * How long an asynchronous `filter` may take, in ms; then the connection is
+   * closed, counted in `filteredConnections` and `filterTimeouts`, and an
+   * `error` event (ETIMEDOUT) reports it. Default 5 000; 0 waits forever.
+   */
+  filterTimeout?: number;
   /** Reader/writer/all idle timeouts (off by default); see {@link IdleTimeoutOptions}. */
   idleTimeout?: IdleTimeoutOptions;
   /**
@@ -71,9 +84,50 @@ export interface ListenOptions extends SocketOptions {
    * protocols (SMTP, FTP) the client legitimately waits.
    */
   firstByteTimeout?: number;
+  /**
+   * Destroy a connection (ETIMEDOUT) that receives fewer than `bytes` in any
+   * `per` ms window while the server reads it: the slowloris rule that
+   * `firstByteTimeout` and `idleTimeout` miss, since a byte now and then
+   * keeps both quiet. Windows in which the server did not read do not count,
+   * and the rule ends once the peer half-closes. Counted in
+   * `slowConnections`. Off by default; see {@link MinReceiveRate}.
+   */
+  minReceiveRate?: MinReceiveRate;
   /** Serve TLS (see {@link TlsServerOptions}); handlers get connections whose handshake succeeded. */
   tls?: TlsServerOptions;
+  /**
+   * How long a TLS client may take to complete its handshake, in ms, from
+   * accept. A handshaking connection counts against `maxConnections +
+   * maxQueued`; one that has not finished in time is destroyed, counted in
+   * `handshakeTimeouts` and reported by a `tlsError` event (ETIMEDOUT).
+   * Default 10 000; 0 waits forever. Only with `tls`.
+   */
+  handshakeTimeout?: number;
 }
+
+/** Every key of {@link ListenOptions}: `listen()` refuses any other, so a misspelt limit is never silently ignored. */
+const LISTEN_OPTION_KEYS: Readonly<Record<keyof ListenOptions, true>> = {
+  hostname: true,
+  port: true,
+  path: true,
+  backlog: true,
+  reusePort: true,
+  ipv6Only: true,
+  maxConnections: true,
+  maxQueued: true,
+  filter: true,
+  filterTimeout: true,
+  idleTimeout: true,
+  firstByteTimeout: true,
+  minReceiveRate: true,
+  tls: true,
+  handshakeTimeout: true,
+  noDelay: true,
+  keepAlive: true,
+  allowHalfOpen: true,
+  borrowedChunks: true,
+  maxBufferedBytes: true,
+};
 
 /** Events of a {@link ConnectionContext}. */
 export interface ConnectionContextEvents {
@@ -125,8 +179,16 @@ export interface ServerEvents {
   connection: { readonly connection: Connection; readonly remoteAddress: SocketAddress | undefined };
   /** A connection was closed unserved: both limits reached ("full"), or the server stopped while it waited ("stopping"). */
   refused: { readonly remoteAddress: SocketAddress | undefined; readonly reason: RefusedReason };
-  /** A handler or filter threw or rejected. Only that connection was closed. */
+  /** A handler or filter threw or rejected, or the filter timed out. Only that connection was closed. */
   error: { readonly error: NetError; readonly remoteAddress: SocketAddress | undefined };
+  /**
+   * A TLS client failed its handshake (ERR_TLS, ERR_TLS_CERT, ECONNRESET) or
+   * did not finish it within `handshakeTimeout` (ETIMEDOUT); the connection
+   * was destroyed and never reached the filter or handler. Kept apart from
+   * `error`, which reports the application's failures, because on a public
+   * port most of these are scanners.
+   */
+  tlsError: { readonly error: NetError; readonly remoteAddress: SocketAddress | undefined };
   /** The server has stopped; the payload is its final stats. Always the last event. */
   close: ServerStats;
 }
@@ -148,9 +210,13 @@ interface ServerSettings {
   readonly maxConnections: number;
   readonly maxQueued: number;
   readonly filter: ConnectionFilter | undefined;
+  readonly filterTimeout: number;
   readonly idle: IdleSettings | undefined;
   readonly firstByteTimeout: number;
+  readonly minReceiveRate: MinReceiveRate | undefined;
   readonly tls: RawTlsServerOptions | undefined;
+  readonly handshakeTimeout: number;
+  readonly clock: Clock;
 }
 
 function checkInteger(name: string, value: unknown, min: number, fallback: number): number {
@@ -174,12 +240,26 @@ function listenAddress(options: ListenOptions): Address {
   return parseAddress({ hostname: options.hostname ?? "127.0.0.1", port: options.port ?? 0 }, { allowPortZero: true });
 }
 
+/** A timeout in ms where 0 and Infinity both mean "never". */
+function checkTimeout(name: string, value: unknown, fallback: number): number {
+  const ms = checkMillis(name, value) ?? fallback;
+  return ms === Infinity ? 0 : ms;
+}
+
 function checkListenOptions(options: ListenOptions): ServerSettings {
   if (options === null || typeof options !== "object") throw invalidOption("options", options, "an object");
+  for (const key of Object.keys(options)) {
+    if (!Object.hasOwn(LISTEN_OPTION_KEYS, key)) {
+      throw new NetError("ERR_INVALID_OPTION", `unknown listen option "${key}" (known: ${Object.keys(LISTEN_OPTION_KEYS).join(", ")})`);
+    }
+  }
   const address = listenAddress(options);
   checkSocketOptions(options);
   if (options.filter !== undefined && typeof options.filter !== "function") throw invalidOption("filter", options.filter, "a function");
-  const firstByteTimeout = checkMillis("firstByteTimeout", options.firstByteTimeout) ?? 0;
+  if (options.handshakeTimeout !== undefined && options.tls === undefined) {
+    throw invalidOption("handshakeTimeout", options.handshakeTimeout, "used with tls (it bounds the TLS handshake)");
+  }
+  const clock = (options as { [SERVER_CLOCK]?: Clock })[SERVER_CLOCK] ?? realClock;
   return {
     address,
     label: formatAddress(address),
@@ -190,9 +270,13 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
     maxConnections: checkInteger("maxConnections", options.maxConnections, 1, DEFAULT_MAX_CONNECTIONS),
     maxQueued: checkInteger("maxQueued", options.maxQueued, 0, DEFAULT_MAX_QUEUED),
     filter: options.filter,
+    filterTimeout: checkTimeout("filterTimeout", options.filterTimeout, DEFAULT_FILTER_TIMEOUT),
     idle: checkIdleTimeout(options.idleTimeout),
-    firstByteTimeout: firstByteTimeout === Infinity ? 0 : firstByteTimeout,
+    firstByteTimeout: checkTimeout("firstByteTimeout", options.firstByteTimeout, 0),
+    minReceiveRate: checkMinReceiveRate(options.minReceiveRate),
     tls: options.tls === undefined ? undefined : checkTlsServerOptions(options.tls),
+    handshakeTimeout: checkTimeout("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
+    clock,
   };
 }
 
@@ -204,13 +288,15 @@ function stoppingError(): NetError {
 let startServer: (server: Server, transport: Transport) => Promise<void>;
 
 /**
- * A listening server. Each accepted connection passes the `filter`, waits in
- * line if `maxConnections` handlers are running, and is then handed to the
- * handler; it is closed when the handler settles, or destroyed if the handler
- * throws (the `error` event reports it; nothing else is affected).
+ * A listening server. Each accepted connection finishes its TLS handshake
+ * (if `tls`), passes the `filter`, waits in line if `maxConnections` handlers
+ * are running, and is then handed to the handler; it is closed when the
+ * handler settles, or destroyed if the handler throws (the `error` event
+ * reports it; nothing else is affected). From accept on, every connection
+ * counts against `maxConnections + maxQueued`, whatever stage it is in.
  *
  * Events (`server.on(name, listener)`, or `addEventListener`): `connection`,
- * `refused`, `error`, `close`; see {@link ServerEvents}.
+ * `refused`, `error`, `tlsError`, `close`; see {@link ServerEvents}.
  *
  * @example
  * ```ts
@@ -237,7 +323,10 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   /** Every connection this server wrapped and has not accounted yet: filtering, queued or served. */
   readonly #open = new Set<Connection>();
   readonly #sessions = new Set<Session>();
-  #filtering = 0;
+  /** TLS sockets in their handshake, unstarted, with their handshakeTimeout timers. Leaving the map settles them. */
+  readonly #handshakes = new Map<RawSocket, TimerHandle | undefined>();
+  /** Connections awaiting an asynchronous filter verdict, with their filterTimeout timers. Leaving the map settles them. */
+  readonly #verdicts = new Map<Connection, TimerHandle | undefined>();
   #address: SocketAddress | undefined;
   #closeListener: (() => Promise<void>) | undefined;
   #stopping = false;
@@ -262,7 +351,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   /** A snapshot of the counters; see {@link ServerStats}. */
   get stats(): ServerStats {
-    return this.#stats.snapshot(this.#admission.queued, this.#open);
+    return this.#stats.snapshot(this.#admission.queued, this.#handshakes.size, this.#open);
   }
 
   /** True from the moment `close()` is called. */
@@ -271,10 +360,11 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 
   /**
-   * Stops gracefully: stops accepting at once, aborts every handler's
-   * `ctx.signal`, refuses the queued connections, waits up to `timeout` ms for
-   * the handlers, destroys what is left, and resolves with the final stats.
-   * The port is free again when it resolves. Later calls return the same promise.
+   * Stops gracefully: stops accepting at once, destroys connections still in
+   * their TLS handshake, aborts every handler's `ctx.signal`, refuses the
+   * queued connections, waits up to `timeout` ms for the handlers, destroys
+   * what is left, and resolves with the final stats. The port is free again
+   * when it resolves. Later calls return the same promise.
    */
   close(options?: ServerCloseOptions): Promise<ServerStats> {
     if (this.#closing) return this.#closing;
@@ -302,6 +392,16 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#closeListener = () => listener.close();
   }
 
+  #emit<K extends keyof ServerEvents & string>(type: K, detail: ServerEvents[K]): void {
+    emitEvent<ServerEvents, K>(this, type, detail);
+  }
+
+  /** Connections held in any stage: handshake, filter, slot or queue. */
+  #held(): number {
+    const admission = this.#admission;
+    return admission.active + admission.queued + this.#verdicts.size + this.#handshakes.size;
+  }
+
   #accept(raw: RawSocket): void {
     const remoteAddress = raw.remoteAddress;
     if (this.#stopping) {
@@ -309,13 +409,69 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       this.#refuse(remoteAddress, "stopping");
       return;
     }
-    const { maxConnections, maxQueued, filter } = this.#settings;
-    const admission = this.#admission;
-    if (admission.active + admission.queued + this.#filtering >= maxConnections + maxQueued) {
+    const { maxConnections, maxQueued } = this.#settings;
+    if (this.#held() >= maxConnections + maxQueued) {
       raw.destroy();
       this.#refuse(remoteAddress, "full");
       return;
     }
+    const handshake = raw.handshake;
+    if (handshake === undefined) this.#screen(raw, remoteAddress);
+    else this.#awaitHandshake(raw, handshake, remoteAddress);
+  }
+
+  /**
+   * Holds a TLS socket, unstarted, until its handshake settles or times out.
+   * Its place against the limits is taken from accept, so peers that never
+   * finish (or never start) a handshake cannot pile up unseen.
+   */
+  #awaitHandshake(raw: RawSocket, handshake: Promise<void>, remoteAddress: SocketAddress | undefined): void {
+    const { handshakeTimeout, clock } = this.#settings;
+    const timer = handshakeTimeout > 0 ? clock.setTimeout(() => this.#handshakeTimedOut(raw, remoteAddress), handshakeTimeout) : undefined;
+    this.#handshakes.set(raw, timer);
+    handshake.then(
+      () => {
+        if (!this.#leaveHandshake(raw)) return;
+        if (this.#stopping) {
+          raw.destroy();
+          this.#refuse(remoteAddress, "stopping");
+          this.#checkIdle();
+        } else {
+          this.#screen(raw, remoteAddress);
+        }
+      },
+      (error: unknown) => {
+        if (!this.#leaveHandshake(raw)) return;
+        raw.destroy();
+        this.#stats.handshakeFailed();
+        this.#tlsError(toNetError(error, this.#peerLabel(remoteAddress), "ERR_TLS"), remoteAddress);
+        this.#checkIdle();
+      },
+    );
+  }
+
+  /** Ends a handshake's wait; false if it had ended already (timed out, or the server stopped). */
+  #leaveHandshake(raw: RawSocket): boolean {
+    if (!this.#handshakes.has(raw)) return false;
+    const timer = this.#handshakes.get(raw);
+    if (timer !== undefined) this.#settings.clock.clearTimeout(timer);
+    this.#handshakes.delete(raw);
+    return true;
+  }
+
+  #handshakeTimedOut(raw: RawSocket, remoteAddress: SocketAddress | undefined): void {
+    this.#handshakes.delete(raw);
+    const ms = this.#settings.handshakeTimeout;
+    const error = new NetError("ETIMEDOUT", `TLS handshake not completed within handshakeTimeout (${ms} ms)`, { address: this.#peerLabel(remoteAddress) });
+    raw.destroy(error);
+    this.#stats.handshakeTimedOut();
+    this.#tlsError(error, remoteAddress);
+    this.#checkIdle();
+  }
+
+  /** Runs the filter on a connection ready for it (plain, or TLS after its handshake), then admits it. */
+  #screen(raw: RawSocket, remoteAddress: SocketAddress | undefined): void {
+    const { filter, filterTimeout, clock } = this.#settings;
     if (filter === undefined) {
       const conn = this.#wrap(raw, remoteAddress);
       if (conn) this.#admit(conn, false);
@@ -340,11 +496,12 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       }
       return;
     }
-    // The verdict takes a while: hold the connection unread, counted against the limits.
+    // The verdict takes a while: hold the connection unread, counted against the limits, for at most filterTimeout.
     const conn = this.#wrap(raw, remoteAddress);
     if (!conn) return;
     conn.pause();
-    this.#filtering++;
+    const timer = filterTimeout > 0 ? clock.setTimeout(() => this.#filterTimedOut(conn), filterTimeout) : undefined;
+    this.#verdicts.set(conn, timer);
     verdict.then(
       (ok) => this.#filtered(conn, ok === true, undefined),
       (error: unknown) => this.#filtered(conn, false, error),
@@ -352,7 +509,10 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 
   #filtered(conn: Connection, ok: boolean, error: unknown): void {
-    this.#filtering--;
+    if (!this.#verdicts.has(conn)) return; // timed out, or the server stopped
+    const timer = this.#verdicts.get(conn);
+    if (timer !== undefined) this.#settings.clock.clearTimeout(timer);
+    this.#verdicts.delete(conn);
     if (conn.isClosed) {
       this.#forget(conn);
     } else if (!ok) {
@@ -368,12 +528,25 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#checkIdle();
   }
 
+  #filterTimedOut(conn: Connection): void {
+    this.#verdicts.delete(conn);
+    const error = new NetError("ETIMEDOUT", `the filter gave no verdict within filterTimeout (${this.#settings.filterTimeout} ms)`);
+    conn.destroy(error);
+    this.#forget(conn);
+    this.#stats.filterTimedOut();
+    this.#report(error, conn.remoteAddress);
+    this.#checkIdle();
+  }
+
   /** Wraps an accepted socket; a socket option the runtime rejects closes it and emits `error`. */
   #wrap(raw: RawSocket, remoteAddress: SocketAddress | undefined): Connection | undefined {
     const s = this.#settings;
     try {
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
-      const conn = new Connection(raw, s.label, { allowHalfOpen: s.socketOptions.allowHalfOpen, borrowedChunks: s.socketOptions.borrowedChunks, maxBufferedBytes: s.socketOptions.maxBufferedBytes });
+      const rate = s.minReceiveRate;
+      const socket = rate === undefined ? raw : new ReceiveRateGuard(raw, rate, s.clock, () => this.#stats.slow());
+      const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = s.socketOptions;
+      const conn = new Connection(socket, s.label, { allowHalfOpen, borrowedChunks, maxBufferedBytes });
       this.#open.add(conn);
       return conn;
     } catch (error) {
@@ -411,7 +584,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const session = new Session(this.#settings, conn, this.#stopping, (s) => this.#ended(s), (e) => this.#report(e, conn.remoteAddress));
     this.#sessions.add(session);
     this.#stats.begin();
-    this.emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
+    this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
     session.run(this.#handler);
   }
 
@@ -435,7 +608,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   #refuse(remoteAddress: SocketAddress | undefined, reason: RefusedReason): void {
     this.#stats.refused();
-    this.emit("refused", { remoteAddress, reason });
+    this.#emit("refused", { remoteAddress, reason });
   }
 
   #refuseOpen(conn: Connection, reason: RefusedReason): void {
@@ -444,42 +617,60 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#refuse(conn.remoteAddress, reason);
   }
 
+  /** Unix peers are usually unnamed: the listening path identifies them better than "". */
+  #peerLabel(remoteAddress: SocketAddress | undefined): string {
+    return remoteAddress?.transport === "tcp" ? formatAddress(remoteAddress) : this.#settings.label;
+  }
+
   #report(error: unknown, remoteAddress: SocketAddress | undefined): void {
     if (this.#closedEmitted) return;
-    // Unix peers are usually unnamed: the listening path identifies them better than "".
-    const label = remoteAddress?.transport === "tcp" ? formatAddress(remoteAddress) : this.#settings.label;
-    this.emit("error", { error: toNetError(error, label), remoteAddress });
+    this.#emit("error", { error: toNetError(error, this.#peerLabel(remoteAddress)), remoteAddress });
+  }
+
+  #tlsError(error: NetError, remoteAddress: SocketAddress | undefined): void {
+    if (this.#closedEmitted) return;
+    this.#emit("tlsError", { error, remoteAddress });
   }
 
   /** Wakes close() once no handler runs and no filter verdict is pending. */
   #checkIdle(): void {
-    if (this.#onIdle && this.#sessions.size === 0 && this.#filtering === 0) this.#onIdle();
+    if (this.#onIdle && this.#sessions.size === 0 && this.#verdicts.size === 0) this.#onIdle();
   }
 
   async #shutdown(timeout: number): Promise<ServerStats> {
     this.#stopping = true;
+    const clock = this.#settings.clock;
     const listenerClosed = this.#closeListener?.().catch((error: unknown) => this.#report(error, undefined));
+    // A handshake in progress has nothing to finish gracefully: it goes at once.
+    for (const [raw, timer] of this.#handshakes) {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      this.#handshakes.delete(raw);
+      raw.destroy(stoppingError());
+      this.#refuse(raw.remoteAddress, "stopping");
+    }
     for (const session of this.#sessions) session.stop();
     for (const conn of this.#admission.clear()) this.#refuseOpen(conn, "stopping");
     await listenerClosed;
-    if (this.#sessions.size > 0 || this.#filtering > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+    if (this.#sessions.size > 0 || this.#verdicts.size > 0) {
+      let timer: TimerHandle | undefined;
       await new Promise<void>((resolve) => {
         this.#onIdle = resolve;
-        if (timeout !== Infinity) timer = setTimeout(resolve, timeout);
+        if (timeout !== Infinity) timer = clock.setTimeout(resolve, timeout);
       });
-      clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       this.#onIdle = undefined;
     }
+    // Verdicts still pending are settled here; a late one finds its connection gone.
+    for (const timer of this.#verdicts.values()) if (timer !== undefined) clock.clearTimeout(timer);
+    this.#verdicts.clear();
     const deadline = new NetError("ERR_SOCKET_CLOSED", `server stopped: connection destroyed after the ${timeout} ms close timeout`);
     for (const session of this.#sessions) session.abandon(deadline);
     const left = [...this.#open];
     for (const conn of left) conn.destroy(deadline);
     await Promise.all(left.map((conn) => conn.closed));
-    // Connections still awaiting a filter verdict are accounted for here; the verdict finds them closed.
     for (const conn of left) this.#forget(conn);
     const stats = this.stats;
-    this.emit("close", stats);
+    this.#emit("close", stats);
     this.#closedEmitted = true;
     return stats;
   }
@@ -495,7 +686,7 @@ class Session {
   #controller: AbortController | undefined;
   #stopping: boolean;
   #idle: IdleWatcher | undefined;
-  #firstByte: ReturnType<typeof setTimeout> | undefined;
+  #firstByte: TimerHandle | undefined;
   #handlerDone = false;
   #abandoned = false;
   #closed = false;
@@ -516,16 +707,16 @@ class Session {
 
   run(handler: ConnectionHandler): void {
     const { conn } = this;
-    const { firstByteTimeout, idle } = this.#settings;
+    const { firstByteTimeout, idle, clock } = this.#settings;
     if (firstByteTimeout > 0) {
-      this.#firstByte = setTimeout(() => {
+      this.#firstByte = clock.setTimeout(() => {
         if (conn.bytesRead === 0) conn.destroy(new NetError("ETIMEDOUT", `no data received within firstByteTimeout (${firstByteTimeout} ms)`));
       }, firstByteTimeout);
     }
     if (idle) this.#idle = new IdleWatcher(conn, idle, (event) => this.#idleFired(event, idle));
     conn.closed.then(() => {
       this.#closed = true;
-      clearTimeout(this.#firstByte);
+      if (this.#firstByte !== undefined) clock.clearTimeout(this.#firstByte);
       this.#idle?.stop();
       this.#maybeEnd();
     });
@@ -557,7 +748,7 @@ class Session {
     if (idle.action === "close" || this.#handlerDone) {
       this.conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
     } else {
-      this.#ctx.emit("idle", event);
+      emitEvent<ConnectionContextEvents, "idle">(this.#ctx, "idle", event);
     }
   }
 

@@ -436,3 +436,101 @@ describe("text and lines", () => {
     );
   });
 });
+
+// Issue #11.6b: a legal frame arriving one byte per chunk once cost 17-22 bytes of heap per payload byte
+// (an array of subarray views). The decoders now hold a slow frame in a few arrays proportional to it.
+describe("slow frames", () => {
+  const MIB = 1024 * 1024;
+  /** What the decoders expose for this test: how many arrays hold the partial frame. */
+  const partsOf = (decoder: FrameDecoder<unknown>): number => (decoder as unknown as { bufferedParts: number }).bufferedParts;
+
+  /** Feeds `bytes` one byte per chunk; returns the most arrays and buffered bytes seen on the way, and the frames. */
+  function trickle<T>(decoder: FrameDecoder<T>, bytes: Uint8Array): { frames: T[]; mostParts: number; mostBuffered: number } {
+    const frames: T[] = [];
+    let mostParts = 0;
+    let mostBuffered = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      decoder.decode(bytes.subarray(i, i + 1), (f) => frames.push(f));
+      // Sampled every 4 KiB: reading the counters each byte would dominate the test's time.
+      if ((i & 4095) === 0 || i === bytes.length - 2) {
+        mostParts = Math.max(mostParts, partsOf(decoder));
+        mostBuffered = Math.max(mostBuffered, decoder.bufferedBytes);
+      }
+    }
+    decoder.finish();
+    return { frames, mostParts, mostBuffered };
+  }
+
+  function payload(size: number): Uint8Array {
+    const p = new Uint8Array(size);
+    for (let i = 0; i < size; i++) p[i] = (i * 31 + 7) & 0xff;
+    return p;
+  }
+
+  it("lengthPrefixed: a 1 MiB frame one byte at a time is held in a few arrays, not one per byte", () => {
+    const codec = lengthPrefixed();
+    const data = payload(MIB);
+    const { frames, mostParts, mostBuffered } = trickle(codec.createDecoder(), encodeAll(codec, [data]));
+    expect(frames).toHaveLength(1);
+    expect(hex(frames[0]!.subarray(0, 64))).toBe(hex(data.subarray(0, 64)));
+    expect(frames[0]!.every((b, i) => b === data[i])).toBe(true);
+    expect(mostBuffered).toBe(MIB - 1); // the last byte completes the frame
+    // 64 KiB segments: 16 for 1 MiB. One array per byte was the old cost (about a million).
+    expect(mostParts).toBeLessThanOrEqual(17);
+  });
+
+  it("delimited: a 1 MiB line one byte at a time is held in a few arrays", () => {
+    const codec = delimited({ maxLength: 2 * MIB });
+    const data = payload(MIB).map((b) => (b === 10 ? 11 : b));
+    const { frames, mostParts } = trickle(codec.createDecoder(), encodeAll(codec, [data]));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.length).toBe(MIB);
+    expect(frames[0]!.every((b, i) => b === data[i])).toBe(true);
+    expect(mostParts).toBeLessThanOrEqual(17);
+  });
+
+  it("lines: a 256 KiB line one byte at a time is held in a few arrays", () => {
+    const codec = lines({ maxLength: MIB });
+    const line = "x".repeat(256 * 1024);
+    const { frames, mostParts } = trickle(codec.createDecoder(), utf8.encode(`${line}\n`));
+    expect(frames).toEqual([line]);
+    expect(mostParts).toBeLessThanOrEqual(5);
+  });
+
+  it("a small frame announced by its header fills one array that becomes the frame", () => {
+    const codec = lengthPrefixed();
+    const data = payload(1000);
+    const decoder = codec.createDecoder();
+    const { frames, mostParts } = trickle(decoder, encodeAll(codec, [data, data]));
+    expect(frames.map((f) => f.length)).toEqual([1000, 1000]);
+    expect(mostParts).toBe(1);
+    expect(frames[0]!.buffer.byteLength).toBe(1000); // sized once from the header: no bigger buffer behind it
+  });
+
+  it("a large announced frame allocates with the bytes received, not the announcement", () => {
+    const codec = lengthPrefixed();
+    const decoder = codec.createDecoder();
+    const header = encodeAll(codec, [new Uint8Array(8 * MIB)]).subarray(0, 4);
+    decoder.decode(header, () => {});
+    decoder.decode(Uint8Array.of(1), () => {});
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 100; i++) decoder.decode(Uint8Array.of(i), () => {});
+    // Loose bound: far below the announced 8 MiB.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 * MIB);
+    expect(decoder.bufferedBytes).toBe(101);
+    expect(partsOf(decoder)).toBe(1);
+  });
+
+  it("large pieces stay views, copied once into the frame", () => {
+    const codec = lengthPrefixed();
+    const data = payload(4 * MIB);
+    const chunks = cut(encodeAll(codec, [data]), Array.from({ length: 63 }, (_, i) => (i + 1) * 65536));
+    const decoder = codec.createDecoder();
+    const frames: Uint8Array[] = [];
+    for (const c of chunks.slice(0, -1)) decoder.decode(c, (f) => frames.push(f));
+    expect(partsOf(decoder)).toBe(chunks.length - 1);
+    decoder.decode(chunks.at(-1)!, (f) => frames.push(f));
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.every((b, i) => b === data[i])).toBe(true);
+  });
+});

@@ -91,6 +91,11 @@ describe(`server counters (${runtime})`, () => {
       queuedConnections: 0,
       refusedConnections: 0,
       filteredConnections: 0,
+      filterTimeouts: 0,
+      handshakingConnections: 0,
+      handshakeFailures: 0,
+      handshakeTimeouts: 0,
+      slowConnections: 0,
       bytesRead: 5,
       bytesWritten: 5,
     });
@@ -592,6 +597,15 @@ describe(`server options (${runtime})`, () => {
       [{ filter: true }, "filter"],
       [{ reusePort: "yes" }, "reusePort"],
       [{ backlog: 0 }, "backlog"],
+      [{ filterTimeout: -1 }, "filterTimeout"],
+      [{ handshakeTimeout: 1000 }, "handshakeTimeout"], // without tls it would bound nothing
+      [{ minReceiveRate: 100 }, "minReceiveRate"],
+      [{ minReceiveRate: { bytes: 0, per: 1000 } }, "minReceiveRate.bytes"],
+      [{ minReceiveRate: { bytes: 1, per: Infinity } }, "minReceiveRate.per"],
+      [{ minReceiveRate: { bytes: 1, per: 1000, grace: 5 } }, "minReceiveRate.grace"],
+      // Unknown keys, such as a misspelt limit, are refused rather than ignored.
+      [{ maxConnection: 10 }, "maxConnection"],
+      [{ timeout: 10 }, "timeout"],
     ];
     for (const [options, name] of cases) {
       const err = await listen({ hostname: HOST, port: 0, ...options } as ListenOptions, echo).catch((e) => e);
