@@ -7,7 +7,7 @@
 
 import type { Address } from "./address.ts";
 import { invalidOption, type NetError } from "./errors.ts";
-import { checkMillis } from "./options.ts";
+import { checkKnownKeys, checkMillis } from "./options.ts";
 
 /**
  * How the exponential delay is randomised, so that many clients that lost the
@@ -117,7 +117,12 @@ export function createBackoff(backoff: Backoff = {}, random: () => number = Math
       reset() {},
     };
   }
-  if (backoff === null || typeof backoff !== "object") throw invalidOption("backoff", backoff, "an options object or a function");
+  if (backoff === null || typeof backoff !== "object") {
+    // `backoff: "none"` is a common slip: "none" is a jitter value.
+    const hint = typeof backoff === "string" && ["full", "decorrelated", "none"].includes(backoff) ? ` ("${backoff}" is a jitter value: write { jitter: "${backoff}" })` : "";
+    throw invalidOption("backoff", backoff, `an options object { initial?, max?, jitter?: "full" | "decorrelated" | "none" } or a function${hint}`);
+  }
+  checkKnownKeys(backoff, ["initial", "max", "jitter"], "backoff");
   // An initial delay of 0 would make every full-jitter delay 0: a tight reconnect loop.
   const initial = checkMillis("backoff.initial", backoff.initial, 1) ?? DEFAULT_BACKOFF_INITIAL;
   const max = checkMillis("backoff.max", backoff.max) ?? Math.max(DEFAULT_BACKOFF_MAX, initial);

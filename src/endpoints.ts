@@ -13,9 +13,9 @@ import { invalidOption, NetError } from "./errors.ts";
  * - one address (`"db:6379"`, `{ hostname, port }`, `{ path }`);
  * - a non-empty list, tried in turn: each new attempt takes the next one;
  * - a function returning (a promise of) the address for the next attempt.
- *   If it throws, the attempt fails with `ENOTFOUND` and is retried with
- *   backoff; if it returns an invalid address, the client closes with
- *   `ERR_INVALID_ADDRESS`.
+ *   If it throws, or returns something that is not an address (an empty
+ *   answer from discovery), the attempt fails with `ENOTFOUND`, naming the
+ *   function, and is retried with backoff. `connectTimeout` covers the call.
  *
  * @example
  * ```ts
@@ -40,7 +40,7 @@ export type Target = AddressInput | readonly AddressInput[] | (() => AddressInpu
 export interface EndpointSource {
   /** The endpoint for the next attempt. */
   next(): Promise<Address>;
-  /** How the target reads in messages: the address, the list, or "target()". */
+  /** How the target reads in messages: the address, the list, or the function's name with "()" ("target()" if anonymous). */
   readonly label: string;
 }
 
@@ -75,8 +75,10 @@ export function endpoints(target: Target, options: EndpointOptions = {}): Endpoi
   const shuffle = options.shuffle ?? false;
   if (typeof shuffle !== "boolean") throw invalidOption("shuffle", shuffle, "a boolean");
   if (typeof target === "function") {
+    // Named in errors, so the failing discovery function can be found.
+    const label = target.name ? `${target.name}()` : "target()";
     return {
-      label: "target()",
+      label,
       async next() {
         let input: AddressInput;
         try {
@@ -84,9 +86,15 @@ export function endpoints(target: Target, options: EndpointOptions = {}): Endpoi
         } catch (error) {
           if (error instanceof NetError) throw error;
           const why = error instanceof Error ? error.message : String(error);
-          throw new NetError("ENOTFOUND", `the target function failed: ${why}`, { cause: error });
+          throw new NetError("ENOTFOUND", `the target function ${label} failed: ${why}`, { cause: error, address: label });
         }
-        return parseAddress(input);
+        try {
+          return parseAddress(input);
+        } catch (error) {
+          // A discovery glitch (an empty answer during a failover) heals by itself: retried with backoff, not fatal.
+          const why = error instanceof Error ? error.message : String(error);
+          throw new NetError("ENOTFOUND", `the target function ${label} returned no usable address (${JSON.stringify(input) ?? String(input)}): ${why}`, { cause: error, address: label });
+        }
       },
     };
   }

@@ -7,6 +7,8 @@
 
 import type { Codec } from "./codec.ts";
 import { invalidOption } from "./errors.ts";
+import { FrameReader } from "./frame-reader.ts";
+import { encodeFrame, WriteCoalescer } from "./write-coalescer.ts";
 
 /**
  * What {@link framed} needs from a connection. wireline's `Connection`
@@ -123,15 +125,11 @@ const ignore = (): void => {};
 class Channel<T> implements FramedChannel<T> {
   readonly #conn: ByteConnection;
   readonly #codec: Codec<T>;
-  readonly #maxBatchBytes: number;
+  readonly #coalescer: WriteCoalescer;
   #iterated = false;
 
-  // Small parts waiting for the microtask flush, copied into one array then.
-  #parts: Uint8Array[] = [];
-  #partsBytes = 0;
-  /** Settles the sends whose last bytes are in `#parts`; made on the first such send. */
+  /** Settles the sends whose last bytes wait in the coalescer's batch; made on the first such send. */
   #batch: { promise: Promise<void>; resolve: (settled: Promise<void>) => void } | undefined;
-  #flushScheduled = false;
   /**
    * Settles once every write issued so far is accepted, or rejects with the
    * first failure. Each send resolves with the write holding its last byte
@@ -142,7 +140,14 @@ class Channel<T> implements FramedChannel<T> {
   constructor(conn: ByteConnection, codec: Codec<T>, maxBatchBytes: number) {
     this.#conn = conn;
     this.#codec = codec;
-    this.#maxBatchBytes = maxBatchBytes;
+    this.#coalescer = new WriteCoalescer(maxBatchBytes, {
+      write: (data) => this.#write(data),
+      flushed: () => {
+        const batch = this.#batch;
+        this.#batch = undefined;
+        batch?.resolve(this.#written);
+      },
+    });
   }
 
   get closed(): Promise<unknown> {
@@ -154,48 +159,21 @@ class Channel<T> implements FramedChannel<T> {
   }
 
   async close(): Promise<void> {
-    this.#flush();
+    this.#coalescer.flush();
     // A failed write already closed the connection; closing is all that is left either way.
     await this.#written.catch(ignore);
     await this.#conn.close();
   }
 
   send(frame: T): Promise<void> {
-    let encoded: Uint8Array | readonly Uint8Array[];
+    let parts: readonly Uint8Array[];
     try {
-      encoded = this.#codec.encode(frame);
+      parts = encodeFrame(this.#codec, frame);
     } catch (error) {
       return Promise.reject(error);
     }
-    const parts: readonly Uint8Array[] = encoded instanceof Uint8Array ? [encoded] : encoded;
-    const max = this.#maxBatchBytes;
-    // Whether this frame's last bytes were written directly rather than batched.
-    let direct = false;
-    for (const part of parts) {
-      if (part.length === 0) continue;
-      if (part.length >= max) {
-        // Copying a large part into a batch costs more than one extra write.
-        this.#flush();
-        this.#write(part);
-        direct = true;
-        continue;
-      }
-      if (this.#partsBytes + part.length > max) this.#flush();
-      this.#parts.push(part);
-      this.#partsBytes += part.length;
-      direct = false;
-    }
-    if (direct) return this.#written;
-    const batch = (this.#batch ??= deferred());
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(() => {
-        this.#flushScheduled = false;
-        this.#flush();
-      });
-    }
-    if (this.#partsBytes >= max) this.#flush();
-    return batch.promise;
+    if (this.#coalescer.add(parts)) return this.#written;
+    return (this.#batch ??= deferred()).promise;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -203,17 +181,10 @@ class Channel<T> implements FramedChannel<T> {
     // jobs per frame, which dominated small-frame throughput (bench/scenarios/small-messages.ts).
     const again = this.#iterated;
     this.#iterated = true;
-    const conn = this.#conn;
-    const decoder = this.#codec.createDecoder();
-    // Frames decoded from the current chunk; handed out from `index` on.
-    const frames: T[] = [];
+    const reader = new FrameReader(this.#conn, this.#codec.createDecoder());
+    // Frames decoded from the current chunk are handed out from `index` on.
+    const frames = reader.frames;
     let index = 0;
-    const emit = (frame: T): void => {
-      frames.push(frame);
-    };
-    let failure: unknown;
-    let ended = false;
-    let source: AsyncIterator<Uint8Array> | undefined;
     // Calls that do not await each next() are served in order, as a generator would.
     let inFlight = 0;
     let queue: Promise<unknown> = Promise.resolve();
@@ -223,21 +194,9 @@ class Channel<T> implements FramedChannel<T> {
         // Reset, not shifted: a chunk can hold thousands of small frames.
         frames.length = 0;
         index = 0;
-        if (failure !== undefined) throw failure;
-        if (ended) return { value: undefined, done: true };
-        const next = await (source ??= conn[Symbol.asyncIterator]()).next();
-        try {
-          if (next.done) {
-            ended = true;
-            decoder.finish();
-          } else {
-            decoder.decode(next.value, emit);
-          }
-        } catch (error) {
-          failure = error;
-          // Destroy at once, so a bad peer stops being read, then deliver what was decoded before the error.
-          conn.destroy(error instanceof Error ? error : new Error(String(error)));
-        }
+        if (reader.failure !== undefined) throw reader.failure;
+        if (reader.done) return { value: undefined, done: true };
+        await reader.read();
       }
     };
     return {
@@ -251,43 +210,13 @@ class Channel<T> implements FramedChannel<T> {
         return result;
       },
       return: async (): Promise<IteratorResult<T>> => {
-        // Leaving early keeps the connection open, as for a Connection; a finished source needs no return().
-        if (source && !ended && failure === undefined) await source.return?.();
-        ended = true;
+        // Leaving early keeps the connection open, as for a Connection.
+        await reader.return();
         frames.length = 0;
         index = 0;
         return { value: undefined, done: true };
       },
     };
-  }
-
-  #flush(): void {
-    const parts = this.#parts;
-    const batch = this.#batch;
-    if (parts.length === 0) {
-      // A batch with no bytes only holds sends of empty frames.
-      if (batch) {
-        this.#batch = undefined;
-        batch.resolve(this.#written);
-      }
-      return;
-    }
-    let data: Uint8Array;
-    if (parts.length === 1) {
-      data = parts[0]!;
-    } else {
-      data = new Uint8Array(this.#partsBytes);
-      let offset = 0;
-      for (const part of parts) {
-        data.set(part, offset);
-        offset += part.length;
-      }
-    }
-    this.#parts = [];
-    this.#partsBytes = 0;
-    this.#batch = undefined;
-    this.#write(data);
-    batch?.resolve(this.#written);
   }
 
   #write(data: Uint8Array): void {

@@ -6,9 +6,10 @@
  * @module
  */
 
+import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import type { Connection } from "./connection.ts";
 import { invalidOption } from "./errors.ts";
-import { checkMillis } from "./options.ts";
+import { checkKnownKeys, checkMillis } from "./options.ts";
 
 /**
  * The `heartbeat` option. When nothing has arrived for `interval` ms, `ping`
@@ -83,6 +84,7 @@ export interface HeartbeatSettings {
  */
 export function heartbeatSettings(options: HeartbeatOptions): HeartbeatSettings {
   if (options === null || typeof options !== "object") throw invalidOption("heartbeat", options, "an options object");
+  checkKnownKeys(options, ["interval", "timeout", "ping"], "heartbeat");
   const interval = checkMillis("heartbeat.interval", options.interval, 1) ?? DEFAULT_HEARTBEAT_INTERVAL;
   const timeout = checkMillis("heartbeat.timeout", options.timeout, 1) ?? DEFAULT_HEARTBEAT_TIMEOUT;
   if (interval === Infinity || timeout === Infinity) throw invalidOption("heartbeat", "Infinity", "finite interval and timeout (omit heartbeat to turn it off)");
@@ -133,41 +135,45 @@ export class Heartbeat {
   readonly #conn: Connection;
   readonly #settings: HeartbeatSettings;
   readonly #hooks: HeartbeatHooks;
-  #lastSeen = Date.now();
+  readonly #clock: Clock;
+  #lastSeen: number;
   #lastBytes: number;
   #pinged = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerHandle | undefined;
   #stopped = false;
 
-  constructor(conn: Connection, settings: HeartbeatSettings, hooks: HeartbeatHooks) {
+  /** `clock` is the seam for deterministic tests; the runtime's by default. */
+  constructor(conn: Connection, settings: HeartbeatSettings, hooks: HeartbeatHooks, clock: Clock = realClock) {
     this.#conn = conn;
     this.#settings = settings;
     this.#hooks = hooks;
+    this.#clock = clock;
+    this.#lastSeen = clock.now();
     this.#lastBytes = conn.bytesRead;
     this.#schedule(settings.interval);
   }
 
   /** Data arrived now. */
   touch(): void {
-    this.#lastSeen = Date.now();
+    this.#lastSeen = this.#clock.now();
     this.#pinged = false;
   }
 
   /** Stops watching and clears the timer. */
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 
   #schedule(ms: number): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => this.#check(), Math.max(1, ms));
+    this.#timer = this.#clock.setTimeout(() => this.#check(), Math.max(1, ms));
   }
 
   #check(): void {
     this.#timer = undefined;
-    const now = Date.now();
+    const now = this.#clock.now();
     const bytes = this.#conn.bytesRead;
     if (bytes !== this.#lastBytes || this.#hooks.readBlocked()) {
       this.#lastBytes = bytes;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import { invalidOption } from "./errors.ts";
 import { checkMillis } from "./options.ts";
 
@@ -108,24 +109,39 @@ export class IdleWatcher {
   readonly #source: ByteCounters;
   readonly #onIdle: (event: IdleEvent) => void;
   readonly #variants: Variant[] = [];
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #clock: Clock;
+  readonly #period: number;
+  #timer: TimerHandle | undefined;
+  #stopped = false;
 
-  constructor(source: ByteCounters, settings: IdleSettings, onIdle: (event: IdleEvent) => void) {
+  /** `clock` is the seam for deterministic tests; the runtime's by default. */
+  constructor(source: ByteCounters, settings: IdleSettings, onIdle: (event: IdleEvent) => void, clock: Clock = realClock) {
     this.#source = source;
     this.#onIdle = onIdle;
-    const now = performance.now();
+    this.#clock = clock;
+    const now = clock.now();
     for (const kind of ["read", "write", "all"] as const) {
       const timeout = settings[kind];
       if (timeout > 0) this.#variants.push({ kind, timeout, count: this.#count(kind), since: now, due: now + timeout, first: true });
     }
     const shortest = Math.min(...this.#variants.map((v) => v.timeout));
     // Sampling at a quarter of the shortest timeout bounds how late a report can be.
-    this.#timer = setInterval(() => this.#sample(), Math.max(1, shortest / 4));
+    this.#period = Math.max(1, shortest / 4);
+    this.#schedule();
   }
 
   /** Stops sampling; no report follows. */
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #schedule(): void {
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#sample();
+      if (!this.#stopped) this.#schedule();
+    }, this.#period);
   }
 
   #count(kind: IdleKind): number {
@@ -134,7 +150,7 @@ export class IdleWatcher {
   }
 
   #sample(): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     for (const v of this.#variants) {
       const count = this.#count(v.kind);
       if (count !== v.count) {
@@ -149,6 +165,7 @@ export class IdleWatcher {
         v.first = false;
         v.due = now + v.timeout;
         this.#onIdle({ kind: v.kind, first, idleMs: now - v.since });
+        if (this.#stopped) return;
       }
     }
   }

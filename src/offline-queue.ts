@@ -5,6 +5,7 @@
  * @module
  */
 
+import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import { invalidOption, NetError } from "./errors.ts";
 import { checkMillis } from "./options.ts";
 
@@ -44,6 +45,8 @@ export interface OfflineQueueOptions {
   readonly overflow?: OverflowPolicy;
   /** Told about writes that left the queue unsent: dropped by overflow, or past their deadline. */
   readonly onDrop?: (count: number, bytes: number, reason: NetError) => void;
+  /** Time and timers for deadlines; the runtime's by default. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -60,17 +63,16 @@ export interface OfflineQueueOptions {
  */
 export interface DequeuedWrite {
   readonly data: Uint8Array;
+  /** Ms from `since` within which it must be handed over; Infinity for none. */
+  readonly deadline: number;
+  /** When the write was made, on the queue's clock. */
+  readonly since: number;
   resolve(): void;
   reject(error: NetError): void;
 }
 
-interface Write {
-  readonly data: Uint8Array;
-  readonly resolve: () => void;
-  readonly reject: (error: NetError) => void;
-  readonly deadline: number;
-  readonly since: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
+interface Write extends DequeuedWrite {
+  timer: TimerHandle | undefined;
   /** Where the write is now; moving from the waiting list to the queue gets a new slot. */
   slot: Slot;
 }
@@ -164,6 +166,7 @@ export class OfflineQueue {
   readonly #maxWrites: number;
   readonly #overflow: OverflowPolicy;
   readonly #onDrop: (count: number, bytes: number, reason: NetError) => void;
+  readonly #clock: Clock;
   readonly #queued = new SlotList();
   /** Writes waiting for room under the "wait" policy; bounded like the queue itself. */
   readonly #waiting = new SlotList();
@@ -180,6 +183,7 @@ export class OfflineQueue {
     this.#maxWrites = maxWrites;
     this.#overflow = overflow;
     this.#onDrop = options.onDrop ?? noop;
+    this.#clock = options.clock ?? realClock;
   }
 
   /** Writes held (not counting those waiting for room). */
@@ -216,13 +220,13 @@ export class OfflineQueue {
     }
     let write!: Write;
     const promise = new Promise<void>((resolve, reject) => {
-      write = { data, resolve, reject, deadline, since: Date.now(), timer: undefined, slot: undefined! };
+      write = { data, resolve, reject, deadline, since: this.#clock.now(), timer: undefined, slot: undefined! };
     });
     promise.catch(noop);
     const list = this.#fits(this.#queued, data.length) && this.#waiting.count === 0 ? this.#queued : this.#waiting;
     list.push(write);
     // The deadline counts from the write() call, whether the write waits for room or sits in the queue.
-    if (deadline !== Infinity) write.timer = setTimeout(() => this.#expire(write), deadline);
+    if (deadline !== Infinity) write.timer = this.#clock.setTimeout(() => this.#expire(write), deadline);
     return promise;
   }
 
@@ -230,31 +234,45 @@ export class OfflineQueue {
   shift(): DequeuedWrite | undefined {
     const write = this.#queued.shift();
     if (!write) return undefined;
-    clearTimeout(write.timer);
+    this.#clearTimer(write);
     this.#admitWaiting();
     return write;
   }
 
   /**
-   * Puts a write taken with {@link OfflineQueue.shift} back at the front, for
-   * when the connection would not take it after all. The limits are not
-   * checked again: the write was counted before, so the queue can exceed
-   * them by this one write.
+   * Puts a write back at the front, for when the connection would not take
+   * it after all: one taken with {@link OfflineQueue.shift}, or one the
+   * caller was about to hand over without queueing it. The limits are not
+   * checked again: the write was accepted before, so the queue can exceed
+   * them by the writes put back.
    */
   requeue(dequeued: DequeuedWrite): void {
-    const write = dequeued as Write;
+    const write: Write = "slot" in dequeued ? (dequeued as Write) : {
+            data: dequeued.data,
+            deadline: dequeued.deadline,
+            since: dequeued.since,
+            resolve: () => dequeued.resolve(),
+            reject: (error) => dequeued.reject(error),
+            timer: undefined,
+            slot: undefined!,
+          };
     this.#queued.unshift(write);
     if (write.deadline !== Infinity) {
-      write.timer = setTimeout(() => this.#expire(write), Math.max(0, write.since + write.deadline - Date.now()));
+      write.timer = this.#clock.setTimeout(() => this.#expire(write), Math.max(0, write.since + write.deadline - this.#clock.now()));
     }
   }
 
   /** Rejects every queued and waiting write with `error` and empties the queue. */
   rejectAll(error: NetError): void {
     for (const write of [...this.#queued.drain(), ...this.#waiting.drain()]) {
-      clearTimeout(write.timer);
+      this.#clearTimer(write);
       write.reject(error);
     }
+  }
+
+  #clearTimer(write: Write): void {
+    if (write.timer !== undefined) this.#clock.clearTimeout(write.timer);
+    write.timer = undefined;
   }
 
   #fits(list: SlotList, length: number): boolean {
@@ -275,7 +293,7 @@ export class OfflineQueue {
     let bytes = 0;
     while (!this.#fits(this.#queued, length)) {
       const write = this.#queued.shift()!;
-      clearTimeout(write.timer);
+      this.#clearTimer(write);
       count++;
       bytes += write.data.length;
       write.reject(reason);

@@ -99,7 +99,7 @@ describe("endpoints", () => {
     expect(seen).toEqual(["b", "c", "a", "b", "c", "a"]);
   });
 
-  it("asks a function for each attempt; a throw becomes ENOTFOUND, a bad address ERR_INVALID_ADDRESS", async () => {
+  it("asks a function for each attempt; a throw or a bad address becomes a retryable ENOTFOUND naming the function", async () => {
     let n = 0;
     const source = endpoints(async () => `host${++n}:80`);
     expect(await source.next()).toEqual({ transport: "tcp", hostname: "host1", port: 80 });
@@ -108,7 +108,14 @@ describe("endpoints", () => {
       throw new Error("consul is down");
     });
     await expect(failing.next()).rejects.toMatchObject({ code: "ENOTFOUND", message: expect.stringContaining("consul is down") });
-    await expect(endpoints(() => "nope").next()).rejects.toMatchObject({ code: "ERR_INVALID_ADDRESS" });
+    // A discovery glitch (an empty answer) must be retried, not fatal: ENOTFOUND, with the function's name.
+    async function discoverBroker(): Promise<string> {
+      return "";
+    }
+    const empty = endpoints(discoverBroker);
+    expect(empty.label).toBe("discoverBroker()");
+    await expect(empty.next()).rejects.toMatchObject({ code: "ENOTFOUND", message: expect.stringContaining("discoverBroker()") });
+    await expect(endpoints(() => "nope").next()).rejects.toMatchObject({ code: "ENOTFOUND", cause: expect.objectContaining({ code: "ERR_INVALID_ADDRESS" }) });
   });
 
   it("validates fixed targets at once", () => {

@@ -4,7 +4,9 @@ import { describe, expect, it } from "vitest";
 import type { Connection, NetError, Server } from "../src/mod.ts";
 import { framed } from "../src/framed.ts";
 import { lengthPrefixed } from "../src/length-prefixed.ts";
-import { reconnectingWith, type ReconnectingClient, type ReconnectingEvents, type ReconnectingOptions } from "../src/reconnecting.ts";
+import { reconnectingWith, type ReconnectingClient } from "../src/reconnecting/client.ts";
+import type { ReconnectingEvents } from "../src/reconnecting/events.ts";
+import type { ReconnectingOptions } from "../src/reconnecting/options.ts";
 import type { Codec } from "../src/codec.ts";
 import type { Target } from "../src/endpoints.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
@@ -623,8 +625,11 @@ describe(`reconnecting client (${runtime})`, () => {
     const closed = await nextEvent(rejectedByUser, "close");
     expect(closed.error?.code).toBe("ECONNREFUSED");
 
-    const badDiscovery = client(() => "not an address", { backoff: FAST });
-    expect((await nextEvent(badDiscovery, "close")).error?.code).toBe("ERR_INVALID_ADDRESS");
+    // A target function that never gives an address is retried (ENOTFOUND) until the retry budget runs out.
+    const badDiscovery = client(() => "not an address", { backoff: FAST, maxAttempts: 3 });
+    const gaveUp = (await nextEvent(badDiscovery, "close")).error;
+    expect(gaveUp?.code).toBe("ERR_RETRIES_EXHAUSTED");
+    expect((gaveUp?.cause as NetError | undefined)?.code).toBe("ENOTFOUND");
 
     expect(() => client("no-port")).toThrow(/ERR_INVALID_ADDRESS/);
     expect(() => client(`127.0.0.1:${port}`, { maxQueuedWrites: 0 })).toThrow(/ERR_INVALID_OPTION/);

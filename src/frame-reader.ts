@@ -1,0 +1,87 @@
+/**
+ * The read half of a codec on a connection, shared by {@link framed} and the
+ * reconnecting client: read a chunk, decode it, and on bad input destroy the
+ * connection at once while keeping the frames decoded before the error.
+ *
+ * @module
+ */
+
+import type { FrameDecoder } from "./codec.ts";
+import type { ByteConnection } from "./framed.ts";
+
+/**
+ * Decodes one connection's byte stream, a chunk per {@link FrameReader.read}.
+ *
+ * @example
+ * ```ts
+ * import { FrameReader } from "./frame-reader.ts";
+ * import { lines } from "./lines.ts";
+ * const reader = new FrameReader(conn, lines().createDecoder());
+ * while (!reader.done) {
+ *   await reader.read();
+ *   for (const line of reader.frames.splice(0)) console.log(line);
+ * }
+ * if (reader.failure !== undefined) throw reader.failure;
+ * ```
+ */
+export class FrameReader<T> {
+  /** Frames decoded so far and not yet taken; the caller empties it. */
+  readonly frames: T[] = [];
+  readonly #conn: ByteConnection;
+  readonly #decoder: FrameDecoder<T>;
+  readonly #emit = (frame: T): void => {
+    this.frames.push(frame);
+  };
+  #source: AsyncIterator<Uint8Array> | undefined;
+  #failure: unknown;
+  #ended = false;
+
+  constructor(conn: ByteConnection, decoder: FrameDecoder<T>) {
+    this.#conn = conn;
+    this.#decoder = decoder;
+  }
+
+  /** The decoding error that destroyed the connection, if any. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /** True once the peer closed cleanly (the stream ended), even if a partial frame was left. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** True once there is nothing more to read: ended, failed or returned. */
+  get done(): boolean {
+    return this.#ended || this.#failure !== undefined;
+  }
+
+  /**
+   * Reads one chunk and decodes it into `frames`; returns the chunk's size (0
+   * at the end). Throws the connection's error; a decoding error is kept in
+   * `failure` instead, after destroying the connection with it.
+   */
+  async read(): Promise<number> {
+    const next = await (this.#source ??= this.#conn[Symbol.asyncIterator]()).next();
+    try {
+      if (next.done) {
+        this.#ended = true;
+        this.#decoder.finish();
+        return 0;
+      }
+      this.#decoder.decode(next.value, this.#emit);
+      return next.value.length;
+    } catch (error) {
+      this.#failure = error;
+      // Destroy at once, so a bad peer stops being read; the frames decoded before the error stay.
+      this.#conn.destroy(error instanceof Error ? error : new Error(String(error)));
+      return next.done ? 0 : next.value.length;
+    }
+  }
+
+  /** Stops reading without closing the connection. */
+  async return(): Promise<void> {
+    if (this.#source && !this.done) await this.#source.return?.();
+    this.#ended = true;
+  }
+}
