@@ -9,7 +9,8 @@ import type { Codec } from "./codec.ts";
 import { connectWith, type ConnectOptions } from "./connect.ts";
 import type { Connection } from "./connection.ts";
 import type { Target } from "./endpoints.ts";
-import { reconnectingWith, type ReconnectingClient, type ReconnectingOptions } from "./reconnecting.ts";
+import { reconnectingWith, type ReconnectingClient } from "./reconnecting/client.ts";
+import type { ReconnectingOptions } from "./reconnecting/options.ts";
 import { listenWith, type ConnectionHandler, type ListenOptions, type Server } from "./server.ts";
 import type { Transport } from "./transport.ts";
 
