@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { NetError } from "../src/errors.ts";
 import { OfflineQueue, type OverflowPolicy } from "../src/offline-queue.ts";
+import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 import { delay } from "./helpers/runtime.ts";
 
 function bytes(n: number, fill = 0): Uint8Array {
@@ -156,5 +157,54 @@ describe("OfflineQueue", () => {
     expect(() => new OfflineQueue({ maxBytes: 0, maxWrites: 1 })).toThrow(/maxQueuedBytes/);
     expect(() => new OfflineQueue({ maxBytes: 1, maxWrites: 1.5 })).toThrow(/maxQueuedWrites/);
     expect(() => new OfflineQueue({ maxBytes: 1, maxWrites: 1, overflow: "block" as "wait" })).toThrow(/overflow/);
+  });
+
+  describe("deadlines on a manual clock", () => {
+    it("a write rejects with ERR_WRITE_DEADLINE exactly at its deadline, not a millisecond before", async () => {
+      const clock = new ManualClock();
+      const drops: Array<[number, number, string]> = [];
+      const q = new OfflineQueue({ maxBytes: 100, maxWrites: 3, clock, onDrop: (count, size, reason) => drops.push([count, size, reason.code]) });
+      const late = track(q.push(bytes(10), 1_000));
+      const never = track(q.push(bytes(5)));
+      await clock.advance(999);
+      expect(late.state).toBe("pending");
+      await clock.advance(1);
+      expect(late.state).toBe("rejected");
+      expect(late.error?.code).toBe("ERR_WRITE_DEADLINE");
+      expect(drops).toEqual([[1, 10, "ERR_WRITE_DEADLINE"]]);
+      expect(q.size).toBe(1);
+      await clock.advance(1_000_000);
+      expect(never.state).toBe("pending");
+    });
+
+    it("a requeued write keeps what is left of its deadline; a shifted one has no timer", async () => {
+      const clock = new ManualClock();
+      const q = new OfflineQueue({ maxBytes: 100, maxWrites: 3, clock });
+      const write = track(q.push(bytes(10), 1_000));
+      await clock.advance(600);
+      const taken = q.shift()!;
+      expect(clock.pendingTimers).toBe(0);
+      q.requeue(taken);
+      await clock.advance(399);
+      expect(write.state).toBe("pending");
+      await clock.advance(1);
+      expect(write.state).toBe("rejected");
+      expect(write.error?.code).toBe("ERR_WRITE_DEADLINE");
+    });
+
+    it("a write put back that the queue never held gets its deadline from its own start", async () => {
+      const clock = new ManualClock();
+      const q = new OfflineQueue({ maxBytes: 100, maxWrites: 3, clock });
+      await clock.advance(100);
+      let outcome = "pending";
+      q.requeue({ data: bytes(3), deadline: 500, since: 50, resolve: () => (outcome = "resolved"), reject: (e) => (outcome = e.code) });
+      expect(q.size).toBe(1);
+      await clock.advance(449);
+      expect(outcome).toBe("pending");
+      await clock.advance(1);
+      expect(outcome).toBe("ERR_WRITE_DEADLINE");
+      await microtasks();
+      expect(q.size).toBe(0);
+    });
   });
 });

@@ -19,7 +19,7 @@ export interface WriteCounters {
 /**
  * Samples a connection's write progress every quarter of `timeout` and calls
  * `onStall` once when bytes have been waiting with no progress for at least
- * `timeout` ms (reported at most a quarter of it later). Progress is the
+ * `timeout` ms (reported at most half of it later). Progress is the
  * kernel taking bytes: `bytesWritten - bufferedAmount` growing. Nothing
  * buffered is never a stall.
  *
@@ -46,7 +46,7 @@ export class WriteStallWatch {
     this.#clock = clock;
     this.#onStall = onStall;
     this.#taken = counters.bytesWritten - counters.bufferedAmount;
-    this.#since = clock.now();
+    this.#since = counters.bufferedAmount === 0 ? Infinity : clock.now();
     this.#schedule();
   }
 
@@ -66,7 +66,10 @@ export class WriteStallWatch {
     const { bytesWritten, bufferedAmount } = this.#counters;
     const taken = bytesWritten - bufferedAmount;
     if (bufferedAmount === 0 || taken !== this.#taken) {
+      // Counted from the first sample that sees bytes waiting, so a report is never early.
       this.#taken = taken;
+      this.#since = bufferedAmount === 0 ? Infinity : now;
+    } else if (this.#since === Infinity) {
       this.#since = now;
     } else if (now - this.#since >= this.#timeout) {
       this.#onStall(now - this.#since);
