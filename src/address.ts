@@ -92,11 +92,11 @@ function checkHostname(hostname: string, input: unknown): string {
   }
   // Lengths in characters: an internationalised label never gets shorter once encoded, so this never refuses a valid name.
   const name = hostname.endsWith(".") ? hostname.slice(0, -1) : hostname;
-  if (name.length > MAX_HOSTNAME_LENGTH) throw invalid(input, `host name is ${name.length} characters long (at most ${MAX_HOSTNAME_LENGTH})`);
   for (const label of name.split(".")) {
     if (label === "") throw invalid(input, "host name has an empty label (two dots in a row, or a leading dot)");
     if (label.length > MAX_LABEL_LENGTH) throw invalid(input, `host name label of ${label.length} characters (at most ${MAX_LABEL_LENGTH})`);
   }
+  if (name.length > MAX_HOSTNAME_LENGTH) throw invalid(input, `host name is ${name.length} characters long (at most ${MAX_HOSTNAME_LENGTH})`);
   return hostname;
 }
 

@@ -651,7 +651,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     for (const session of this.#sessions) session.stop();
     for (const conn of this.#admission.clear()) this.#refuseOpen(conn, "stopping");
     await listenerClosed;
-    if (this.#sessions.size > 0 || this.#verdicts.size > 0) {
+    if (timeout > 0 && (this.#sessions.size > 0 || this.#verdicts.size > 0)) {
       let timer: TimerHandle | undefined;
       await new Promise<void>((resolve) => {
         this.#onIdle = resolve;
