@@ -6,6 +6,7 @@ export default defineConfig({
     deno: "adapters/deno.ts",
     bun: "adapters/bun.ts",
     memory: "adapters/memory.ts",
+    transport: "src/transport-entry.ts",
   },
   format: ["esm", "cjs"],
   dts: true,

@@ -2,9 +2,12 @@
  * wireline: TCP and Unix-socket connections that stay up, with one API on
  * Node, Deno and Bun alike.
  *
- * This module is the runtime-agnostic core. Import `wireline` (npm) or
- * `@wireline/wireline` (JSR) to get it together with `connect` and `listen`
- * bound to the current runtime.
+ * This is the application API, and every name here is a compatibility
+ * promise: the runtime entry points (`wireline`, `wireline/node`,
+ * `wireline/deno`, `wireline/bun`, `wireline/memory`) re-export it next to
+ * their bound `connect`, `listen` and `reconnecting`. What a transport author
+ * needs lives in `wireline/transport`; everything else is internal.
+ * `test/public-api.test.ts` pins the list, so adding a name is a deliberate act.
  *
  * @example
  * ```ts
@@ -19,30 +22,38 @@
  * @module
  */
 
-export * from "./address.ts";
-export * from "./admission-queue.ts";
-export * from "./backoff.ts";
-export * from "./codec.ts";
-export * from "./connect.ts";
-export * from "./connection.ts";
-export * from "./delimited.ts";
-export * from "./endpoints.ts";
-export * from "./errors.ts";
-export * from "./framed.ts";
-export * from "./framing-error.ts";
-export * from "./heartbeat.ts";
-export * from "./idle-timeout.ts";
-export * from "./length-prefixed.ts";
-export * from "./lines.ts";
-export * from "./net.ts";
-export * from "./offline-queue.ts";
-export * from "./options.ts";
-export * from "./reconnecting/client.ts";
-export * from "./reconnecting/events.ts";
-export * from "./reconnecting/options.ts";
-export { isRetryable } from "./reconnecting/supervisor.ts";
-export * from "./server-stats.ts";
-export * from "./server.ts";
-export * from "./tls.ts";
-export * from "./transport.ts";
-export * from "./typed-events.ts";
+export type { Address, AddressInput, TcpAddress, UnixAddress } from "./address.ts";
+export type { Backoff, BackoffFunction, BackoffOptions, Jitter } from "./backoff.ts";
+export type { Codec, FrameDecoder } from "./codec.ts";
+export type { ConnectOptions } from "./connect.ts";
+export type { CloseOptions, Connection } from "./connection.ts";
+export { delimited, type DelimitedOptions } from "./delimited.ts";
+export type { Target } from "./endpoints.ts";
+export { NetError, type NetErrorCode } from "./errors.ts";
+export { framed, type ByteConnection, type FramedChannel, type FramedOptions } from "./framed.ts";
+export { FramingError, type FramingErrorCode } from "./framing-error.ts";
+export type { HeartbeatOptions } from "./heartbeat.ts";
+export type { IdleEvent, IdleKind, IdleTimeoutOptions } from "./idle-timeout.ts";
+export { lengthPrefixed, type LengthPrefixedOptions } from "./length-prefixed.ts";
+export { lines, text } from "./lines.ts";
+export { createNet, type Net } from "./net.ts";
+export type { OfflineQueueOptions, OverflowPolicy } from "./offline-queue.ts";
+export type { SocketOptions } from "./options.ts";
+export type { ReconnectingClient } from "./reconnecting/client.ts";
+export type { ReconnectingEvents, ReconnectingState } from "./reconnecting/events.ts";
+export type { ReconnectingOptions, WriteOptions } from "./reconnecting/options.ts";
+export type { ServerStats } from "./server-stats.ts";
+export type {
+  ConnectionContext,
+  ConnectionContextEvents,
+  ConnectionFilter,
+  ConnectionHandler,
+  ListenOptions,
+  RefusedReason,
+  Server,
+  ServerCloseOptions,
+  ServerEvents,
+} from "./server.ts";
+export type { PeerCertificate, StartTlsOptions, TlsClientOptions, TlsInfo, TlsServerOptions } from "./tls.ts";
+export type { SocketAddress, Transport } from "./transport.ts";
+export type { TypedEvent, TypedEventTarget, TypedListener, TypedListenerOptions } from "./typed-events.ts";

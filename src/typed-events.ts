@@ -63,6 +63,8 @@ export interface TypedListenerOptions {
  * ```
  */
 export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends EventTarget {
+  /** Never set: it lets {@link emitEvent} infer the event map from a subclass's `this`. */
+  private declare readonly eventMap?: M;
   /** Wrappers created by on(), so off() can find them; keyed by type, then by listener. */
   readonly #wrappers = new Map<string, Map<TypedListener<never>, EventListener>>();
 
@@ -104,14 +106,6 @@ export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends Eve
   /** Refused: only wireline emits these events, so listeners can trust them. */
   override dispatchEvent(event: Event): boolean {
     throw new NetError("ERR_UNSUPPORTED", `dispatchEvent("${event.type}") is not allowed: wireline emits these events itself; listen with on() or addEventListener()`);
-  }
-
-  /**
-   * @deprecated Internal, and removed once server.ts and reconnecting.ts call
-   * {@link emitEvent}: it lets users forge events.
-   */
-  emit<K extends keyof M & string>(type: K, detail: M[K]): void {
-    emitEvent(this, type, detail);
   }
 }
 
