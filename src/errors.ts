@@ -37,6 +37,8 @@ export type NetErrorCode =
   | "ERR_TLS"
   | "ERR_FRAME_TOO_LARGE"
   | "ERR_FRAME_MALFORMED"
+  | "ERR_REPLY_TIMEOUT"
+  | "ERR_CONNECTION_LOST"
   | "EUNKNOWN";
 
 /**
