@@ -39,7 +39,7 @@ export class FakeDriver implements SocketDriver {
    * Synchronous mode: bytes the next `writeSome` calls take (each call takes
    * min(chunk, budget) and lowers it). Infinity: everything.
    */
-  budget = Number.POSITIVE_INFINITY;
+  budget: number = Number.POSITIVE_INFINITY;
   /** Async mode: `writeSome` returns a promise the test settles via {@link pending}. */
   async = false;
   readonly pending: PendingWrite[] = [];
