@@ -7,16 +7,24 @@
 
 /** Pieces at least this long are kept as views and copied once, at the end: bulk frames cost one copy. */
 const LARGE_PIECE = 4096;
+/**
+ * The first pieces are kept as views whatever their size, as a frame split
+ * over a few reads usually is; only a frame cut finer than this pays for
+ * copying its small pieces into segments.
+ */
+const MAX_VIEWS = 16;
 /** Small pieces are copied into owned segments that double up to this size, then a new one starts. */
 const MAX_SEGMENT = 64 * 1024;
 /** First segment size: a line split across two reads fits without growing. */
 const MIN_SEGMENT = 256;
 
 /**
- * Accumulates a frame split across chunks. Large pieces are kept as views
- * (one copy when the frame completes); small ones are copied into segments
- * that grow by doubling, so a frame trickling in one byte per chunk costs at
- * most about twice its size, never an object per byte.
+ * Accumulates a frame split across chunks. The first few pieces and large
+ * ones are kept as views (one copy when the frame completes); further small
+ * ones are copied into segments that grow by doubling, so a frame trickling
+ * in one byte per chunk costs at most about twice its size, never an object
+ * per byte. When the frame's length is known and small, its own buffer is
+ * filled instead, and handed out without a copy.
  *
  * @example
  * ```ts
@@ -28,7 +36,7 @@ const MIN_SEGMENT = 256;
  */
 export class PartialFrame {
   /** Completed parts, in order: views of large pieces and full segments. */
-  #parts: Uint8Array[] = [];
+  readonly #parts: Uint8Array[] = [];
   /** The segment small pieces are copied into, after `#parts`. */
   #open: Uint8Array | undefined;
   #openFill = 0;
@@ -58,7 +66,7 @@ export class PartialFrame {
       this.#openFill += n;
       return;
     }
-    if (n >= LARGE_PIECE) {
+    if (n >= LARGE_PIECE || (open === undefined && this.#parts.length < MAX_VIEWS && expected === 0)) {
       this.#seal();
       this.#parts.push(piece);
       return;
@@ -95,27 +103,17 @@ export class PartialFrame {
     }
     const frame = new Uint8Array(length);
     let offset = 0;
-    const copy = (part: Uint8Array): boolean => {
-      if (offset + part.length >= length) {
-        frame.set(part.subarray(0, length - offset), offset);
-        offset = length;
-        return true;
-      }
-      frame.set(part, offset);
-      offset += part.length;
-      return false;
-    };
-    let full = false;
-    for (const part of this.#parts) if ((full = copy(part))) break;
-    if (!full && open !== undefined) full = copy(open.subarray(0, this.#openFill));
-    if (!full && last !== undefined) copy(last);
+    const parts = this.#parts;
+    for (let i = 0; i < parts.length && offset < length; i++) offset = copyInto(frame, parts[i]!, offset);
+    if (offset < length && open !== undefined) offset = copyInto(frame, open.subarray(0, this.#openFill), offset);
+    if (offset < length && last !== undefined) copyInto(frame, last, offset);
     this.clear();
     return frame;
   }
 
   /** Drops everything held. */
   clear(): void {
-    if (this.#parts.length > 0) this.#parts = [];
+    if (this.#parts.length > 0) this.#parts.length = 0;
     this.#open = undefined;
     this.#openFill = 0;
     this.#length = 0;
@@ -127,4 +125,11 @@ export class PartialFrame {
     this.#open = undefined;
     this.#openFill = 0;
   }
+}
+
+/** Copies as much of `part` as fits into `frame` at `offset`; returns the new offset. */
+function copyInto(frame: Uint8Array, part: Uint8Array, offset: number): number {
+  const room = frame.length - offset;
+  frame.set(part.length > room ? part.subarray(0, room) : part, offset);
+  return offset + Math.min(room, part.length);
 }

@@ -38,7 +38,7 @@ export interface MinReceiveRate {
  *
  * @example
  * ```ts
- * import { checkMinReceiveRate } from "wireline";
+ * import { checkMinReceiveRate } from "./receive-rate.ts";
  * checkMinReceiveRate({ bytes: 512, per: 10_000 }); // ok
  * ```
  */
@@ -61,7 +61,8 @@ export function checkMinReceiveRate(value: unknown): MinReceiveRate | undefined 
  *
  * @example
  * ```ts
- * import { Connection, realClock, ReceiveRateGuard, type RawSocket } from "wireline";
+ * import { Connection, realClock, type RawSocket } from "wireline";
+ * import { ReceiveRateGuard } from "./receive-rate.ts";
  * declare const raw: RawSocket;
  * const guarded = new ReceiveRateGuard(raw, { bytes: 512, per: 10_000 }, realClock, () => console.warn("too slow"));
  * const conn = new Connection(guarded, "peer");
