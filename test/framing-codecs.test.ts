@@ -486,7 +486,8 @@ describe("slow frames", () => {
     expect(frames).toHaveLength(1);
     expect(frames[0]!.length).toBe(MIB);
     expect(frames[0]!.every((b, i) => b === data[i])).toBe(true);
-    expect(mostParts).toBeLessThanOrEqual(17);
+    // The first 16 pieces stay views (a frame split over a few reads is not copied twice), then 64 KiB segments.
+    expect(mostParts).toBeLessThanOrEqual(16 + 17);
   });
 
   it("lines: a 256 KiB line one byte at a time is held in a few arrays", () => {
@@ -494,7 +495,7 @@ describe("slow frames", () => {
     const line = "x".repeat(256 * 1024);
     const { frames, mostParts } = trickle(codec.createDecoder(), utf8.encode(`${line}\n`));
     expect(frames).toEqual([line]);
-    expect(mostParts).toBeLessThanOrEqual(5);
+    expect(mostParts).toBeLessThanOrEqual(16 + 5);
   });
 
   it("a small frame announced by its header fills one array that becomes the frame", () => {
