@@ -299,6 +299,32 @@ describe("delimited", () => {
     );
   });
 
+  it("round-trips random frames cut into pieces of 1-3 bytes (views, then copied segments)", () => {
+    fc.assert(
+      fc.property(
+        delimiters,
+        fc.boolean(),
+        fc.array(frameBytes.map((f) => concat([f, f, f])), { maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 8 }),
+        (delimiter, stripDelimiter, frames, sizes) => {
+          const codec = delimited({ delimiter, stripDelimiter, maxLength: 120 });
+          const d = delimiterBytes(delimiter);
+          const sendable = frames.filter((f) => find(concat([f, d]), d) === f.length);
+          const bytes = encodeAll(codec, sendable);
+          const chunks: Uint8Array[] = [];
+          for (let at = 0, i = 0; at < bytes.length; i++) {
+            const size = sizes[i % sizes.length]!;
+            chunks.push(bytes.slice(at, at + size));
+            at += size;
+          }
+          const out = decodeAll(codec, chunks);
+          expect(out.map(hex)).toEqual(sendable.map((f) => hex(stripDelimiter ? f : concat([f, d]))));
+        },
+      ),
+      RUNS,
+    );
+  });
+
   it("fails a line over maxLength as soon as it is over, not at the delimiter", () => {
     const decoder = delimited({ maxLength: 5 }).createDecoder();
     decoder.decode(utf8.encode("abc"), () => {});
