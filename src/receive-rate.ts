@@ -9,7 +9,7 @@
 import type { Clock, TimerHandle } from "./clock.ts";
 import { invalidOption, NetError } from "./errors.ts";
 import { checkMillis } from "./options.ts";
-import type { RawHandlers, RawSocket, SocketAddress } from "./transport.ts";
+import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "./transport.ts";
 import type { RawStartTlsOptions, TlsInfo } from "./tls.ts";
 
 /**
@@ -121,8 +121,8 @@ export class ReceiveRateGuard implements RawSocket {
   end(): void {
     this.#inner.end();
   }
-  close(): void {
-    this.#inner.close();
+  close(timeout?: number): void {
+    this.#inner.close(timeout);
   }
   destroy(error?: NetError): void {
     this.#stop();
@@ -151,6 +151,9 @@ export class ReceiveRateGuard implements RawSocket {
   }
   get tls(): TlsInfo | undefined {
     return this.#inner.tls;
+  }
+  get unsent(): UnsentWrites | undefined {
+    return this.#inner.unsent;
   }
 
   /** After STARTTLS the upgraded socket belongs to a new connection, outside this rule. */
