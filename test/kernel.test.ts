@@ -545,6 +545,61 @@ describe("kernel: end, close and destroy", () => {
     expect(raw.write(new Uint8Array(1))).toBe(false);
   });
 
+  it("destroy() reports what was lost: writes and bytes not taken (a write partly sent counts once)", async () => {
+    const driver = new FakeDriver();
+    driver.budget = 3;
+    const { raw } = started(driver);
+    raw.write(new TextEncoder().encode("0123456789")); // 3 bytes taken, 7 left
+    raw.write(new TextEncoder().encode("abc"));
+    raw.write(new TextEncoder().encode("de"));
+    expect(raw.unsent).toBeUndefined();
+    raw.destroy();
+    expect(raw.unsent).toEqual({ writes: 3, bytes: 12 });
+  });
+
+  it("nothing is reported lost when everything was taken", async () => {
+    const { raw } = started();
+    raw.write(new TextEncoder().encode("all of it"));
+    raw.destroy();
+    expect(raw.unsent).toBeUndefined();
+  });
+
+  it("write() after end() or close() is refused with false and never reaches the driver", async () => {
+    const { raw, driver } = started();
+    raw.end();
+    expect(raw.write(new TextEncoder().encode("late"))).toBe(false);
+    await settle();
+    expect(driver.offered.length).toBe(0);
+    expect(raw.bufferedAmount).toBe(0);
+  });
+
+  it("close() after end() lingers for the peer's EOF without a second shutdownWrite", async () => {
+    const { raw, driver, events } = started();
+    raw.end();
+    await settle();
+    raw.close();
+    raw.close();
+    await settle();
+    expect(driver.lifecycle().filter((c) => c === "shutdownWrite")).toEqual(["shutdownWrite"]);
+    expect(driver.released).toBeUndefined();
+    driver.peerEnd();
+    await settle();
+    expect(driver.lifecycle().slice(-2)).toEqual(["shutdownWrite", "release(true)"]);
+    expect(events.log[events.log.length - 1]).toBe("close");
+    expect(events.count("close")).toBe(1);
+  });
+
+  it("discards what arrives while lingering: the socket is closing", async () => {
+    const { raw, driver, events } = started();
+    raw.close();
+    await settle();
+    driver.receive("unwanted");
+    driver.peerEnd();
+    await settle();
+    expect(driver.released).toBe(true);
+    expect(events.log.filter((e) => e.startsWith("data"))).toEqual([]);
+  });
+
   it("destroy(error): onClose gets the error", async () => {
     const { raw, events } = started();
     const error = new NetError("ETIMEDOUT", "idle for too long");
