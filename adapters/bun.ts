@@ -1,522 +1,298 @@
 /**
  * Bun adapter: wireline's {@link Transport} on `Bun.connect` / `Bun.listen`.
  *
- * Bun's sockets are unbuffered (a write may be partial), have no connect
- * timeout or AbortSignal, and close on FIN unless told otherwise; this module
- * hides those gaps behind the runtime-neutral contract in src/transport.ts.
+ * Each Bun socket gets a {@link SocketDriver} that only moves bytes; the core's
+ * kernel (`createRawSocket`) does the queueing, watermarks and lifecycle. Bun's
+ * writes are synchronous and partial (no user-space buffer), which is exactly
+ * the driver's `writeSome`.
+ *
+ * A pending `Bun.connect` cannot be cancelled (no AbortSignal, no handle until
+ * `open`) and holds the event loop until the kernel gives up on the SYN
+ * (about 127 s on Linux's default tcp_syn_retries=6). Probed on Bun 1.4.5:
+ * there is no option, handle or `unref` that reaches it; only Bun's own
+ * node:net can (through the private `newDetachedSocket`). An abandoned attempt
+ * is therefore terminated the moment it opens.
  *
  * @module
  */
 
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
-import type { Address } from "../src/address.ts";
-import { formatAddress } from "../src/address.ts";
+import { formatAddress, type Address } from "../src/address.ts";
+import { NetError, toNetError } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
-import { NetError, toNetError, unsupported } from "../src/errors.ts";
-import {
-  peerCertificateFrom,
-  toTlsError,
-  type RawStartTlsOptions,
-  type RawTlsClientOptions,
-  type RawTlsServerOptions,
-  type TlsInfo,
-} from "../src/tls.ts";
-import type {
-  RawConnectOptions,
-  RawHandlers,
-  RawListener,
-  RawListenOptions,
-  RawSocket,
-  SocketAddress,
-  Transport,
-} from "../src/transport.ts";
-import { DEFAULT_HIGH_WATER_MARK } from "../src/transport.ts";
+import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { createRawSocket } from "../src/socket/socket.ts";
+import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
+import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
+import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
 
-// Write-side states. Numbers, not an enum: the build only allows erasable syntax.
-const W_OPEN = 0;
-const W_ENDING = 1; // end() called, FIN waits for the queue to flush
-const W_ENDED = 2; // FIN sent
-const W_CLOSING = 3; // close() called, release waits for the queue to flush
-const W_DONE = 4; // released or destroyed
-type WriteState = 0 | 1 | 2 | 3 | 4;
-
-// Compacting the write queue only past this many sent chunks keeps a long queue O(1) per chunk.
-const QUEUE_COMPACT_AT = 1024;
-
-/**
- * Per-connection state. It is the Bun socket's `data`, so the shared handler
- * objects below reach it without a closure per connection, and it is also the
- * {@link RawSocket} handed to the core.
- */
-class BunRawSocket implements RawSocket {
-  /** Set at `open`; a connecting socket exists before Bun has one. */
-  private sock: Socket<BunRawSocket> | undefined;
-  /** Formatted peer or listen address, for error messages. */
+/** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
+class BunDriver implements SocketDriver {
+  sock: Socket<BunDriver> | undefined;
+  localAddress: SocketAddress | undefined;
+  remoteAddress: SocketAddress | undefined;
+  tls: TlsInfo | undefined;
+  /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
-  /** Unix socket path, or undefined for TCP. */
   private readonly unixPath: string | undefined;
-  /** Accepted (server-side) socket: decides which end of a Unix socket has the path. */
   private readonly accepted: boolean;
-
-  private handlers: RawHandlers | undefined = undefined;
-  /** Started, not paused, nothing held back: chunks go straight to onData. */
-  private live = false;
-  private paused = false;
-  /** Chunks that arrived before start() or while delivery was held back. */
-  private backlog: Uint8Array[] | undefined = undefined;
-
-  private queue: Uint8Array[] | undefined = undefined;
-  private queueHead = 0;
-  private buffered = 0;
-  private needDrain = false;
-  private wstate: WriteState = W_OPEN;
-
-  /** The Bun socket is gone (or was never used, for an aborted connect). */
-  private closed = false;
-  /** We released it (close()/destroy()); the peer's last words no longer matter. */
-  private localClose = false;
-  private reported = false;
+  private sink: DriverSink | undefined;
+  /** Data (null: EOF) and close that came before attach(): an upgraded socket is attached only after its handshake. */
+  private early: (Uint8Array | null)[] | undefined;
+  private earlyClose: NetError | null | undefined;
+  /** closed() was reported, or the driver was detached by STARTTLS: Bun's later events reach nobody. */
+  private done = false;
+  private released = false;
+  private shutDown = false;
   private peerEnded = false;
-  private endReported = false;
-  private closeError: NetError | undefined = undefined;
-  private scheduled = false;
-  private local: SocketAddress | undefined = undefined;
-  private remote: SocketAddress | undefined = undefined;
-  /** Set once a TLS handshake succeeded. */
-  private session: TlsInfo | undefined = undefined;
-  /** Settles with the TLS handshake; undefined for plain sockets. */
+  /** A connect the core gave up on: the socket is terminated as soon as it exists. */
+  private abandoned = false;
+  private reading = false;
+  private nativePaused = false;
   private readonly handshakeDone: Promise<void> | undefined;
-  private settleHandshake: ((error: NetError | undefined) => void) | undefined = undefined;
-  /** Resolved once the write queue is empty (or the socket is gone): STARTTLS waits on it. */
-  private flushWaiters: (() => void)[] | undefined = undefined;
+  private settle: ((error?: NetError) => void) | undefined;
 
-  constructor(where: string, unixPath: string | undefined, accepted: boolean, sock: Socket<BunRawSocket> | undefined, tls = false) {
+  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean) {
     this.where = where;
     this.unixPath = unixPath;
     this.accepted = accepted;
-    this.sock = sock;
-    if (tls) {
-      this.handshakeDone = new Promise<void>((resolve, reject) => {
-        this.settleHandshake = (error) => (error ? reject(error) : resolve());
-      });
-      this.handshakeDone.catch(() => {});
+    if (!tls) return;
+    this.handshakeDone = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
+    this.handshakeDone.catch(() => {});
+  }
+
+  /** The server counts an accepted TLS socket from accept and awaits this; a client's connect awaits it itself. */
+  get handshake(): Promise<void> | undefined {
+    return this.accepted ? this.handshakeDone : undefined;
+  }
+
+  attach(sink: DriverSink): void {
+    this.sink = sink;
+    for (const event of this.early ?? []) if (event === null) sink.peerEnded();
+    else sink.received(event);
+    this.early = undefined;
+    if (this.earlyClose !== undefined) sink.closed(this.earlyClose ?? undefined);
+  }
+
+  writeSome(chunk: Uint8Array): number {
+    const n = this.sock!.write(chunk);
+    if (n >= 0) return n;
+    // -1: Bun has closed the socket. Reported later, so the kernel first queues the chunk and counts it unsent.
+    queueMicrotask(() => this.report(new NetError("EPIPE", "broken pipe: the peer closed the connection", { address: this.errorAddress() })));
+    return 0;
+  }
+
+  shutdownWrite(): void {
+    this.shutDown = true;
+    this.sock!.shutdown();
+  }
+
+  release(graceful: boolean): void {
+    this.released = true;
+    // end(): FIN, and Bun closes the descriptor at once (it buffers nothing). terminate(): RST.
+    if (graceful) this.sock?.end();
+    else this.sock?.terminate();
+    this.report(undefined);
+  }
+
+  pauseReading(): void {
+    this.reading = false;
+    if (this.sock !== undefined && !this.nativePaused) {
+      this.nativePaused = true;
+      this.sock.pause();
     }
   }
 
-  get tls(): TlsInfo | undefined {
-    return this.session;
-  }
-
-  /** Resolves once the handshake succeeded and the peer was verified; rejects (and destroys) otherwise. */
-  waitForHandshake(): Promise<void> {
-    return this.handshakeDone ?? Promise.resolve();
-  }
-
-  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
-    if (this.buffered > 0 && !this.closed) await new Promise<void>((resolve) => (this.flushWaiters ??= []).push(resolve));
-    const sock = this.sock;
-    if (this.closed || sock === undefined) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
-    const next = new BunRawSocket(this.where, this.unixPath, this.accepted, undefined, true);
-    next.local = this.localAddress;
-    next.remote = this.remoteAddress;
-    this.detach();
-    const tls = options.isServer ? { ...serverTlsOptions(options.server), isServer: true } : clientTlsOptions(options.client);
-    let upgraded: Socket<BunRawSocket>;
-    try {
-      [, upgraded] = sock.upgradeTLS<BunRawSocket>({ data: next, tls, socket: BUN_HANDLERS });
-    } catch (err) {
-      sock.terminate();
-      throw toTlsError(err, this.where);
+  resumeReading(): void {
+    this.reading = true;
+    if (this.nativePaused && this.sock !== undefined) {
+      this.nativePaused = false;
+      this.sock.resume();
     }
-    next.sock = upgraded;
-    await next.waitForHandshake();
-    return next;
-  }
-
-  /** After an upgrade Bun keeps calling the plain socket's handlers with ciphertext: this side must ignore everything. */
-  private detach(): void {
-    this.reported = true;
-    this.handlers = undefined;
-    this.live = false;
-    this.localClose = true;
-    this.closed = true;
-    this.backlog = undefined;
-    this.dropQueue();
-  }
-
-  get bufferedAmount(): number {
-    return this.buffered;
-  }
-
-  get localAddress(): SocketAddress | undefined {
-    if (this.unixPath !== undefined) return this.accepted ? { transport: "unix", path: this.unixPath } : undefined;
-    // Cached: Bun reports no address once the socket is closed.
-    const s = this.sock;
-    if (this.local === undefined && s !== undefined) this.local = tcpAddress(s.localAddress, s.localPort, s.localFamily);
-    return this.local;
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    if (this.unixPath !== undefined) return this.accepted ? undefined : { transport: "unix", path: this.unixPath };
-    const s = this.sock;
-    if (this.remote === undefined && s !== undefined) this.remote = tcpAddress(s.remoteAddress, s.remotePort, s.remoteFamily);
-    return this.remote;
-  }
-
-  start(handlers: RawHandlers): void {
-    if (this.handlers !== undefined || this.reported) throw new Error("RawSocket.start() may be called only once");
-    this.handlers = handlers;
-    if (this.backlog === undefined && !this.paused && !this.closed && !this.peerEnded) this.live = true;
-    // Held-back events go out in a microtask, like the other runtimes' delivery: never inside start().
-    else this.schedule();
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if (this.wstate !== W_OPEN) return false;
-    if (this.buffered === 0) {
-      const n = this.sock!.write(chunk);
-      if (n === chunk.byteLength) return true;
-      if (n < 0) {
-        this.writeRefused();
-        return false;
-      }
-      // write(buf, offset) without a length throws in Bun 1.4.5; a view is cheaper anyway.
-      this.enqueue(n === 0 ? chunk : chunk.subarray(n));
-    } else {
-      this.enqueue(chunk);
-    }
-    if (this.buffered < DEFAULT_HIGH_WATER_MARK) return true;
-    this.needDrain = true;
-    return false;
-  }
-
-  end(): void {
-    if (this.wstate !== W_OPEN) return;
-    this.wstate = W_ENDING;
-    if (this.buffered === 0) this.afterFlush();
-  }
-
-  close(): void {
-    if (this.wstate >= W_CLOSING) return;
-    this.wstate = W_CLOSING;
-    if (this.buffered === 0 || this.closed) this.release();
-  }
-
-  destroy(error?: NetError): void {
-    if (this.reported || (this.localClose && this.wstate === W_DONE)) return;
-    if (error !== undefined && this.closeError === undefined) this.closeError = error;
-    this.wstate = W_DONE;
-    this.localClose = true;
-    this.live = false;
-    this.backlog = undefined;
-    this.dropQueue();
-    if (!this.closed) {
-      // Marked first: Bun runs the close handler synchronously, which must not report.
-      this.closed = true;
-      // end(), not terminate(): Bun keeps no user-space buffer, so end() closes the descriptor at once
-      // and the peer sees FIN, as with Node's destroy() and Deno's close(); terminate() would send RST.
-      this.sock?.end();
-    }
-    this.schedule();
-  }
-
-  pause(): void {
-    if (this.paused) return;
-    this.paused = true;
-    this.live = false;
-    if (!this.closed) this.sock?.pause();
-  }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    if (!this.closed) this.sock?.resume();
-    if (this.handlers === undefined || this.reported) return;
-    if (this.backlog === undefined && !this.closed && this.peerEnded === this.endReported) this.live = true;
-    else this.schedule();
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.unixPath === undefined && !this.closed) this.sock?.setNoDelay(enabled);
+    if (this.unixPath === undefined && !this.done) this.sock?.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Bun reads a delay of 0 as "leave the system default".
-    if (this.unixPath === undefined && !this.closed) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+    if (this.unixPath === undefined && !this.done) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+  }
+
+  async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
+    const sock = this.sock;
+    if (sock === undefined || this.done) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
+    const next = new BunDriver(this.where, this.unixPath, false, true);
+    next.localAddress = this.localAddress;
+    next.remoteAddress = this.remoteAddress;
+    // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
+    this.done = true;
+    this.sink = undefined;
+    const tls = options.isServer ? { ...serverTlsOptions(options.server), isServer: true } : clientTlsOptions(options.client);
+    try {
+      next.sock = sock.upgradeTLS<BunDriver>({ data: next, tls, socket: BUN_HANDLERS })[1];
+    } catch (error) {
+      sock.terminate();
+      throw toOpenSslTlsError(error, this.where);
+    }
+    await next.handshakeDone;
+    return next;
+  }
+
+  /** Resolves once a client's socket is open (and, for TLS, verified). */
+  ready(opened: Promise<unknown>): Promise<void> {
+    return this.handshakeDone === undefined ? opened.then(() => {}) : opened.then(() => this.handshakeDone);
+  }
+
+  /** The core gave up on this connect attempt. */
+  abandon(): void {
+    this.abandoned = true;
+    this.released = true;
+    this.sock?.terminate();
+    this.settle?.(new NetError("ABORT_ERR", "connect abandoned", { address: this.where }));
+    this.settle = undefined;
   }
 
   // ---- called by the shared Bun handlers ----
 
-  /** @internal */
-  handleHandshake(sock: Socket<BunRawSocket>, success: boolean, authorizationError: Error | null): void {
-    const settle = this.settleHandshake;
+  onOpen(sock: Socket<BunDriver>): void {
+    this.sock = sock;
+    if (this.abandoned) {
+      sock.terminate();
+      return;
+    }
+    if (this.unixPath !== undefined) {
+      const path: SocketAddress = { transport: "unix", path: this.unixPath };
+      if (this.accepted) this.localAddress = path;
+      else this.remoteAddress = path;
+      return;
+    }
+    this.localAddress = tcpAddress(sock.localAddress, sock.localPort, sock.localFamily);
+    this.remoteAddress = tcpAddress(sock.remoteAddress, sock.remotePort, sock.remoteFamily);
+  }
+
+  onHandshake(sock: Socket<BunDriver>, success: boolean, authorizationError: Error | null): void {
+    const settle = this.settle;
     if (settle === undefined) return;
-    this.settleHandshake = undefined;
-    // Bun closes a refused peer without an error of its own: the refusal is raised here.
+    this.settle = undefined;
     if (!success) {
-      const cause = authorizationError ?? new Error("the peer's certificate was not accepted");
-      settle(toTlsError(cause, this.where, true));
-      this.destroy();
+      // Bun would close a refused peer without an error of its own: the refusal is raised here.
+      const error = authorizationError === null
+        ? new NetError("ERR_TLS_CERT", "the peer's certificate was refused", { address: this.where })
+        : toOpenSslTlsError(authorizationError, this.errorAddress());
+      settle(error);
+      this.report(error);
+      sock.end();
       return;
     }
     const alpn = sock.alpnProtocol;
-    this.session = {
+    this.tls = {
       alpnProtocol: typeof alpn === "string" && alpn !== "" ? alpn : undefined,
       tlsVersion: sock.getTLSVersion() || undefined,
       peerCertificate: peerCertificateFrom(sock.getPeerCertificate()),
       authorized: sock.authorized,
     };
-    settle(undefined);
+    settle();
   }
 
-  /** @internal */
-  handleOpen(sock: Socket<BunRawSocket>): void {
-    this.sock = sock;
-    // An aborted connect that completes anyway must not leak a socket.
-    if (this.closed) sock.terminate();
+  onData(chunk: Uint8Array): void {
+    if (this.done) return;
+    // Reading starts at resumeReading(): Bun reads from `open`, so an early chunk pauses it (rarely needed).
+    if (!this.reading && !this.nativePaused) this.pauseReading();
+    if (this.sink !== undefined) this.sink.received(chunk);
+    else (this.early ??= []).push(chunk);
   }
 
-  /** @internal */
-  handleData(chunk: Uint8Array): void {
-    if (this.live) this.handlers!.onData(chunk);
-    else if (!this.localClose) (this.backlog ??= []).push(chunk);
-  }
-
-  /** @internal */
-  handleEnd(): void {
-    if (this.peerEnded) return;
+  onEnd(): void {
+    if (this.done || this.peerEnded) return;
     this.peerEnded = true;
-    if (this.live) {
-      this.endReported = true;
-      this.handlers!.onEnd();
-    }
+    if (this.sink !== undefined) this.sink.peerEnded();
+    else (this.early ??= []).push(null);
   }
 
-  /** @internal */
-  handleDrain(): void {
-    const q = this.queue;
-    // Bun also fires drain after writes that were not short: nothing queued, nothing to do.
-    if (q === undefined || this.closed) return;
-    const sock = this.sock!;
-    let head = this.queueHead;
-    while (head < q.length) {
-      const chunk = q[head]!;
-      const n = sock.write(chunk);
-      if (n < 0) {
-        this.queueHead = head;
-        this.writeRefused();
-        return;
-      }
-      this.buffered -= n;
-      if (n < chunk.byteLength) {
-        q[head] = chunk.subarray(n);
-        break;
-      }
-      head++;
-    }
-    if (head === q.length) {
-      this.queue = undefined;
-      this.queueHead = 0;
-    } else if (head >= QUEUE_COMPACT_AT || head * 2 >= q.length) {
-      q.splice(0, head);
-      this.queueHead = 0;
-    } else {
-      this.queueHead = head;
-    }
-    if (this.buffered === 0) this.afterFlush();
-    if (this.needDrain && this.buffered < DEFAULT_HIGH_WATER_MARK && this.wstate === W_OPEN && this.handlers !== undefined) {
-      this.needDrain = false;
-      this.handlers.onDrain();
-    }
+  onDrain(): void {
+    if (!this.done) this.sink?.writable();
   }
 
-  /** @internal */
-  handleClose(error: Error | undefined): void {
-    if (this.settleHandshake !== undefined) {
-      const settle = this.settleHandshake;
-      this.settleHandshake = undefined;
-      settle(
-        error
-          ? toTlsError(error, this.where)
-          : new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: this.where }),
-      );
+  /** A TLS alert after the handshake (a server refusing our missing certificate) arrives through Bun's `error`. */
+  onError(error: Error): void {
+    if (this.handshakeDone === undefined || !isTlsAlert(error)) throw error; // the core's own exception: stays uncaught
+    this.report(toOpenSslTlsError(error, this.errorAddress()));
+  }
+
+  onClose(error: Error | undefined): void {
+    let failure = error === undefined || this.released ? undefined : toNetError(error, this.errorAddress());
+    if (this.settle !== undefined) {
+      failure = error === undefined
+        ? new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: this.errorAddress() })
+        : toOpenSslTlsError(error, this.errorAddress());
+      this.settle(failure);
+      this.settle = undefined;
     }
-    if (this.closed) return;
-    this.closed = true;
-    this.live = false;
-    this.dropQueue();
-    if (this.localClose) {
-      this.schedule();
+    if (failure === undefined && this.shutDown && !this.released) {
+      // Both FINs are out, so Bun closed the descriptor; the peer's may not have come through `end`.
+      // The kernel still owns the socket until it releases it.
+      this.onEnd();
       return;
     }
-    if (error !== undefined) {
-      // A reset arrives here (Bun does not call `error` for it).
-      if (this.closeError === undefined) this.closeError = toNetError(error, this.errorAddress());
-    } else {
-      // Bun skips `end` when the peer's FIN arrives after our own shutdown(): a clean close is an EOF.
-      this.peerEnded = true;
-    }
-    this.pump();
+    this.report(failure);
   }
 
   // ---- internals ----
 
-  /** The peer for an accepted socket whose address was read (the core reads it at once), else the dialled or bound address. */
+  private report(error: NetError | undefined): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.sink !== undefined) this.sink.closed(error);
+    else this.earlyClose = error ?? null;
+  }
+
+  /** The peer of an accepted socket, else the dialled or listening address. */
   private errorAddress(): string {
-    const r = this.accepted ? this.remote : undefined;
+    const r = this.accepted ? this.remoteAddress : undefined;
     return r === undefined || r.transport !== "tcp" ? this.where : formatAddress(r);
-  }
-
-  private enqueue(chunk: Uint8Array): void {
-    (this.queue ??= []).push(chunk);
-    this.buffered += chunk.byteLength;
-  }
-
-  private dropQueue(): void {
-    this.queue = undefined;
-    this.queueHead = 0;
-    this.buffered = 0;
-    this.needDrain = false;
-    this.releaseFlushWaiters();
-  }
-
-  private releaseFlushWaiters(): void {
-    const waiters = this.flushWaiters;
-    this.flushWaiters = undefined;
-    if (waiters !== undefined) for (const w of waiters) w();
-  }
-
-  /** Bun returned -1: the socket is closed or closing underneath us. */
-  private writeRefused(): void {
-    if (this.closed) return; // the close handler has reported, or will
-    this.destroy(new NetError("EPIPE", "broken pipe: the peer closed the connection", { address: this.errorAddress() }));
-  }
-
-  private afterFlush(): void {
-    this.releaseFlushWaiters();
-    if (this.wstate === W_ENDING) {
-      this.wstate = W_ENDED;
-      if (!this.closed) this.sock!.shutdown();
-    } else if (this.wstate === W_CLOSING) {
-      this.release();
-    }
-  }
-
-  /** Graceful release: Bun's end() sends FIN and closes the descriptor without waiting for the peer. */
-  private release(): void {
-    this.wstate = W_DONE;
-    this.localClose = true;
-    this.live = false;
-    this.backlog = undefined;
-    if (!this.closed) {
-      this.closed = true;
-      this.sock!.end();
-    }
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    queueMicrotask(() => this.pump());
-  }
-
-  /** Delivers held-back data, then EOF, then close, as far as pause() allows. */
-  private pump(): void {
-    this.scheduled = false;
-    const h = this.handlers;
-    if (h === undefined || this.reported) return;
-    const b = this.backlog;
-    if (b !== undefined) {
-      // Handlers may pause or destroy from inside onData.
-      while (b.length > 0 && !this.paused && !this.localClose) h.onData(b.shift()!);
-      if (b.length > 0 && !this.localClose) return; // paused: resume() pumps again
-      this.backlog = undefined;
-    }
-    if (this.peerEnded && !this.endReported && !this.localClose) {
-      if (this.paused) return;
-      this.endReported = true;
-      h.onEnd();
-    }
-    if (this.closed) this.report();
-    else if (!this.paused && !this.localClose) this.live = true;
-  }
-
-  private report(): void {
-    const h = this.handlers;
-    if (this.reported || h === undefined) return;
-    this.reported = true;
-    this.live = false;
-    this.backlog = undefined;
-    // Let go of the core's objects: nothing is delivered after onClose.
-    this.handlers = undefined;
-    h.onClose(this.closeError);
   }
 }
 
-function tcpAddress(
-  hostname: string | undefined,
-  port: number | undefined,
-  family: "IPv4" | "IPv6" | undefined,
-): SocketAddress | undefined {
-  // Bun reports undefined once the socket is closed.
+function isTlsAlert(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "EPROTO" || (typeof code === "string" && code.startsWith("ERR_SSL_"));
+}
+
+function tcpAddress(hostname: string | undefined, port: number | undefined, family: "IPv4" | "IPv6" | undefined): SocketAddress | undefined {
   if (!hostname || port === undefined) return undefined;
   return { transport: "tcp", hostname, port, family: family ?? (hostname.includes(":") ? "IPv6" : "IPv4") };
 }
 
 /** One handler object for every socket: per-connection state lives in `socket.data`. */
-const HANDLERS: SocketHandler<BunRawSocket, "uint8array"> = {
+const HANDLERS: SocketHandler<BunDriver, "uint8array"> = {
   // Plain Uint8Array chunks, the same type Node's and Deno's adapters hand over.
   binaryType: "uint8array",
-  open(sock) {
-    sock.data.handleOpen(sock);
-  },
-  data(sock, chunk) {
-    sock.data.handleData(chunk);
-  },
-  end(sock) {
-    sock.data.handleEnd();
-  },
-  drain(sock) {
-    sock.data.handleDrain();
-  },
-  // Only TLS sockets get it. Its presence makes Bun call `open` before the handshake, so the
-  // outcome (including a refused certificate, which Bun would otherwise swallow) is seen here.
-  handshake(sock, success, authorizationError) {
-    sock.data.handleHandshake(sock, success, authorizationError);
-  },
-  close(sock, error) {
-    sock.data.handleClose(error);
-  },
+  open: (sock) => sock.data.onOpen(sock),
+  data: (sock, chunk) => sock.data.onData(chunk),
+  // Present so that Bun does not close on the peer's FIN (half-close).
+  end: (sock) => sock.data.onEnd(),
+  drain: (sock) => sock.data.onDrain(),
+  // Its presence makes Bun call `open` before the handshake and report every outcome here.
+  handshake: (sock, success, authorizationError) => sock.data.onHandshake(sock, success, authorizationError),
+  close: (sock, error) => sock.data.onClose(error),
+  error: (sock, error) => sock.data.onError(error),
   // Present so Bun does not also report the rejection as unhandled; connect() maps the rejection.
   connectError() {},
-  // No `error` handler on purpose: an exception thrown by the core's handlers stays uncaught, as on Node.
 };
 
-/**
- * @types/bun types `socket` as a "buffer" handler whatever `binaryType` says,
- * so the "uint8array" handlers are passed through this one cast.
- */
-function forBun(handlers: SocketHandler<BunRawSocket, "uint8array">): SocketHandler<BunRawSocket> {
-  return handlers as unknown as SocketHandler<BunRawSocket>;
+/** @types/bun types `socket` as a "buffer" handler whatever `binaryType` says: one cast here. */
+function forBun(handlers: SocketHandler<BunDriver, "uint8array">): SocketHandler<BunDriver> {
+  return handlers as unknown as SocketHandler<BunDriver>;
 }
 
-const BUN_HANDLERS: SocketHandler<BunRawSocket> = forBun(HANDLERS);
-
-function abortError(signal: AbortSignal, where: string): NetError {
-  const reason: unknown = signal.reason;
-  const timedOut = (reason as { name?: unknown } | undefined)?.name === "TimeoutError";
-  return new NetError(timedOut ? "ETIMEDOUT" : "ABORT_ERR", timedOut ? "connect timed out" : "connect aborted", {
-    cause: reason,
-    address: where,
-  });
-}
+const BUN_HANDLERS: SocketHandler<BunDriver> = forBun(HANDLERS);
 
 /** ALPN as Bun wants it: length-prefixed bytes (a plain string list silently negotiates nothing). */
 function alpnWire(protocols: readonly string[] | undefined): Uint8Array | undefined {
   if (protocols === undefined) return undefined;
-  const encoder = new TextEncoder();
-  const parts = protocols.map((p) => encoder.encode(p));
+  const parts = protocols.map((p) => new TextEncoder().encode(p));
   const out = new Uint8Array(parts.reduce((n, p) => n + 1 + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -528,159 +304,130 @@ function alpnWire(protocols: readonly string[] | undefined): Uint8Array | undefi
 }
 
 function clientTlsOptions(o: RawTlsClientOptions): TLSOptions {
-  return {
-    serverName: o.serverName,
-    ca: o.ca ? [...o.ca] : undefined,
-    cert: o.cert,
-    key: o.key,
-    ALPNProtocols: alpnWire(o.alpn),
-    rejectUnauthorized: o.rejectUnauthorized,
-  };
+  const ca = o.ca ? [...o.ca] : undefined;
+  return { serverName: o.serverName, ca, cert: o.cert, key: o.key, ALPNProtocols: alpnWire(o.alpn), rejectUnauthorized: o.rejectUnauthorized };
 }
 
 function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
-  return {
-    cert: o.cert,
-    key: o.key,
-    ca: o.ca ? [...o.ca] : undefined,
-    requestCert: o.requestCert,
-    rejectUnauthorized: o.requestCert,
-    ALPNProtocols: alpnWire(o.alpn),
-  };
+  const ca = o.ca ? [...o.ca] : undefined;
+  return { cert: o.cert, key: o.key, ca, requestCert: o.requestCert, rejectUnauthorized: o.requestCert, ALPNProtocols: alpnWire(o.alpn) };
 }
 
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
-  const signal = options.signal;
-  if (signal?.aborted) return Promise.reject(abortError(signal, where));
+  const { signal } = options;
   const unixPath = address.transport === "unix" ? address.path : undefined;
-  const conn = new BunRawSocket(where, unixPath, false, undefined, options.tls !== undefined);
+  const driver = new BunDriver(where, unixPath, false, options.tls !== undefined);
+  const socket = createRawSocket(driver);
   const tls = options.tls ? clientTlsOptions(options.tls) : undefined;
-  let pending: Promise<unknown>;
+  const common = { data: driver, allowHalfOpen: true, tls, socket: BUN_HANDLERS };
+  let opened: Promise<unknown>;
   try {
-    pending =
-      address.transport === "unix"
-        ? Bun.connect<BunRawSocket>({ unix: address.path, data: conn, allowHalfOpen: true, tls, socket: BUN_HANDLERS })
-        : Bun.connect<BunRawSocket>({
-            hostname: address.hostname,
-            port: address.port,
-            data: conn,
-            allowHalfOpen: true,
-            tls,
-            socket: BUN_HANDLERS,
-          });
-  } catch (err) {
-    // Bun validates some options synchronously (e.g. port range).
-    return Promise.reject(toNetError(err, where));
-  }
-  // A TLS connection is ready only once its handshake succeeded; TCP errors keep their own codes.
-  if (tls) pending = pending.then(() => conn.waitForHandshake(), (err: unknown) => Promise.reject(toNetError(err, where)));
-  if (signal === undefined) {
-    return pending.then(
-      () => conn,
-      (err: unknown) => Promise.reject(toNetError(err, where)),
-    );
+    opened = unixPath !== undefined
+      ? Bun.connect<BunDriver>({ unix: unixPath, ...common })
+      : Bun.connect<BunDriver>({ hostname: (address as { hostname: string }).hostname, port: (address as { port: number }).port, ...common });
+  } catch (error) {
+    // Bun validates some options synchronously (e.g. the port range).
+    return Promise.reject(toNetError(error, where));
   }
   return new Promise<RawSocket>((resolve, reject) => {
-    // Bun cannot cancel a connect: drop the attempt and terminate the socket if it still opens.
+    // Bun cannot cancel a connect: the attempt is dropped, and its socket terminated if it opens late.
     const onAbort = (): void => {
-      conn.destroy();
-      reject(abortError(signal, where));
+      driver.abandon();
+      const reason: unknown = signal!.reason;
+      reject(reason instanceof NetError ? reason : new NetError("ABORT_ERR", "connect aborted", { cause: reason, address: where }));
     };
-    signal.addEventListener("abort", onAbort, { once: true });
-    pending.then(
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    driver.ready(opened).then(
       () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(conn);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(socket);
       },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(toNetError(err, where));
+      (error: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(toNetError(error, where));
       },
     );
   });
 }
 
-class BunListener implements RawListener {
-  readonly address: SocketAddress;
-  private listener: SocketListener<BunRawSocket> | undefined;
-
-  constructor(listener: SocketListener<BunRawSocket>, address: SocketAddress) {
-    this.listener = listener;
-    this.address = address;
-  }
-
-  close(): Promise<void> {
-    const l = this.listener;
-    if (l !== undefined) {
-      this.listener = undefined;
+function bunListener(listener: SocketListener<BunDriver>, address: SocketAddress): RawListener {
+  return {
+    address,
+    close() {
       // false: accepted sockets live on. Bun releases the port (and unlinks a Unix path) at once.
-      l.stop(false);
-    }
-    return Promise.resolve();
-  }
+      listener.stop(false);
+      return Promise.resolve();
+    },
+  };
 }
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
   const { address } = options;
-  // Updated to the bound address (real port) once listening; accepted sockets read it at open.
+  // Updated to the bound address (real port) once listening; accepted sockets keep it for messages.
   let where = formatAddress(address);
-  if (options.backlog !== undefined) {
-    return Promise.reject(unsupported("backlog", "Bun's listen backlog is fixed at 512"));
-  }
   const unixPath = address.transport === "unix" ? address.path : undefined;
-  if (unixPath !== undefined) {
-    if (options.reusePort) return Promise.reject(unsupported("reusePort", "it applies to TCP only, not Unix sockets"));
-    if (options.ipv6Only) return Promise.reject(unsupported("ipv6Only", "it applies to TCP only, not Unix sockets"));
-  }
-  // One handler object per listener: only `open` differs, to hand sockets to this listener's onAccept.
   const tls = options.tls ? serverTlsOptions(options.tls) : undefined;
-  const bunHandlers = forBun({
+  // One handler object per listener: only `open` differs, to hand sockets to this listener's onAccept.
+  // A TLS socket is handed over at once, before its handshake, with `handshake` pending.
+  const socket = forBun({
     ...HANDLERS,
     open(sock) {
-      const conn = new BunRawSocket(where, unixPath, true, sock, tls !== undefined);
-      sock.data = conn;
-      // A TLS client is handed over once its handshake succeeded; one that fails it was destroyed already.
-      if (tls) conn.waitForHandshake().then(() => onAccept(conn), () => {});
-      else onAccept(conn);
+      const driver = new BunDriver(where, unixPath, true, tls !== undefined);
+      sock.data = driver;
+      driver.onOpen(sock);
+      onAccept(createRawSocket(driver));
     },
   });
   try {
-    if (address.transport === "unix") {
-      const l = Bun.listen<BunRawSocket>({ unix: address.path, allowHalfOpen: true, tls, socket: bunHandlers });
-      return Promise.resolve(new BunListener(l, { transport: "unix", path: (l as UnixSocketListener<BunRawSocket>).unix }));
+    if (unixPath !== undefined) {
+      const l = Bun.listen<BunDriver>({ unix: unixPath, allowHalfOpen: true, tls, socket });
+      return Promise.resolve(bunListener(l, { transport: "unix", path: (l as UnixSocketListener<BunDriver>).unix }));
     }
     // Bun 1.4.5 honours reusePort and ipv6Only on listen (probed), though @types/bun lists them for connect only.
-    const tcpOptions: TCPSocketListenOptions<BunRawSocket> & { reusePort?: boolean; ipv6Only?: boolean } = {
-      hostname: address.hostname,
-      port: address.port,
+    const tcp = address as { hostname: string; port: number };
+    const tcpOptions: TCPSocketListenOptions<BunDriver> & { reusePort?: boolean; ipv6Only?: boolean } = {
+      hostname: tcp.hostname,
+      port: tcp.port,
       reusePort: options.reusePort,
       ipv6Only: options.ipv6Only,
       allowHalfOpen: true,
       tls,
-      socket: bunHandlers,
+      socket,
     };
-    const l = Bun.listen<BunRawSocket>(tcpOptions);
-    const hostname = l.hostname;
-    const bound: SocketAddress = {
-      transport: "tcp",
-      hostname,
-      port: l.port,
-      // Bun echoes the hostname it was given; a name (e.g. "localhost") is reported as IPv4.
-      family: hostname.includes(":") ? "IPv6" : "IPv4",
-    };
+    const l = Bun.listen<BunDriver>(tcpOptions);
+    // Bun echoes the hostname it was given; a name (e.g. "localhost") is reported as IPv4.
+    const bound: SocketAddress = { transport: "tcp", hostname: l.hostname, port: l.port, family: l.hostname.includes(":") ? "IPv6" : "IPv4" };
     where = formatAddress(bound);
-    return Promise.resolve(new BunListener(l, bound));
-  } catch (err) {
+    return Promise.resolve(bunListener(l, bound));
+  } catch (error) {
     // Bun throws bind errors (EADDRINUSE, EACCES) synchronously.
-    return Promise.reject(toNetError(err, where));
+    return Promise.reject(toNetError(error, where));
   }
 }
 
+/** Probed on Bun 1.4.5 (Linux): `ss -l` shows a listen queue of 512 whatever is passed. */
+const FIXED_BACKLOG = "Bun.listen takes no backlog: its accept queue is fixed at 512";
+
+const capabilities: TransportCapabilities = {
+  tls: true,
+  tlsOverUnix: true,
+  skipVerification: true,
+  clientCertificate: true,
+  requestCert: true,
+  clientStartTls: true,
+  serverStartTls: true,
+  keepAliveDelay: true,
+  reusePort: true,
+  ipv6Only: true,
+  backlog: FIXED_BACKLOG,
+  unixBacklog: FIXED_BACKLOG,
+};
+
 /**
- * The Bun transport: TCP and Unix sockets through `Bun.connect` / `Bun.listen`,
- * with user-space write buffering, half-close, abortable connects and
- * normalised {@link NetError}s.
+ * The Bun transport: TCP, Unix and TLS sockets through `Bun.connect` /
+ * `Bun.listen`, each driven by the core's socket kernel.
  *
  * @example
  * ```ts
@@ -689,11 +436,11 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
  *   { address: { transport: "tcp", hostname: "127.0.0.1", port: 0 } },
  *   (socket) => socket.start({ onData: (c) => socket.write(c), onEnd: () => socket.close(), onDrain() {}, onClose() {} }),
  * );
- * console.log(listener.address);
+ * console.log(listener.address, bunTransport.capabilities.backlog);
  * await listener.close();
  * ```
  */
-export const bunTransport: Transport = { name: "bun", connect: rawConnect, listen: rawListen };
+export const bunTransport: Transport = { name: "bun", capabilities, connect: rawConnect, listen: rawListen };
 
 export * from "../src/mod.ts";
 
