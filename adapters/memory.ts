@@ -1,7 +1,10 @@
 /**
  * An in-process transport with no sockets, for users' unit tests: the same
- * `connect`/`listen` API, the same backpressure and close semantics, and
- * nothing touching the network.
+ * `connect`/`listen` API, the same socket kernel (write queue, watermarks,
+ * graceful close), and nothing touching the network. Like a socket, each
+ * direction buffers 64 KiB for a peer that does not read; data arrives on a
+ * later macrotask; `destroy()` reaches the peer as ECONNRESET, and a write to
+ * a closed peer fails with EPIPE. There is no TLS (ERR_UNSUPPORTED).
  *
  * @example
  * ```ts
