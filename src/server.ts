@@ -280,6 +280,8 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
   };
 }
 
+const noop = (): void => {};
+
 function stoppingError(): NetError {
   return new NetError("ABORT_ERR", "the server is stopping");
 }
@@ -404,18 +406,13 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   #accept(raw: RawSocket): void {
     const remoteAddress = raw.remoteAddress;
-    if (this.#stopping) {
-      raw.destroy();
-      this.#refuse(remoteAddress, "stopping");
-      return;
-    }
-    const { maxConnections, maxQueued } = this.#settings;
-    if (this.#held() >= maxConnections + maxQueued) {
-      raw.destroy();
-      this.#refuse(remoteAddress, "full");
-      return;
-    }
     const handshake = raw.handshake;
+    const full = this.#held() >= this.#settings.maxConnections + this.#settings.maxQueued;
+    if (this.#stopping || full) {
+      turnAway(raw);
+      this.#refuse(remoteAddress, this.#stopping ? "stopping" : "full");
+      return;
+    }
     if (handshake === undefined) this.#screen(raw, remoteAddress);
     else this.#awaitHandshake(raw, handshake, remoteAddress);
   }
@@ -481,7 +478,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     try {
       verdict = filter(remoteAddress);
     } catch (error) {
-      raw.destroy();
+      turnAway(raw);
       this.#stats.filtered();
       this.#report(error, remoteAddress);
       return;
@@ -491,7 +488,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
         const conn = this.#wrap(raw, remoteAddress);
         if (conn) this.#admit(conn, false);
       } else {
-        raw.destroy();
+        turnAway(raw);
         this.#stats.filtered();
       }
       return;
@@ -516,7 +513,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     if (conn.isClosed) {
       this.#forget(conn);
     } else if (!ok) {
-      conn.destroy();
+      void conn.close();
       this.#forget(conn);
       this.#stats.filtered();
       if (error !== undefined) this.#report(error, conn.remoteAddress);
@@ -770,6 +767,21 @@ class Session {
     this.#ended = true;
     this.#onEnd(this);
   }
+}
+
+/**
+ * Closes a socket the server will not serve, with a FIN as POCO does: the
+ * peer sees a clean end, not a reset racing its connect. A socket still in
+ * its TLS handshake has nothing to end gracefully and is destroyed; its
+ * handshake then fails, and nobody waits for that.
+ */
+function turnAway(raw: RawSocket): void {
+  if (raw.handshake === undefined) {
+    raw.close();
+    return;
+  }
+  raw.handshake.catch(noop);
+  raw.destroy();
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {

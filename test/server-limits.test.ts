@@ -270,7 +270,9 @@ describe(`filterTimeout (fake transport, ${runtime})`, () => {
     const stuck = net.accept(false);
     // While the verdict is pending the connection holds the only place.
     const second = net.accept(false);
+    await settle();
     expect(second.closed).toBe(true);
+    expect(second.destroyedWith).toBeUndefined(); // turned away with a FIN, not a reset
     clock.advance(500);
     expect(stuck.closed).toBe(true);
     expect(errors).toHaveLength(1);
