@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { NetError, type Server } from "../src/mod.ts";
 import type { TlsClientOptions } from "../src/tls.ts";
 import { testCerts, type KeyPair } from "./helpers/certs.ts";
-import { connect, delay, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
+import { connect, delay, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 import { startFixture, type Fixture } from "./helpers/spawn.ts";
 
 const certs = testCerts();
@@ -114,5 +114,20 @@ describe(`TLS failures have one code per cause (${runtime})`, () => {
       await server?.close();
       await peer?.stop();
     }
+  });
+
+  it("a reconnecting client keeps retrying a peer that is not speaking TLS (ERR_TLS is not final)", async () => {
+    await using server = await cases[0]!.serve();
+    const client = reconnecting(`127.0.0.1:${portOf(server.address)}`, { tls: trusted, backoff: { initial: 10, max: 20 } });
+    const codes: string[] = [];
+    const gaveUp = client.closed.then((error) => `gave up with ${error?.code}`);
+    const retried = new Promise<string>((resolve) =>
+      client.on("reconnecting", ({ error }) => {
+        if (codes.push(error.code) === 3) resolve("retried");
+      }),
+    );
+    expect(await Promise.race([retried, gaveUp])).toBe("retried");
+    expect(codes).toEqual(["ERR_TLS", "ERR_TLS", "ERR_TLS"]);
+    await client.close();
   });
 });
