@@ -1,36 +1,28 @@
 /**
- * The Deno adapter: wireline's {@link Transport} over `Deno.connect` and
- * `Deno.listen`, for TCP and Unix domain sockets.
+ * The Deno adapter: wireline's {@link Transport} over `Deno.connect`,
+ * `Deno.listen` and Deno's TLS, for TCP and Unix domain sockets.
  *
- * It turns Deno's pull reads into pushed chunks, completes partial writes,
- * normalises Deno's errors and rejects options Deno cannot honour instead of
- * ignoring them.
+ * Only the runtime mapping lives here: a {@link SocketDriver} per socket that
+ * turns Deno's pull reads into pushed chunks and hands writes to
+ * `conn.write()`, Deno's error classes mapped to stable codes, and what Deno
+ * cannot do declared in {@link TransportCapabilities}. The write queue and the
+ * socket lifecycle are the kernel's (`src/socket/socket.ts`).
  *
  * @module
  */
 
-import type { Address } from "../src/address.ts";
-import { formatAddress } from "../src/address.ts";
+import { formatAddress, type Address } from "../src/address.ts";
+import { NetError, toNetError, unsupported, type NetErrorCode } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
-import { NetError, toNetError, unsupported } from "../src/errors.ts";
+import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
-import type {
-  RawConnectOptions,
-  RawHandlers,
-  RawListener,
-  RawListenOptions,
-  RawSocket,
-  SocketAddress,
-  Transport,
-} from "../src/transport.ts";
-import { DEFAULT_HIGH_WATER_MARK } from "../src/transport.ts";
+import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 
 /** One read buffer; large enough that bulk transfers need few reads. */
 const READ_SIZE = 64 * 1024;
 /** Reads smaller than this are copied out so the 64 KiB buffer can be reused. */
 const COPY_BELOW = 16 * 1024;
-/** Queued chunks are merged into one write up to this many bytes (one syscall instead of many). */
-const COALESCE_LIMIT = 64 * 1024;
 /**
  * Deno.startTls fails ("Busy") while a read is pending, and a pending read cannot
  * be cancelled. So during the opening exchange of a plain client connection,
@@ -60,7 +52,7 @@ interface DenoConn {
   write(p: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
-  /** TcpConn only. */
+  /** TcpConn only (Nagle does not apply to Unix sockets). */
   setNoDelay?(noDelay?: boolean): void;
   /** TcpConn only; there is no delay parameter. */
   setKeepAlive?(keepAlive?: boolean): void;
@@ -68,15 +60,16 @@ interface DenoConn {
   handshake?(): Promise<{ alpnProtocol: string | null }>;
 }
 
-interface DenoTlsClientOptions {
-  caCerts?: string[];
-  alpnProtocols?: string[];
-}
-
 interface DenoListener {
   readonly addr: DenoAddr;
   accept(): Promise<DenoConn>;
   close(): void;
+}
+
+interface DenoTlsClientOptions {
+  hostname: string;
+  caCerts?: string[];
+  alpnProtocols?: string[];
 }
 
 interface DenoTcpListenOptions {
@@ -89,54 +82,41 @@ interface DenoTcpListenOptions {
 }
 
 interface DenoApi {
-  connect(
-    options: { transport: "tcp"; hostname: string; port: number; signal?: AbortSignal } | { transport: "unix"; path: string },
-  ): Promise<DenoConn>;
+  connect(options: { transport: "tcp"; hostname: string; port: number; signal?: AbortSignal } | { transport: "unix"; path: string }): Promise<DenoConn>;
+  /** No AbortSignal: used only where startTls cannot do the job (a client certificate). */
+  connectTls(options: DenoTlsClientOptions & { port: number; cert: string; key: string }): Promise<DenoConn>;
+  startTls(conn: DenoConn, options: DenoTlsClientOptions): Promise<DenoConn>;
   listen(options: DenoTcpListenOptions | { transport: "unix"; path: string }): DenoListener;
-  connectTls(options: DenoTlsClientOptions & { hostname: string; port: number; cert?: string; key?: string }): Promise<DenoConn>;
   listenTls(options: DenoTcpListenOptions & { cert: string; key: string; alpnProtocols?: string[] }): DenoListener;
-  startTls(conn: DenoConn, options: DenoTlsClientOptions & { hostname: string }): Promise<DenoConn>;
   /** Present only with --unstable-net. */
   readonly listenDatagram?: unknown;
 }
 
-function deno(): DenoApi {
-  return (globalThis as unknown as { Deno: DenoApi }).Deno;
-}
+const deno = (globalThis as unknown as { Deno: DenoApi }).Deno;
 
-function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
-  const { transport, hostname, port, path } = addr;
-  if (transport === "tcp" && hostname !== undefined && port !== undefined) {
-    return { transport: "tcp", hostname, port, family: hostname.includes(":") ? "IPv6" : "IPv4" };
-  }
-  // An unnamed (client-side) Unix socket has a null path: there is no address to show.
-  if (transport === "unix" && path) return { transport: "unix", path };
-  return undefined;
-}
+/** Deno's error classes (by `name`) and the stable codes they mean. */
+const DENO_ERROR_CODES: Readonly<Record<string, NetErrorCode>> = {
+  ConnectionRefused: "ECONNREFUSED",
+  ConnectionReset: "ECONNRESET",
+  ConnectionAborted: "ECONNRESET",
+  BrokenPipe: "EPIPE",
+  AddrInUse: "EADDRINUSE",
+  AddrNotAvailable: "EADDRNOTAVAIL",
+  PermissionDenied: "EACCES",
+  NotCapable: "EACCES",
+  NotFound: "ENOENT",
+  TimedOut: "ETIMEDOUT",
+  BadResource: "ERR_SOCKET_CLOSED",
+  Interrupted: "ERR_SOCKET_CLOSED",
+};
 
-function describeAddress(addr: SocketAddress | undefined): string | undefined {
-  if (!addr) return undefined;
-  return addr.transport === "unix" ? addr.path : formatAddress(addr);
-}
-
-/** Deno's DNS failure is a plain Error with neither `code` nor a telling `name`. */
 function mapError(error: unknown, address: string | undefined): NetError {
-  if (
-    error instanceof Error && !(error instanceof NetError) && !("code" in error) &&
-    error.message.includes("failed to lookup address information")
-  ) {
-    return new NetError("ENOTFOUND", `host name could not be resolved (${error.message})`, { cause: error, address });
+  const e = error as { name?: unknown; message?: unknown; code?: unknown } | undefined;
+  // Deno's DNS failure is a plain Error with neither `code` nor a telling `name`.
+  if (e?.code === undefined && typeof e?.message === "string" && e.message.includes("failed to lookup address information")) {
+    return new NetError("ENOTFOUND", `host name could not be resolved (${e.message})`, { cause: error, address });
   }
-  return toNetError(error, address);
-}
-
-function abortError(signal: AbortSignal, address: string): NetError {
-  const reason: unknown = signal.reason;
-  const timedOut = reason instanceof DOMException && reason.name === "TimeoutError";
-  return new NetError(timedOut ? "ETIMEDOUT" : "ABORT_ERR", timedOut ? "connect timed out" : "connect aborted", {
-    cause: reason,
-    address,
-  });
+  return toNetError(error, address, (typeof e?.name === "string" && DENO_ERROR_CODES[e.name]) || "EUNKNOWN");
 }
 
 /** Errors that only mean "we closed this resource ourselves". */
@@ -151,159 +131,119 @@ function tlsError(error: unknown, address: string | undefined): NetError {
   return toTlsError(error, address, typeof message === "string" && /invalid peer certificate/i.test(message));
 }
 
-function denoTlsClientOptions(o: RawTlsClientOptions): DenoTlsClientOptions {
-  return { caCerts: o.ca ? [...o.ca] : undefined, alpnProtocols: o.alpn ? [...o.alpn] : undefined };
-}
-
-/** Runs the handshake now, so that verification fails at connect (or accept), not at the first read. */
-async function handshake(conn: DenoConn, address: string, authorized: boolean): Promise<TlsInfo> {
-  let info: { alpnProtocol: string | null };
+function closeQuietly(resource: { close(): void }): void {
   try {
-    info = await conn.handshake!();
-  } catch (err) {
-    try {
-      conn.close();
-    } catch {
-      // Already gone.
-    }
-    throw tlsError(err, address);
-  }
-  // Deno reports neither the protocol version nor certificates.
-  return { alpnProtocol: info.alpnProtocol ?? undefined, tlsVersion: undefined, peerCertificate: undefined, authorized };
-}
-
-function refuseRejectUnauthorized(o: RawTlsClientOptions): void {
-  if (!o.rejectUnauthorized) {
-    throw unsupported("rejectUnauthorized: false", "Deno cannot skip certificate verification per connection (only process-wide, with --unsafely-ignore-certificate-errors)");
+    resource.close();
+  } catch {
+    // Already closed (BadResource): the goal is reached either way.
   }
 }
 
-class DenoSocket implements RawSocket {
+function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
+  const { transport, hostname, port, path } = addr;
+  if (transport === "tcp" && hostname !== undefined && port !== undefined) {
+    return { transport: "tcp", hostname, port, family: hostname.includes(":") ? "IPv6" : "IPv4" };
+  }
+  // An unnamed (client-side) Unix socket has a null path: there is no address to show.
+  return transport === "unix" && path ? { transport: "unix", path } : undefined;
+}
+
+function describeAddress(addr: SocketAddress | undefined): string | undefined {
+  return addr === undefined ? undefined : addr.transport === "unix" ? addr.path : formatAddress(addr);
+}
+
+/** Waits one macrotask: long enough for code reacting to the last chunk to call startTls(). */
+const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** How a driver's socket came to be: only a plain TCP client can be upgraded, only a TLS server socket owes a handshake. */
+type Origin = "plain-client" | "plain" | "tls-client" | "tls-server";
+
+class DenoDriver implements SocketDriver {
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
-  readonly tls: TlsInfo | undefined;
+  readonly handshake: Promise<void> | undefined;
+  tls: TlsInfo | undefined;
 
-  #conn: DenoConn;
-  #where: string | undefined;
-  #handlers: RawHandlers | undefined;
-
-  // Write queue: a head index instead of shift() keeps dequeuing O(1) on long queues.
-  #queue: Uint8Array[] = [];
-  #head = 0;
-  #buffered = 0;
-  #writing = false;
-  #needDrain = false;
-
-  #paused = false;
-  #wake: (() => void) | undefined;
-
-  #endRequested = false;
-  #closeRequested = false;
-  #writeShut = false;
-  #eof = false;
-  #closed = false;
-  #closeError: NetError | undefined;
-
-  /** A plain TCP client connection: the only kind Deno.startTls can upgrade. */
-  readonly #upgradable: boolean;
+  readonly #conn: DenoConn;
+  readonly #where: string | undefined;
+  #sink: DriverSink | undefined;
   /** Reads left in the STARTTLS window (see STARTTLS_READS). */
   #upgradeWindow: number;
+  readonly #upgradable: boolean;
+  /** Runtime operations in flight: each holds the descriptor open until it settles. */
+  readonly #ops = new Set<Promise<unknown>>();
   #readPending = false;
-  #upgrading = false;
-  #onWriteIdle: (() => void) | undefined;
+  #wantRead = false;
+  #looping = false;
+  #wake: (() => void) | undefined;
+  #spare: Uint8Array<ArrayBuffer>[] | undefined;
+  /** Released, failed or handed to startTls: no more reads. */
+  #done = false;
+  #released = false;
 
-  constructor(conn: DenoConn, tls?: TlsInfo, upgradable = false) {
+  constructor(conn: DenoConn, origin: Origin, tls?: TlsInfo) {
     this.#conn = conn;
     this.tls = tls;
-    this.#upgradable = upgradable;
-    this.#upgradeWindow = upgradable ? STARTTLS_READS : 0;
+    this.#upgradable = origin === "plain-client";
+    this.#upgradeWindow = this.#upgradable ? STARTTLS_READS : 0;
     this.localAddress = toSocketAddress(conn.localAddr);
     this.remoteAddress = toSocketAddress(conn.remoteAddr);
     this.#where = describeAddress(this.remoteAddress) ?? describeAddress(this.localAddress);
-  }
-
-  get bufferedAmount(): number {
-    return this.#buffered;
-  }
-
-  start(handlers: RawHandlers): void {
-    if (this.#handlers) throw new Error("RawSocket.start() called twice");
-    this.#handlers = handlers;
-    if (this.#closed) {
-      // Closed before anyone listened: onClose is still owed, exactly once.
-      const error = this.#closeError;
-      queueMicrotask(() => handlers.onClose(error));
-      return;
+    if (origin === "tls-server") {
+      this.handshake = this.#track(runHandshake(conn, this.#where, false)).then(
+        (info) => void (this.tls = info),
+        (error: NetError) => {
+          this.#finish(error);
+          throw error;
+        },
+      );
+      this.handshake.catch(() => {});
     }
-    // Reading starts only now, so bytes that arrived earlier wait in the kernel buffer.
-    this.#readLoop().catch((err: unknown) => this.#finish(mapError(err, this.#where)));
   }
 
-  write(chunk: Uint8Array): boolean {
-    // After end/close/destroy the bytes can never be sent; dropping them is all that is left.
-    if (this.#closed || this.#endRequested || this.#closeRequested) return false;
-    if (chunk.length > 0) {
-      // Not copied, like Node's socket.write: the caller must not mutate a chunk it handed over.
-      this.#queue.push(chunk);
-      this.#buffered += chunk.length;
-      if (!this.#writing) this.#startFlush();
-    }
-    const ok = this.#buffered < DEFAULT_HIGH_WATER_MARK;
-    if (!ok) this.#needDrain = true;
-    return ok;
+  attach(sink: DriverSink): void {
+    this.#sink = sink;
   }
 
-  end(): void {
-    if (this.#closed || this.#endRequested || this.#closeRequested) return;
-    this.#endRequested = true;
-    if (!this.#writing) this.#startFlush();
+  writeSome(chunk: Uint8Array): Promise<number> {
+    return this.#track(this.#conn.write(chunk)).catch((error: unknown): never => {
+      throw mapError(error, this.#where);
+    });
   }
 
-  close(): void {
-    if (this.#closed || this.#closeRequested) return;
-    this.#closeRequested = true;
-    if (!this.#writing) this.#startFlush();
+  shutdownWrite(): Promise<void> {
+    return this.#track(this.#conn.closeWrite()).catch((error: unknown) => {
+      throw mapError(error, this.#where);
+    });
   }
 
-  destroy(error?: NetError): void {
-    this.#finish(error);
+  /** Deno has no abortive close (SO_LINGER 0): graceful or not, the conn is closed. */
+  release(): void {
+    this.#finish(undefined);
   }
 
-  pause(): void {
-    this.#paused = true;
+  pauseReading(): void {
+    this.#wantRead = false;
   }
 
-  resume(): void {
-    this.#paused = false;
+  resumeReading(): void {
+    this.#wantRead = true;
     const wake = this.#wake;
     this.#wake = undefined;
-    wake?.();
+    if (wake) wake();
+    else if (!this.#looping) {
+      this.#looping = true;
+      void this.#readLoop();
+    }
   }
 
   setNoDelay(enabled: boolean): void {
-    // Unix conns have no such method: Nagle does not apply to them.
-    if (this.#closed || typeof this.#conn.setNoDelay !== "function") return;
-    try {
-      this.#conn.setNoDelay(enabled);
-    } catch {
-      // The conn may be torn down concurrently by the peer; the read loop reports that.
-    }
+    if (!this.#done) this.#conn.setNoDelay?.(enabled);
   }
 
-  /** Deno cannot set the keep-alive delay: a delay is ERR_UNSUPPORTED (the core refuses it first). */
-  setKeepAlive(enabled: boolean, initialDelay?: number): void {
-    // Deno can only toggle keep-alive; honouring a delay silently with the system's 2 h default would mislead.
-    if (initialDelay !== undefined) throw unsupported("keepAlive delay", "Deno can turn keep-alive on (keepAlive: true) but cannot set its delay");
-    if (this.#closed || typeof this.#conn.setKeepAlive !== "function") return;
-    try {
-      this.#conn.setKeepAlive(enabled);
-    } catch {
-      // See setNoDelay.
-    }
+  setKeepAlive(enabled: boolean): void {
+    if (!this.#done) this.#conn.setKeepAlive?.(enabled);
   }
-
-  /** Read buffers the receiver handed back (borrowed chunks), reused before allocating. */
-  #spare: Uint8Array<ArrayBuffer>[] | undefined;
 
   recycle(chunk: Uint8Array): void {
     // Only whole read buffers come back for reuse; a small read was a copy and is simply dropped.
@@ -312,33 +252,64 @@ class DenoSocket implements RawSocket {
     if (spare.length < 2) spare.push(new Uint8Array(chunk.buffer as ArrayBuffer));
   }
 
-  #waitForResume(): Promise<void> {
-    return new Promise((resolve) => (this.#wake = resolve));
+  async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
+    if (options.isServer) throw unsupported("server-side startTls", capabilities.serverStartTls as string);
+    const o = options.client;
+    if (!o.rejectUnauthorized) throw unsupported("rejectUnauthorized: false", capabilities.skipVerification as string);
+    if (o.cert !== undefined) throw unsupported("a client certificate on startTls", "Deno.startTls takes no certificate (connect with tls instead)");
+    if (!this.#upgradable) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
+    if (this.#readPending) {
+      throw unsupported(
+        "startTls at this point",
+        `Deno cannot upgrade while a read is pending: call startTls() right after reading the peer's go-ahead, within the first ${STARTTLS_READS} reads`,
+      );
+    }
+    // From here the upgraded driver owns the connection: this one reads and reports no more.
+    this.#done = true;
+    this.#sink = undefined;
+    this.#resumeParked();
+    const where = this.#where ?? "";
+    const conn = await upgrade(this.#conn, o, where);
+    return new DenoDriver(conn, "tls-client", await runHandshake(conn, where, true));
+  }
+
+  #track<T>(op: Promise<T>): Promise<T> {
+    this.#ops.add(op);
+    const settled = (): void => void this.#ops.delete(op);
+    op.then(settled, settled);
+    return op;
+  }
+
+  #resumeParked(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
   }
 
   async #readLoop(): Promise<void> {
+    // A TLS server socket is handed over before its handshake: no data before it succeeded.
+    if (this.handshake) await this.handshake.catch(() => {});
     const conn = this.#conn;
     let buf = new Uint8Array(READ_SIZE);
-    for (;;) {
-      if (this.#paused) await this.#waitForResume();
-      if (this.#closed || this.#upgrading) return;
-      let n: number | null;
-      try {
-        this.#readPending = true;
-        n = await conn.read(buf);
-        this.#readPending = false;
-      } catch (err) {
-        if (this.#closed && isLocalClose(err)) return;
-        this.#finish(mapError(err, this.#where));
-        return;
+    while (!this.#done) {
+      if (!this.#wantRead) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        continue;
       }
-      // A read already in flight when pause() was called must not deliver until resume().
-      if (this.#paused) await this.#waitForResume();
-      if (this.#closed) return;
+      let n: number | null;
+      this.#readPending = true;
+      try {
+        n = await this.#track(conn.read(buf));
+      } catch (error) {
+        // After our own close the read is merely cancelled; before it, the error is the socket's.
+        if (!this.#released) this.#finish(mapError(error, this.#where));
+        return;
+      } finally {
+        this.#readPending = false;
+      }
+      if (this.#done) return;
       if (n === null) {
-        this.#eof = true;
-        this.#handlers!.onEnd();
-        if (this.#writeShut) this.#finish(undefined);
+        this.#sink!.peerEnded();
         return;
       }
       let chunk: Uint8Array;
@@ -348,344 +319,214 @@ class DenoSocket implements RawSocket {
         chunk = buf.subarray(0, n);
         buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
       }
-      this.#handlers!.onData(chunk);
+      this.#sink!.received(chunk);
       if (this.#upgradeWindow > 0) {
         this.#upgradeWindow--;
-        await new Promise((resolve) => setImmediate(resolve));
+        await macrotask();
       }
     }
   }
 
-  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
-    if (options.isServer) {
-      throw unsupported("server-side startTls", "Deno.startTls is client-only: Deno cannot run the server side of a handshake on an accepted connection");
-    }
-    const o = options.client;
-    refuseRejectUnauthorized(o);
-    if (!this.#upgradable) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
-    if (o.cert !== undefined) throw unsupported("a client certificate on startTls", "Deno.startTls takes no certificate (use connect with tls instead)");
-    if (this.#readPending) {
-      throw unsupported(
-        "startTls at this point",
-        `Deno cannot upgrade while a read is pending: call startTls() right after reading the peer's go-ahead, within the first ${STARTTLS_READS} reads`,
-      );
-    }
-    this.#upgrading = true;
-    this.#handlers = undefined;
-    // Bytes written before the upgrade go out in plain text, ahead of the handshake.
-    if (this.#writing) await new Promise<void>((resolve) => (this.#onWriteIdle = resolve));
-    this.#closed = true;
-    const where = this.#where ?? "";
-    let upgraded: DenoConn;
-    try {
-      upgraded = await deno().startTls(this.#conn, { hostname: o.serverName, ...denoTlsClientOptions(o) });
-    } catch (err) {
-      try {
-        this.#conn.close();
-      } catch {
-        // Already gone.
-      }
-      throw tlsError(err, where);
-    }
-    return new DenoSocket(upgraded, await handshake(upgraded, where, true));
-  }
-
-  #startFlush(): void {
-    this.#writing = true;
-    this.#flush().catch((err: unknown) => this.#finish(mapError(err, this.#where)));
-  }
-
-  /** Takes the next chunk to write, merging small queued chunks into one buffer. */
-  #dequeue(): Uint8Array {
-    const queue = this.#queue;
-    const first = queue[this.#head]!;
-    let end = this.#head + 1;
-    let total = first.length;
-    while (end < queue.length && total + queue[end]!.length <= COALESCE_LIMIT) total += queue[end++]!.length;
-    let out: Uint8Array;
-    if (end - this.#head === 1) {
-      out = first;
-    } else {
-      out = new Uint8Array(total);
-      let at = 0;
-      for (let i = this.#head; i < end; i++) {
-        out.set(queue[i]!, at);
-        at += queue[i]!.length;
-      }
-    }
-    for (let i = this.#head; i < end; i++) queue[i] = undefined as unknown as Uint8Array;
-    this.#head = end;
-    if (end === queue.length) {
-      queue.length = 0;
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
-      queue.splice(0, this.#head);
-      this.#head = 0;
-    }
-    return out;
-  }
-
-  async #flush(): Promise<void> {
-    const conn = this.#conn;
-    try {
-      while (this.#head < this.#queue.length) {
-        const data = this.#dequeue();
-        let off = 0;
-        while (off < data.length) {
-          const n = await conn.write(off === 0 ? data : data.subarray(off));
-          if (this.#closed) return;
-          off += n;
-          this.#buffered -= n;
-          if (this.#needDrain && this.#buffered < DEFAULT_HIGH_WATER_MARK) {
-            this.#needDrain = false;
-            // onDrain may write more (queued behind us) or destroy the socket (checked below).
-            this.#handlers?.onDrain();
-            if (this.#closed) return;
-          }
-        }
-      }
-    } catch (err) {
-      this.#writing = false;
-      this.#writeIdle();
-      if (this.#closed && isLocalClose(err)) return;
-      this.#finish(mapError(err, this.#where));
-      return;
-    }
-    this.#writing = false;
-    this.#writeIdle();
-    if (this.#closeRequested) {
-      this.#finish(undefined);
-    } else if (this.#endRequested && !this.#writeShut) {
-      await this.#shutdownWrite();
-    }
-  }
-
-  async #shutdownWrite(): Promise<void> {
-    try {
-      await this.#conn.closeWrite();
-    } catch (err) {
-      if (this.#closed) return;
-      this.#finish(mapError(err, this.#where));
-      return;
-    }
-    this.#writeShut = true;
-    // Both directions are done: nothing can happen on this socket any more.
-    if (this.#eof) this.#finish(undefined);
-  }
-
-  #writeIdle(): void {
-    const resolve = this.#onWriteIdle;
-    this.#onWriteIdle = undefined;
-    resolve?.();
-  }
-
+  /**
+   * Closes the conn, then reports `closed` only once the descriptor is gone,
+   * so that a server's close() cannot resolve before: a pending read, write or
+   * handshake holds it until Deno has cancelled the operation, and a TLS
+   * stream sends close_notify from a background task that holds it one more
+   * event-loop turn.
+   */
   #finish(error: NetError | undefined): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#closeError = error;
-    this.#queue = [];
-    this.#head = 0;
-    this.#buffered = 0;
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed by Deno (BadResource): the goal is reached either way.
-    }
-    // Lets a read loop parked in pause() see #closed and exit.
-    this.resume();
-    const handlers = this.#handlers;
-    // Deferred so that destroy()/close() never re-enter the caller's code synchronously.
-    if (handlers) queueMicrotask(() => handlers.onClose(error));
+    if (this.#released) return;
+    this.#released = this.#done = true;
+    const sink = this.#sink;
+    this.#sink = undefined;
+    closeQuietly(this.#conn);
+    this.#resumeParked();
+    if (sink === undefined) return;
+    const report = (): unknown => setTimeout(() => sink.closed(error), 0);
+    if (this.#ops.size === 0) report();
+    else void Promise.allSettled([...this.#ops]).then(report);
   }
 }
 
-class DenoListener implements RawListener {
+/** Runs the handshake now, so that verification fails at connect (or accept), not at the first read. */
+async function runHandshake(conn: DenoConn, where: string | undefined, authorized: boolean): Promise<TlsInfo> {
+  try {
+    const info = await conn.handshake!();
+    // Deno reports neither the protocol version nor certificates.
+    return { alpnProtocol: info.alpnProtocol ?? undefined, tlsVersion: undefined, peerCertificate: undefined, authorized };
+  } catch (error) {
+    closeQuietly(conn);
+    throw tlsError(error, where);
+  }
+}
+
+async function upgrade(conn: DenoConn, o: RawTlsClientOptions, where: string): Promise<DenoConn> {
+  try {
+    return await deno.startTls(conn, { hostname: o.serverName, caCerts: o.ca && [...o.ca], alpnProtocols: o.alpn && [...o.alpn] });
+  } catch (error) {
+    closeQuietly(conn);
+    throw tlsError(error, where);
+  }
+}
+
+/**
+ * Settles with `attempt`, or rejects as soon as `signal` aborts: `cancel`
+ * then releases what the attempt holds, and a conn that still arrives late is closed.
+ */
+function abortable<T>(attempt: Promise<T>, signal: AbortSignal | undefined, where: string, cancel: (late?: T) => void): Promise<T> {
+  if (signal === undefined) return attempt;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      const reason: unknown = signal.reason;
+      reject(reason instanceof NetError ? reason : new NetError("ABORT_ERR", "connect aborted", { cause: reason, address: where }));
+      cancel();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    attempt.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) cancel(value);
+        else resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+const closeLate = (late?: DenoConn): void => {
+  if (late) closeQuietly(late);
+};
+
+async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
+  const where = formatAddress(address);
+  const { signal, tls } = options;
+  let conn: DenoConn;
+  try {
+    if (address.transport === "unix") {
+      conn = await abortable(deno.connect({ transport: "unix", path: address.path }), signal, where, closeLate);
+    } else if (tls?.cert !== undefined) {
+      // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on abort, not cancelled.
+      if (tls.serverName !== address.hostname) {
+        throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
+      }
+      const { hostname, port } = address;
+      conn = await abortable(deno.connectTls({ hostname, port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] }), signal, where, closeLate);
+    } else {
+      // Deno.connect cancels the attempt itself on abort, so nothing keeps the process alive.
+      conn = await abortable(deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal }), signal, where, closeLate);
+    }
+  } catch (error) {
+    throw error instanceof NetError ? error : mapError(error, where);
+  }
+  if (tls === undefined) return createRawSocket(new DenoDriver(conn, address.transport === "tcp" ? "plain-client" : "plain"));
+  if (tls.cert === undefined) conn = await upgrade(conn, tls, where);
+  const tlsConn = conn;
+  const info = await abortable(runHandshake(tlsConn, where, true), signal, where, () => closeQuietly(tlsConn));
+  return createRawSocket(new DenoDriver(tlsConn, "tls-client", info));
+}
+
+class DenoRawListener implements RawListener {
   readonly address: SocketAddress;
-  #listener: DenoListener;
+  readonly #listener: DenoListener;
   #closed = false;
-  #loop: Promise<void>;
+  readonly #loop: Promise<void>;
 
-  readonly #tls: boolean;
-
-  constructor(listener: DenoListener, address: SocketAddress, onAccept: (socket: RawSocket) => void, tls = false) {
+  constructor(listener: DenoListener, address: SocketAddress, onAccept: (socket: RawSocket) => void, origin: Origin) {
     this.#listener = listener;
-    this.#tls = tls;
     this.address = address;
-    this.#loop = this.#acceptLoop(onAccept).catch(() => {
+    this.#loop = this.#acceptLoop(onAccept, origin).catch(() => {
       // A throwing onAccept is the caller's bug; the listener keeps its port until close().
     });
   }
 
-  async #acceptLoop(onAccept: (socket: RawSocket) => void): Promise<void> {
+  async #acceptLoop(onAccept: (socket: RawSocket) => void, origin: Origin): Promise<void> {
     for (;;) {
       let conn: DenoConn;
       try {
         conn = await this.#listener.accept();
-      } catch (err) {
-        if (this.#closed || isLocalClose(err)) return;
+      } catch (error) {
+        if (this.#closed || isLocalClose(error)) return;
         // Transient failures (EMFILE, ECONNABORTED) must not stop the server.
-        await new Promise((r) => setTimeout(r, ACCEPT_RETRY_MS));
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         if (this.#closed) return;
         continue;
       }
-      if (this.#closed) {
-        // Accepted in the same instant as close(): nobody will own it.
-        try {
-          conn.close();
-        } catch {
-          // Already gone.
-        }
-        return;
-      }
-      if (this.#tls) {
-        // Each handshake runs on its own so one slow client does not hold up the accept loop.
-        const where = formatAddress(this.address);
-        handshake(conn, where, false).then((info) => {
-          if (!this.#closed) onAccept(new DenoSocket(conn, info));
-          else conn.close();
-        }, () => {});
-      } else {
-        onAccept(new DenoSocket(conn));
-      }
+      // Accepted in the same instant as close(): nobody will own it.
+      if (this.#closed) return closeQuietly(conn);
+      // A TLS socket is handed over now, with its handshake pending, so the server counts it and bounds the handshake.
+      onAccept(createRawSocket(new DenoDriver(conn, origin)));
     }
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return this.#loop;
-    this.#closed = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // A second close throws BadResource; the port is released already.
+    if (!this.#closed) {
+      this.#closed = true;
+      // The pending accept holds the listening descriptor until it rejects (BadResource).
+      closeQuietly(this.#listener);
     }
     await this.#loop;
   }
 }
 
-async function tlsConnect(address: Address, o: RawTlsClientOptions, where: string): Promise<RawSocket> {
-  refuseRejectUnauthorized(o);
-  if (address.transport !== "tcp") throw unsupported("TLS over a Unix socket", "Deno.connectTls is TCP-only");
-  // connectTls checks the certificate against the host it dials; another name needs a plain connect plus startTls.
-  const sameName = o.serverName === address.hostname;
-  if (!sameName && o.cert !== undefined) {
-    throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
-  }
-  let conn: DenoConn;
-  try {
-    conn = sameName
-      ? await deno().connectTls({ hostname: address.hostname, port: address.port, cert: o.cert, key: o.key, ...denoTlsClientOptions(o) })
-      : await deno().connect({ transport: "tcp", hostname: address.hostname, port: address.port });
-  } catch (err) {
-    throw mapError(err, where);
-  }
-  if (!sameName) {
-    try {
-      conn = await deno().startTls(conn, { hostname: o.serverName, ...denoTlsClientOptions(o) });
-    } catch (err) {
-      try {
-        conn.close();
-      } catch {
-        // Already gone.
-      }
-      throw tlsError(err, where);
-    }
-  }
-  return new DenoSocket(conn, await handshake(conn, where, true));
-}
-
-async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  const where = formatAddress(address);
-  const signal = options.signal;
-  if (signal?.aborted) throw abortError(signal, where);
-  // No signal for connectTls: the core's race enforces timeout and abort, and destroys a late socket.
-  if (options.tls) return tlsConnect(address, options.tls, where);
-  let conn: DenoConn;
-  try {
-    conn = address.transport === "unix"
-      ? await deno().connect({ transport: "unix", path: address.path })
-      : await deno().connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal });
-  } catch (err) {
-    if (signal?.aborted) throw abortError(signal, where);
-    throw mapError(err, where);
-  }
-  if (signal?.aborted) {
-    // Unix connects ignore the signal; do not leak a conn the caller gave up on.
-    try {
-      conn.close();
-    } catch {
-      // Already gone.
-    }
-    throw abortError(signal, where);
-  }
-  return new DenoSocket(conn, undefined, address.transport === "tcp");
-}
-
-/** `reusePort` is only honoured with --unstable-net; without it Deno exits the process instead of throwing. */
-function hasUnstableNet(): boolean {
-  return typeof deno().listenDatagram === "function";
-}
-
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
-  const { address, backlog, reusePort, ipv6Only, tls } = options;
-  const where = formatAddress(address);
-  if (ipv6Only) return Promise.reject(unsupported("ipv6Only", "Deno.listen has no IPV6_V6ONLY option"));
-  if (tls?.requestCert) return Promise.reject(unsupported("requestCert (mutual TLS)", "Deno.listenTls cannot request or verify client certificates"));
-  if (tls && address.transport === "unix") return Promise.reject(unsupported("TLS over a Unix socket", "Deno.listenTls is TCP-only"));
+  // The core has refused what `capabilities` declares unsupported (ipv6Only, Unix backlog, TLS over Unix, requestCert).
+  const { address, backlog, reusePort, tls } = options;
   let listener: DenoListener;
   try {
     if (address.transport === "unix") {
-      if (reusePort) return Promise.reject(unsupported("reusePort", "it applies to TCP listeners only"));
-      if (backlog !== undefined) return Promise.reject(unsupported("backlog", "Deno cannot set it for Unix sockets"));
-      listener = deno().listen({ transport: "unix", path: address.path });
+      listener = deno.listen({ transport: "unix", path: address.path });
     } else {
-      if (reusePort && !hasUnstableNet()) {
-        return Promise.reject(unsupported("reusePort", "Deno needs --unstable-net"));
-      }
-      const tcp: DenoTcpListenOptions = {
-        transport: "tcp",
-        hostname: address.hostname,
-        port: address.port,
-      };
+      const tcp: DenoTcpListenOptions = { transport: "tcp", hostname: address.hostname, port: address.port };
       if (backlog !== undefined) tcp.tcpBacklog = backlog;
       // Passed only when asked for: without --unstable-net even `false` is fatal.
       if (reusePort) tcp.reusePort = true;
-      listener = tls
-        ? deno().listenTls({ ...tcp, cert: tls.cert, key: tls.key, alpnProtocols: tls.alpn ? [...tls.alpn] : undefined })
-        : deno().listen(tcp);
+      listener = tls ? deno.listenTls({ ...tcp, cert: tls.cert, key: tls.key, alpnProtocols: tls.alpn && [...tls.alpn] }) : deno.listen(tcp);
     }
-  } catch (err) {
+  } catch (error) {
     // Deno throws bind errors (EADDRINUSE, EACCES) synchronously; the contract wants a rejection.
-    return Promise.reject(mapError(err, where));
+    return Promise.reject(mapError(error, formatAddress(address)));
   }
-  const bound = toSocketAddress(listener.addr);
-  if (!bound) {
-    try {
-      listener.close();
-    } catch {
-      // Already gone.
-    }
-    return Promise.reject(new NetError("EUNKNOWN", `Deno reported no usable listen address`, { address: where }));
-  }
-  return Promise.resolve(new DenoListener(listener, bound, onAccept, tls !== undefined));
+  // A listener's address is always named (a TCP address, or the Unix path it bound).
+  return Promise.resolve(new DenoRawListener(listener, toSocketAddress(listener.addr)!, onAccept, tls ? "tls-server" : "plain"));
 }
 
+const capabilities: TransportCapabilities = {
+  tls: true,
+  tlsOverUnix: "Deno.connectTls, Deno.listenTls and Deno.startTls work over TCP only",
+  skipVerification: "Deno's TLS always verifies the server's certificate; only the process-wide --unsafely-ignore-certificate-errors flag turns that off",
+  clientCertificate: true,
+  requestCert: "Deno.listenTls cannot request or verify client certificates",
+  clientStartTls: true,
+  serverStartTls: "Deno.startTls is client-only: Deno cannot run the server side of a handshake on an accepted connection",
+  keepAliveDelay: "Deno can turn keep-alive on (keepAlive: true) but cannot set its delay",
+  // Without --unstable-net Deno ends the process on a reusePort listen instead of throwing.
+  reusePort: typeof deno?.listenDatagram === "function" ? true : "Deno needs the --unstable-net flag for it",
+  ipv6Only: "Deno.listen has no IPV6_V6ONLY option",
+  backlog: true,
+  unixBacklog: "Deno.listen takes no backlog for a Unix socket",
+};
+
 /**
- * The Deno transport: TCP and Unix sockets through `Deno.connect` / `Deno.listen`.
- * `setKeepAlive` with a delay is ERR_UNSUPPORTED (Deno cannot set it; `keepAlive: true` works);
- * `ipv6Only` is unsupported and `reusePort` needs `--unstable-net`.
+ * The Deno transport: TCP, Unix sockets and TLS through `Deno.connect`,
+ * `Deno.listen`, `Deno.listenTls` and `Deno.startTls`. What Deno cannot do is
+ * declared in `capabilities` and refused with ERR_UNSUPPORTED.
  *
  * @example
  * ```ts
  * import { denoTransport } from "wireline/deno";
+ * console.log(denoTransport.capabilities.requestCert); // why mutual TLS is unsupported on Deno
  * const listener = await denoTransport.listen(
  *   { address: { transport: "tcp", hostname: "127.0.0.1", port: 0 } },
  *   (socket) => socket.close(),
  * );
- * console.log(listener.address);
  * await listener.close();
  * ```
  */
-export const denoTransport: Transport = { name: "deno", keepAliveDelay: false, connect: rawConnect, listen: rawListen };
+export const denoTransport: Transport = { name: "deno", capabilities, connect: rawConnect, listen: rawListen };
 
 export * from "../src/mod.ts";
 

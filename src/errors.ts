@@ -88,22 +88,10 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<NetErrorCode>([
   "ABORT_ERR",
 ]);
 
-/** Runtime error class names (Deno's error classes, DOMException names) mapped to codes. */
+/** Web-standard DOMException names mapped to codes. Runtime-specific error classes are their adapter's to map. */
 const NAME_TO_CODE: Readonly<Record<string, NetErrorCode>> = {
-  ConnectionRefused: "ECONNREFUSED",
-  ConnectionReset: "ECONNRESET",
-  ConnectionAborted: "ECONNRESET",
-  BrokenPipe: "EPIPE",
-  AddrInUse: "EADDRINUSE",
-  AddrNotAvailable: "EADDRNOTAVAIL",
-  PermissionDenied: "EACCES",
-  NotCapable: "EACCES",
-  NotFound: "ENOENT",
-  TimedOut: "ETIMEDOUT",
   TimeoutError: "ETIMEDOUT",
   AbortError: "ABORT_ERR",
-  BadResource: "ERR_SOCKET_CLOSED",
-  Interrupted: "ERR_SOCKET_CLOSED",
 };
 
 const CODE_ALIASES: Readonly<Record<string, NetErrorCode>> = {
@@ -118,8 +106,9 @@ const CODE_ALIASES: Readonly<Record<string, NetErrorCode>> = {
 
 /**
  * Normalises any runtime error into a {@link NetError}. Adapters call it with
- * their own errors; it reads `code` first, then `name`. Runtime-specific shapes
- * that carry neither (Deno's DNS failure) are mapped by the adapter before.
+ * their own errors; it reads `code` first, then a web-standard `name`
+ * (AbortError, TimeoutError), then takes `fallback`: the code the adapter
+ * read from its runtime's own error classes.
  *
  * @example
  * ```ts
