@@ -91,6 +91,10 @@ export interface ListenOptions extends SocketOptions {
    * keeps both quiet. Windows in which the server did not read do not count,
    * and the rule ends once the peer half-closes. Counted in
    * `slowConnections`. Off by default; see {@link MinReceiveRate}.
+   *
+   * Like `idleTimeout.read`, it also catches a peer that waits in silence for
+   * a slow answer: a handler that makes its client wait calls `conn.pause()`
+   * meanwhile, and `conn.resume()` when it reads again.
    */
   minReceiveRate?: MinReceiveRate;
   /** Serve TLS (see {@link TlsServerOptions}); handlers get connections whose handshake succeeded. */
