@@ -8,6 +8,7 @@ import type { RawHandlers, RawSocket } from "../src/transport.ts";
 import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
 
 const KiB = 1024;
+const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** The TCP port of a memory listener (the runtime helpers would load the runtime's adapter, which this file never needs). */
 function portOf(address: { transport: string; port?: number }): number {
@@ -152,7 +153,7 @@ describe("memory transport: connect and listen", () => {
     const { client, server, close } = await rawPair();
     const s = record(server);
     record(client);
-    client.write(new TextEncoder().encode("x"));
+    client.write(encoder.encode("x"));
     await Promise.resolve();
     expect(s.chunks.length).toBe(0);
     await until(() => s.chunks.length > 0, "delivery");
@@ -161,11 +162,27 @@ describe("memory transport: connect and listen", () => {
     await close();
   });
 
+  it("copies what it takes, as a socket does: a buffer reused once bufferedAmount is 0 does not change what arrives", async () => {
+    const { client, server, close } = await rawPair();
+    const s = record(server);
+    record(client);
+    const buffer = encoder.encode("original");
+    client.write(buffer);
+    expect(client.bufferedAmount).toBe(0); // taken at once
+    buffer.set(encoder.encode("MUTATED!"));
+    client.end();
+    await s.ended;
+    expect(decoder.decode(s.bytes())).toBe("original");
+    client.destroy();
+    server.destroy();
+    await close();
+  });
+
   it("holds bytes written before the server side started, and delivers them after start", async () => {
     const { client, server, close } = await rawPair();
     record(client);
-    client.write(new TextEncoder().encode("early "));
-    client.write(new TextEncoder().encode("bird"));
+    client.write(encoder.encode("early "));
+    client.write(encoder.encode("bird"));
     client.end();
     await turn();
     await turn();
@@ -256,11 +273,11 @@ describe("memory transport: close semantics", () => {
     const { client, server, close } = await rawPair();
     const s = record(server);
     const c = record(client);
-    client.write(new TextEncoder().encode("question"));
+    client.write(encoder.encode("question"));
     client.end();
     await s.ended;
     expect(decoder.decode(s.bytes())).toBe("question");
-    server.write(new TextEncoder().encode("answer"));
+    server.write(encoder.encode("answer"));
     server.end();
     await c.ended;
     expect(decoder.decode(c.bytes())).toBe("answer");
@@ -290,9 +307,9 @@ describe("memory transport: close semantics", () => {
     const c = record(client);
     server.close(0); // no lingering for an EOF this client never sends
     await c.ended;
-    client.write(new TextEncoder().encode("anyone?")); // a FIN only says the peer stopped writing
+    client.write(encoder.encode("anyone?")); // a FIN only says the peer stopped writing
     await s.closed;
-    client.write(new TextEncoder().encode("still there?"));
+    client.write(encoder.encode("still there?"));
     expect(await c.closed).toMatchObject({ code: "EPIPE" });
     await close();
   });
