@@ -141,8 +141,8 @@ class BunDriver implements SocketDriver {
   }
 
   /** Resolves once a client's socket is open (and, for TLS, verified). */
-  ready(opened: Promise<unknown>): Promise<void> {
-    return this.handshakeDone === undefined ? opened.then(() => {}) : opened.then(() => this.handshakeDone);
+  ready(opened: Promise<unknown>): Promise<unknown> {
+    return this.handshakeDone === undefined ? opened : opened.then(() => this.handshakeDone);
   }
 
   /** The core gave up on this connect attempt. */
@@ -175,17 +175,15 @@ class BunDriver implements SocketDriver {
   onHandshake(sock: Socket<BunDriver>, success: boolean, authorizationError: Error | null): void {
     const settle = this.settle;
     if (settle === undefined) return;
-    this.settle = undefined;
     if (!success) {
       // Bun would close a refused peer without an error of its own: the refusal is raised here.
-      const error = authorizationError === null
+      this.fail(authorizationError === null
         ? new NetError("ERR_TLS_CERT", "the peer's certificate was refused", { address: this.where })
-        : toOpenSslTlsError(authorizationError, this.errorAddress());
-      settle(error);
-      this.report(error);
+        : toOpenSslTlsError(authorizationError, this.errorAddress()));
       sock.end();
       return;
     }
+    this.settle = undefined;
     const alpn = sock.alpnProtocol;
     this.tls = {
       alpnProtocol: typeof alpn === "string" && alpn !== "" ? alpn : undefined,
@@ -200,46 +198,50 @@ class BunDriver implements SocketDriver {
     if (this.done) return;
     // Reading starts at resumeReading(): Bun reads from `open`, so an early chunk pauses it (rarely needed).
     if (!this.reading && !this.nativePaused) this.pauseReading();
-    if (this.sink !== undefined) this.sink.received(chunk);
-    else (this.early ??= []).push(chunk);
+    if (this.sink === undefined) (this.early ??= []).push(chunk);
+    else this.sink.received(chunk);
   }
 
   onEnd(): void {
     if (this.done || this.peerEnded) return;
     this.peerEnded = true;
-    if (this.sink !== undefined) this.sink.peerEnded();
-    else (this.early ??= []).push(null);
+    if (this.sink === undefined) (this.early ??= []).push(null);
+    else this.sink.peerEnded();
   }
 
   onDrain(): void {
     if (!this.done) this.sink?.writable();
   }
 
-  /** A TLS alert after the handshake (a server refusing our missing certificate) arrives through Bun's `error`. */
+  /**
+   * Bun's `error` gets exceptions thrown by the core's handlers, which stay uncaught as on
+   * Node, and TLS alerts after the handshake (a server refusing our missing certificate).
+   */
   onError(error: Error): void {
-    if (this.handshakeDone === undefined || !isTlsAlert(error)) throw error; // the core's own exception: stays uncaught
-    this.report(toOpenSslTlsError(error, this.errorAddress()));
+    if (this.handshakeDone === undefined || !isTlsAlert(error)) throw error;
+    this.fail(toOpenSslTlsError(error, this.errorAddress()));
   }
 
   onClose(error: Error | undefined): void {
-    let failure = error === undefined || this.released ? undefined : toNetError(error, this.errorAddress());
     if (this.settle !== undefined) {
-      failure = error === undefined
-        ? new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: this.errorAddress() })
-        : toOpenSslTlsError(error, this.errorAddress());
-      this.settle(failure);
-      this.settle = undefined;
+      if (this.released) return this.fail(new NetError("ERR_SOCKET_CLOSED", "closed during the TLS handshake", { address: this.errorAddress() }));
+      // Before the handshake completed, a hang-up or a reset from the peer is a TLS failure.
+      return this.fail(toOpenSslTlsError(error ?? new Error("the peer closed the connection"), this.errorAddress()));
     }
-    if (failure === undefined && this.shutDown && !this.released) {
-      // Both FINs are out, so Bun closed the descriptor; the peer's may not have come through `end`.
-      // The kernel still owns the socket until it releases it.
-      this.onEnd();
-      return;
-    }
-    this.report(failure);
+    if (error !== undefined && !this.released) return this.report(toNetError(error, this.errorAddress()));
+    // Both FINs are out, so Bun closed the descriptor (the peer's FIN may have skipped `end`);
+    // the kernel still owns the socket until it releases it.
+    if (this.shutDown && !this.released) return this.onEnd();
+    this.report(undefined);
   }
 
   // ---- internals ----
+
+  private fail(error: NetError): void {
+    this.settle?.(error);
+    this.settle = undefined;
+    this.report(error);
+  }
 
   private report(error: NetError | undefined): void {
     if (this.done) return;
@@ -316,16 +318,14 @@ function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
   const { signal } = options;
-  const unixPath = address.transport === "unix" ? address.path : undefined;
-  const driver = new BunDriver(where, unixPath, false, options.tls !== undefined);
+  const driver = new BunDriver(where, address.transport === "unix" ? address.path : undefined, false, options.tls !== undefined);
   const socket = createRawSocket(driver);
-  const tls = options.tls ? clientTlsOptions(options.tls) : undefined;
-  const common = { data: driver, allowHalfOpen: true, tls, socket: BUN_HANDLERS };
+  const common = { data: driver, allowHalfOpen: true, tls: options.tls && clientTlsOptions(options.tls), socket: BUN_HANDLERS };
   let opened: Promise<unknown>;
   try {
-    opened = unixPath !== undefined
-      ? Bun.connect<BunDriver>({ unix: unixPath, ...common })
-      : Bun.connect<BunDriver>({ hostname: (address as { hostname: string }).hostname, port: (address as { port: number }).port, ...common });
+    opened = address.transport === "unix"
+      ? Bun.connect<BunDriver>({ unix: address.path, ...common })
+      : Bun.connect<BunDriver>({ hostname: address.hostname, port: address.port, ...common });
   } catch (error) {
     // Bun validates some options synchronously (e.g. the port range).
     return Promise.reject(toNetError(error, where));
@@ -339,28 +339,17 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
     };
     if (signal?.aborted) return onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
+    const settled = (): void => signal?.removeEventListener("abort", onAbort);
     driver.ready(opened).then(
-      () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(socket);
-      },
-      (error: unknown) => {
-        signal?.removeEventListener("abort", onAbort);
-        reject(toNetError(error, where));
-      },
+      () => (settled(), resolve(socket)),
+      (error: unknown) => (settled(), reject(toNetError(error, where))),
     );
   });
 }
 
 function bunListener(listener: SocketListener<BunDriver>, address: SocketAddress): RawListener {
-  return {
-    address,
-    close() {
-      // false: accepted sockets live on. Bun releases the port (and unlinks a Unix path) at once.
-      listener.stop(false);
-      return Promise.resolve();
-    },
-  };
+  // stop(false): accepted sockets live on. Bun releases the port (and unlinks a Unix path) at once.
+  return { address, close: () => Promise.resolve(listener.stop(false)) };
 }
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
@@ -381,20 +370,14 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     },
   });
   try {
-    if (unixPath !== undefined) {
-      const l = Bun.listen<BunDriver>({ unix: unixPath, allowHalfOpen: true, tls, socket });
+    if (address.transport === "unix") {
+      const l = Bun.listen<BunDriver>({ unix: address.path, allowHalfOpen: true, tls, socket });
       return Promise.resolve(bunListener(l, { transport: "unix", path: (l as UnixSocketListener<BunDriver>).unix }));
     }
     // Bun 1.4.5 honours reusePort and ipv6Only on listen (probed), though @types/bun lists them for connect only.
-    const tcp = address as { hostname: string; port: number };
     const tcpOptions: TCPSocketListenOptions<BunDriver> & { reusePort?: boolean; ipv6Only?: boolean } = {
-      hostname: tcp.hostname,
-      port: tcp.port,
-      reusePort: options.reusePort,
-      ipv6Only: options.ipv6Only,
-      allowHalfOpen: true,
-      tls,
-      socket,
+      hostname: address.hostname, port: address.port, reusePort: options.reusePort, ipv6Only: options.ipv6Only,
+      allowHalfOpen: true, tls, socket,
     };
     const l = Bun.listen<BunDriver>(tcpOptions);
     // Bun echoes the hostname it was given; a name (e.g. "localhost") is reported as IPv4.
