@@ -566,7 +566,8 @@ class KernelSocket implements RawSocket, DriverSink {
       }
       if (this.#held === held) this.#held = undefined;
     }
-    if (this.#paused) return;
+    // A failure is reported even to a paused receiver: its held data is gone anyway, and it must learn why.
+    if (this.#paused && !(this.#driverClosed && this.#closeError !== undefined)) return;
     if (this.#peerEnded && !this.#endReported && this.#closeError === undefined) {
       this.#endReported = true;
       handlers.onEnd();
