@@ -38,12 +38,7 @@ const ACCEPT_RETRY_MS = 100;
 // with tsc for Node and Bun) has no Deno lib, and `deno check` honours that tsconfig.
 
 /** `Deno.NetAddr` / `Deno.UnixAddr` flattened; a client Unix socket has a null path. */
-interface DenoAddr {
-  readonly transport: string;
-  readonly hostname?: string;
-  readonly port?: number;
-  readonly path?: string | null;
-}
+type DenoAddr = { readonly transport: string; readonly hostname?: string; readonly port?: number; readonly path?: string | null };
 
 interface DenoConn {
   readonly localAddr: DenoAddr;
@@ -60,26 +55,10 @@ interface DenoConn {
   handshake?(): Promise<{ alpnProtocol: string | null }>;
 }
 
-interface DenoListener {
-  readonly addr: DenoAddr;
-  accept(): Promise<DenoConn>;
-  close(): void;
-}
-
-interface DenoTlsClientOptions {
-  hostname: string;
-  caCerts?: string[];
-  alpnProtocols?: string[];
-}
-
-interface DenoTcpListenOptions {
-  transport: "tcp";
-  hostname: string;
-  port: number;
-  tcpBacklog?: number;
-  /** Unstable (--unstable-net). */
-  reusePort?: boolean;
-}
+type DenoListener = { readonly addr: DenoAddr; accept(): Promise<DenoConn>; close(): void };
+type DenoTlsClientOptions = { hostname: string; caCerts?: string[]; alpnProtocols?: string[] };
+/** `reusePort` is unstable (--unstable-net). */
+type DenoTcpListenOptions = { transport: "tcp"; hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean };
 
 interface DenoApi {
   connect(options: { transport: "tcp"; hostname: string; port: number; signal?: AbortSignal } | { transport: "unix"; path: string }): Promise<DenoConn>;
@@ -119,12 +98,6 @@ function mapError(error: unknown, address: string | undefined): NetError {
   return toNetError(error, address, (typeof e?.name === "string" && DENO_ERROR_CODES[e.name]) || "EUNKNOWN");
 }
 
-/** Errors that only mean "we closed this resource ourselves". */
-function isLocalClose(error: unknown): boolean {
-  const name = (error as { name?: unknown } | undefined)?.name;
-  return name === "BadResource" || name === "Interrupted";
-}
-
 /** rustls reports every refused certificate as "invalid peer certificate: <reason>". */
 function tlsError(error: unknown, address: string | undefined): NetError {
   const message = (error as { message?: unknown } | undefined)?.message;
@@ -148,15 +121,6 @@ function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
   return transport === "unix" && path ? { transport: "unix", path } : undefined;
 }
 
-function describeAddress(addr: SocketAddress | undefined): string | undefined {
-  return addr === undefined ? undefined : addr.transport === "unix" ? addr.path : formatAddress(addr);
-}
-
-/** Waits one macrotask: long enough for code reacting to the last chunk to call startTls(). */
-const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** How a driver's socket came to be: only a plain TCP client can be upgraded, only a TLS server socket owes a handshake. */
-type Origin = "plain-client" | "plain" | "tls-client" | "tls-server";
 
 class DenoDriver implements SocketDriver {
   readonly localAddress: SocketAddress | undefined;
@@ -167,9 +131,8 @@ class DenoDriver implements SocketDriver {
   readonly #conn: DenoConn;
   readonly #where: string | undefined;
   #sink: DriverSink | undefined;
-  /** Reads left in the STARTTLS window (see STARTTLS_READS). */
-  #upgradeWindow: number;
-  readonly #upgradable: boolean;
+  /** Reads left in the STARTTLS window (see STARTTLS_READS); undefined: not a plain TCP client, never upgradable. */
+  #upgradeWindow: number | undefined;
   /** Runtime operations in flight: each holds the descriptor open until it settles. */
   readonly #ops = new Set<Promise<unknown>>();
   #readPending = false;
@@ -177,28 +140,29 @@ class DenoDriver implements SocketDriver {
   #looping = false;
   #wake: (() => void) | undefined;
   #spare: Uint8Array<ArrayBuffer>[] | undefined;
-  /** Released, failed or handed to startTls: no more reads. */
-  #done = false;
+  /** Closed, failed, or handed over to startTls: nothing more is read or reported. */
   #released = false;
 
-  constructor(conn: DenoConn, origin: Origin, tls?: TlsInfo) {
+  /** `tls`: the session of a client, or "pending" for a TLS server socket whose handshake starts now. */
+  constructor(conn: DenoConn, tls: TlsInfo | "pending" | undefined, upgradable = false) {
     this.#conn = conn;
-    this.tls = tls;
-    this.#upgradable = origin === "plain-client";
-    this.#upgradeWindow = this.#upgradable ? STARTTLS_READS : 0;
+    this.#upgradeWindow = upgradable ? STARTTLS_READS : undefined;
     this.localAddress = toSocketAddress(conn.localAddr);
     this.remoteAddress = toSocketAddress(conn.remoteAddr);
-    this.#where = describeAddress(this.remoteAddress) ?? describeAddress(this.localAddress);
-    if (origin === "tls-server") {
-      this.handshake = this.#track(runHandshake(conn, this.#where, false)).then(
-        (info) => void (this.tls = info),
-        (error: NetError) => {
-          this.#finish(error);
-          throw error;
-        },
-      );
-      this.handshake.catch(() => {});
+    const named = this.remoteAddress ?? this.localAddress;
+    this.#where = named && (named.transport === "unix" ? named.path : formatAddress(named));
+    if (tls !== "pending") {
+      this.tls = tls;
+      return;
     }
+    this.handshake = this.#track(runHandshake(conn, this.#where, false)).then(
+      (info) => void (this.tls = info),
+      (error: NetError) => {
+        this.#finish(error);
+        throw error;
+      },
+    );
+    this.handshake.catch(() => {}); // the server awaits it; never an unhandled rejection
   }
 
   attach(sink: DriverSink): void {
@@ -206,15 +170,11 @@ class DenoDriver implements SocketDriver {
   }
 
   writeSome(chunk: Uint8Array): Promise<number> {
-    return this.#track(this.#conn.write(chunk)).catch((error: unknown): never => {
-      throw mapError(error, this.#where);
-    });
+    return this.#mapped(this.#conn.write(chunk));
   }
 
   shutdownWrite(): Promise<void> {
-    return this.#track(this.#conn.closeWrite()).catch((error: unknown) => {
-      throw mapError(error, this.#where);
-    });
+    return this.#mapped(this.#conn.closeWrite());
   }
 
   /** Deno has no abortive close (SO_LINGER 0): graceful or not, the conn is closed. */
@@ -228,21 +188,17 @@ class DenoDriver implements SocketDriver {
 
   resumeReading(): void {
     this.#wantRead = true;
-    const wake = this.#wake;
-    this.#wake = undefined;
-    if (wake) wake();
-    else if (!this.#looping) {
-      this.#looping = true;
-      void this.#readLoop();
-    }
+    if (this.#looping) return this.#unpark();
+    this.#looping = true;
+    void this.#readLoop();
   }
 
   setNoDelay(enabled: boolean): void {
-    if (!this.#done) this.#conn.setNoDelay?.(enabled);
+    if (!this.#released) this.#conn.setNoDelay?.(enabled);
   }
 
   setKeepAlive(enabled: boolean): void {
-    if (!this.#done) this.#conn.setKeepAlive?.(enabled);
+    if (!this.#released) this.#conn.setKeepAlive?.(enabled);
   }
 
   recycle(chunk: Uint8Array): void {
@@ -253,24 +209,25 @@ class DenoDriver implements SocketDriver {
   }
 
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
+    // Refused here until the core checks startTls against the capabilities; each refusal leaves the socket usable.
     if (options.isServer) throw unsupported("server-side startTls", capabilities.serverStartTls as string);
     const o = options.client;
     if (!o.rejectUnauthorized) throw unsupported("rejectUnauthorized: false", capabilities.skipVerification as string);
     if (o.cert !== undefined) throw unsupported("a client certificate on startTls", "Deno.startTls takes no certificate (connect with tls instead)");
-    if (!this.#upgradable) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
+    if (this.#upgradeWindow === undefined) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
     if (this.#readPending) {
       throw unsupported(
         "startTls at this point",
         `Deno cannot upgrade while a read is pending: call startTls() right after reading the peer's go-ahead, within the first ${STARTTLS_READS} reads`,
       );
     }
-    // From here the upgraded driver owns the connection: this one reads and reports no more.
-    this.#done = true;
+    // The upgraded driver owns the connection from here: this one neither reads nor reports again.
+    this.#released = true;
     this.#sink = undefined;
-    this.#resumeParked();
+    this.#unpark();
     const where = this.#where ?? "";
     const conn = await upgrade(this.#conn, o, where);
-    return new DenoDriver(conn, "tls-client", await runHandshake(conn, where, true));
+    return new DenoDriver(conn, await runHandshake(conn, where, true));
   }
 
   #track<T>(op: Promise<T>): Promise<T> {
@@ -280,7 +237,13 @@ class DenoDriver implements SocketDriver {
     return op;
   }
 
-  #resumeParked(): void {
+  #mapped<T>(op: Promise<T>): Promise<T> {
+    return this.#track(op).catch((error: unknown): never => {
+      throw mapError(error, this.#where);
+    });
+  }
+
+  #unpark(): void {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
@@ -289,9 +252,8 @@ class DenoDriver implements SocketDriver {
   async #readLoop(): Promise<void> {
     // A TLS server socket is handed over before its handshake: no data before it succeeded.
     if (this.handshake) await this.handshake.catch(() => {});
-    const conn = this.#conn;
     let buf = new Uint8Array(READ_SIZE);
-    while (!this.#done) {
+    while (!this.#released) {
       if (!this.#wantRead) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
@@ -299,7 +261,7 @@ class DenoDriver implements SocketDriver {
       let n: number | null;
       this.#readPending = true;
       try {
-        n = await this.#track(conn.read(buf));
+        n = await this.#track(this.#conn.read(buf));
       } catch (error) {
         // After our own close the read is merely cancelled; before it, the error is the socket's.
         if (!this.#released) this.#finish(mapError(error, this.#where));
@@ -307,11 +269,8 @@ class DenoDriver implements SocketDriver {
       } finally {
         this.#readPending = false;
       }
-      if (this.#done) return;
-      if (n === null) {
-        this.#sink!.peerEnded();
-        return;
-      }
+      if (this.#released) return;
+      if (n === null) return this.#sink!.peerEnded();
       let chunk: Uint8Array;
       if (n < COPY_BELOW) {
         chunk = buf.slice(0, n);
@@ -320,9 +279,9 @@ class DenoDriver implements SocketDriver {
         buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
       }
       this.#sink!.received(chunk);
-      if (this.#upgradeWindow > 0) {
+      if (this.#upgradeWindow) {
         this.#upgradeWindow--;
-        await macrotask();
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
   }
@@ -336,12 +295,10 @@ class DenoDriver implements SocketDriver {
    */
   #finish(error: NetError | undefined): void {
     if (this.#released) return;
-    this.#released = this.#done = true;
-    const sink = this.#sink;
-    this.#sink = undefined;
+    this.#released = true;
+    const sink = this.#sink!;
     closeQuietly(this.#conn);
-    this.#resumeParked();
-    if (sink === undefined) return;
+    this.#unpark();
     const report = (): unknown => setTimeout(() => sink.closed(error), 0);
     if (this.#ops.size === 0) report();
     else void Promise.allSettled([...this.#ops]).then(report);
@@ -369,25 +326,21 @@ async function upgrade(conn: DenoConn, o: RawTlsClientOptions, where: string): P
   }
 }
 
-/**
- * Settles with `attempt`, or rejects as soon as `signal` aborts: `cancel`
- * then releases what the attempt holds, and a conn that still arrives late is closed.
- */
-function abortable<T>(attempt: Promise<T>, signal: AbortSignal | undefined, where: string, cancel: (late?: T) => void): Promise<T> {
+/** Settles with `attempt`, or rejects as soon as `signal` aborts; a conn that still arrives is closed. */
+function abortable(attempt: Promise<DenoConn>, signal: AbortSignal | undefined, where: string): Promise<DenoConn> {
   if (signal === undefined) return attempt;
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       const reason: unknown = signal.reason;
       reject(reason instanceof NetError ? reason : new NetError("ABORT_ERR", "connect aborted", { cause: reason, address: where }));
-      cancel();
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
     attempt.then(
-      (value) => {
+      (conn) => {
         signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) cancel(value);
-        else resolve(value);
+        if (signal.aborted) closeQuietly(conn);
+        else resolve(conn);
       },
       (error: unknown) => {
         signal.removeEventListener("abort", onAbort);
@@ -397,36 +350,38 @@ function abortable<T>(attempt: Promise<T>, signal: AbortSignal | undefined, wher
   });
 }
 
-const closeLate = (late?: DenoConn): void => {
-  if (late) closeQuietly(late);
-};
-
 async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const where = formatAddress(address);
   const { signal, tls } = options;
   let conn: DenoConn;
   try {
     if (address.transport === "unix") {
-      conn = await abortable(deno.connect({ transport: "unix", path: address.path }), signal, where, closeLate);
+      conn = await abortable(deno.connect({ transport: "unix", path: address.path }), signal, where);
     } else if (tls?.cert !== undefined) {
       // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on abort, not cancelled.
       if (tls.serverName !== address.hostname) {
         throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
       }
       const { hostname, port } = address;
-      conn = await abortable(deno.connectTls({ hostname, port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] }), signal, where, closeLate);
+      conn = await abortable(deno.connectTls({ hostname, port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] }), signal, where);
     } else {
-      // Deno.connect cancels the attempt itself on abort, so nothing keeps the process alive.
-      conn = await abortable(deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal }), signal, where, closeLate);
+      // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.
+      conn = await abortable(deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal }), signal, where);
     }
   } catch (error) {
-    throw error instanceof NetError ? error : mapError(error, where);
+    throw mapError(error, where);
   }
-  if (tls === undefined) return createRawSocket(new DenoDriver(conn, address.transport === "tcp" ? "plain-client" : "plain"));
-  if (tls.cert === undefined) conn = await upgrade(conn, tls, where);
-  const tlsConn = conn;
-  const info = await abortable(runHandshake(tlsConn, where, true), signal, where, () => closeQuietly(tlsConn));
-  return createRawSocket(new DenoDriver(tlsConn, "tls-client", info));
+  if (tls === undefined) return createRawSocket(new DenoDriver(conn, undefined, address.transport === "tcp"));
+  const tlsConn = tls.cert === undefined ? await upgrade(conn, tls, where) : conn;
+  // The core's timeout covers the handshake too: closing the conn ends it (the core reports its own reason).
+  const onAbort = (): void => closeQuietly(tlsConn);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return createRawSocket(new DenoDriver(tlsConn, await runHandshake(tlsConn, where, true)));
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
 }
 
 class DenoRawListener implements RawListener {
@@ -435,21 +390,21 @@ class DenoRawListener implements RawListener {
   #closed = false;
   readonly #loop: Promise<void>;
 
-  constructor(listener: DenoListener, address: SocketAddress, onAccept: (socket: RawSocket) => void, origin: Origin) {
+  constructor(listener: DenoListener, address: SocketAddress, onAccept: (socket: RawSocket) => void, tls: boolean) {
     this.#listener = listener;
     this.address = address;
-    this.#loop = this.#acceptLoop(onAccept, origin).catch(() => {
+    this.#loop = this.#acceptLoop(onAccept, tls).catch(() => {
       // A throwing onAccept is the caller's bug; the listener keeps its port until close().
     });
   }
 
-  async #acceptLoop(onAccept: (socket: RawSocket) => void, origin: Origin): Promise<void> {
+  async #acceptLoop(onAccept: (socket: RawSocket) => void, tls: boolean): Promise<void> {
     for (;;) {
       let conn: DenoConn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
-        if (this.#closed || isLocalClose(error)) return;
+        if (this.#closed) return;
         // Transient failures (EMFILE, ECONNABORTED) must not stop the server.
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         if (this.#closed) return;
@@ -458,7 +413,7 @@ class DenoRawListener implements RawListener {
       // Accepted in the same instant as close(): nobody will own it.
       if (this.#closed) return closeQuietly(conn);
       // A TLS socket is handed over now, with its handshake pending, so the server counts it and bounds the handshake.
-      onAccept(createRawSocket(new DenoDriver(conn, origin)));
+      onAccept(createRawSocket(new DenoDriver(conn, tls ? "pending" : undefined)));
     }
   }
 
@@ -491,7 +446,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     return Promise.reject(mapError(error, formatAddress(address)));
   }
   // A listener's address is always named (a TCP address, or the Unix path it bound).
-  return Promise.resolve(new DenoRawListener(listener, toSocketAddress(listener.addr)!, onAccept, tls ? "tls-server" : "plain"));
+  return Promise.resolve(new DenoRawListener(listener, toSocketAddress(listener.addr)!, onAccept, tls !== undefined));
 }
 
 const capabilities: TransportCapabilities = {
