@@ -215,11 +215,15 @@ class BunDriver implements SocketDriver {
 
   /**
    * Bun's `error` gets exceptions thrown by the core's handlers, which stay uncaught as on
-   * Node, and TLS alerts after the handshake (a server refusing our missing certificate).
+   * Node, and the socket's own failures: TLS alerts after the handshake (a server refusing
+   * our missing certificate), system errors.
    */
   onError(error: Error): void {
-    if (this.handshakeDone === undefined || !isTlsAlert(error)) throw error;
-    this.fail(toOpenSslTlsError(error, this.errorAddress()));
+    if (this.handshakeDone !== undefined && isTlsAlert(error)) this.fail(toOpenSslTlsError(error, this.errorAddress()));
+    else if (!(error instanceof NetError) && ("syscall" in error || "errno" in error)) this.fail(toNetError(error, this.errorAddress()));
+    else throw error;
+    // The kernel now sees the socket as gone and will not release it: that is done here.
+    this.sock?.terminate();
   }
 
   onClose(error: Error | undefined): void {
