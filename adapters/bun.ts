@@ -6,12 +6,13 @@
  * writes are synchronous and partial (no user-space buffer), which is exactly
  * the driver's `writeSome`.
  *
- * A pending `Bun.connect` cannot be cancelled (no AbortSignal, no handle until
- * `open`) and holds the event loop until the kernel gives up on the SYN
- * (about 127 s on Linux's default tcp_syn_retries=6). Probed on Bun 1.4.5:
- * there is no option, handle or `unref` that reaches it; only Bun's own
- * node:net can (through the private `newDetachedSocket`). An abandoned attempt
- * is therefore terminated the moment it opens.
+ * A pending `Bun.connect` cannot be cancelled, and it holds its descriptor and
+ * the event loop until the OS gives up on the SYN (about 2 min with Linux's
+ * default tcp_syn_retries=6). Probed on Bun 1.4.5: it takes no signal or
+ * timeout option and returns no handle before `open`, so there is nothing to
+ * close or `unref`. Bun's node:net can cancel (through an internal detached
+ * socket), but adopting its handle costs about 3x per connect. An abandoned
+ * attempt is therefore terminated the moment it opens.
  *
  * @module
  */
@@ -298,15 +299,12 @@ const BUN_HANDLERS: SocketHandler<BunDriver> = forBun(HANDLERS);
 /** ALPN as Bun wants it: length-prefixed bytes (a plain string list silently negotiates nothing). */
 function alpnWire(protocols: readonly string[] | undefined): Uint8Array | undefined {
   if (protocols === undefined) return undefined;
-  const parts = protocols.map((p) => new TextEncoder().encode(p));
-  const out = new Uint8Array(parts.reduce((n, p) => n + 1 + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out[at++] = p.length;
-    out.set(p, at);
-    at += p.length;
+  const wire: number[] = [];
+  for (const name of protocols) {
+    const bytes = new TextEncoder().encode(name);
+    wire.push(bytes.length, ...bytes);
   }
-  return out;
+  return Uint8Array.from(wire);
 }
 
 function clientTlsOptions(o: RawTlsClientOptions): TLSOptions {
