@@ -1,39 +1,31 @@
 /**
- * The Node adapter: maps wireline's transport contract onto `node:net`.
- *
- * Node already buffers writes and pushes reads, so this adapter is mostly
- * bookkeeping: it normalises errors, keeps the close notification single, and
- * refuses options Node cannot honour (SO_REUSEPORT before 22.12).
+ * The Node adapter: a {@link SocketDriver} over `node:net` and `node:tls`,
+ * wrapped by the socket kernel (`src/socket/socket.ts`), which owns the write
+ * queue, watermarks and close sequence. Node keeps a write buffer of its own;
+ * it is held small (16 KiB) so that the kernel's 64/32 KiB watermarks govern
+ * here exactly as on the other runtimes.
  *
  * @module
  */
 
+import { existsSync } from "node:fs";
 import * as net from "node:net";
+import { dirname } from "node:path";
 import * as tls from "node:tls";
 import { formatAddress, type Address } from "../src/address.ts";
+import { NetError, toNetError } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
-import { NetError, toNetError, unsupported } from "../src/errors.ts";
-import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
-import {
-  toTlsError,
-  type RawStartTlsOptions,
-  type RawTlsClientOptions,
-  type RawTlsServerOptions,
-  type TlsInfo,
-} from "../src/tls.ts";
-import {
-  DEFAULT_HIGH_WATER_MARK,
-  DETACHED_HANDLERS,
-  type RawConnectOptions,
-  type RawHandlers,
-  type RawListener,
-  type RawListenOptions,
-  type RawSocket,
-  type SocketAddress,
-  type Capability,
-  type Transport,
-  type TransportCapabilities,
-} from "../src/transport.ts";
+import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { createRawSocket } from "../src/socket/socket.ts";
+import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
+import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
+import { isTlsLayerError, peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
+
+/** Node's own write buffer: small, so that the kernel's queue and watermarks do the buffering. */
+const NODE_HIGH_WATER_MARK = 16 * 1024;
+/** Most bytes handed to Node per `socket.write()`, so that a large write waits in the kernel's queue, not Node's. */
+const MAX_SLICE = 64 * 1024;
+const EMPTY = new Uint8Array(0);
 
 function toSocketAddress(address: string | undefined, port: number | undefined, family: string | undefined, path?: string): SocketAddress | undefined {
   if (path !== undefined) return { transport: "unix", path };
@@ -50,145 +42,126 @@ function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
   };
 }
 
-/** Where the shared listeners find the wrapper of the socket that emitted. */
-const OWNER: unique symbol = Symbol("wireline.owner");
-type OwnedSocket = net.Socket & { [OWNER]: NodeSocket };
+/** TLS alerts after the handshake (a refused client certificate, say) are TLS failures, not unknown ones. */
+function toNodeError(error: unknown, label: string): NetError {
+  return isTlsLayerError(error) ? toOpenSslTlsError(error, label) : toNetError(error, label);
+}
 
-class NodeSocket implements RawSocket {
-  readonly tls: TlsInfo | undefined;
+/** Where the shared listeners find the driver of the socket that emitted. */
+const OWNER: unique symbol = Symbol("wireline.owner");
+type OwnedSocket = net.Socket & { [OWNER]: NodeDriver };
+
+class NodeDriver implements SocketDriver {
+  tls: TlsInfo | undefined;
+  readonly handshake: Promise<void> | undefined;
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
-  #handlers: RawHandlers = DETACHED_HANDLERS;
-  #started = false;
-  /** Events that came before start(); allocated only when that happens. */
-  #early: Uint8Array[] | undefined;
-  #earlyEnd = false;
+  #sink: DriverSink | undefined;
   #error: NetError | undefined;
-  #closed = false;
-  #closeEarly = false;
+  #released = false;
+  #closedQuietly = false;
 
   /**
-   * One set of listener functions for every socket, instead of five closures
-   * per connection: idle connections are what a server has most of.
+   * One set of listener functions for every socket, instead of closures per
+   * connection: idle connections are what a server has most of.
    */
-  static readonly #listeners: {
-    data(this: OwnedSocket, chunk: Uint8Array): void;
-    end(this: OwnedSocket): void;
-    drain(this: OwnedSocket): void;
-    error(this: OwnedSocket, err: Error): void;
-    close(this: OwnedSocket): void;
-  } = {
-    data(chunk) {
-      const self = this[OWNER];
-      if (self.#started) self.#handlers.onData(chunk);
-      else (self.#early ??= []).push(chunk);
+  static readonly #listeners: Record<"data" | "end" | "drain" | "error" | "close", (this: OwnedSocket, arg: never) => void> = {
+    data(this: OwnedSocket, chunk: Uint8Array) {
+      this[OWNER].#sink?.received(chunk);
     },
-    end() {
-      const self = this[OWNER];
-      if (self.#started) self.#handlers.onEnd();
-      else self.#earlyEnd = true;
+    end(this: OwnedSocket) {
+      this[OWNER].#sink?.peerEnded();
     },
-    drain() {
-      this[OWNER].#handlers.onDrain();
+    drain(this: OwnedSocket) {
+      this[OWNER].#sink?.writable();
     },
-    error(err) {
+    error(this: OwnedSocket, err: Error) {
       const self = this[OWNER];
-      self.#error ??= toNetError(err, self.#label);
+      self.#error ??= toNodeError(err, self.#label);
     },
-    close() {
+    close(this: OwnedSocket) {
       const self = this[OWNER];
-      self.#closed = true;
-      if (self.#started) self.#handlers.onClose(self.#error);
-      else self.#closeEarly = true;
-      self.#handlers = DETACHED_HANDLERS;
+      // Node closes a socket by itself once both directions ended; the kernel decides when it is gone.
+      if (self.#error === undefined && !self.#released) self.#closedQuietly = true;
+      else self.#reportClosed();
     },
   };
 
-  constructor(socket: net.Socket, label: string, unixPath: string | undefined) {
+  /** The listeners as `on()` takes them; each reads its socket through `this`. */
+  static readonly #events = Object.entries(NodeDriver.#listeners) as unknown as ReadonlyArray<[string, (...args: unknown[]) => void]>;
+
+  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<void>) {
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
-    if (socket instanceof tls.TLSSocket) this.tls = tlsInfoOf(socket);
+    this.handshake = handshake;
+    if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
     (socket as OwnedSocket)[OWNER] = this;
-    // Listeners are attached at once so nothing that arrives before start() is lost.
-    const on = NodeSocket.#listeners;
-    socket.on("data", on.data);
-    socket.on("end", on.end);
-    socket.on("drain", on.drain);
-    socket.on("error", on.error);
-    socket.on("close", on.close);
   }
 
-  async startTls(options: RawStartTlsOptions): Promise<RawSocket> {
+  attach(sink: DriverSink): void {
+    this.#sink = sink;
+    // Reading waits for resumeReading(); paused, Node buffers at most its high-water mark. A TLS
+    // handshake still proceeds: it yields no plain text.
+    this.#socket.pause();
+    for (const [event, listener] of NodeDriver.#events) this.#socket.on(event, listener);
+  }
+
+  #detach(): void {
+    this.#sink = undefined;
+    for (const [event, listener] of NodeDriver.#events) this.#socket.off(event, listener);
+  }
+
+  writeSome(chunk: Uint8Array): number {
     const socket = this.#socket;
-    // From here on the TLS socket owns the stream: the old handlers hear nothing more.
-    this.#handlers = DETACHED_HANDLERS;
-    this.#started = true;
-    this.#early = undefined;
-    const on = NodeSocket.#listeners;
-    socket.off("data", on.data);
-    socket.off("end", on.end);
-    socket.off("drain", on.drain);
-    socket.off("close", on.close);
-    // Bytes written before the upgrade go out in plain text, ahead of the handshake.
-    await new Promise<void>((resolve) => socket.write(new Uint8Array(0), () => resolve()));
-    socket.off("error", on.error);
-    const secure = options.isServer
-      ? await serverUpgrade(socket, options.server, this.#label)
-      : await handshake(tls.connect({ ...clientTlsOptions(options.client), socket }), this.#label);
-    return new NodeSocket(secure, this.#label, this.#unixPath);
-  }
-
-  start(handlers: RawHandlers): void {
-    if (this.#started) throw new Error("RawSocket.start() called twice");
-    this.#started = true;
-    const early = this.#early;
-    this.#early = undefined;
-    this.#handlers = handlers;
-    if (early) for (const chunk of early) handlers.onData(chunk);
-    if (this.#earlyEnd) handlers.onEnd();
-    if (this.#closeEarly) {
-      handlers.onClose(this.#error);
-      this.#handlers = DETACHED_HANDLERS;
+    // Node's write() says "full" only when bytes stay in its buffer: a slice the kernel took at once
+    // does not count, so slices go on until Node holds some, and its 'drain' is then sure to come.
+    let taken = 0;
+    while (taken < chunk.length && !socket.writableNeedDrain && !socket.destroyed) {
+      const end = Math.min(chunk.length, taken + MAX_SLICE);
+      socket.write(taken === 0 && end === chunk.length ? chunk : chunk.subarray(taken, end));
+      taken = end;
     }
+    return taken;
   }
 
-  write(chunk: Uint8Array): boolean {
-    if (this.#closed || this.#socket.destroyed) return false;
-    return this.#socket.write(chunk);
-  }
-
-  get bufferedAmount(): number {
+  get heldBytes(): number {
     return this.#socket.writableLength;
   }
 
-  end(): void {
-    this.#socket.end();
+  shutdownWrite(): void | Promise<void> {
+    // end() sends FIN, or close_notify on TLS (rustls reports a bare FIN as truncation).
+    const socket = this.#socket.end();
+    // Done once Node's own buffer went out too: the kernel's close timeout bounds the wait.
+    if (socket.writableFinished || socket.destroyed) return;
+    return new Promise((resolve) => {
+      const done = (): void => resolve();
+      socket.once("finish", done).once("close", done);
+    });
   }
 
-  close(): void {
-    // end() then destroy once flushed: Node's destroySoon() without waiting for the peer's FIN.
+  #reportClosed(): void {
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.closed(this.#error);
+  }
+
+  release(graceful: boolean): void {
     const socket = this.#socket;
+    this.#released = true;
+    if (this.#closedQuietly) return this.#reportClosed();
     if (socket.destroyed) return;
-    // A TLS socket must end() to send close_notify: Deno (rustls) reports a bare FIN as a truncation error.
-    if (socket.writableLength === 0 && this.tls === undefined) socket.destroy();
-    else {
-      socket.end();
-      socket.once("finish", () => socket.destroy());
-    }
+    // Bytes dropped from Node's buffer: RST, so the peer cannot take the cut stream for a complete one (TCP only).
+    if (!graceful && socket.writableLength > 0 && this.#unixPath === undefined && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
+    else socket.destroy();
   }
 
-  destroy(error?: NetError): void {
-    if (error) this.#error ??= error;
-    this.#socket.destroy();
-  }
-
-  pause(): void {
+  pauseReading(): void {
     this.#socket.pause();
   }
 
-  resume(): void {
+  resumeReading(): void {
     this.#socket.resume();
   }
 
@@ -209,23 +182,45 @@ class NodeSocket implements RawSocket {
     const s = this.#socket;
     return toSocketAddress(s.remoteAddress, s.remotePort, s.remoteFamily, this.#unixPath);
   }
-}
 
-function isIp(name: string): boolean {
-  return net.isIP(name) !== 0;
+  async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
+    const socket = this.#socket;
+    // Paused, bytes that arrive from now on (a client's ClientHello) wait in Node's buffer, where the TLS socket finds them.
+    socket.pause();
+    // Node's own buffer goes out in plain text, ahead of the handshake.
+    if (socket.writableLength > 0) await new Promise((resolve) => socket.write(EMPTY, resolve));
+    this.#detach();
+    if (socket.destroyed) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.#label });
+    const common = { highWaterMark: NODE_HIGH_WATER_MARK };
+    const secure = options.isServer
+      ? await serverHandshake(new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }), options.server, this.#label)
+      : await awaitHandshake(tls.connect({ ...clientTlsOptions(options.client), ...common, socket }), "secureConnect", this.#label);
+    return new NodeDriver(secure, this.#label, this.#unixPath);
+  }
 }
 
 function clientTlsOptions(o: RawTlsClientOptions): tls.ConnectionOptions {
   const serverName = o.serverName;
   return {
     // SNI must not carry an IP address (RFC 6066); the identity check below still uses it.
-    servername: isIp(serverName) ? undefined : serverName,
+    servername: net.isIP(serverName) !== 0 ? undefined : serverName,
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
     ca: o.ca ? [...o.ca] : undefined,
     cert: o.cert,
     key: o.key,
     ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
     rejectUnauthorized: o.rejectUnauthorized,
+  };
+}
+
+/** Options for a hand-made server TLSSocket (a listener's accepted sockets and server-side STARTTLS alike). */
+function serverTlsOptions(o: RawTlsServerOptions): tls.TLSSocketOptions {
+  return {
+    isServer: true,
+    secureContext: tls.createSecureContext({ cert: o.cert, key: o.key, ca: o.ca ? [...o.ca] : undefined }),
+    requestCert: o.requestCert,
+    rejectUnauthorized: o.requestCert,
+    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
   };
 }
 
@@ -241,100 +236,120 @@ function awaitHandshake(socket: tls.TLSSocket, event: "secureConnect" | "secure"
       reject(toOpenSslTlsError(err, label));
     };
     const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
-    socket.once("error", onError);
-    socket.once("close", onClose);
+    socket.once("error", onError).once("close", onClose);
     socket.once(event, () => {
-      socket.off("error", onError);
-      socket.off("close", onClose);
+      socket.off("error", onError).off("close", onClose);
       const refused = verify?.();
       if (refused) {
-        socket.destroy();
+        socket.destroy(refused);
         reject(refused);
       } else resolve(socket);
     });
   });
 }
 
-/** Resolves once the client handshake succeeded; a refused certificate becomes ERR_TLS_CERT. */
-function handshake(socket: tls.TLSSocket, label: string): Promise<tls.TLSSocket> {
-  return awaitHandshake(socket, "secureConnect", label);
-}
-
-function serverTlsOptions(o: RawTlsServerOptions): tls.TlsOptions {
-  return {
-    cert: o.cert,
-    key: o.key,
-    ca: o.ca ? [...o.ca] : undefined,
-    requestCert: o.requestCert,
-    rejectUnauthorized: o.requestCert,
-    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
-  };
-}
-
-/** Server-side STARTTLS: wraps the accepted socket and waits for the handshake. */
-function serverUpgrade(socket: net.Socket, o: RawTlsServerOptions, label: string): Promise<tls.TLSSocket> {
-  const { cert, key, ca, ...rest } = serverTlsOptions(o);
-  const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: tls.createSecureContext({ cert, key, ca }), ...rest });
-  // A hand-made server TLSSocket does not enforce requestCert by itself.
-  return awaitHandshake(secure, "secure", label, () =>
-    o.requestCert && !secure.authorized ? toTlsError(secure.authorizationError ?? new Error("no client certificate"), label, true) : undefined,
-  );
+/**
+ * A hand-made server TLSSocket neither verifies the client's certificate nor
+ * sets `authorized`: tls.Server does both after the handshake, from the native
+ * handle's `verifyError()` (Node's own verify callback accepts every chain so
+ * that JavaScript decides). This does the same; without that method it refuses.
+ */
+function serverHandshake(secure: tls.TLSSocket, o: RawTlsServerOptions, label: string): Promise<tls.TLSSocket> {
+  return awaitHandshake(secure, "secure", label, () => {
+    if (!o.requestCert) return undefined;
+    const handle = (secure as unknown as { _handle?: { verifyError?(): Error | null } })._handle;
+    const refusal = handle?.verifyError === undefined ? new Error("cannot verify the client certificate on this Node version") : handle.verifyError();
+    if (refusal === null) secure.authorized = true;
+    return refusal === null ? undefined : toOpenSslTlsError(refusal, label);
+  });
 }
 
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
   const label = formatAddress(address);
-  if (options.tls) return tlsConnect(address, options.tls, options.signal, label);
-  return new Promise((resolve, reject) => {
-    // The signal is NOT given to net.connect: Node would tie it to the socket for its whole life (an
-    // abort listener plus an end-of-stream hook that builds an ERR_STREAM_PREMATURE_CLOSE error at
-    // every close), costing ~2.5 KiB per connection and ~20% of the accept rate (bench/). It only
-    // matters until the connect completes.
-    const common = { allowHalfOpen: true, highWaterMark: DEFAULT_HIGH_WATER_MARK };
-    const socket =
-      address.transport === "unix"
-        ? net.connect({ ...common, path: address.path })
-        : net.connect({ ...common, host: address.hostname, port: address.port });
-    const { signal } = options;
-    const onAbort = (): void => {
-      socket.destroy();
-      reject(new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal?.reason }));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const onError = (err: Error) => {
-      signal?.removeEventListener("abort", onAbort);
-      socket.destroy();
-      reject(toNetError(err, label));
-    };
-    socket.once("error", onError);
-    socket.once("connect", () => {
-      signal?.removeEventListener("abort", onAbort);
-      socket.off("error", onError);
-      resolve(new NodeSocket(socket, label, address.transport === "unix" ? address.path : undefined));
-    });
-  });
-}
-
-async function tlsConnect(address: Address, o: RawTlsClientOptions, signal: AbortSignal | undefined, label: string): Promise<RawSocket> {
-  // As for plain connects, the signal is watched only until the handshake ends, not handed to Node.
-  const common = { ...clientTlsOptions(o), allowHalfOpen: true, highWaterMark: DEFAULT_HIGH_WATER_MARK };
-  const socket =
-    address.transport === "unix" ? tls.connect({ ...common, path: address.path }) : tls.connect({ ...common, host: address.hostname, port: address.port });
+  const unixPath = address.transport === "unix" ? address.path : undefined;
+  // The signal is NOT given to Node: it would tie it to the socket for its whole life (an abort
+  // listener plus an end-of-stream hook that builds an ERR_STREAM_PREMATURE_CLOSE error at every
+  // close), costing ~2.5 KiB per connection and ~20% of the accept rate (bench/). It only matters
+  // until the connect (and handshake) completes.
+  const where = address.transport === "unix" ? { path: address.path } : { host: address.hostname, port: address.port };
+  const common = { ...where, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
+  const socket = options.tls ? tls.connect({ ...clientTlsOptions(options.tls), ...common }) : net.connect(common);
+  const { signal } = options;
+  const aborted = () => new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal?.reason });
+  const onAbort = (): void => void socket.destroy(aborted());
+  signal?.addEventListener("abort", onAbort, { once: true });
   // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
   let connected = false;
-  socket.once("connect", () => (connected = true));
-  const onAbort = (): void => void socket.destroy(new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal?.reason }));
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    await handshake(socket, label);
-  } catch (error) {
-    if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal.reason });
-    const cause = (error as NetError).cause;
-    if (!connected && cause !== undefined) throw toNetError(cause, label);
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
+  const established =
+    socket instanceof tls.TLSSocket
+      ? (socket.once("connect", () => (connected = true)), awaitHandshake(socket, "secureConnect", label))
+      : new Promise<net.Socket>((resolve, reject) => {
+          socket.once("error", reject).once("connect", () => {
+            socket.off("error", reject);
+            resolve(socket);
+          });
+        });
+  return established.then(
+    (ready) => {
+      signal?.removeEventListener("abort", onAbort);
+      return createRawSocket(new NodeDriver(ready, label, unixPath));
+    },
+    (error: unknown) => {
+      signal?.removeEventListener("abort", onAbort);
+      socket.destroy();
+      if (signal?.aborted) throw aborted();
+      if (error instanceof NetError && (connected || error.cause === undefined)) throw error;
+      throw toNetError(error instanceof NetError ? error.cause : error, label);
+    },
+  );
+}
+
+/** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */
+function toListenError(error: unknown, label: string, unixPath: string | undefined): NetError {
+  if (unixPath !== undefined && (error as { code?: unknown }).code === "EACCES" && !existsSync(dirname(unixPath))) {
+    return new NetError("ENOENT", `no such directory for the Unix socket: ${dirname(unixPath)}`, { address: label, cause: error });
   }
-  return new NodeSocket(socket, label, address.transport === "unix" ? address.path : undefined);
+  return toNetError(error, label);
+}
+
+function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
+  const { address } = options;
+  const label = formatAddress(address);
+  const unixPath = address.transport === "unix" ? address.path : undefined;
+  const serverTls = options.tls;
+  const tlsOptions = serverTls && { ...serverTlsOptions(serverTls), highWaterMark: NODE_HIGH_WATER_MARK };
+  // TLS sockets are handed over at accept, their handshake pending: the server bounds and counts it.
+  const accept = (socket: net.Socket): void => {
+    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath)));
+    const secure = new tls.TLSSocket(socket, tlsOptions);
+    const driver = new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls, label).then(() => void (driver.tls = tlsInfoOf(secure))));
+    driver.handshake!.catch(() => {}); // settled for the server; never an unhandled rejection
+    onAccept(createRawSocket(driver));
+  };
+  const server = net.createServer({ allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }, accept);
+  return new Promise((resolve, reject) => {
+    const onListenError = (err: Error) => reject(toListenError(err, label, unixPath));
+    server.once("error", onListenError);
+    const listenOptions: net.ListenOptions & { reusePort?: boolean } =
+      unixPath !== undefined
+        ? { path: unixPath, backlog: options.backlog }
+        : { host: address.transport === "tcp" ? address.hostname : undefined, port: address.transport === "tcp" ? address.port : 0, backlog: options.backlog, ipv6Only: options.ipv6Only };
+    if (options.reusePort) listenOptions.reusePort = true;
+    server.listen(listenOptions, () => {
+      server.off("error", onListenError);
+      // A listening server's later errors (EMFILE on accept, say) must not crash the process.
+      server.on("error", () => {});
+      const bound = server.address();
+      resolve({
+        address:
+          typeof bound === "string" || bound === null
+            ? { transport: "unix", path: unixPath ?? String(bound) }
+            : { transport: "tcp", hostname: bound.address, port: bound.port, family: bound.family === "IPv6" ? "IPv6" : "IPv4" },
+        // server.close's callback waits for every accepted socket; the contract releases the port only.
+        close: async () => void server.close(),
+      });
+    });
+  });
 }
 
 /** Node gained SO_REUSEPORT in 22.12 and 23.1; older versions ignore the flag silently. */
@@ -358,50 +373,6 @@ const capabilities: TransportCapabilities = {
   backlog: true,
   unixBacklog: true,
 };
-
-function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
-  const { address } = options;
-  const label = formatAddress(address);
-  if (options.reusePort && capabilities.reusePort !== true) return Promise.reject(unsupported("reusePort", capabilities.reusePort));
-  if (options.reusePort && address.transport === "unix") {
-    return Promise.reject(unsupported("reusePort", "it applies to TCP only"));
-  }
-  return new Promise((resolve, reject) => {
-    const unixPath = address.transport === "unix" ? address.path : undefined;
-    const serverOptions = { allowHalfOpen: true, pauseOnConnect: false, highWaterMark: DEFAULT_HIGH_WATER_MARK };
-    const accept = (socket: net.Socket) => onAccept(new NodeSocket(socket, label, unixPath));
-    // A TLS server hands over sockets after the handshake ('secureConnection'); clients that fail it never reach the handler.
-    const server = options.tls
-      ? tls.createServer({ ...serverOptions, ...serverTlsOptions(options.tls) }, accept).on("tlsClientError", () => {})
-      : net.createServer(serverOptions, accept);
-    const onListenError = (err: Error) => reject(toNetError(err, label));
-    server.once("error", onListenError);
-    const listenOptions: net.ListenOptions & { reusePort?: boolean } =
-      address.transport === "unix"
-        ? { path: address.path, backlog: options.backlog }
-        : { host: address.hostname, port: address.port, backlog: options.backlog, ipv6Only: options.ipv6Only };
-    if (options.reusePort) listenOptions.reusePort = true;
-    server.listen(listenOptions, () => {
-      server.off("error", onListenError);
-      // A listening server's later errors (EMFILE on accept, say) must not crash the process.
-      server.on("error", () => {});
-      const bound = server.address();
-      const boundAddress: SocketAddress =
-        typeof bound === "string" || bound === null
-          ? { transport: "unix", path: unixPath ?? String(bound) }
-          : { transport: "tcp", hostname: bound.address, port: bound.port, family: bound.family === "IPv6" ? "IPv6" : "IPv4" };
-      resolve({
-        address: boundAddress,
-        close: () =>
-          new Promise<void>((done) => {
-            // server.close's callback waits for every accepted socket; the contract releases the port only.
-            server.close();
-            done();
-          }),
-      });
-    });
-  });
-}
 
 /**
  * The `node:net` transport.
