@@ -42,6 +42,17 @@ export type { SocketOptions } from "./options.ts";
 export type { ReconnectingClient } from "./reconnecting/client.ts";
 export type { ReconnectingEvents, ReconnectingState } from "./reconnecting/events.ts";
 export type { ReconnectingOptions, WriteOptions } from "./reconnecting/options.ts";
+export type { ReconnectingChannel, RequestChannel, SingleChannel } from "./requester/channel.ts";
+export {
+  requester,
+  type Requester,
+  type RequesterEvents,
+  type RequesterOptions,
+  type RequesterStats,
+  type RequestMatch,
+  type RequestOptions,
+} from "./requester/requester.ts";
+export { resp, RespError, RespSimpleString, type RespOptions, type RespValue } from "./resp.ts";
 export type { ServerStats } from "./server-stats.ts";
 export type {
   ConnectionContext,

@@ -10,7 +10,20 @@ import { adapter, runtime } from "./helpers/runtime.ts";
 import { root as repo } from "./helpers/spawn.ts";
 
 /** The runtime values `wireline` exports besides the bound connect/listen/reconnecting and the transport. */
-const ROOT_VALUES = ["FramingError", "NetError", "createNet", "delimited", "framed", "lengthPrefixed", "lines", "text"];
+const ROOT_VALUES = [
+  "FramingError",
+  "NetError",
+  "RespError",
+  "RespSimpleString",
+  "createNet",
+  "delimited",
+  "framed",
+  "lengthPrefixed",
+  "lines",
+  "requester",
+  "resp",
+  "text",
+];
 
 /** What each runtime entry (`wireline`, `wireline/<runtime>`, `wireline/memory`) adds to the root. */
 const BOUND = ["connect", "listen", "reconnecting"];
@@ -54,6 +67,10 @@ const INTERNALS = [
   "reconnectingWith",
   "validatePort",
   "createRawSocket",
+  "Requester",
+  "FifoInFlight",
+  "IdInFlight",
+  "isReconnecting",
 ];
 
 const MAX_ENTRY_VALUES = 35;
