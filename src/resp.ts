@@ -135,7 +135,7 @@ export function resp(options: RespOptions = {}): Codec<RespValue> {
   if (!Number.isSafeInteger(maxDepth) || maxDepth < 0) throw invalidOption("maxDepth", maxDepth, "a non-negative safe integer");
   const limits: Limits = { maxFrameLength, maxDepth };
   return {
-    encode(value: RespValue): readonly Uint8Array[] {
+    encode(value: RespValue): Uint8Array | readonly Uint8Array[] {
       const writer = new Writer(maxFrameLength);
       writeValue(writer, value, 0, maxDepth);
       return writer.finish();
@@ -185,7 +185,8 @@ class Writer {
     this.#fill += data.length;
   }
 
-  finish(): Uint8Array[] {
+  finish(): Uint8Array | Uint8Array[] {
+    if (this.#parts.length === 0) return this.#buffer.subarray(0, this.#fill);
     this.#flush();
     return this.#parts;
   }
@@ -208,7 +209,8 @@ class Writer {
   #flush(): void {
     if (this.#fill === 0) return;
     this.#parts.push(this.#buffer.subarray(0, this.#fill));
-    this.#buffer = new Uint8Array(64);
+    // The rest of the buffer stays usable: later bytes go after the flushed ones.
+    this.#buffer = this.#buffer.subarray(this.#fill);
     this.#fill = 0;
   }
 }
@@ -216,6 +218,12 @@ class Writer {
 function writeValue(writer: Writer, value: RespValue, depth: number, maxDepth: number): void {
   if (value === null) return writer.ascii("$-1\r\n");
   if (typeof value === "string") {
+    // Command names and keys are mostly short ASCII: written straight in, without a TextEncoder array each.
+    if (value.length < LARGE_BULK && isAscii(value)) {
+      writer.ascii(`$${value.length}\r\n`);
+      writer.ascii(value);
+      return writer.ascii("\r\n");
+    }
     const data = utf8.encode(value);
     writer.ascii(`$${data.length}\r\n`);
     writer.bytes(data);
@@ -243,6 +251,11 @@ function writeValue(writer: Writer, value: RespValue, depth: number, maxDepth: n
     return;
   }
   throw new FramingError("ERR_FRAME_MALFORMED", `cannot encode ${describeType(value)} as RESP`);
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 function writeLine(writer: Writer, type: string, line: string, what: string): void {
@@ -395,21 +408,22 @@ class RespDecoder implements FrameDecoder<RespValue> {
   }
 
   #integer(line: Uint8Array, end: number): number | bigint {
+    const value = digitsValue(line, 1, end);
+    if (value !== undefined) return value;
     const digits = text.decode(line.subarray(1, end));
-    if (!/^-?[0-9]{1,19}$/.test(digits)) this.#fail("ERR_FRAME_MALFORMED", `invalid RESP integer ${JSON.stringify(digits.slice(0, 40))}`);
-    const value = Number(digits);
-    if (Number.isSafeInteger(value)) return value;
+    if (!/^-?[0-9]{16,19}$/.test(digits)) this.#fail("ERR_FRAME_MALFORMED", `invalid RESP integer ${JSON.stringify(digits.slice(0, 40))}`);
     const big = BigInt(digits);
     if (big < -(2n ** 63n) || big >= 2n ** 63n) this.#fail("ERR_FRAME_MALFORMED", `RESP integer ${digits} does not fit 64 bits`);
-    return big;
+    return Number.isSafeInteger(Number(big)) ? Number(big) : big;
   }
 
   /** A length header: -1 (null) or a non-negative count. */
   #length(line: Uint8Array, end: number, what: string): number {
-    const digits = text.decode(line.subarray(1, end));
-    if (digits === "-1") return -1;
-    if (!/^[0-9]{1,15}$/.test(digits)) this.#fail("ERR_FRAME_MALFORMED", `invalid RESP ${what} ${JSON.stringify(digits.slice(0, 40))}`);
-    return Number(digits);
+    const value = digitsValue(line, 1, end);
+    if (value === undefined || value < -1 || (value === -1 && end !== 3)) {
+      this.#fail("ERR_FRAME_MALFORMED", `invalid RESP ${what} ${JSON.stringify(text.decode(line.subarray(1, Math.min(end, 41))))}`);
+    }
+    return value;
   }
 
   #count(n: number): void {
@@ -425,4 +439,24 @@ class RespDecoder implements FrameDecoder<RespValue> {
     this.#error = new FramingError(code, message);
     throw this.#error;
   }
+}
+
+/**
+ * The integer written in `bytes[from, end)`: an optional minus sign, then 1
+ * to 15 digits, always exact. Undefined for anything else, longer numbers
+ * included, which the caller parses the slow way or refuses.
+ */
+function digitsValue(bytes: Uint8Array, from: number, end: number): number | undefined {
+  let at = from;
+  const negative = bytes[at] === 0x2d;
+  if (negative) at++;
+  const count = end - at;
+  if (count < 1 || count > 15) return undefined;
+  let value = 0;
+  for (; at < end; at++) {
+    const digit = bytes[at]! - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
 }

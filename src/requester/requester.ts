@@ -224,6 +224,8 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   readonly #inFlight: InFlight<T>;
   readonly #requestId: ((frame: T) => unknown) | undefined;
   readonly #maxInFlight: number;
+  /** Replies refill the wire only once slots fall to this, so that refills go out together in one write. */
+  readonly #refillAt: number;
   readonly #maxQueued: number;
   readonly #timeout: number;
   readonly #resend: false | ((frame: T) => boolean);
@@ -268,6 +270,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
       throw invalidOption("match", match, '"fifo" or { requestId(frame), replyId(frame) }');
     }
     this.#maxInFlight = positiveCount("maxInFlight", options.maxInFlight, DEFAULT_MAX_IN_FLIGHT);
+    this.#refillAt = this.#maxInFlight === Infinity ? Infinity : this.#maxInFlight - Math.ceil(this.#maxInFlight / 4);
     this.#maxQueued = positiveCount("maxQueued", options.maxQueued, DEFAULT_MAX_QUEUED_REQUESTS, 0);
     this.#maxQueuedPushes = positiveCount("maxQueuedPushes", options.maxQueuedPushes, DEFAULT_MAX_QUEUED_PUSHES);
     this.#timeout = timeoutOption("timeout", options.timeout) ?? DEFAULT_REPLY_TIMEOUT;
@@ -523,7 +526,8 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
       this.#counters.unmatched++;
       emitEvent<RequesterEvents<T>, "unmatched">(this, "unmatched", { frame });
     }
-    this.#pump();
+    // Refilling one slot per reply would cost one write per request: replies are handled one microtask apart.
+    if (this.#inFlight.slots <= this.#refillAt) this.#pump();
   }
 
   // ---- settling ----
