@@ -79,6 +79,8 @@ class NodeDriver implements SocketDriver {
     error(this: OwnedSocket, err: Error) {
       const self = this[OWNER];
       self.#error ??= toNodeError(err, self.#label);
+      // A TLS alert after the handshake (a refused client certificate) leaves Node's socket open: it is dead all the same.
+      this.destroy();
     },
     close(this: OwnedSocket) {
       const self = this[OWNER];
