@@ -17,6 +17,7 @@
  * @module
  */
 
+import { lookup } from "node:dns/promises";
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
 import { formatAddress, type Address } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
@@ -387,8 +388,11 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     where = formatAddress(bound);
     return Promise.resolve(bunListener(l, bound));
   } catch (error) {
-    // Bun throws bind errors (EADDRINUSE, EACCES) synchronously.
-    return Promise.reject(toNetError(error, where));
+    // Bun throws bind errors (EADDRINUSE, EACCES) synchronously; a host name it could not
+    // resolve comes without a code ("Failed to listen at <host>"): the lookup says why.
+    const failed = toNetError(error, where);
+    if (failed.code !== "EUNKNOWN" || address.transport !== "tcp") return Promise.reject(failed);
+    return lookup(address.hostname).then(() => Promise.reject(failed), (dnsError: unknown) => Promise.reject(toNetError(dnsError, where)));
   }
 }
 
