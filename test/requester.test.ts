@@ -191,6 +191,55 @@ describe("requester: limits", () => {
     expect(r.stats).toMatchObject({ inFlight: 0, queued: 0, timedOut: 6 });
   });
 
+  it("never has more than maxInFlight requests unanswered against a server that replies, and refills as replies come", async () => {
+    const server = await lineServer((line, reply) => reply(`re:${line}`));
+    const channel = await channelTo(server.port);
+    let sent = 0;
+    let answered = 0;
+    let most = 0;
+    // Counts sends at the channel, below the requester.
+    const counting: FramedChannel<string> = {
+      send: (frame) => {
+        sent++;
+        most = Math.max(most, sent - answered);
+        return channel.send(frame);
+      },
+      close: () => channel.close(),
+      destroy: (error) => channel.destroy(error),
+      get closed() {
+        return channel.closed;
+      },
+      [Symbol.asyncIterator]: () => {
+        const inner = channel[Symbol.asyncIterator]();
+        return {
+          next: async () => {
+            const result = await inner.next();
+            if (!result.done) answered++;
+            return result;
+          },
+        };
+      },
+    };
+    const r = make(counting, { maxInFlight: 7, maxQueued: 2_000 });
+    const replies = await Promise.all(Array.from({ length: 2_000 }, (_, i) => r.request(`q${i}`)));
+    expect(replies).toEqual(Array.from({ length: 2_000 }, (_, i) => `re:q${i}`));
+    expect(most).toBe(7);
+    expect(sent).toBe(2_000);
+  });
+
+  it("uses slots freed while others stay stuck (id mode): queued requests do not wait for the stuck ones", async () => {
+    const server = await lineServer((line, reply) => {
+      if (!line.startsWith("stuck")) reply(line);
+    });
+    const r = make(await channelTo(server.port), { match: { requestId: (f) => f, replyId: (f) => f }, maxInFlight: 8, timeout: 60_000 });
+    const stuck = Array.from({ length: 7 }, (_, i) => outcome(r.request(`stuck${i}`)));
+    const answered = await Promise.all(["a", "b", "c"].map((q) => r.request(q, { timeout: 5_000 })));
+    expect(answered).toEqual(["a", "b", "c"]);
+    expect(r.stats.inFlight).toBe(7);
+    await r.close();
+    expect((await Promise.all(stuck)).every((x) => !x.ok && x.code === "ERR_SOCKET_CLOSED")).toBe(true);
+  });
+
   it("in id mode a timed-out request frees its slot at once", async () => {
     const server = await lineServer(() => {});
     const r = make(await channelTo(server.port), { match: { requestId: (f) => f, replyId: (f) => f }, maxInFlight: 1, timeout: 50 });

@@ -246,6 +246,8 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   #up: boolean;
   /** A disconnect whose in-flight requests are not sorted out yet (see #noticeDrop). */
   #dropTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A refill for slots freed above `#refillAt`, one timer tick later, so that free slots never stay unused. */
+  #refillTimer: ReturnType<typeof setTimeout> | undefined;
   #dropCause: NetError | undefined;
   /** Set once no request can be sent any more: every later request rejects with it. */
   #ended: NetError | undefined;
@@ -528,6 +530,12 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
     }
     // Refilling one slot per reply would cost one write per request: replies are handled one microtask apart.
     if (this.#inFlight.slots <= this.#refillAt) this.#pump();
+    else if (this.#refillTimer === undefined && this.#up && (this.#queued > 0 || this.#resendQueue.length > 0)) {
+      this.#refillTimer = setTimeout(() => {
+        this.#refillTimer = undefined;
+        this.#pump();
+      }, 0);
+    }
   }
 
   // ---- settling ----
@@ -630,6 +638,8 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
     this.#up = false;
     if (this.#dropTimer !== undefined) clearTimeout(this.#dropTimer);
     this.#dropTimer = undefined;
+    if (this.#refillTimer !== undefined) clearTimeout(this.#refillTimer);
+    this.#refillTimer = undefined;
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     const pending: Request<T>[] = [...this.#resendQueue, ...(this.#inFlight.takeAll() as Request<T>[])];
     this.#resendQueue = [];
