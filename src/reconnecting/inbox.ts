@@ -112,7 +112,7 @@ export class Inbox<T> {
           hooks.blocked(true);
           await new Promise<void>((resolve) => (this.#room = resolve));
         }
-        if (this.#ended) return;
+        if (this.#ended) return await this.#discard(reader);
         hooks.blocked(false);
         const bytes = await reader.read();
         if (bytes > 0) hooks.received();
@@ -126,6 +126,17 @@ export class Inbox<T> {
       if (error instanceof NetError && error.code === "ERR_FRAME_MALFORMED" && !this.#ended) hooks.cutFrame(error);
     } finally {
       hooks.blocked(false);
+    }
+  }
+
+  /**
+   * Reads the rest and drops it: a connection left paused with data held for
+   * its reader may never finish closing, so the closing client keeps it flowing.
+   */
+  async #discard(reader: FrameReader<T>): Promise<void> {
+    while (!reader.done) {
+      await reader.read();
+      reader.frames.length = 0;
     }
   }
 
