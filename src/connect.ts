@@ -130,6 +130,7 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     allowHalfOpen: options.allowHalfOpen,
     borrowedChunks: options.borrowedChunks,
     maxBufferedBytes: options.maxBufferedBytes,
+    capabilities: transport.capabilities,
     serverName: address.transport === "tcp" ? address.hostname : undefined,
   });
 }

@@ -8,7 +8,8 @@
 
 import { NetError, toNetError, unsupported } from "./errors.ts";
 import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, type RawStartTlsOptions, type StartTlsOptions, type TlsInfo } from "./tls.ts";
-import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "./transport.ts";
+import { checkStartTlsCapabilities } from "./capabilities.ts";
+import type { RawHandlers, RawSocket, SocketAddress, TransportCapabilities, UnsentWrites } from "./transport.ts";
 
 /**
  * Read-side buffer limit, in bytes: past it the socket is paused until the
@@ -52,6 +53,8 @@ export interface ConnectionOptions {
   borrowedChunks?: boolean;
   /** Hard cap on buffered bytes; see {@link DEFAULT_MAX_BUFFERED_BYTES}. */
   maxBufferedBytes?: number;
+  /** What the transport can do: `startTls()` refuses what it cannot, before touching the socket. */
+  capabilities?: TransportCapabilities;
 }
 
 /** Options of {@link Connection.close}. */
@@ -97,6 +100,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   readonly #allowHalfOpen: boolean;
   readonly #serverName: string | undefined;
   readonly #maxBuffered: number;
+  readonly #capabilities: TransportCapabilities | undefined;
   /** Set by startTls(): the connection that now owns the socket. */
   #upgradedTo: Connection | undefined;
   #upgrading = false;
@@ -140,6 +144,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#recycle = options.borrowedChunks === true ? raw.recycle : undefined;
     this.#serverName = options.serverName;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#capabilities = options.capabilities;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     // Addresses are read now: after close some runtimes no longer report them.
     this.#localAddress = raw.localAddress;
@@ -360,6 +365,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const raw: RawStartTlsOptions = options.isServer === true
       ? { isServer: true, server: checkTlsServerOptions(options, "startTls") }
       : { isServer: false, client: checkTlsClientOptions(options, this.#serverName, "startTls") };
+    if (this.#capabilities) checkStartTlsCapabilities(this.#capabilities, raw, this.#remoteAddress?.transport === "unix" || this.#localAddress?.transport === "unix");
     if (this.#queuedBytes > 0) {
       throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#queuedBytes} unread plain-text bytes arrived before the handshake (read them first; they may be injected)`, {
         address: this.#label,
@@ -388,6 +394,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       allowHalfOpen: this.#allowHalfOpen,
       serverName: this.#serverName,
       borrowedChunks: this.#recycle !== undefined,
+      maxBufferedBytes: this.#maxBuffered,
+      capabilities: this.#capabilities,
     });
     this.#upgradedTo = next;
     next.closed.then((error) => {

@@ -15,11 +15,14 @@ import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { checkProxyProtocolOptions, type ProxyProtocolSettings } from "./proxy-protocol/options.ts";
+import { ProxiedSocket, type HeaderOutcome } from "./proxy-protocol/proxied-socket.ts";
+import type { ProxyProtocolOptions } from "./proxy-protocol/types.ts";
 import { checkMinReceiveRate, ReceiveRateGuard, type MinReceiveRate } from "./receive-rate.ts";
 import { SERVER_CLOCK } from "./server-clock.ts";
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
 import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "./tls.ts";
-import type { RawSocket, SocketAddress, Transport } from "./transport.ts";
+import type { RawSocket, SocketAddress, Transport, TransportCapabilities } from "./transport.ts";
 import { emitEvent, TypedEventTarget } from "./typed-events.ts";
 
 /** Default {@link ListenOptions.maxConnections}. */
@@ -107,6 +110,20 @@ export interface ListenOptions extends SocketOptions {
    * Default 10 000; 0 waits forever. Only with `tls`.
    */
   handshakeTimeout?: number;
+  /**
+   * Read a PROXY protocol header (v1 or v2, told apart automatically) before
+   * anything else: the server sits behind a balancer (HAProxy `send-proxy`,
+   * NGINX `proxy_protocol`, a cloud load balancer). The filter, events, stats
+   * and `conn.remoteAddress`/`localAddress` then see the real client;
+   * `conn.proxy` holds the header and the balancer's own address (`via`).
+   * `true`: every peer must send one; see {@link ProxyProtocolOptions} for
+   * `trusted`, `optional` and `timeout` (default 5 000 ms). A connection
+   * awaiting its header counts against `maxConnections + maxQueued`. A
+   * header that is missing, malformed, oversize, late or from an untrusted
+   * peer closes the connection before the filter: counted in
+   * `proxyProtocolErrors` and reported by an `error` event (ERR_PROXY_PROTOCOL).
+   */
+  proxyProtocol?: true | ProxyProtocolOptions;
 }
 
 /** Every key of {@link ListenOptions}: `listen()` refuses any other, so a misspelt limit is never silently ignored. */
@@ -126,6 +143,7 @@ const LISTEN_OPTION_KEYS: Readonly<Record<keyof ListenOptions, true>> = {
   minReceiveRate: true,
   tls: true,
   handshakeTimeout: true,
+  proxyProtocol: true,
   noDelay: true,
   keepAlive: true,
   allowHalfOpen: true,
@@ -220,6 +238,7 @@ interface ServerSettings {
   readonly minReceiveRate: MinReceiveRate | undefined;
   readonly tls: RawTlsServerOptions | undefined;
   readonly handshakeTimeout: number;
+  readonly proxyProtocol: ProxyProtocolSettings | undefined;
   readonly clock: Clock;
 }
 
@@ -280,6 +299,7 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
     minReceiveRate: checkMinReceiveRate(options.minReceiveRate),
     tls: options.tls === undefined ? undefined : checkTlsServerOptions(options.tls),
     handshakeTimeout: checkTimeout("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
+    proxyProtocol: checkProxyProtocolOptions(options.proxyProtocol, address.transport),
     clock,
   };
 }
@@ -333,11 +353,15 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   readonly #handshakes = new Map<RawSocket, TimerHandle | undefined>();
   /** Connections awaiting an asynchronous filter verdict, with their filterTimeout timers. Leaving the map settles them. */
   readonly #verdicts = new Map<Connection, TimerHandle | undefined>();
+  /** Sockets whose PROXY header is awaited (bounded by proxyProtocol.timeout). */
+  readonly #proxyHeaders = new Set<ProxiedSocket>();
   #address: SocketAddress | undefined;
   #closeListener: (() => Promise<void>) | undefined;
   #stopping = false;
   #closedEmitted = false;
   #closing: Promise<ServerStats> | undefined;
+  /** The transport's, set when bound: connections refuse a `startTls()` it cannot do. */
+  #capabilities: TransportCapabilities | undefined;
   #onIdle: (() => void) | undefined;
 
   /** Validates the options; `listen()` creates and binds servers. */
@@ -389,6 +413,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 
   async #start(transport: Transport): Promise<void> {
+    this.#capabilities = transport.capabilities;
     const s = this.#settings;
     const listener = await transport.listen(
       { address: s.address, backlog: s.backlog, reusePort: s.reusePort, ipv6Only: s.ipv6Only, tls: s.tls },
@@ -405,7 +430,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   /** Connections held in any stage: handshake, filter, slot or queue. */
   #held(): number {
     const admission = this.#admission;
-    return admission.active + admission.queued + this.#verdicts.size + this.#handshakes.size;
+    return admission.active + admission.queued + this.#verdicts.size + this.#handshakes.size + this.#proxyHeaders.size;
   }
 
   #accept(raw: RawSocket): void {
@@ -417,8 +442,38 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       this.#refuse(remoteAddress, this.#stopping ? "stopping" : "full");
       return;
     }
-    if (handshake === undefined) this.#screen(raw, remoteAddress);
-    else this.#awaitHandshake(raw, handshake, remoteAddress);
+    if (handshake !== undefined) this.#awaitHandshake(raw, handshake, remoteAddress);
+    else if (this.#settings.proxyProtocol) this.#awaitProxyHeader(raw, this.#settings.proxyProtocol, remoteAddress);
+    else this.#screen(raw, remoteAddress);
+  }
+
+  /**
+   * Reads the PROXY header off a plain socket before the filter sees it. The
+   * socket holds its place against the limits meanwhile, and waits at most
+   * `proxyProtocol.timeout`, so slow or silent senders cannot pile up unseen.
+   */
+  #awaitProxyHeader(raw: RawSocket, settings: ProxyProtocolSettings, remoteAddress: SocketAddress | undefined): void {
+    const label = this.#peerLabel(remoteAddress);
+    const headerAllowed = settings.trusted === undefined || settings.trusted.has(remoteAddress);
+    if (!headerAllowed && !settings.optional) {
+      raw.destroy();
+      this.#proxyFailed(new NetError("ERR_PROXY_PROTOCOL", "the peer is not in proxyProtocol.trusted", { address: label }), remoteAddress);
+      return;
+    }
+    const wait = { optional: settings.optional, headerAllowed, timeout: settings.timeout, clock: this.#settings.clock, label };
+    const socket: ProxiedSocket = new ProxiedSocket(raw, wait, (outcome: HeaderOutcome) => {
+      this.#proxyHeaders.delete(socket);
+      if (outcome.kind === "ready") this.#screen(outcome.socket, outcome.socket.remoteAddress);
+      else if (outcome.kind === "failed") this.#proxyFailed(outcome.error, remoteAddress);
+      this.#checkIdle();
+    });
+    this.#proxyHeaders.add(socket);
+    socket.readHeader();
+  }
+
+  #proxyFailed(error: NetError, remoteAddress: SocketAddress | undefined): void {
+    this.#stats.proxyProtocolFailed();
+    this.#report(error, remoteAddress);
   }
 
   /**
@@ -547,7 +602,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       const rate = s.minReceiveRate;
       const socket = rate === undefined ? raw : new ReceiveRateGuard(raw, rate, s.clock, () => this.#stats.slow());
       const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = s.socketOptions;
-      const conn = new Connection(socket, s.label, { allowHalfOpen, borrowedChunks, maxBufferedBytes });
+      const conn = new Connection(socket, s.label, { allowHalfOpen, borrowedChunks, maxBufferedBytes, capabilities: this.#capabilities });
       this.#open.add(conn);
       return conn;
     } catch (error) {

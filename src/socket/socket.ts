@@ -527,6 +527,8 @@ class KernelSocket implements RawSocket, DriverSink {
   #release(graceful: boolean): void {
     if (this.#released) return;
     this.#released = true;
+    this.#held = undefined;
+    this.#heldBytes = 0;
     this.#lingering = false;
     this.#clearTimers();
     this.#driver.release(graceful);
@@ -566,8 +568,9 @@ class KernelSocket implements RawSocket, DriverSink {
       }
       if (this.#held === held) this.#held = undefined;
     }
-    // A failure is reported even to a paused receiver: its held data is gone anyway, and it must learn why.
-    if (this.#paused && !(this.#driverClosed && this.#closeError !== undefined)) return;
+    // A failure, or a close this side asked for, is reported even to a paused receiver: nothing held
+    // is left to deliver, and a receiver that stopped reading must still learn that the socket is gone.
+    if (this.#paused && !(this.#driverClosed && (this.#closeError !== undefined || this.#closeRequested))) return;
     if (this.#peerEnded && !this.#endReported && this.#closeError === undefined) {
       this.#endReported = true;
       handlers.onEnd();
