@@ -4,12 +4,11 @@
 //   redis-server --port 6379 &
 //   node examples/redis-client.ts 127.0.0.1:6379
 //
+// `reconnecting` comes from the runtime's adapter (examples/wireline.ts binds only connect and listen).
 // Used as a module, `redisClient(target)` returns a client whose `command(...)` resolves with the
 // decoded reply (strings, numbers, Uint8Array bulk strings, arrays, null).
 import { pathToFileURL } from "node:url";
-import type { Connection, Net } from "../src/mod.ts";
-import { requester, type Requester } from "../src/requester/requester.ts";
-import { resp, RespError, type RespValue } from "../src/resp.ts";
+import { requester, resp, RespError, type Connection, type Net, type Requester, type RespValue } from "./wireline.ts";
 
 const g = globalThis as { Deno?: unknown; Bun?: unknown };
 const { reconnecting }: Net = g.Deno
