@@ -17,34 +17,20 @@ import { NetError, toNetError } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
-import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
+import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
 import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
-import { isTlsLayerError, peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
+import { clientHandshake, clientTlsOptions, serverHandshake, serverTlsOptions, tlsInfoOf } from "./node-tls.ts";
+import { isTlsLayerError, toOpenSslTlsError } from "./openssl-tls.ts";
 
 /** Node's own write buffer: small, so that the kernel's queue and watermarks do the buffering. */
 const NODE_HIGH_WATER_MARK = 16 * 1024;
 /** Most bytes handed to Node per `socket.write()`, so that a large write waits in the kernel's queue, not Node's. */
 const MAX_SLICE = 64 * 1024;
-const EMPTY = new Uint8Array(0);
 
 function toSocketAddress(address: string | undefined, port: number | undefined, family: string | undefined, path?: string): SocketAddress | undefined {
   if (path !== undefined) return { transport: "unix", path };
   if (address === undefined || port === undefined) return undefined;
   return { transport: "tcp", hostname: address, port, family: family === "IPv6" ? "IPv6" : "IPv4" };
-}
-
-function tlsInfoOf(socket: tls.TLSSocket): TlsInfo {
-  return {
-    alpnProtocol: socket.alpnProtocol || undefined,
-    tlsVersion: socket.getProtocol() ?? undefined,
-    peerCertificate: peerCertificateFrom(socket.getPeerCertificate()),
-    authorized: socket.authorized,
-  };
-}
-
-/** TLS alerts after the handshake (a refused client certificate, say) are TLS failures, not unknown ones. */
-function toNodeError(error: unknown, label: string): NetError {
-  return isTlsLayerError(error) ? toOpenSslTlsError(error, label) : toNetError(error, label);
 }
 
 /** Where the shared listeners find the driver of the socket that emitted. */
@@ -67,22 +53,23 @@ class NodeDriver implements SocketDriver {
    * connection: idle connections are what a server has most of.
    */
   static readonly #listeners: Record<"data" | "end" | "drain" | "error" | "close", (this: OwnedSocket, arg: never) => void> = {
-    data(this: OwnedSocket, chunk: Uint8Array) {
+    data(chunk: Uint8Array) {
       this[OWNER].#sink?.received(chunk);
     },
-    end(this: OwnedSocket) {
+    end() {
       this[OWNER].#sink?.peerEnded();
     },
-    drain(this: OwnedSocket) {
+    drain() {
       this[OWNER].#sink?.writable();
     },
-    error(this: OwnedSocket, err: Error) {
+    error(err: Error) {
       const self = this[OWNER];
-      self.#error ??= toNodeError(err, self.#label);
-      // A TLS alert after the handshake (a refused client certificate) leaves Node's socket open: it is dead all the same.
+      // A TLS alert after the handshake (a refused client certificate) is a TLS failure, not an unknown one, and
+      // leaves Node's socket open: it is dead all the same.
+      self.#error ??= isTlsLayerError(err) ? toOpenSslTlsError(err, self.#label) : toNetError(err, self.#label);
       this.destroy();
     },
-    close(this: OwnedSocket) {
+    close() {
       const self = this[OWNER];
       // Node closes a socket by itself once both directions ended; the kernel decides when it is gone.
       if (self.#error === undefined && !self.#released) self.#closedQuietly = true;
@@ -190,80 +177,15 @@ class NodeDriver implements SocketDriver {
     // Paused, bytes that arrive from now on (a client's ClientHello) wait in Node's buffer, where the TLS socket finds them.
     socket.pause();
     // Node's own buffer goes out in plain text, ahead of the handshake.
-    if (socket.writableLength > 0) await new Promise((resolve) => socket.write(EMPTY, resolve));
+    if (socket.writableLength > 0) await new Promise((resolve) => socket.write(new Uint8Array(0), resolve));
     this.#detach();
     if (socket.destroyed) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.#label });
     const common = { highWaterMark: NODE_HIGH_WATER_MARK };
     const secure = options.isServer
-      ? await serverHandshake(new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }), options.server, this.#label)
-      : await awaitHandshake(tls.connect({ ...clientTlsOptions(options.client), ...common, socket }), "secureConnect", this.#label);
+      ? await serverHandshake(new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }), options.server.requestCert, this.#label)
+      : await clientHandshake(tls.connect({ ...clientTlsOptions(options.client), ...common, socket }), this.#label);
     return new NodeDriver(secure, this.#label, this.#unixPath);
   }
-}
-
-function clientTlsOptions(o: RawTlsClientOptions): tls.ConnectionOptions {
-  const serverName = o.serverName;
-  return {
-    // SNI must not carry an IP address (RFC 6066); the identity check below still uses it.
-    servername: net.isIP(serverName) !== 0 ? undefined : serverName,
-    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(serverName, cert),
-    ca: o.ca ? [...o.ca] : undefined,
-    cert: o.cert,
-    key: o.key,
-    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
-    rejectUnauthorized: o.rejectUnauthorized,
-  };
-}
-
-/** Options for a hand-made server TLSSocket (a listener's accepted sockets and server-side STARTTLS alike). */
-function serverTlsOptions(o: RawTlsServerOptions): tls.TLSSocketOptions {
-  return {
-    isServer: true,
-    secureContext: tls.createSecureContext({ cert: o.cert, key: o.key, ca: o.ca ? [...o.ca] : undefined }),
-    requestCert: o.requestCert,
-    rejectUnauthorized: o.requestCert,
-    ALPNProtocols: o.alpn ? [...o.alpn] : undefined,
-  };
-}
-
-/**
- * Waits for a TLS socket's handshake event (`secureConnect` on a client,
- * `secure` on a hand-made server socket); an error or an early close rejects
- * with ERR_TLS_CERT or ERR_TLS. `verify` may still refuse the finished handshake.
- */
-function awaitHandshake(socket: tls.TLSSocket, event: "secureConnect" | "secure", label: string, verify?: () => NetError | undefined): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error) => {
-      socket.destroy();
-      reject(toOpenSslTlsError(err, label));
-    };
-    const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
-    socket.once("error", onError).once("close", onClose);
-    socket.once(event, () => {
-      socket.off("error", onError).off("close", onClose);
-      const refused = verify?.();
-      if (refused) {
-        socket.destroy(refused);
-        reject(refused);
-      } else resolve(socket);
-    });
-  });
-}
-
-/**
- * A hand-made server TLSSocket neither verifies the client's certificate nor
- * sets `authorized`: tls.Server does both after the handshake, from the native
- * handle's `verifyError()` (Node's own verify callback accepts every chain so
- * that JavaScript decides). This does the same; without that method it refuses.
- */
-function serverHandshake(secure: tls.TLSSocket, o: RawTlsServerOptions, label: string): Promise<tls.TLSSocket> {
-  return awaitHandshake(secure, "secure", label, () => {
-    if (!o.requestCert) return undefined;
-    const handle = (secure as unknown as { _handle?: { verifyError?(): Error | null } })._handle;
-    const refusal = handle?.verifyError === undefined ? new Error("cannot verify the client certificate on this Node version") : handle.verifyError();
-    if (refusal === null) secure.authorized = true;
-    return refusal === null ? undefined : toOpenSslTlsError(refusal, label);
-  });
 }
 
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
@@ -284,7 +206,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
   let connected = false;
   const established =
     socket instanceof tls.TLSSocket
-      ? (socket.once("connect", () => (connected = true)), awaitHandshake(socket, "secureConnect", label))
+      ? (socket.once("connect", () => (connected = true)), clientHandshake(socket, label))
       : new Promise<net.Socket>((resolve, reject) => {
           socket.once("error", reject).once("connect", () => {
             socket.off("error", reject);
@@ -300,8 +222,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
       signal?.removeEventListener("abort", onAbort);
       socket.destroy();
       if (signal?.aborted) throw aborted();
-      if (error instanceof NetError && (connected || error.cause === undefined)) throw error;
-      throw toNetError(error instanceof NetError ? error.cause : error, label);
+      throw connected ? error : toNetError(error instanceof NetError ? (error.cause ?? error) : error, label);
     },
   );
 }
@@ -324,7 +245,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const accept = (socket: net.Socket): void => {
     if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath)));
     const secure = new tls.TLSSocket(socket, tlsOptions);
-    const driver = new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls, label).then(() => void (driver.tls = tlsInfoOf(secure))));
+    const driver = new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label).then(() => void (driver.tls = tlsInfoOf(secure))));
     driver.handshake!.catch(() => {}); // settled for the server; never an unhandled rejection
     onAccept(createRawSocket(driver));
   };
@@ -332,21 +253,16 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   return new Promise((resolve, reject) => {
     const onListenError = (err: Error) => reject(toListenError(err, label, unixPath));
     server.once("error", onListenError);
+    const { backlog, ipv6Only, reusePort } = options;
     const listenOptions: net.ListenOptions & { reusePort?: boolean } =
-      unixPath !== undefined
-        ? { path: unixPath, backlog: options.backlog }
-        : { host: address.transport === "tcp" ? address.hostname : undefined, port: address.transport === "tcp" ? address.port : 0, backlog: options.backlog, ipv6Only: options.ipv6Only };
-    if (options.reusePort) listenOptions.reusePort = true;
+      address.transport === "unix" ? { path: address.path, backlog } : { host: address.hostname, port: address.port, backlog, ipv6Only, reusePort };
     server.listen(listenOptions, () => {
       server.off("error", onListenError);
       // A listening server's later errors (EMFILE on accept, say) must not crash the process.
       server.on("error", () => {});
       const bound = server.address();
       resolve({
-        address:
-          typeof bound === "string" || bound === null
-            ? { transport: "unix", path: unixPath ?? String(bound) }
-            : { transport: "tcp", hostname: bound.address, port: bound.port, family: bound.family === "IPv6" ? "IPv6" : "IPv4" },
+        address: (typeof bound === "object" && bound !== null && toSocketAddress(bound.address, bound.port, bound.family)) || { transport: "unix", path: unixPath ?? String(bound) },
         // server.close's callback waits for every accepted socket; the contract releases the port only.
         close: async () => void server.close(),
       });
