@@ -203,6 +203,23 @@ describe("write-stall watch (manual clock)", () => {
   });
 });
 
+describe("write-stall watch, excused", () => {
+  it("is not a stall while our own reader holds the peer back", async () => {
+    const clock = new ManualClock();
+    const counters = { bytesWritten: 100, bufferedAmount: 100 };
+    const stalls: number[] = [];
+    let readBlocked = true;
+    new WriteStallWatch(counters, 400, clock, (ms) => stalls.push(ms), () => readBlocked);
+    await clock.advance(10_000);
+    expect(stalls).toEqual([]);
+    readBlocked = false;
+    await clock.advance(499); // counted from the first sample after the reader moved on (10 100)
+    expect(stalls).toEqual([]);
+    await clock.advance(1);
+    expect(stalls).toEqual([400]);
+  });
+});
+
 describe("reconnecting options", () => {
   const { transport } = scriptedTransport("refuse");
   it("refuses an unknown option key, naming it", () => {

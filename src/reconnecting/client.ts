@@ -304,7 +304,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
             { address: label },
           ),
         );
-      });
+      }, () => link.readBlocked);
     }
     this.#inbox.read(conn, {
       blocked: (blocked) => (link.readBlocked = blocked),

@@ -36,15 +36,22 @@ export class WriteStallWatch {
   readonly #timeout: number;
   readonly #clock: Clock;
   readonly #onStall: (stalledFor: number) => void;
+  readonly #excused: () => boolean;
   #taken: number;
   #since: number;
   #timer: TimerHandle | undefined;
 
-  constructor(counters: WriteCounters, timeout: number, clock: Clock, onStall: (stalledFor: number) => void) {
+  /**
+   * `excused()` returning true restarts the count: a peer that stops reading
+   * while we hold back its data (our consumer does not read) is waiting for
+   * us, not dead.
+   */
+  constructor(counters: WriteCounters, timeout: number, clock: Clock, onStall: (stalledFor: number) => void, excused: () => boolean = () => false) {
     this.#counters = counters;
     this.#timeout = timeout;
     this.#clock = clock;
     this.#onStall = onStall;
+    this.#excused = excused;
     this.#taken = counters.bytesWritten - counters.bufferedAmount;
     this.#since = counters.bufferedAmount === 0 ? Infinity : clock.now();
     this.#schedule();
@@ -65,10 +72,11 @@ export class WriteStallWatch {
     const now = this.#clock.now();
     const { bytesWritten, bufferedAmount } = this.#counters;
     const taken = bytesWritten - bufferedAmount;
-    if (bufferedAmount === 0 || taken !== this.#taken) {
-      // Counted from the first sample that sees bytes waiting, so a report is never early.
+    const excused = this.#excused();
+    if (bufferedAmount === 0 || taken !== this.#taken || excused) {
+      // Counted from the first sample that sees bytes waiting unexcused, so a report is never early.
       this.#taken = taken;
-      this.#since = bufferedAmount === 0 ? Infinity : now;
+      this.#since = bufferedAmount === 0 || excused ? Infinity : now;
     } else if (this.#since === Infinity) {
       this.#since = now;
     } else if (now - this.#since >= this.#timeout) {
