@@ -6,11 +6,11 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Connection } from "../src/connection.ts";
 import type { NetError } from "../src/errors.ts";
 import { reconnectingWith } from "../src/reconnecting/client.ts";
 import { requester, type Requester } from "../src/requester/requester.ts";
 import { resp, RespError, type RespValue } from "../src/resp.ts";
-import { untilLoaded } from "../examples/redis-client.ts";
 import { delay, listen, portOf, transport } from "./helpers/runtime.ts";
 
 const REDIS = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((path) => existsSync(path));
@@ -66,6 +66,27 @@ class RedisProcess {
     child.kill("SIGKILL");
     return exited;
   }
+}
+
+/** For onConnect: PINGs until a restarted Redis has loaded its file (it answers -LOADING until then). */
+async function untilLoaded(conn: Connection): Promise<void> {
+  const codec = resp();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const ping = codec.encode(["PING"]);
+    for (const part of ping instanceof Uint8Array ? [ping] : ping) await conn.write(part);
+    const decoder = codec.createDecoder();
+    const iterator = conn[Symbol.asyncIterator]();
+    const replies: RespValue[] = [];
+    while (replies.length === 0) {
+      const chunk = await iterator.next();
+      if (chunk.done) throw new Error("Redis closed the connection during onConnect");
+      decoder.decode(chunk.value, (reply) => replies.push(reply));
+    }
+    if (!(replies[0] instanceof RespError)) return;
+    if (replies[0].prefix !== "LOADING") throw replies[0];
+    await delay(25);
+  }
+  throw new Error("Redis kept loading");
 }
 
 /** A loopback port nobody listens on (just released). */
