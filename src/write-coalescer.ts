@@ -86,11 +86,6 @@ export class WriteCoalescer {
     this.#sink = sink;
   }
 
-  /** Bytes batched and not yet written. */
-  get pendingBytes(): number {
-    return this.#bytes;
-  }
-
   /**
    * Adds one message's parts. Returns true if its last bytes were written
    * before returning (a large last part), false if they wait in the batch,
