@@ -209,10 +209,10 @@ class DenoDriver implements SocketDriver {
   }
 
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
-    // Refused here until the core checks startTls against the capabilities; each refusal leaves the socket usable.
+    // The core checked the capabilities (serverStartTls, skipVerification); what is left depends on this socket.
+    // Each refusal leaves it usable.
     if (options.isServer) throw unsupported("server-side startTls", capabilities.serverStartTls as string);
     const o = options.client;
-    if (!o.rejectUnauthorized) throw unsupported("rejectUnauthorized: false", capabilities.skipVerification as string);
     if (o.cert !== undefined) throw unsupported("a client certificate on startTls", "Deno.startTls takes no certificate (connect with tls instead)");
     if (this.#upgradeWindow === undefined) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
     if (this.#readPending) {
@@ -243,6 +243,12 @@ class DenoDriver implements SocketDriver {
     });
   }
 
+  /** A TLS alert after the handshake (a server refusing our certificate) is a TLS failure, not an I/O one. */
+  #readError(error: unknown): NetError {
+    const tlsAlert = this.tls !== undefined && (error as { name?: unknown } | undefined)?.name === "InvalidData";
+    return tlsAlert ? tlsError(error, this.#where) : mapError(error, this.#where);
+  }
+
   #unpark(): void {
     const wake = this.#wake;
     this.#wake = undefined;
@@ -264,7 +270,7 @@ class DenoDriver implements SocketDriver {
         n = await this.#track(this.#conn.read(buf));
       } catch (error) {
         // After our own close the read is merely cancelled; before it, the error is the socket's.
-        if (!this.#released) this.#finish(mapError(error, this.#where));
+        if (!this.#released) this.#finish(this.#readError(error));
         return;
       } finally {
         this.#readPending = false;
