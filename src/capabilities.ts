@@ -20,6 +20,7 @@ export interface ListenRequest {
   readonly reusePort?: boolean;
   readonly ipv6Only?: boolean;
   readonly tls?: { readonly requestCert?: boolean };
+  readonly proxyProtocol?: unknown;
 }
 
 function need(capability: Capability | undefined, feature: string): void {
@@ -103,6 +104,10 @@ export function checkListenCapabilities(capabilities: TransportCapabilities, req
   need(capabilities.tls, "TLS");
   if (unix) need(capabilities.tlsOverUnix, "TLS over a Unix socket");
   if (request.tls.requestCert) need(capabilities.requestCert, "tls.requestCert (mutual TLS)");
+  if (request.proxyProtocol !== undefined && request.proxyProtocol !== false) {
+    // Every adapter hands TLS sockets over with the handshake already reading the socket: none can read plain bytes before the ClientHello.
+    throw unsupported("proxyProtocol with tls", "TLS sockets are handed over with their handshake already reading, so a PROXY header before the ClientHello cannot be read; terminate TLS at the balancer, or listen without tls");
+  }
 }
 
 /**

@@ -6,10 +6,12 @@
  */
 
 import { formatAddress, parseAddress, type AddressInput } from "./address.ts";
-import { checkConnectCapabilities } from "./capabilities.ts";
+import { checkConnectCapabilities, checkStartTlsCapabilities } from "./capabilities.ts";
 import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { encodeProxyHeader } from "./proxy-protocol/encode.ts";
+import type { ProxyHeaderOptions } from "./proxy-protocol/types.ts";
 import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "./tls.ts";
 import type { RawSocket, Transport } from "./transport.ts";
 
@@ -36,6 +38,14 @@ export interface ConnectOptions extends SocketOptions {
    * rejects with ERR_TLS_CERT; the connect timeout covers the handshake.
    */
   tls?: true | TlsClientOptions;
+  /**
+   * Send this PROXY protocol header (v1 or v2) first, before any write and
+   * before TLS: for balancers and proxies written with wireline, in front of
+   * servers that expect one. Invalid fields fail with ERR_INVALID_OPTION
+   * before dialling. With `tls`, the TLS session starts after the header
+   * (this needs client `startTls`).
+   */
+  proxyHeader?: ProxyHeaderOptions;
 }
 
 // `satisfies` makes the compiler flag a key added to the options types but not here.
@@ -48,6 +58,7 @@ const CONNECT_OPTION_KEYS: readonly string[] = Object.keys({
   timeout: true,
   signal: true,
   tls: true,
+  proxyHeader: true,
 } satisfies Record<keyof ConnectOptions, true>);
 
 const TLS_CLIENT_OPTION_KEYS: readonly string[] = Object.keys({
@@ -88,6 +99,8 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     tls = checkTlsClientOptions(options.tls, address.transport === "tcp" ? address.hostname : undefined);
   }
   checkConnectCapabilities(transport.capabilities, address, tls);
+  const proxyHeader = options.proxyHeader === undefined ? undefined : encodeProxyHeader(options.proxyHeader);
+  if (proxyHeader && tls) checkStartTlsCapabilities(transport.capabilities, { isServer: false, client: tls }, address.transport === "unix");
   if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted before it started", { address: label, cause: signal.reason });
 
   const controller = new AbortController();
@@ -108,7 +121,9 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     }
   });
   aborted.catch(() => {});
-  const attempt = transport.connect(address, tls ? { signal: controller.signal, tls } : { signal: controller.signal });
+  const attempt = proxyHeader && tls
+    ? tlsAfterProxyHeader(transport.connect(address, { signal: controller.signal }), proxyHeader, tls, controller.signal)
+    : transport.connect(address, tls ? { signal: controller.signal, tls } : { signal: controller.signal });
   let raw: RawSocket;
   try {
     raw = await Promise.race([attempt, aborted]);
@@ -120,6 +135,8 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     clearTimeout(timer);
     if (onAbort) signal!.removeEventListener("abort", onAbort);
   }
+  // The header's bytes are the first on the wire: nothing else can have been written yet.
+  if (proxyHeader && !tls) raw.write(proxyHeader);
   try {
     applySocketOptions(raw, options, address.transport === "tcp");
   } catch (error) {
@@ -133,4 +150,25 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     capabilities: transport.capabilities,
     serverName: address.transport === "tcp" ? address.hostname : undefined,
   });
+}
+
+/** Sends the PROXY header in plain text, then starts TLS on the same socket; an abort destroys whatever is open. */
+async function tlsAfterProxyHeader(attempt: Promise<RawSocket>, header: Uint8Array, tls: RawTlsClientOptions, signal: AbortSignal): Promise<RawSocket> {
+  const plain = await attempt;
+  if (signal.aborted) {
+    plain.destroy();
+    throw signal.reason;
+  }
+  const onAbort = () => plain.destroy();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    plain.write(header);
+    if (!plain.startTls) throw new NetError("ERR_UNSUPPORTED", "proxyHeader with tls needs startTls, which this transport's sockets lack");
+    return await plain.startTls({ isServer: false, client: tls });
+  } catch (error) {
+    plain.destroy();
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
 }

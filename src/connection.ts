@@ -9,6 +9,7 @@
 import { NetError, toNetError, unsupported } from "./errors.ts";
 import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, type RawStartTlsOptions, type StartTlsOptions, type TlsInfo } from "./tls.ts";
 import { checkStartTlsCapabilities } from "./capabilities.ts";
+import type { ProxyInfo } from "./proxy-protocol/types.ts";
 import type { RawHandlers, RawSocket, SocketAddress, TransportCapabilities, UnsentWrites } from "./transport.ts";
 
 /**
@@ -196,6 +197,16 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** The remote end. */
   get remoteAddress(): SocketAddress | undefined {
     return this.#remoteAddress;
+  }
+
+  /**
+   * The PROXY protocol header this connection arrived with, on a server
+   * with `proxyProtocol`: version, command, source, destination, TLVs, and
+   * `via`, the balancer's own address. `remoteAddress` and `localAddress`
+   * already report the header's source and destination.
+   */
+  get proxy(): ProxyInfo | undefined {
+    return this.#raw.proxy;
   }
 
   /** Bytes received so far. */

@@ -39,6 +39,7 @@ export type NetErrorCode =
   | "ERR_FRAME_MALFORMED"
   | "ERR_REPLY_TIMEOUT"
   | "ERR_CONNECTION_LOST"
+  | "ERR_PROXY_PROTOCOL"
   | "EUNKNOWN";
 
 /**

@@ -9,6 +9,7 @@
 import type { Clock, TimerHandle } from "./clock.ts";
 import { invalidOption, NetError } from "./errors.ts";
 import { checkMillis } from "./options.ts";
+import type { ProxyInfo } from "./proxy-protocol/types.ts";
 import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "./transport.ts";
 import type { RawStartTlsOptions, TlsInfo } from "./tls.ts";
 
@@ -148,6 +149,9 @@ export class ReceiveRateGuard implements RawSocket {
   }
   get remoteAddress(): SocketAddress | undefined {
     return this.#inner.remoteAddress;
+  }
+  get proxy(): ProxyInfo | undefined {
+    return this.#inner.proxy;
   }
   get tls(): TlsInfo | undefined {
     return this.#inner.tls;

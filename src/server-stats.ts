@@ -39,6 +39,8 @@ export interface ServerStats {
   readonly handshakeTimeouts: number;
   /** Connections destroyed for receiving less than `minReceiveRate` while being read. */
   readonly slowConnections: number;
+  /** Connections closed for a PROXY protocol header that was missing, malformed, oversize, late or from an untrusted peer. */
+  readonly proxyProtocolErrors: number;
   /** Bytes received on every connection, closed or open. */
   readonly bytesRead: number;
   /** Bytes handed to `write()` on every connection, closed or open. */
@@ -74,6 +76,7 @@ export class ServerStatsRecorder {
   #handshakeFailures = 0;
   #handshakeTimeouts = 0;
   #slow = 0;
+  #proxyProtocolErrors = 0;
   #closedBytesRead = 0;
   #closedBytesWritten = 0;
 
@@ -121,6 +124,10 @@ export class ServerStatsRecorder {
     this.#slow++;
   }
 
+  proxyProtocolFailed(): void {
+    this.#proxyProtocolErrors++;
+  }
+
   /**
    * Current counters. `queued` and `handshaking` are the gauges the server
    * holds; `open` are the connections still alive, whose bytes are added live.
@@ -144,6 +151,7 @@ export class ServerStatsRecorder {
       handshakeFailures: this.#handshakeFailures,
       handshakeTimeouts: this.#handshakeTimeouts,
       slowConnections: this.#slow,
+      proxyProtocolErrors: this.#proxyProtocolErrors,
       bytesRead,
       bytesWritten,
     });

@@ -704,6 +704,11 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       raw.destroy(stoppingError());
       this.#refuse(raw.remoteAddress, "stopping");
     }
+    for (const socket of this.#proxyHeaders) {
+      this.#proxyHeaders.delete(socket);
+      socket.abort(stoppingError());
+      this.#refuse(socket.remoteAddress, "stopping");
+    }
     for (const session of this.#sessions) session.stop();
     for (const conn of this.#admission.clear()) this.#refuseOpen(conn, "stopping");
     await listenerClosed;

@@ -17,6 +17,7 @@
 
 import type { Address } from "./address.ts";
 import type { NetError } from "./errors.ts";
+import type { ProxyInfo } from "./proxy-protocol/types.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "./tls.ts";
 
 /** The address of one end of an open connection. */
@@ -94,6 +95,8 @@ export interface RawSocket {
   readonly remoteAddress: SocketAddress | undefined;
   /** The session of a TLS socket (set once its handshake is done); undefined for plain sockets. */
   readonly tls?: TlsInfo | undefined;
+  /** The PROXY protocol header the connection arrived with (servers with `proxyProtocol`); adapters leave it out. */
+  readonly proxy?: ProxyInfo | undefined;
   /**
    * A TLS socket handed over at accept, before its handshake: settles when the
    * handshake is done (rejecting with ERR_TLS or ERR_TLS_CERT, after which the
