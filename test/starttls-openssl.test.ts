@@ -28,8 +28,16 @@ async function readLine(conn: Connection, rest: { text: string }): Promise<strin
   }
 }
 
-/** A minimal SMTP-ish server: greeting, EHLO, STARTTLS, then echoes one line over TLS. */
-async function smtpServer(outcome: { error?: unknown; echoed?: string }) {
+interface Outcome {
+  error?: unknown;
+  echoed?: string;
+}
+
+/**
+ * A minimal SMTP-ish server: greeting, EHLO, STARTTLS, then echoes one line
+ * over TLS. `afterGoAhead` runs between the "220" and startTls().
+ */
+async function smtpServer(outcome: Outcome, afterGoAhead: (conn: Connection) => Promise<void>) {
   const certs = testCerts();
   return listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
     try {
@@ -39,6 +47,7 @@ async function smtpServer(outcome: { error?: unknown; echoed?: string }) {
       await conn.write("250-wireline\r\n250 STARTTLS\r\n");
       expect(await readLine(conn, rest)).toBe("STARTTLS");
       await conn.write("220 go ahead\r\n");
+      await afterGoAhead(conn);
       const secure = await conn.startTls({ isServer: true, cert: certs.server.cert, key: certs.server.key });
       const line = await readLine(secure, { text: "" });
       outcome.echoed = line;
@@ -51,29 +60,50 @@ async function smtpServer(outcome: { error?: unknown; echoed?: string }) {
   });
 }
 
+/** Runs `openssl s_client -starttls smtp` against `port`, sends one line, and returns what came back (bounded). */
+async function opensslSmtpClient(port: number): Promise<{ out: string; err: string }> {
+  const certs = testCerts();
+  const child = spawn(
+    "openssl",
+    ["s_client", "-starttls", "smtp", "-connect", `127.0.0.1:${port}`, "-CAfile", certs.caFile, "-servername", "localhost", "-verify_return_error", "-quiet"],
+    { stdio: ["pipe", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stderr.on("data", (d: Uint8Array) => (err += decoder.decode(d)));
+  child.stdout.on("data", (d: Uint8Array) => {
+    out += decoder.decode(d);
+    if (out.includes("hello over starttls\n")) child.kill("SIGTERM");
+  });
+  // s_client forwards stdin once the TLS session is up; the pipe holds it until then.
+  child.stdin.write("hello over starttls\n");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  await new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  clearTimeout(timer);
+  return { out, err };
+}
+
 describe.skipIf(skipReason !== undefined)(`server STARTTLS against openssl s_client -starttls smtp (${runtime})`, () => {
   it("upgrades and echoes a line over TLS", async () => {
-    const certs = testCerts();
-    const outcome: { error?: unknown; echoed?: string } = {};
-    await using server = await smtpServer(outcome);
-    const child = spawn(
-      "openssl",
-      ["s_client", "-starttls", "smtp", "-connect", `127.0.0.1:${portOf(server.address)}`, "-CAfile", certs.caFile, "-servername", "localhost", "-verify_return_error", "-quiet"],
-      { stdio: ["pipe", "pipe", "pipe"] },
-    );
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d: Uint8Array) => (err += decoder.decode(d)));
-    child.stdout.on("data", (d: Uint8Array) => {
-      out += decoder.decode(d);
-      if (out.includes("hello over starttls\n")) child.kill("SIGTERM");
-    });
-    // s_client forwards stdin once the TLS session is up; the pipe holds it until then.
-    child.stdin.write("hello over starttls\n");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-    await new Promise<void>((resolve) => child.on("exit", () => resolve()));
-    clearTimeout(timer);
+    const outcome: Outcome = {};
+    await using server = await smtpServer(outcome, async () => {});
+    const { out, err } = await opensslSmtpClient(portOf(server.address));
     expect({ out, error: outcome.error }, `openssl said: ${err}`).toEqual({ out: "hello over starttls\n", error: undefined });
     expect(outcome.echoed).toBe("hello over starttls");
+  });
+
+  // The client sends its ClientHello as soon as it reads "220": a server that awaits anything
+  // before startTls() (loading its certificate, say) may have those bytes read already; here the
+  // server waits until they arrived. Today every
+  // runtime refuses them as "unread plain-text bytes" and the client sees ECONNRESET. Needs the
+  // core to hand them to the TLS layer on the server side (see the node engineer's report).
+  it.skip("upgrades when the ClientHello arrived before startTls() was called", async () => {
+    const outcome: Outcome = {};
+    await using server = await smtpServer(outcome, async (conn) => {
+      const before = conn.bytesRead;
+      for (let i = 0; i < 1000 && conn.bytesRead === before; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    const { out, err } = await opensslSmtpClient(portOf(server.address));
+    expect({ out, error: outcome.error }, `openssl said: ${err}`).toEqual({ out: "hello over starttls\n", error: undefined });
   });
 });
