@@ -5,7 +5,9 @@ import type { Connection, NetError, Server } from "../src/mod.ts";
 import { framed, type FramedChannel } from "../src/framed.ts";
 import { lines } from "../src/lines.ts";
 import { reconnectingWith, type ReconnectingClient } from "../src/reconnecting/client.ts";
+import type { ReconnectingChannel } from "../src/requester/channel.ts";
 import { requester, type Requester, type RequesterOptions } from "../src/requester/requester.ts";
+import { NetError as NetErrorClass } from "../src/errors.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { connect, delay, listen, portOf, transport } from "./helpers/runtime.ts";
 
@@ -75,7 +77,67 @@ function reconnectingTo(port: number): ReconnectingClient<string> {
   return client;
 }
 
-function make<T>(channel: FramedChannel<T> | ReconnectingClient<T>, options?: RequesterOptions<T>): Requester<T> {
+/**
+ * A stand-in for a reconnecting client whose every step the test drives: which sends the client
+ * has taken (resolved), which wait in its queue, what arrives, and when it drops and reopens.
+ */
+class ScriptedClient implements ReconnectingChannel<string> {
+  state: "connecting" | "open" | "reconnecting" | "closed" = "open";
+  readonly sent: { frame: string; take: () => void }[] = [];
+  readonly #listeners = new Map<string, Set<(detail: never) => void>>();
+  readonly #inbox: string[] = [];
+  #wake: (() => void) | undefined;
+  readonly closed: Promise<unknown> = Promise.resolve();
+
+  send(frame: string): Promise<void> {
+    return new Promise((resolve) => this.sent.push({ frame, take: resolve }));
+  }
+
+  on(type: string, listener: (detail: never) => void): () => void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  emit(type: string, detail: unknown): void {
+    for (const listener of this.#listeners.get(type) ?? []) (listener as (detail: unknown) => void)(detail);
+  }
+
+  /** The connection died: the client reports it as an error, in state reconnecting. */
+  drop(): void {
+    this.state = "reconnecting";
+    this.emit("error", new NetErrorClass("ECONNRESET", "connection reset by peer"));
+  }
+
+  reopen(): void {
+    this.state = "open";
+    this.emit("open", { endpoint: "test" });
+  }
+
+  deliver(frame: string): void {
+    this.#inbox.push(frame);
+    this.#wake?.();
+  }
+
+  async close(): Promise<void> {
+    this.state = "closed";
+    this.#wake?.();
+    this.emit("close", { error: undefined });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<string> {
+    return {
+      next: async () => {
+        while (this.#inbox.length === 0 && this.state !== "closed") await new Promise<void>((resolve) => (this.#wake = resolve));
+        if (this.#inbox.length > 0) return { value: this.#inbox.shift()!, done: false };
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+function make<T>(channel: FramedChannel<T> | ReconnectingClient<T> | ReconnectingChannel<T>, options?: RequesterOptions<T>): Requester<T> {
   const r = requester(channel, options);
   cleanups.push(() => r.close());
   return r;
@@ -328,6 +390,52 @@ describe("requester: across reconnects", () => {
     ]);
     expect(await r.request("c")).toBe("re:c");
     expect(server.received[1]).toEqual(["c"]);
+  });
+
+  it("a frame still in the client's queue at a drop goes out once, and keeps its reply slot though it timed out", async () => {
+    const client = new ScriptedClient();
+    const r = make(client, { resend: true, timeout: 10_000 });
+    const a = r.request("a");
+    client.sent[0]!.take(); // "a" reached the connection
+    const b = outcome(r.request("b", { timeout: 30 })); // "b" waits in the client's queue
+    expect(await b).toEqual({ ok: false, code: "ERR_REPLY_TIMEOUT" });
+    client.drop();
+    await delay(10);
+    client.reopen();
+    // "a" is resent; "b" is not: the client still holds it and sends it first on the new connection.
+    expect(client.sent.map((x) => x.frame)).toEqual(["a", "b", "a"]);
+    client.deliver("re:b");
+    client.deliver("re:a");
+    expect(await a).toBe("re:a");
+    expect(r.stats).toMatchObject({ resent: 1, lateReplies: 1, completed: 1, unmatched: 0 });
+  });
+
+  it("replies of the dead connection already received are matched before the drop is sorted out", async () => {
+    const client = new ScriptedClient();
+    const r = make(client, { resend: true });
+    const a = r.request("a");
+    const b = r.request("b");
+    for (const x of client.sent) x.take();
+    client.deliver("re:a"); // arrived just before the connection died
+    client.drop();
+    await delay(10);
+    client.reopen();
+    expect(client.sent.map((x) => x.frame)).toEqual(["a", "b", "b"]);
+    client.deliver("re:b");
+    expect(await Promise.all([a, b])).toEqual(["re:a", "re:b"]);
+  });
+
+  it("a predicate that throws does not stop the requester: the frame counts as unmatched", async () => {
+    const client = new ScriptedClient();
+    const r = make(client, {
+      match: { requestId: (f) => f, replyId: (f) => (f === "bad" ? JSON.parse("{") : f) },
+      isPush: (f) => (f === "bad" ? JSON.parse("{") : false),
+    });
+    const a = r.request("a");
+    client.deliver("bad");
+    client.deliver("a");
+    expect(await a).toBe("a");
+    expect(r.stats.unmatched).toBe(1);
   });
 
   it("through the fault proxy: resets mid-stream lose no request with resend: true, and replies stay paired", async () => {

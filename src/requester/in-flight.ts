@@ -41,7 +41,11 @@ export interface InFlight<T> {
   settledEarly(request: PendingRequest<T>): void;
   /** The frame never reached the wire (its send failed): it takes no slot. */
   remove(request: PendingRequest<T>): void;
-  /** Empties the line at a disconnect; returns the live requests in send order. */
+  /**
+   * Empties the line at a disconnect; returns its requests in send order:
+   * the live ones, and in fifo mode also those that settled early, whose
+   * frame may still go out (from a reconnecting client's own queue).
+   */
   takeAll(): PendingRequest<T>[];
 }
 
@@ -66,7 +70,7 @@ export class FifoInFlight<T> implements InFlight<T> {
 
   add(request: PendingRequest<T>): void {
     this.#line.push(request);
-    this.#live++;
+    if (!request.settled) this.#live++;
   }
 
   match(): ReplyMatch<T> {
@@ -94,11 +98,11 @@ export class FifoInFlight<T> implements InFlight<T> {
   }
 
   takeAll(): PendingRequest<T>[] {
-    const live = this.#line.slice(this.#head).filter((request) => !request.settled);
+    const all = this.#line.slice(this.#head);
     this.#line = [];
     this.#head = 0;
     this.#live = 0;
-    return live;
+    return all;
   }
 }
 

@@ -10,7 +10,7 @@ import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { FramingError } from "../framing-error.ts";
 import { emitEvent, TypedEventTarget } from "../typed-events.ts";
 import { isReconnecting, type ReconnectingChannel, type RequestChannel } from "./channel.ts";
-import { FifoInFlight, IdInFlight, type InFlight } from "./in-flight.ts";
+import { FifoInFlight, IdInFlight, type InFlight, type ReplyMatch } from "./in-flight.ts";
 import type { PendingRequest } from "./pending-request.ts";
 
 /**
@@ -173,6 +173,7 @@ export const DEFAULT_MAX_QUEUED_PUSHES: number = 1_000;
 /** setTimeout fires at once past 2^31 - 1 ms; longer timeouts (about 25 days) are treated as none. */
 const MAX_TIMER = 2 ** 31 - 1;
 const noop = (): void => {};
+const NO_MATCH: ReplyMatch<never> = Object.freeze({ kind: "none" });
 
 interface Request<T> extends PendingRequest<T> {
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -501,7 +502,8 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   }
 
   #received(frame: T): void {
-    if (this.#isPush && this.#isPush(frame)) {
+    if (this.#ended) return;
+    if (this.#isPush && this.#calls(this.#isPush, frame)) {
       this.#counters.pushes++;
       const pushes = this.#pushes;
       if (pushes) {
@@ -517,7 +519,13 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
       emitEvent<RequesterEvents<T>, "push">(this, "push", { frame });
       return;
     }
-    const match = this.#inFlight.match(frame);
+    let match: ReplyMatch<T>;
+    try {
+      match = this.#inFlight.match(frame);
+    } catch {
+      // replyId threw: the frame cannot be paired with anything.
+      match = NO_MATCH;
+    }
     if (match.kind === "request") {
       match.request.onWire = false;
       this.#counters.completed++;
@@ -535,6 +543,15 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
         this.#refillTimer = undefined;
         this.#pump();
       }, 0);
+    }
+  }
+
+  /** A user predicate that throws counts as false: one bad frame must not stop the requester. */
+  #calls(predicate: (frame: T) => boolean, frame: T): boolean {
+    try {
+      return predicate(frame) === true;
+    } catch {
+      return false;
     }
   }
 
@@ -599,10 +616,12 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
     const resend: Request<T>[] = [];
     for (const request of this.#inFlight.takeAll() as Request<T>[]) {
       if (!request.handed) {
-        // Still in the client's own queue: it goes out first on the next connection, once.
+        // Still in the client's own queue: it goes out first on the next connection, once, and its
+        // reply takes a slot there, even if the request already settled.
         this.#inFlight.add(request);
         continue;
       }
+      if (request.settled) continue;
       request.onWire = false;
       if (this.#shouldResend(request)) resend.push(request);
       else {
@@ -616,12 +635,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   }
 
   #shouldResend(request: Request<T>): boolean {
-    if (this.#resend === false) return false;
-    try {
-      return this.#resend(request.frame) === true;
-    } catch {
-      return false;
-    }
+    return this.#resend !== false && this.#calls(this.#resend, request.frame);
   }
 
   #connected(): void {
