@@ -14,7 +14,7 @@ import type { Transport } from "../src/transport.ts";
 import { createNet } from "../src/net.ts";
 import { memoryTransport } from "../adapters/memory.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
-import { delay, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
+import { connect, delay, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 import { concat } from "./helpers/bytes.ts";
 import { startFixture } from "./helpers/spawn.ts";
 
@@ -768,6 +768,55 @@ async function closePausedServer(server: Server, accepted: Connection[]): Promis
   await Promise.race([server.close({ timeout: 100 }), delay(2_000)]);
 }
 
+/**
+ * A forwarding proxy that can freeze: while frozen it stops reading both ways,
+ * as a middlebox that went dark mid-connection. Connections are cut on close().
+ */
+async function freezableProxy(upstream: string): Promise<{ port: number; freeze(): void; thaw(): void; close(): Promise<void> }> {
+  let thaw: (() => void) | undefined;
+  let thawed: Promise<void> = Promise.resolve();
+  const conns = new Set<Connection>();
+  const pipe = async (from: Connection, to: Connection): Promise<void> => {
+    try {
+      for await (const chunk of from) {
+        await thawed;
+        await to.write(chunk);
+      }
+      to.end();
+    } catch {
+      from.destroy();
+      to.destroy();
+    }
+  };
+  const server = await listen({ hostname: "127.0.0.1", port: 0 }, async (client) => {
+    conns.add(client);
+    let up: Connection;
+    try {
+      up = await connect(upstream);
+    } catch {
+      return client.destroy();
+    }
+    conns.add(up);
+    await Promise.all([pipe(client, up), pipe(up, client)]);
+    client.destroy();
+    up.destroy();
+  });
+  return {
+    port: portOf(server.address),
+    freeze() {
+      thawed = new Promise((resolve) => (thaw = resolve));
+    },
+    thaw() {
+      thaw?.();
+    },
+    async close() {
+      thaw?.();
+      for (const conn of conns) conn.destroy();
+      await Promise.race([server.close({ timeout: 100 }), delay(2_000)]);
+    },
+  };
+}
+
 describe(`reconnecting client: issue #11 (${runtime})`, () => {
   it("send() coalesces the messages of one tick into one socket write, like framed()", async () => {
     const codec = lengthPrefixed();
@@ -820,6 +869,34 @@ describe(`reconnecting client: issue #11 (${runtime})`, () => {
     } finally {
       await c.close();
       await closePausedServer(server, accepted);
+    }
+  }, 30_000);
+
+  it("a proxy that freezes mid-connection is detected by writeStallTimeout; the client recovers once it thaws", async () => {
+    let received = 0;
+    await using sink = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      for await (const chunk of conn) received += chunk.length;
+    });
+    const proxy = await freezableProxy(`127.0.0.1:${portOf(sink.address)}`);
+    const c = client(`127.0.0.1:${proxy.port}`, { writeStallTimeout: 300, closeTimeout: 200, maxQueuedBytes: 64 * 1024 * 1024, backoff: FAST });
+    try {
+      await c.opened;
+      await c.write(new Uint8Array(1024));
+      await until(() => received >= 1024, "bytes through the proxy");
+      proxy.freeze();
+      const chunk = new Uint8Array(1024 * 1024);
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < 32; i++) sends.push(c.write(chunk));
+      const stale = await nextEvent(c, "stale", 20_000);
+      expect(stale.reason).toBe("write-stall");
+      proxy.thaw();
+      const before = received;
+      await until(() => received - before >= 8 * 1024 * 1024, "queued writes to flow again after the thaw", 20_000);
+      expect(c.state).toBe("open");
+      await Promise.allSettled(sends);
+    } finally {
+      await c.close();
+      await proxy.close();
     }
   }, 30_000);
 
