@@ -6,10 +6,13 @@ import { crc32c } from "../src/proxy-protocol/crc32c.ts";
 import { encodeProxyHeader } from "../src/proxy-protocol/encode.ts";
 import { formatIPv6, parseIPv4, parseIPv6 } from "../src/proxy-protocol/ip.ts";
 import { checkProxyProtocolOptions } from "../src/proxy-protocol/options.ts";
+import { ProxiedSocket, type HeaderOutcome } from "../src/proxy-protocol/proxied-socket.ts";
 import { MAX_PROXY_V1_HEADER, MAX_PROXY_V2_HEADER, PROXY_V2_SIGNATURE, ProxyHeaderParser, type ProxyParseResult } from "../src/proxy-protocol/parse.ts";
 import { TrustedPeers } from "../src/proxy-protocol/trusted.ts";
 import type { ProxyHeaderOptions, ProxyTlv } from "../src/proxy-protocol/types.ts";
+import type { RawHandlers, RawSocket, SocketAddress } from "../src/transport.ts";
 import { concat } from "./helpers/bytes.ts";
+import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 
 const RUNS = { numRuns: 200 };
 const ascii = new TextEncoder();
@@ -450,5 +453,149 @@ describe("proxyProtocol options", () => {
     for (const [bad, transport] of [[{ trusts: [] }, "tcp"], [{ optional: "yes" }, "tcp"], [{ timeout: -1 }, "tcp"], [{ trusted: "10.0.0.0/8" }, "tcp"], [{ trusted: ["::1"] }, "unix"], ["on", "tcp"], [null, "tcp"]] as const) {
       expect(() => checkProxyProtocolOptions(bad, transport), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: "ERR_INVALID_OPTION" }));
     }
+  });
+});
+
+/** A raw socket the test drives by hand: `emit` plays the adapter. */
+class FakeRaw {
+  handlers: RawHandlers | undefined;
+  paused = false;
+  destroyed = false;
+  readonly recycled: Uint8Array[] = [];
+  readonly remoteAddress: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 4000, family: "IPv4" };
+  readonly localAddress: SocketAddress = { transport: "tcp", hostname: "127.0.0.1", port: 80, family: "IPv4" };
+  readonly bufferedAmount = 0;
+  start(handlers: RawHandlers): void {
+    this.handlers = handlers;
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): void {}
+  close(): void {}
+  destroy(): void {
+    this.destroyed = true;
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+  }
+  setNoDelay(): void {}
+  setKeepAlive(): void {}
+  recycle(chunk: Uint8Array): void {
+    this.recycled.push(chunk);
+  }
+}
+
+/** What a consumer of the ProxiedSocket received, in order. */
+function consumer(): { handlers: RawHandlers; log: string[] } {
+  const log: string[] = [];
+  return {
+    log,
+    handlers: {
+      onData: (c) => log.push(`data:${new TextDecoder().decode(c)}`),
+      onEnd: () => log.push("end"),
+      onDrain: () => log.push("drain"),
+      onClose: (e) => log.push(`close:${e?.code ?? ""}`),
+    },
+  };
+}
+
+describe("ProxiedSocket", () => {
+  function setup(wait: Partial<{ optional: boolean; headerAllowed: boolean; timeout: number }> = {}) {
+    const raw = new FakeRaw();
+    const clock = new ManualClock();
+    const outcomes: HeaderOutcome[] = [];
+    const socket = new ProxiedSocket(raw as unknown as RawSocket, { optional: false, headerAllowed: true, timeout: 1000, clock, label: "peer", ...wait }, (o) => outcomes.push(o));
+    socket.readHeader();
+    return { raw, clock, outcomes, socket };
+  }
+
+  it("holds the bytes after the header until started and resumed, then delivers them first, in order", async () => {
+    const { raw, outcomes, socket } = setup();
+    raw.handlers!.onData(ascii.encode("PROXY TCP4 1.2.3.4 5.6.7.8 9 10\r\nfirst"));
+    expect(outcomes.map((o) => o.kind)).toEqual(["ready"]);
+    expect(raw.paused).toBe(true); // nothing more is read until someone starts it
+    expect(socket.remoteAddress).toMatchObject({ hostname: "1.2.3.4", port: 9 });
+    expect(socket.localAddress).toMatchObject({ hostname: "5.6.7.8", port: 10 });
+    expect(socket.proxy?.via).toBe(raw.remoteAddress);
+    const { handlers, log } = consumer();
+    socket.pause();
+    socket.start(handlers);
+    raw.handlers!.onData(ascii.encode("second"));
+    raw.handlers!.onEnd();
+    await microtasks();
+    expect(log).toEqual([]);
+    socket.resume();
+    expect(log).toEqual([]); // never inside resume()
+    await microtasks();
+    expect(log).toEqual(["data:first", "data:second", "end"]);
+    raw.handlers!.onClose(undefined);
+    expect(log).toEqual(["data:first", "data:second", "end", "close:"]);
+    // Chunks the adapter lent are given back; the copy made here is not.
+    const lent = ascii.encode("x");
+    socket.recycle!(lent);
+    expect(raw.recycled).toContain(lent);
+  });
+
+  it("a failure reaches a paused consumer", async () => {
+    const { raw, socket } = setup();
+    raw.handlers!.onData(ascii.encode("PROXY UNKNOWN\r\nheld"));
+    const { handlers, log } = consumer();
+    socket.start(handlers);
+    socket.pause();
+    raw.handlers!.onClose(new NetError("ECONNRESET", "reset"));
+    expect(log).toEqual(["close:ECONNRESET"]);
+    await microtasks();
+    expect(log).toEqual(["close:ECONNRESET"]);
+    expect(socket.remoteAddress).toBe(raw.remoteAddress); // UNKNOWN keeps the socket's addresses
+  });
+
+  it("times out on the clock: refused, or with optional served with what came", async () => {
+    const strict = setup();
+    strict.raw.handlers!.onData(ascii.encode("PROX"));
+    await strict.clock.advance(999);
+    expect(strict.outcomes).toEqual([]);
+    await strict.clock.advance(1);
+    expect(strict.outcomes).toMatchObject([{ kind: "failed", error: { code: "ERR_PROXY_PROTOCOL" } }]);
+    expect(strict.raw.destroyed).toBe(true);
+
+    const lenient = setup({ optional: true });
+    lenient.raw.handlers!.onData(ascii.encode("PROX"));
+    await lenient.clock.advance(1000);
+    expect(lenient.outcomes.map((o) => o.kind)).toEqual(["ready"]);
+    const { handlers, log } = consumer();
+    lenient.socket.start(handlers);
+    await microtasks();
+    expect(log).toEqual(["data:PROX"]);
+    expect(lenient.socket.proxy).toBeUndefined();
+  });
+
+  it("a peer that leaves silently is gone; one that leaves mid-header failed; the timer is cleared", async () => {
+    const silent = setup();
+    silent.raw.handlers!.onEnd();
+    expect(silent.outcomes).toEqual([{ kind: "gone" }]);
+    expect(silent.clock.pendingTimers).toBe(0);
+    const partial = setup();
+    partial.raw.handlers!.onData(ascii.encode("PROXY TCP4"));
+    partial.raw.handlers!.onClose(undefined);
+    expect(partial.outcomes).toMatchObject([{ kind: "failed", error: { code: "ERR_PROXY_PROTOCOL" } }]);
+    expect(partial.clock.pendingTimers).toBe(0);
+  });
+
+  it("abort() destroys the socket and reports nothing", () => {
+    const { raw, outcomes, socket, clock } = setup();
+    socket.abort(new NetError("ABORT_ERR", "stopping"));
+    expect(raw.destroyed).toBe(true);
+    expect(clock.pendingTimers).toBe(0);
+    raw.handlers!.onData(ascii.encode("PROXY UNKNOWN\r\n"));
+    expect(outcomes).toEqual([]);
+  });
+
+  it("start() before the header is an error", () => {
+    const { socket } = setup();
+    expect(() => socket.start(consumer().handlers)).toThrow(/before its header/);
   });
 });

@@ -79,7 +79,7 @@ export class ProxiedSocket implements RawSocket {
     this.#wait = wait;
     this.#onOutcome = onOutcome;
     if (raw.recycle) {
-      const recycle = raw.recycle;
+      const recycle = raw.recycle.bind(raw);
       this.recycle = (chunk) => {
         if (!this.#own.has(chunk)) recycle(chunk);
       };
