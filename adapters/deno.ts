@@ -121,7 +121,6 @@ function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
   return transport === "unix" && path ? { transport: "unix", path } : undefined;
 }
 
-
 class DenoDriver implements SocketDriver {
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
@@ -133,11 +132,11 @@ class DenoDriver implements SocketDriver {
   #sink: DriverSink | undefined;
   /** Reads left in the STARTTLS window (see STARTTLS_READS); undefined: not a plain TCP client, never upgradable. */
   #upgradeWindow: number | undefined;
-  /** Runtime operations in flight: each holds the descriptor open until it settles. */
-  readonly #ops = new Set<Promise<unknown>>();
+  /** The read loop, and the last write or shutdown: each holds the descriptor open until it ends. */
+  #loop: Promise<void> | undefined;
+  #lastWrite: Promise<unknown> | undefined;
   #readPending = false;
   #wantRead = false;
-  #looping = false;
   #wake: (() => void) | undefined;
   #spare: Uint8Array<ArrayBuffer>[] | undefined;
   /** Closed, failed, or handed over to startTls: nothing more is read or reported. */
@@ -155,7 +154,7 @@ class DenoDriver implements SocketDriver {
       this.tls = tls;
       return;
     }
-    this.handshake = this.#track(runHandshake(conn, this.#where, false)).then(
+    this.handshake = runHandshake(conn, this.#where, false).then(
       (info) => void (this.tls = info),
       (error: NetError) => {
         this.#finish(error);
@@ -170,11 +169,11 @@ class DenoDriver implements SocketDriver {
   }
 
   writeSome(chunk: Uint8Array): Promise<number> {
-    return this.#mapped(this.#conn.write(chunk));
+    return this.#mapped((this.#lastWrite = this.#conn.write(chunk)));
   }
 
   shutdownWrite(): Promise<void> {
-    return this.#mapped(this.#conn.closeWrite());
+    return this.#mapped((this.#lastWrite = this.#conn.closeWrite()));
   }
 
   /** Deno has no abortive close (SO_LINGER 0): graceful or not, the conn is closed. */
@@ -188,9 +187,9 @@ class DenoDriver implements SocketDriver {
 
   resumeReading(): void {
     this.#wantRead = true;
-    if (this.#looping) return this.#unpark();
-    this.#looping = true;
-    void this.#readLoop();
+    if (this.#loop) return this.#unpark();
+    // A throwing receiver fails this socket rather than leaving an unhandled rejection.
+    this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(mapError(error, this.#where)));
   }
 
   setNoDelay(enabled: boolean): void {
@@ -230,15 +229,8 @@ class DenoDriver implements SocketDriver {
     return new DenoDriver(conn, await runHandshake(conn, where, true));
   }
 
-  #track<T>(op: Promise<T>): Promise<T> {
-    this.#ops.add(op);
-    const settled = (): void => void this.#ops.delete(op);
-    op.then(settled, settled);
-    return op;
-  }
-
   #mapped<T>(op: Promise<T>): Promise<T> {
-    return this.#track(op).catch((error: unknown): never => {
+    return op.catch((error: unknown): never => {
       throw mapError(error, this.#where);
     });
   }
@@ -267,7 +259,7 @@ class DenoDriver implements SocketDriver {
       let n: number | null;
       this.#readPending = true;
       try {
-        n = await this.#track(this.#conn.read(buf));
+        n = await this.#conn.read(buf);
       } catch (error) {
         // After our own close the read is merely cancelled; before it, the error is the socket's.
         if (!this.#released) this.#finish(this.#readError(error));
@@ -305,9 +297,7 @@ class DenoDriver implements SocketDriver {
     const sink = this.#sink!;
     closeQuietly(this.#conn);
     this.#unpark();
-    const report = (): unknown => setTimeout(() => sink.closed(error), 0);
-    if (this.#ops.size === 0) report();
-    else void Promise.allSettled([...this.#ops]).then(report);
+    void Promise.allSettled([this.#loop, this.#lastWrite, this.handshake]).then(() => setTimeout(() => sink.closed(error), 0));
   }
 }
 
