@@ -1,6 +1,7 @@
 // The PROXY protocol on its own: parser (v1, v2, TLVs, hostile input), encoder, IP ranges, options.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { connect as memoryConnect, listen as memoryListen } from "../adapters/memory.ts";
 import { NetError } from "../src/errors.ts";
 import { crc32c } from "../src/proxy-protocol/crc32c.ts";
 import { encodeProxyHeader } from "../src/proxy-protocol/encode.ts";
@@ -9,7 +10,7 @@ import { checkProxyProtocolOptions } from "../src/proxy-protocol/options.ts";
 import { ProxiedSocket, type HeaderOutcome } from "../src/proxy-protocol/proxied-socket.ts";
 import { MAX_PROXY_V1_HEADER, MAX_PROXY_V2_HEADER, PROXY_V2_SIGNATURE, ProxyHeaderParser, type ProxyParseResult } from "../src/proxy-protocol/parse.ts";
 import { TrustedPeers } from "../src/proxy-protocol/trusted.ts";
-import type { ProxyHeaderOptions, ProxyTlv } from "../src/proxy-protocol/types.ts";
+import type { ProxyHeaderOptions, ProxyInfo, ProxyTlv } from "../src/proxy-protocol/types.ts";
 import type { RawHandlers, RawSocket, SocketAddress } from "../src/transport.ts";
 import { concat } from "./helpers/bytes.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
@@ -597,5 +598,25 @@ describe("ProxiedSocket", () => {
   it("start() before the header is an error", () => {
     const { socket } = setup();
     expect(() => socket.start(consumer().handlers)).toThrow(/before its header/);
+  });
+});
+
+describe("proxyProtocol over the memory transport", () => {
+  it("a client's v2 header reaches the server's conn.proxy, and data follows intact", async () => {
+    let seen: { remote: SocketAddress | undefined; proxy: ProxyInfo | undefined; data: string } | undefined;
+    const server = await memoryListen({ port: 0, proxyProtocol: true }, async (conn) => {
+      let data = "";
+      for await (const chunk of conn) data += new TextDecoder().decode(chunk);
+      seen = { remote: conn.remoteAddress, proxy: conn.proxy, data };
+    });
+    const port = (server.address as { port: number }).port;
+    const conn = await memoryConnect({ hostname: "127.0.0.1", port }, { proxyHeader: { version: 2, source: { hostname: "192.0.2.1", port: 7 }, destination: { hostname: "192.0.2.2", port: 8 } } });
+    await conn.write("after");
+    await conn.close();
+    const stats = await server.close({ timeout: 1000 });
+    expect(stats.totalConnections).toBe(1);
+    expect(seen?.remote).toEqual({ transport: "tcp", hostname: "192.0.2.1", port: 7, family: "IPv4" });
+    expect(seen?.proxy).toMatchObject({ version: 2, command: "PROXY", destination: { hostname: "192.0.2.2", port: 8 } });
+    expect(seen?.data).toBe("after");
   });
 });
