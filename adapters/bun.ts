@@ -125,6 +125,14 @@ class BunDriver implements SocketDriver {
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
     const sock = this.sock;
     if (sock === undefined || this.done) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
+    if (options.isServer && options.received !== undefined) {
+      // upgradeTLS reads only from the socket: bytes already read cannot be handed to Bun's TLS layer.
+      throw new NetError(
+        "ERR_TLS",
+        "Bun cannot start server-side TLS after the client's handshake bytes were read: call conn.pause() before sending the go-ahead (e.g. SMTP's 220), then startTls()",
+        { address: this.where },
+      );
+    }
     const next = new BunDriver(this.where, this.unixPath, false, true);
     next.localAddress = this.localAddress;
     next.remoteAddress = this.remoteAddress;

@@ -179,6 +179,8 @@ class NodeDriver implements SocketDriver {
     // Node's own buffer goes out in plain text, ahead of the handshake.
     if (socket.writableLength > 0) await new Promise((resolve) => socket.write(new Uint8Array(0), resolve));
     this.#detach();
+    // The client's first handshake bytes, read before startTls() was called, go back in front.
+    if (options.isServer && options.received !== undefined) socket.unshift(options.received);
     if (socket.destroyed) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.#label });
     const common = { highWaterMark: NODE_HIGH_WATER_MARK };
     const secure = options.isServer

@@ -37,6 +37,17 @@ const DONE: IteratorResult<Uint8Array> = Object.freeze({ value: undefined, done:
 const encoder = new TextEncoder();
 const noop = (): void => {};
 
+function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
 function quietReject(error: NetError): Promise<never> {
   const p = Promise.reject(error);
@@ -373,14 +384,20 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#raw.tls) throw new NetError("ERR_TLS", "the connection is already TLS", { address: this.#label });
     if (!this.#raw.startTls) throw unsupported("startTls", "this transport has no TLS");
     if (options === null || typeof options !== "object") throw new NetError("ERR_INVALID_OPTION", `option "startTls" must be an object of TLS options, got ${String(options)}`);
-    const raw: RawStartTlsOptions = options.isServer === true
+    let raw: RawStartTlsOptions = options.isServer === true
       ? { isServer: true, server: checkTlsServerOptions(options, "startTls") }
       : { isServer: false, client: checkTlsClientOptions(options, this.#serverName, "startTls") };
     if (this.#capabilities) checkStartTlsCapabilities(this.#capabilities, raw, this.#remoteAddress?.transport === "unix" || this.#localAddress?.transport === "unix");
     if (this.#queuedBytes > 0) {
-      throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#queuedBytes} unread plain-text bytes arrived before the handshake (read them first; they may be injected)`, {
-        address: this.#label,
-      });
+      // A client that reads plain text it did not ask for could be fooled by injected bytes. A server's
+      // unread bytes are the client's ClientHello, racing startTls(): they belong to the TLS layer.
+      if (!raw.isServer) {
+        throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#queuedBytes} unread plain-text bytes arrived before the handshake (read them first; they may be injected)`, {
+          address: this.#label,
+        });
+      }
+      raw = { ...raw, received: concatChunks(this.#chunks!.splice(0)) };
+      this.#queuedBytes = 0;
     }
     this.#upgrading = true;
     this.#writeClosed = true;

@@ -109,7 +109,16 @@ export interface RawTlsServerOptions {
 /** What `RawSocket.startTls` receives. */
 export type RawStartTlsOptions =
   | { readonly isServer: false; readonly client: RawTlsClientOptions }
-  | { readonly isServer: true; readonly server: RawTlsServerOptions };
+  | {
+    readonly isServer: true;
+    readonly server: RawTlsServerOptions;
+    /**
+     * Bytes the client sent after the go-ahead that were read before
+     * `startTls()` was called: the start of its handshake (ClientHello). The
+     * transport feeds them to its TLS layer first.
+     */
+    readonly received?: Uint8Array;
+  };
 
 function checkPem(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;

@@ -224,8 +224,23 @@ describe("kernel: EOF once, close once and last", () => {
     expect(events.log).toEqual(["close:ECONNRESET"]);
   });
 
-  // KERNEL GAP (reported to the lead): a failure drops held input, yet its onClose
-  // waits for resume(); a consumer that stopped reading never sees `closed` settle.
+  // A consumer that stopped reading must still see `closed` settle.
+  it("reports destroy() and close() to a paused socket without waiting for resume()", async () => {
+    const destroyed = started();
+    destroyed.raw.pause();
+    destroyed.driver.receive("held");
+    destroyed.raw.destroy();
+    const closing = started();
+    closing.raw.pause();
+    closing.driver.receive("held");
+    closing.raw.close();
+    closing.driver.peerEnd();
+    await settle();
+    expect(destroyed.events.log).toEqual(["close"]);
+    expect(closing.events.log.at(-1)).toBe("close");
+    expect(closing.events.log).not.toContain("data:held");
+  });
+
   it("reports a failure to a paused socket at once: the error drops held input, nothing to wait for", async () => {
     const { raw, driver, events } = started();
     raw.pause();

@@ -130,6 +130,8 @@ class KernelSocket implements RawSocket, DriverSink {
   /** The driver reported closed(); `#closeError` is what onClose will carry. */
   #driverClosed = false;
   #released = false;
+  /** Released by this side (close, destroy, a timeout), not by the runtime. */
+  #releasedHere = false;
   #closeError: NetError | undefined;
   #closeReported = false;
   #scheduled = false;
@@ -326,12 +328,29 @@ class KernelSocket implements RawSocket, DriverSink {
     // Bytes written before the upgrade go out in plain text, ahead of the handshake.
     if (this.#busy || this.#pending > 0) await new Promise<void>((resolve) => (this.#flushWaiters ??= []).push(resolve));
     if (this.#released) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start");
+    const held = this.#held;
+    if (held !== undefined && held.length > 0) {
+      if (!options.isServer) throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#heldBytes} unread plain-text bytes arrived before the handshake`);
+      // The client's handshake raced startTls(): it goes to the TLS layer, after what the caller held.
+      const parts = options.received === undefined ? held : [options.received, ...held];
+      const received = new Uint8Array(parts.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const part of parts) {
+        received.set(part, at);
+        at += part.length;
+      }
+      options = { ...options, received };
+    }
+    this.#held = undefined;
+    this.#heldBytes = 0;
     this.#detached = true;
     let next: SocketDriver;
     try {
       next = await driver.startTls(options);
     } catch (error) {
-      if ((error as NetError).code === "ERR_UNSUPPORTED") this.#detached = false;
+      this.#detached = false;
+      // Any refusal but ERR_UNSUPPORTED ends the connection: make sure the socket is let go.
+      if ((error as NetError).code !== "ERR_UNSUPPORTED") this.destroy(error as NetError);
       throw error;
     }
     return new KernelSocket(next, this.#options);
@@ -527,6 +546,7 @@ class KernelSocket implements RawSocket, DriverSink {
   #release(graceful: boolean): void {
     if (this.#released) return;
     this.#released = true;
+    this.#releasedHere = true;
     this.#held = undefined;
     this.#heldBytes = 0;
     this.#lingering = false;
@@ -570,7 +590,7 @@ class KernelSocket implements RawSocket, DriverSink {
     }
     // A failure, or a close this side asked for, is reported even to a paused receiver: nothing held
     // is left to deliver, and a receiver that stopped reading must still learn that the socket is gone.
-    if (this.#paused && !(this.#driverClosed && (this.#closeError !== undefined || this.#closeRequested))) return;
+    if (this.#paused && !(this.#driverClosed && (this.#closeError !== undefined || this.#releasedHere))) return;
     if (this.#peerEnded && !this.#endReported && this.#closeError === undefined) {
       this.#endReported = true;
       handlers.onEnd();
