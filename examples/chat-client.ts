@@ -1,8 +1,11 @@
 // A chat client: sends each line typed on stdin, prints each line received.
 //
-//   node examples/chat-client.ts 127.0.0.1:7070 alice
+//   npx tsx chat-client.ts 127.0.0.1:7070 alice           Node 20 (Node 22.18+ and 24 run it as `node chat-client.ts 127.0.0.1:7070 alice`)
+//   deno run -A chat-client.ts 127.0.0.1:7070 alice  ·  bun chat-client.ts 127.0.0.1:7070 alice
+// Inside this repository, "wireline" is the sources: npm run example -- examples/chat-client.ts 127.0.0.1:7070 alice
+// (or example:deno, example:bun).
 import { createInterface } from "node:readline";
-import { connect, framed, lines } from "./wireline.ts";
+import { connect, framed, lines } from "wireline";
 
 const argv = (globalThis as { process: { argv: string[] } }).process.argv;
 const address = argv[2] ?? "127.0.0.1:7070";

@@ -1,11 +1,16 @@
 // A line-based chat server: every line a client sends goes to every other client.
 //
-//   node examples/chat-server.ts 7070        (or: deno run -A / bun)
-//   node examples/chat-client.ts 127.0.0.1:7070 alice
+//   npx tsx chat-server.ts 7070           Node 20 (Node 22.18+ and 24 run it as `node chat-server.ts 7070`)
+//   deno run -A chat-server.ts 7070  ·  bun chat-server.ts 7070
+// Inside this repository, "wireline" is the sources: npm run example -- examples/chat-server.ts 7070
+// (or example:deno, example:bun).
+// Then, in other terminals, chat-client.ts 127.0.0.1:7070 alice (and bob...).
 //
 // Lines are capped at 4 KiB: a longer one closes that client with ERR_FRAME_TOO_LARGE.
 // A client that reads too slowly is dropped rather than buffered without bound.
-import { framed, lines, listen, runtime, type FramedChannel } from "./wireline.ts";
+import { framed, lines, listen, type FramedChannel } from "wireline";
+
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
 const port = Number((globalThis as { process?: { argv: string[] } }).process?.argv[2] ?? 7070);
 const clients = new Set<FramedChannel<string>>();

@@ -1,24 +1,17 @@
 // wireline demo: a reconnecting client rides out a server restart.
 //
-//   npm run demo            (Node 24)
-//   deno run -A examples/demo.ts
-//   bun examples/demo.ts
+//   npm run demo            (Node 24; npm run demo:deno, demo:bun)
+//   npx tsx demo.ts         a copy of this file, with wireline installed (Node 22.18+ and 24: node demo.ts;
+//                           deno run -A demo.ts; bun demo.ts)
 //
 // An echo server starts; a client connects and prints every state change. The
 // server then stops: the client retries with jittered backoff while new writes
 // wait in its bounded offline queue. The server comes back on the same port,
 // the client reconnects, the queued writes are delivered and echoed, and
 // everything closes; the process exits by itself.
-import { createNet, lines, type Connection, type Server, type Transport } from "../src/mod.ts";
+import { lines, listen, reconnecting, type Connection, type Server } from "wireline";
 
-const g = globalThis as { Deno?: unknown; Bun?: unknown };
-const runtime = g.Deno ? "deno" : g.Bun ? "bun" : "node";
-const transport: Transport = g.Deno
-  ? (await import("../adapters/deno.ts")).denoTransport
-  : g.Bun
-    ? (await import("../adapters/bun.ts")).bunTransport
-    : (await import("../adapters/node.ts")).nodeTransport;
-const net = createNet(transport);
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
 const start = Date.now();
 const log = (who: string, message: string): void => {
@@ -32,11 +25,11 @@ const echo = async (conn: Connection, ctx?: { readonly signal?: AbortSignal }): 
   for await (const chunk of conn) await conn.write(chunk);
 };
 
-let server: Server = await net.listen({ hostname: "127.0.0.1", port: 0 }, echo);
+let server: Server = await listen({ hostname: "127.0.0.1", port: 0 }, echo);
 const port = server.address.transport === "tcp" ? server.address.port : 0;
 log("server", `echo server listening on 127.0.0.1:${port} (${runtime})`);
 
-const client = net.reconnecting(`127.0.0.1:${port}`, {
+const client = reconnecting(`127.0.0.1:${port}`, {
   codec: lines(),
   backoff: { initial: 100, max: 1_000 },
 });
@@ -71,7 +64,7 @@ const queued = ["queued 1", "queued 2", "queued 3"].map((line) => client.send(li
 log("client", `${client.queuedWrites} writes wait in the offline queue`);
 
 await sleep(800);
-server = await net.listen({ hostname: "127.0.0.1", port }, echo);
+server = await listen({ hostname: "127.0.0.1", port }, echo);
 log("server", `back on port ${port}`);
 
 await Promise.all(queued);

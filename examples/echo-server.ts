@@ -1,13 +1,18 @@
 // An echo server in the shape of POCO's TCPServer: one handler call per connection, at most
 // `maxConnections` running, `maxQueued` waiting, the rest refused; counters printed at the end.
 //
-//   node examples/echo-server.ts 7007          (or: deno run -A / bun)   then Ctrl-C to stop
-//   node examples/echo-server.ts 0 --demo      runs 50 clients against itself, then stops
+//   npx tsx echo-server.ts 7007           Node 20 (Node 22.18+ and 24 run it as `node echo-server.ts 7007`)
+//   deno run -A echo-server.ts 7007  ·  bun echo-server.ts 7007
+// Inside this repository, "wireline" is the sources: npm run example -- examples/echo-server.ts 7007
+// (or example:deno, example:bun).
+// Ctrl-C stops it. With `0 --demo` instead of `7007` it runs 50 clients against itself, then stops.
 //
 // Try it with `nc 127.0.0.1 7007`. A client that says nothing for 10 s after connecting, or
 // stays silent for 60 s later on, is dropped.
 import process from "node:process";
-import { connect, listen, runtime, type Server } from "./wireline.ts";
+import { connect, listen, type Server } from "wireline";
+
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
 const port = Number(process.argv[2] ?? 7007);
 const demo = process.argv.includes("--demo");

@@ -1,9 +1,11 @@
 // Several server processes sharing one port, with the load spread across them.
 //
-//   node examples/multicore.ts [workers] [connections]          Node 22.12+ / 23.1+: reusePort
-//   node --import tsx examples/multicore.ts                       Node 20 - 22.11: node:cluster
-//   deno run -A --unstable-net examples/multicore.ts              Deno: reusePort needs --unstable-net
-//   bun examples/multicore.ts                                     Bun: reusePort
+//   node multicore.ts [workers] [connections]            Node 22.18+ / 24: reusePort
+//   npx tsx multicore.ts                                  Node 20 - 22.11: node:cluster
+//   deno run -A --unstable-net multicore.ts              Deno: reusePort needs --unstable-net
+//   bun multicore.ts                                      Bun: reusePort
+// Inside this repository, "wireline" is the sources: npm run example -- examples/multicore.ts
+// (or example:bun; Deno as above).
 //
 // | runtime            | mechanism      | who balances                                             |
 // |--------------------|----------------|----------------------------------------------------------|
@@ -21,7 +23,9 @@ import cluster from "node:cluster";
 import { spawn, type ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { connect, listen, NetError, runtime } from "./wireline.ts";
+import { connect, listen, NetError } from "wireline";
+
+const runtime = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
 const HOST = "127.0.0.1";
 
@@ -68,7 +72,7 @@ function report(mechanism: string, counts: Map<string, number>, total: number): 
 function workerCommand(args: string[]): [string, string[]] {
   const file = fileURLToPath(import.meta.url);
   if (runtime === "deno") return [process.execPath, ["run", "-A", "--unstable-net", file, ...args]];
-  if (runtime === "bun") return [process.execPath, [file, ...args]];
+  if (runtime === "bun") return [process.execPath, [...process.execArgv, file, ...args]];
   return [process.execPath, [...process.execArgv, file, ...args]];
 }
 

@@ -2,20 +2,13 @@
 // restart of the server (commands in flight are resent: at-least-once).
 //
 //   redis-server --port 6379 &
-//   node examples/redis-client.ts 127.0.0.1:6379
+//   npx tsx redis-client.ts 127.0.0.1:6379      (Node 22.18+ and 24: node; or deno run -A / bun)
+// Inside this repository, "wireline" is the sources: npm run example -- examples/redis-client.ts
 //
-// `reconnecting` comes from the runtime's adapter (examples/wireline.ts binds only connect and listen).
 // Used as a module, `redisClient(target)` returns a client whose `command(...)` resolves with the
 // decoded reply (strings, numbers, Uint8Array bulk strings, arrays, null).
 import { pathToFileURL } from "node:url";
-import { requester, resp, RespError, type Connection, type Net, type Requester, type RespValue } from "./wireline.ts";
-
-const g = globalThis as { Deno?: unknown; Bun?: unknown };
-const { reconnecting }: Net = g.Deno
-  ? await import("../adapters/deno.ts")
-  : g.Bun
-    ? await import("../adapters/bun.ts")
-    : await import("../adapters/node.ts");
+import { reconnecting, requester, resp, RespError, type Connection, type Requester, type RespValue } from "wireline";
 
 /** Options of {@link redisClient}. */
 export interface RedisClientOptions {

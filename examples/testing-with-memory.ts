@@ -1,15 +1,13 @@
 // Unit-testing your own protocol handler with the memory transport: the same listen/connect
 // API, framing, backpressure and close semantics as TCP, with no socket, no port and no network.
 //
-//   node examples/testing-with-memory.ts        (or: deno run -A / bun)   prints "all checks passed"
-//
-// Installed from npm you would write:
-//   import { framed, lines, type Connection } from "wireline";
-//   import { connect, listen } from "wireline/memory";
-// Inside this repository the memory adapter is imported by path (it re-exports everything
-// "wireline" exports), as the other examples import ./wireline.ts.
+//   npx tsx testing-with-memory.ts         Node 20 (Node 22.18+ and 24 run it as `node testing-with-memory.ts`)
+//   deno run -A testing-with-memory.ts  ·  bun testing-with-memory.ts
+// Inside this repository, "wireline" is the sources: npm run example -- examples/testing-with-memory.ts
+// (or example:deno, example:bun). It prints "all checks passed".
 import assert from "node:assert/strict";
-import { connect, framed, lines, listen, type Connection } from "../adapters/memory.ts";
+import { framed, lines, type Connection } from "wireline";
+import { connect, listen } from "wireline/memory";
 
 // ---- your code: a tiny key-value protocol, one command per line ----------------------------
 

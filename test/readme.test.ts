@@ -1,0 +1,88 @@
+// The README runs as written: every ```ts block type-checks (importing "wireline"
+// as a user does), every block not marked `<!-- fragment -->` runs and exits by
+// itself on the runtime running this file, the examples type-check and the
+// self-terminating ones run, and the error table lists every NetErrorCode.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runBounded } from "./helpers/bounded-run.ts";
+import { errorTableCodes, netErrorCodes, readmeBlocks } from "./helpers/readme-blocks.ts";
+import { runtime } from "./helpers/runtime.ts";
+import { nodeBinary, sourceCommand, type RuntimeFlags } from "./helpers/source-command.ts";
+import { root } from "./helpers/spawn.ts";
+
+const readme = readFileSync(join(root, "README.md"), "utf8");
+const blocks = readmeBlocks(readme);
+
+/** A README block must be done within this; the Quickstart once took 10 s to exit. */
+const BLOCK_EXITS_WITHIN = 8_000;
+/** Examples start servers, child processes and a restart; they get longer, still bounded. */
+const EXAMPLE_EXITS_WITHIN = 20_000;
+
+/** Examples that stop by themselves, with their arguments. The others need a person or a Redis server. */
+const RUNNABLE_EXAMPLES: ReadonlyArray<{ file: string; args: string[]; flags?: RuntimeFlags; expect: RegExp }> = [
+  { file: "testing-with-memory.ts", args: [], expect: /all checks passed/ },
+  { file: "echo-server.ts", args: ["0", "--demo"], expect: /total connections: +50/ },
+  { file: "demo.ts", args: [], expect: /done: client and server closed/ },
+  { file: "multicore.ts", args: ["2", "20"], flags: { deno: ["--unstable-net"] }, expect: /20 connections over 2 workers/ },
+];
+
+// Inside the repository (so that tsconfig and node_modules apply), one directory per run.
+const dir = join(root, ".test-results", `readme-${runtime}-${process.pid}`);
+const blockFile = (line: number): string => join(dir, `readme-line-${line}.ts`);
+
+beforeAll(() => {
+  mkdirSync(dir, { recursive: true });
+  for (const block of blocks) writeFileSync(blockFile(block.line), block.code);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("README.md", () => {
+  it("has ts blocks, few of them fragments", () => {
+    expect(blocks.length).toBeGreaterThan(5);
+    expect(blocks.filter((b) => b.fragment).length).toBeLessThan(blocks.length / 2);
+  });
+
+  it("lists every NetErrorCode in the error table, and no other code", () => {
+    const union = netErrorCodes(readFileSync(join(root, "src/errors.ts"), "utf8"));
+    const table = errorTableCodes(readme);
+    expect(union.length).toBeGreaterThan(20);
+    expect(union.filter((code) => !table.includes(code)), "codes missing from the README's error table").toEqual([]);
+    expect(table.filter((code) => !union.includes(code)), "codes in the README's error table that NetErrorCode lacks").toEqual([]);
+  });
+
+  it("every ts block and every example type-checks with the repository's settings", async () => {
+    // A non-default name: Bun reads any tsconfig.json next to a file it runs, and would apply these paths.
+    const tsconfig = join(dir, "tsconfig.readme.json");
+    writeFileSync(tsconfig, JSON.stringify({ extends: "../../scripts/source-imports/tsconfig.json", include: ["*.ts", "../../examples"] }));
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    const result = await runBounded(nodeBinary(), [tsc, "--noEmit", "-p", tsconfig], { cwd: root, timeoutMs: 110_000 });
+    // Name README blocks by their line in README.md rather than by the copy's path.
+    const report = `${result.stdout}${result.stderr}`.replace(/[^\s]*readme-line-(\d+)\.ts\((\d+)/g, (_, line: string, at: string) => `README.md block at line ${line} (line ${Number(line) + Number(at)}`);
+    expect(report.trim()).toBe("");
+    expect(result.code).toBe(0);
+  }, 120_000);
+
+  for (const block of blocks.filter((b) => !b.fragment)) {
+    it(`the block at line ${block.line} runs on ${runtime} and exits by itself`, async () => {
+      const [cmd, args] = sourceCommand(runtime, blockFile(block.line));
+      const result = await runBounded(cmd, args, { cwd: root, timeoutMs: BLOCK_EXITS_WITHIN });
+      const detail = `README.md:${block.line}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+      expect(result.timedOut, `still running after ${BLOCK_EXITS_WITHIN} ms: ${detail}`).toBe(false);
+      expect(result.code, detail).toBe(0);
+    }, BLOCK_EXITS_WITHIN + 5_000);
+  }
+});
+
+describe("examples/", () => {
+  for (const example of RUNNABLE_EXAMPLES) {
+    it(`${example.file} ${example.args.join(" ")} runs on ${runtime} and exits by itself`, async () => {
+      const [cmd, args] = sourceCommand(runtime, join(root, "examples", example.file), example.args, example.flags);
+      const result = await runBounded(cmd, args, { cwd: root, timeoutMs: EXAMPLE_EXITS_WITHIN });
+      const detail = `stdout: ${result.stdout}\nstderr: ${result.stderr}`;
+      expect(result.timedOut, `still running after ${EXAMPLE_EXITS_WITHIN} ms: ${detail}`).toBe(false);
+      expect(result.code, detail).toBe(0);
+      expect(result.stdout).toMatch(example.expect);
+    }, EXAMPLE_EXITS_WITHIN + 5_000);
+  }
+});
