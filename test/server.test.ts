@@ -96,6 +96,7 @@ describe(`server counters (${runtime})`, () => {
       handshakeFailures: 0,
       handshakeTimeouts: 0,
       slowConnections: 0,
+      proxyProtocolErrors: 0,
       bytesRead: 5,
       bytesWritten: 5,
     });
