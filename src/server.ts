@@ -201,7 +201,11 @@ export interface ServerEvents {
   connection: { readonly connection: Connection; readonly remoteAddress: SocketAddress | undefined };
   /** A connection was closed unserved: both limits reached ("full"), or the server stopped while it waited ("stopping"). */
   refused: { readonly remoteAddress: SocketAddress | undefined; readonly reason: RefusedReason };
-  /** A handler or filter threw or rejected, or the filter timed out. Only that connection was closed. */
+  /**
+   * A handler or filter threw or rejected, the filter timed out, or a PROXY
+   * header was bad (ERR_PROXY_PROTOCOL; `remoteAddress` is then the socket's
+   * peer). Only that connection was closed.
+   */
   error: { readonly error: NetError; readonly remoteAddress: SocketAddress | undefined };
   /**
    * A TLS client failed its handshake (ERR_TLS, ERR_TLS_CERT, ECONNRESET) or
