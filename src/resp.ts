@@ -7,6 +7,7 @@
 
 import type { Codec, FrameDecoder } from "./codec.ts";
 import { invalidOption } from "./errors.ts";
+import { checkKnownKeys } from "./options.ts";
 import { FramingError } from "./framing-error.ts";
 import { PartialFrame } from "./partial-frame.ts";
 
@@ -127,6 +128,7 @@ const text = new TextDecoder();
  */
 export function resp(options: RespOptions = {}): Codec<RespValue> {
   if (options === null || typeof options !== "object") throw invalidOption("options", options, "an object");
+  checkKnownKeys(options, ["maxFrameLength", "maxDepth"]);
   const maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_RESP_LENGTH;
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_RESP_DEPTH;
   if (!Number.isSafeInteger(maxFrameLength) || maxFrameLength < MIN_VALUE_BYTES) {

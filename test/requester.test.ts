@@ -317,6 +317,9 @@ describe("requester: limits", () => {
     expect(() => requester(channel, { timeout: -1 })).toThrow(/timeout/);
     expect(() => requester(channel, { match: "lifo" as never })).toThrow(/match/);
     expect(() => requester(channel, { resend: true })).toThrow(expect.objectContaining({ code: "ERR_UNSUPPORTED" }));
+    expect(() => requester(channel, { maxInflight: 3 } as never)).toThrow(/unknown option "maxInflight" \(did you mean "maxInFlight"\?\)/);
+    const r = make(channel);
+    await expect(r.request("x", { timeOut: 5 } as never)).rejects.toMatchObject({ code: "ERR_INVALID_OPTION" });
   });
 });
 

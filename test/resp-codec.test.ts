@@ -225,5 +225,6 @@ describe("resp codec", () => {
   it("validates its options", () => {
     expect(() => resp({ maxFrameLength: -1 })).toThrow(/maxFrameLength/);
     expect(() => resp({ maxDepth: 1.5 })).toThrow(/maxDepth/);
+    expect(() => resp({ maxLength: 10 } as never)).toThrow(/unknown option "maxLength"/);
   });
 });

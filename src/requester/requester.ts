@@ -7,6 +7,7 @@
  */
 
 import { invalidOption, NetError, toNetError } from "../errors.ts";
+import { checkKnownKeys } from "../options.ts";
 import { FramingError } from "../framing-error.ts";
 import { emitEvent, TypedEventTarget } from "../typed-events.ts";
 import { isReconnecting, type ReconnectingChannel, type RequestChannel } from "./channel.ts";
@@ -173,6 +174,8 @@ export const DEFAULT_MAX_QUEUED_PUSHES: number = 1_000;
 /** setTimeout fires at once past 2^31 - 1 ms; longer timeouts (about 25 days) are treated as none. */
 const MAX_TIMER = 2 ** 31 - 1;
 const noop = (): void => {};
+const REQUESTER_OPTION_KEYS: readonly string[] = ["match", "maxInFlight", "maxQueued", "timeout", "resend", "isPush", "maxQueuedPushes"];
+const REQUEST_OPTION_KEYS: readonly string[] = ["timeout", "signal"];
 const NO_MATCH: ReplyMatch<never> = Object.freeze({ kind: "none" });
 
 interface Request<T> extends PendingRequest<T> {
@@ -260,6 +263,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   constructor(channel: RequestChannel<T>, options: RequesterOptions<T> = {}) {
     super();
     if (options === null || typeof options !== "object") throw invalidOption("options", options, "an object");
+    checkKnownKeys(options, REQUESTER_OPTION_KEYS);
     if (channel === null || typeof channel !== "object" || typeof channel.send !== "function" || typeof channel[Symbol.asyncIterator] !== "function") {
       throw invalidOption("channel", channel, "a framed() channel or a reconnecting client");
     }
@@ -311,13 +315,17 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
    * Sends `frame` and resolves with its reply. See the class documentation
    * for every way it settles.
    */
-  request(frame: T, options: RequestOptions = {}): Promise<T> {
+  request(frame: T, options?: RequestOptions): Promise<T> {
     if (this.#ended) return Promise.reject(this.#ended);
-    let timeout: number;
+    let timeout = this.#timeout;
     let id: unknown;
     try {
-      timeout = timeoutOption("timeout", options.timeout) ?? this.#timeout;
-      if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption("signal", options.signal, "an AbortSignal");
+      if (options !== undefined) {
+        if (options === null || typeof options !== "object") throw invalidOption("options", options, "an object");
+        checkKnownKeys(options, REQUEST_OPTION_KEYS);
+        timeout = timeoutOption("timeout", options.timeout) ?? timeout;
+        if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption("signal", options.signal, "an AbortSignal");
+      }
       if (this.#requestId) {
         id = this.#requestId(frame);
         if (this.#ids.has(id)) throw invalidOption("requestId", id, "unique among the requests not yet settled");
@@ -325,7 +333,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
     } catch (error) {
       return Promise.reject(toNetError(error));
     }
-    const signal = options.signal;
+    const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const canSend = this.#up && this.#resendQueue.length === 0 && this.#queued === 0 && this.#inFlight.slots < this.#maxInFlight;
     if (!canSend && this.#queued >= this.#maxQueued) {
