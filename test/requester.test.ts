@@ -428,6 +428,38 @@ describe("requester: across reconnects", () => {
     expect(await Promise.all([a, b])).toEqual(["re:a", "re:b"]);
   });
 
+  it("while reconnecting, new requests wait (bounded by maxQueued) and go out after the resent ones, in order", async () => {
+    const client = new ScriptedClient();
+    const r = make(client, { resend: true, maxQueued: 2 });
+    const a = r.request("a");
+    client.sent[0]!.take();
+    client.drop();
+    const b = r.request("b");
+    const c = r.request("c");
+    await expect(r.request("d")).rejects.toMatchObject({ code: "ERR_QUEUE_FULL" });
+    await delay(10);
+    expect(client.sent.map((x) => x.frame)).toEqual(["a"]);
+    client.reopen();
+    expect(client.sent.map((x) => x.frame)).toEqual(["a", "a", "b", "c"]);
+    for (const x of ["re:a", "re:b", "re:c"]) client.deliver(x);
+    expect(await Promise.all([a, b, c])).toEqual(["re:a", "re:b", "re:c"]);
+  });
+
+  it("id mode resends across a reconnect and pairs the replies in any order", async () => {
+    const client = new ScriptedClient();
+    const r = make(client, { resend: true, match: { requestId: (f) => f, replyId: (f) => f.slice(3) } });
+    const requests = ["x", "y", "z"].map((q) => r.request(q));
+    for (const x of client.sent) x.take();
+    client.deliver("re:y");
+    client.drop();
+    await delay(10);
+    client.reopen();
+    expect(client.sent.map((x) => x.frame)).toEqual(["x", "y", "z", "x", "z"]);
+    client.deliver("re:z");
+    client.deliver("re:x");
+    expect(await Promise.all(requests)).toEqual(["re:x", "re:y", "re:z"]);
+  });
+
   it("a predicate that throws does not stop the requester: the frame counts as unmatched", async () => {
     const client = new ScriptedClient();
     const r = make(client, {
