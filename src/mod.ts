@@ -53,6 +53,7 @@ export {
   type RequestOptions,
 } from "./requester/requester.ts";
 export { resp, RespError, RespSimpleString, type RespOptions, type RespValue } from "./resp.ts";
+export type { MinReceiveRate } from "./receive-rate.ts";
 export type { ServerStats } from "./server-stats.ts";
 export type {
   ConnectionContext,
@@ -66,5 +67,5 @@ export type {
   ServerEvents,
 } from "./server.ts";
 export type { PeerCertificate, StartTlsOptions, TlsClientOptions, TlsInfo, TlsServerOptions } from "./tls.ts";
-export type { SocketAddress, Transport } from "./transport.ts";
+export type { SocketAddress, Transport, UnsentWrites } from "./transport.ts";
 export type { TypedEvent, TypedEventTarget, TypedListener, TypedListenerOptions } from "./typed-events.ts";

@@ -3,7 +3,7 @@
 // our "220", racing the server's own startTls() call (issue #11).
 import { spawn, spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import type { Connection } from "../src/mod.ts";
+import type { Connection, NetError } from "../src/mod.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { listen, portOf, runtime, transport } from "./helpers/runtime.ts";
 
@@ -104,8 +104,9 @@ describe.skipIf(skipReason !== undefined)(`server STARTTLS against openssl s_cli
     });
     const { out, err } = await opensslSmtpClient(portOf(server.address));
     if (runtime === "bun") {
-      expect(outcome.error?.code).toBe("ERR_TLS");
-      expect(outcome.error?.message).toContain("pause()");
+      const error = outcome.error as NetError | undefined;
+      expect(error?.code).toBe("ERR_TLS");
+      expect(error?.message).toContain("pause()");
       return;
     }
     expect({ out, error: outcome.error }, `openssl said: ${err}`).toEqual({ out: "hello over starttls\n", error: undefined });
