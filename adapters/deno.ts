@@ -85,6 +85,8 @@ const DENO_ERROR_CODES: Readonly<Record<string, NetErrorCode>> = {
   NotCapable: "EACCES",
   NotFound: "ENOENT",
   TimedOut: "ETIMEDOUT",
+  // A TLS peer that left without close_notify: the stream may be cut short.
+  UnexpectedEof: "ECONNRESET",
   BadResource: "ERR_SOCKET_CLOSED",
   Interrupted: "ERR_SOCKET_CLOSED",
 };
