@@ -105,8 +105,7 @@ export function checkListenCapabilities(capabilities: TransportCapabilities, req
   if (unix) need(capabilities.tlsOverUnix, "TLS over a Unix socket");
   if (request.tls.requestCert) need(capabilities.requestCert, "tls.requestCert (mutual TLS)");
   if (request.proxyProtocol !== undefined && request.proxyProtocol !== false) {
-    // Every adapter hands TLS sockets over with the handshake already reading the socket: none can read plain bytes before the ClientHello.
-    throw unsupported("proxyProtocol with tls", "TLS sockets are handed over with their handshake already reading, so a PROXY header before the ClientHello cannot be read; terminate TLS at the balancer, or listen without tls");
+    need(capabilities.proxyProtocolWithTls ?? "the transport cannot start a server-side TLS handshake after reading the plain-text header", "proxyProtocol with tls");
   }
 }
 

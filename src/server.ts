@@ -420,7 +420,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#capabilities = transport.capabilities;
     const s = this.#settings;
     const listener = await transport.listen(
-      { address: s.address, backlog: s.backlog, reusePort: s.reusePort, ipv6Only: s.ipv6Only, tls: s.tls },
+      // With proxyProtocol, TLS starts after the plain-text header (see #awaitProxyHeader).
+      { address: s.address, backlog: s.backlog, reusePort: s.reusePort, ipv6Only: s.ipv6Only, tls: s.proxyProtocol ? undefined : s.tls },
       (raw) => this.#accept(raw),
     );
     this.#address = listener.address;
@@ -467,7 +468,12 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const wait = { optional: settings.optional, headerAllowed, timeout: settings.timeout, clock: this.#settings.clock, label };
     const socket: ProxiedSocket = new ProxiedSocket(raw, wait, (outcome: HeaderOutcome) => {
       this.#proxyHeaders.delete(socket);
-      if (outcome.kind === "ready") this.#screen(outcome.socket, outcome.socket.remoteAddress);
+      if (outcome.kind === "ready") {
+        const { socket: ready } = outcome;
+        const tls = this.#settings.tls;
+        if (tls) this.#awaitHandshake(ready, ready.startTlsAfterHeader(tls), ready.remoteAddress);
+        else this.#screen(ready, ready.remoteAddress);
+      }
       else if (outcome.kind === "failed") this.#proxyFailed(outcome.error, remoteAddress);
       this.#checkIdle();
     });

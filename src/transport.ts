@@ -191,6 +191,13 @@ export interface TransportCapabilities {
   readonly backlog: Capability;
   /** `backlog` on a Unix-socket listener. */
   readonly unixBacklog: Capability;
+  /**
+   * `listen({ tls, proxyProtocol })`: the server reads the plain-text PROXY
+   * header, then runs the TLS handshake on the same socket, handing the bytes
+   * read after the header to the TLS layer (server-side `startTls` with
+   * `received`). Undeclared counts as unsupported.
+   */
+  readonly proxyProtocolWithTls?: Capability;
 }
 
 /**

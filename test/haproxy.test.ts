@@ -8,13 +8,16 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Connection } from "../src/connection.ts";
 import type { ProxyInfo } from "../src/proxy-protocol/types.ts";
-import type { Server } from "../src/server.ts";
-import type { SocketAddress } from "../src/transport.ts";
+import { listenWith, type Server } from "../src/server.ts";
+import type { SocketAddress, Transport } from "../src/transport.ts";
+import { testCerts } from "./helpers/certs.ts";
 import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
-import { connect, delay, listen, portOf } from "./helpers/runtime.ts";
+import { connect, delay, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
 
 const HAPROXY = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"].find((path) => existsSync(path));
 const HOST = "127.0.0.1";
+// Where the server can start TLS after the header (see proxy-protocol-server.test.ts): Node's adapter.
+const TLS_AFTER_HEADER = transport.capabilities.proxyProtocolWithTls === true || runtime === "node";
 
 /** A free TCP port on loopback (bound, read, released). */
 async function freePort(): Promise<number> {
@@ -45,8 +48,9 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
   let dir: string;
   let haproxy: ChildProcess | undefined;
   let server: Server;
+  let tlsServer: Server | undefined;
   const seen: Seen[] = [];
-  const ports = { probe: 0, v1: 0, v2: 0, acceptV1: 0, acceptV2: 0 };
+  const ports = { probe: 0, v1: 0, v2: 0, acceptV1: 0, acceptV2: 0, tls: 0 };
 
   beforeAll(async () => {
     // Only HAProxy (on loopback) may send headers; it echoes after reading to EOF.
@@ -56,6 +60,19 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
       await conn.write(data);
     });
     const backend = `${HOST}:${portOf(server.address)}`;
+    let tlsSections: () => string[] = () => [];
+    if (TLS_AFTER_HEADER) {
+      const certs = testCerts();
+      const able: Transport = { ...transport, capabilities: { ...transport.capabilities, proxyProtocolWithTls: true } };
+      tlsServer = await listenWith(able, { hostname: HOST, port: 0, allowHalfOpen: true, tls: { cert: certs.server.cert, key: certs.server.key }, proxyProtocol: { trusted: ["127.0.0.1"] } }, async (conn) => {
+        const data = await readAll(conn);
+        seen.push({ remoteAddress: conn.remoteAddress, proxy: conn.proxy, data });
+        await conn.write(data);
+      });
+      // HAProxy speaks TLS to the server, after the v2 header: plain client in, TLS out.
+      const tlsBackend = `${HOST}:${portOf(tlsServer.address)}`;
+      tlsSections = () => ["listen tls_out", `  bind ${HOST}:${ports.tls}`, `  server s1 ${tlsBackend} send-proxy-v2 ssl verify required ca-file ${certs.caFile} sni str(localhost)`];
+    }
     for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
     dir = mkdtempSync(join(tmpdir(), "wireline-haproxy-"));
     const cfg = join(dir, "haproxy.cfg");
@@ -87,6 +104,7 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
         "listen accept_v2",
         `  bind ${HOST}:${ports.acceptV2} accept-proxy`,
         `  server s1 ${backend} send-proxy`,
+        ...tlsSections(),
         "",
       ].join("\n"),
     );
@@ -117,6 +135,7 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
       await exited;
     }
     await server?.close({ timeout: 1000 });
+    await tlsServer?.close({ timeout: 1000 });
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -165,4 +184,13 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
       expect(new TextDecoder().decode(echoed)).toBe(`claimed v${version}`);
     });
   }
+
+  it.skipIf(!TLS_AFTER_HEADER)("send-proxy-v2 ssl: a TLS server behind HAProxy reads the header, then the handshake", async () => {
+    const { conn, echoed, seen: s } = await roundTrip(ports.tls, new TextEncoder().encode("via TLS"));
+    const client = conn.localAddress as { hostname: string; port: number };
+    expect(s.remoteAddress).toMatchObject({ hostname: client.hostname, port: client.port });
+    expect(s.proxy).toMatchObject({ version: 2, command: "PROXY" });
+    expect(new TextDecoder().decode(echoed)).toBe("via TLS");
+    expect(tlsServer!.stats).toMatchObject({ totalConnections: 1, handshakeFailures: 0 });
+  });
 });

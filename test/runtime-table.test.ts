@@ -68,7 +68,7 @@ function check(column: Column, declared: Transport): void {
   for (const key of keys) {
     const cell = table.get(key)?.get(column);
     if (cell === undefined) throw new Error(`the runtime table has no "${column}" column`);
-    const why = disagreement(cell, declared.capabilities[key as keyof typeof declared.capabilities]);
+    const why = disagreement(cell, declared.capabilities[key as keyof typeof declared.capabilities]!);
     if (why !== undefined) wrong.push(`${key} (${column}): ${why}`);
   }
   expect(wrong).toEqual([]);

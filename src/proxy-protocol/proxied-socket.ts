@@ -9,7 +9,7 @@
 
 import type { Clock, TimerHandle } from "../clock.ts";
 import { NetError } from "../errors.ts";
-import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
+import type { RawStartTlsOptions, RawTlsServerOptions, TlsInfo } from "../tls.ts";
 import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "../transport.ts";
 import { ProxyHeaderParser } from "./parse.ts";
 import type { ProxyHeader, ProxyInfo } from "./types.ts";
@@ -57,7 +57,10 @@ type Event = Uint8Array | "end" | { readonly close: NetError | undefined };
  * ```
  */
 export class ProxiedSocket implements RawSocket {
-  readonly #raw: RawSocket;
+  /** The plain socket; after {@link ProxiedSocket.startTlsAfterHeader}, its TLS successor. */
+  #raw: RawSocket;
+  /** Set when `#raw` was handed over unstarted (after TLS): start() starts it. */
+  #startRawOnStart = false;
   readonly #wait: HeaderWait;
   #onOutcome: ((outcome: HeaderOutcome) => void) | undefined;
   readonly #parser = new ProxyHeaderParser();
@@ -79,28 +82,56 @@ export class ProxiedSocket implements RawSocket {
     this.#wait = wait;
     this.#onOutcome = onOutcome;
     if (raw.recycle) {
-      const recycle = raw.recycle.bind(raw);
       this.recycle = (chunk) => {
-        if (!this.#own.has(chunk)) recycle(chunk);
+        if (!this.#own.has(chunk)) this.#raw.recycle?.(chunk);
       };
     }
-    if (raw.startTls) {
-      const startTls = raw.startTls.bind(raw);
-      this.startTls = (options) => startTls(options);
-    }
+    if (raw.startTls) this.startTls = (options) => this.#startTls(options);
   }
 
   /** Starts the raw socket and the header's timeout; `onOutcome` follows, once. */
   readHeader(): void {
-    const raw = this.#raw;
     const wait = this.#wait;
     if (wait.timeout > 0) this.#timer = wait.clock.setTimeout(() => this.#timedOut(), wait.timeout);
-    raw.start({
+    this.#attach();
+  }
+
+  /**
+   * Runs the server side of a TLS handshake on this socket once its header
+   * is read (the header came in plain text, before the ClientHello): the
+   * bytes that followed the header go to the TLS layer first. Resolves once
+   * the handshake has succeeded; the socket then reads and writes through
+   * TLS and keeps the header's addresses. A rejection leaves it destroyed.
+   */
+  async startTlsAfterHeader(server: RawTlsServerOptions): Promise<void> {
+    const plain = this.#raw;
+    if (this.#onOutcome || this.#handlers || !plain.startTls) throw new Error("ProxiedSocket.startTlsAfterHeader() needs a read header, an unstarted socket and TLS");
+    const early = this.#queue.filter((event): event is Uint8Array => event instanceof Uint8Array);
+    if (early.length !== this.#queue.length) throw new NetError("ERR_SOCKET_CLOSED", "the connection ended before its TLS handshake", { address: this.#wait.label });
+    this.#queue = [];
+    const received = early.length === 0 ? undefined : early.length === 1 ? early[0] : concatBytes(early);
+    this.#raw = await plain.startTls({ isServer: true, server, received });
+    this.#startRawOnStart = true;
+  }
+
+  #attach(): void {
+    this.#raw.start({
       onData: (chunk) => (this.#onOutcome ? this.#headerData(chunk) : this.#enqueue(chunk)),
       onEnd: () => (this.#onOutcome ? this.#headerEnded() : this.#enqueue("end")),
       onDrain: () => this.#handlers?.onDrain(),
       onClose: (error) => (this.#onOutcome ? this.#headerClosed(error) : this.#enqueue({ close: error })),
     });
+  }
+
+  /** STARTTLS on a proxied connection: the upgraded socket keeps the header's addresses and `proxy`. */
+  async #startTls(options: RawStartTlsOptions): Promise<RawSocket> {
+    const next = await this.#raw.startTls!(options);
+    const upgraded = new ProxiedSocket(next, this.#wait, () => {});
+    upgraded.#onOutcome = undefined;
+    upgraded.#header = this.#header;
+    upgraded.#proxy = this.#proxy;
+    upgraded.#startRawOnStart = true;
+    return upgraded;
   }
 
   /** The parsed header, with the real peer as `via`; undefined when an optional header was not sent. */
@@ -141,7 +172,12 @@ export class ProxiedSocket implements RawSocket {
   start(handlers: RawHandlers): void {
     if (this.#handlers || this.#onOutcome) throw new Error("ProxiedSocket.start() called twice, or before its header");
     this.#handlers = handlers;
-    if (!this.#paused) this.#raw.resume();
+    if (this.#startRawOnStart) {
+      this.#attach();
+      if (this.#paused) this.#raw.pause();
+    } else if (!this.#paused) {
+      this.#raw.resume();
+    }
     this.#schedulePump();
   }
 
@@ -304,4 +340,14 @@ export class ProxiedSocket implements RawSocket {
       handlers.onClose(event.close);
     }
   }
+}
+
+function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
