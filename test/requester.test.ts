@@ -8,7 +8,9 @@ import { reconnectingWith, type ReconnectingClient } from "../src/reconnecting/c
 import type { ReconnectingChannel } from "../src/requester/channel.ts";
 import { requester, type Requester, type RequesterOptions } from "../src/requester/requester.ts";
 import { NetError as NetErrorClass } from "../src/errors.ts";
+import { Deadlines, type Timed } from "../src/requester/deadlines.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
+import { ManualClock } from "./helpers/manual-clock.ts";
 import { connect, delay, listen, portOf, transport } from "./helpers/runtime.ts";
 
 const FAST = { initial: 10, max: 50 } as const;
@@ -534,3 +536,56 @@ describe("requester: across reconnects", () => {
     expect(results.every((x) => !x.ok && x.code === "ERR_CONNECTION_LOST")).toBe(true);
   });
 });
+
+describe("requester: deadlines (one timer for many requests)", () => {
+  interface Entry extends Timed {
+    readonly name: string;
+  }
+  function entry(clock: ManualClock, name: string, timeout: number): Entry {
+    return { name, settled: false, timeout, deadline: clock.now() + timeout, timing: false };
+  }
+
+  it("expires each request at its deadline, across timeout values, with one timer", async () => {
+    const clock = new ManualClock();
+    const expired: string[] = [];
+    const deadlines = new Deadlines<Entry>(clock, (e) => {
+      e.settled = true;
+      expired.push(e.name);
+    });
+    deadlines.add(entry(clock, "a100", 100));
+    await clock.advance(10);
+    deadlines.add(entry(clock, "b100", 100));
+    deadlines.add(entry(clock, "c50", 50));
+    expect(clock.pendingTimers).toBe(1);
+    await clock.advance(49);
+    expect(expired).toEqual([]);
+    await clock.advance(1);
+    expect(expired).toEqual(["c50"]);
+    await clock.advance(40);
+    expect(expired).toEqual(["c50", "a100"]);
+    await clock.advance(10);
+    expect(expired).toEqual(["c50", "a100", "b100"]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it("never expires a settled request, and sweeps settled ones behind a slow head", async () => {
+    const clock = new ManualClock();
+    const expired: string[] = [];
+    const deadlines = new Deadlines<Entry>(clock, (e) => expired.push(e.name));
+    const slow = entry(clock, "slow", 1_000);
+    deadlines.add(slow);
+    const fast = Array.from({ length: 500 }, (_, i) => entry(clock, `f${i}`, 1_000));
+    for (const e of fast) deadlines.add(e);
+    for (const e of fast) {
+      e.settled = true;
+      deadlines.settled(e);
+    }
+    // Swept: at most a bounded number of settled entries wait behind the slow head.
+    expect(fast.filter((e) => e.timing).length).toBeLessThanOrEqual(65);
+    await clock.advance(1_000);
+    expect(expired).toEqual(["slow"]);
+    deadlines.clear();
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
+

@@ -6,11 +6,13 @@
  * @module
  */
 
+import { realClock } from "../clock.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { checkKnownKeys } from "../options.ts";
 import { FramingError } from "../framing-error.ts";
 import { emitEvent, TypedEventTarget } from "../typed-events.ts";
 import { isReconnecting, type ReconnectingChannel, type RequestChannel } from "./channel.ts";
+import { Deadlines, type Timed } from "./deadlines.ts";
 import { FifoInFlight, IdInFlight, type InFlight, type ReplyMatch } from "./in-flight.ts";
 import type { PendingRequest } from "./pending-request.ts";
 
@@ -178,8 +180,7 @@ const REQUESTER_OPTION_KEYS: readonly string[] = ["match", "maxInFlight", "maxQu
 const REQUEST_OPTION_KEYS: readonly string[] = ["timeout", "signal"];
 const NO_MATCH: ReplyMatch<never> = Object.freeze({ kind: "none" });
 
-interface Request<T> extends PendingRequest<T> {
-  timer: ReturnType<typeof setTimeout> | undefined;
+interface Request<T> extends PendingRequest<T>, Timed {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -235,6 +236,10 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   readonly #resend: false | ((frame: T) => boolean);
   readonly #isPush: ((frame: T) => boolean) | undefined;
   readonly #maxQueuedPushes: number;
+  readonly #deadlines: Deadlines<Request<T>> = new Deadlines<Request<T>>(realClock, (request) => {
+    this.#counters.timedOut++;
+    this.#drop(request, new NetError("ERR_REPLY_TIMEOUT", `no reply within ${request.timeout} ms${request.onWire ? "" : " (it was waiting to be sent)"}`));
+  });
   readonly #counters: Counters = { completed: 0, timedOut: 0, aborted: 0, failed: 0, resent: 0, lateReplies: 0, unmatched: 0, pushes: 0, droppedPushes: 0 };
 
   /** Requests to send again, in request order, before anything in `#queue`. */
@@ -347,7 +352,9 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
         settled: false,
         onWire: false,
         handed: false,
-        timer: undefined,
+        timeout,
+        deadline: timeout <= MAX_TIMER ? realClock.now() + timeout : Infinity,
+        timing: false,
         signal,
         onAbort: undefined,
         resolve: (reply) => {
@@ -358,12 +365,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
         },
       };
       if (this.#requestId) this.#ids.add(id);
-      if (timeout <= MAX_TIMER) {
-        request.timer = setTimeout(() => {
-          this.#counters.timedOut++;
-          this.#drop(request, new NetError("ERR_REPLY_TIMEOUT", `no reply within ${timeout} ms${request.onWire ? "" : " (it was waiting to be sent)"}`));
-        }, timeout);
-      }
+      if (request.deadline !== Infinity) this.#deadlines.add(request);
       if (signal) {
         request.onAbort = () => {
           this.#counters.aborted++;
@@ -569,7 +571,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   #settle(request: Request<T>): boolean {
     if (request.settled) return false;
     request.settled = true;
-    if (request.timer !== undefined) clearTimeout(request.timer);
+    if (request.timing) this.#deadlines.settled(request);
     if (request.onAbort) request.signal!.removeEventListener("abort", request.onAbort);
     if (this.#requestId) this.#ids.delete(request.id);
     return true;
@@ -675,6 +677,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
       this.#counters.failed++;
       request.reject(error);
     }
+    this.#deadlines.clear();
     this.#pushes?.wake?.();
   }
 }
