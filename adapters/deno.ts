@@ -462,7 +462,6 @@ const capabilities: TransportCapabilities = {
   backlog: true,
   unixBacklog: "Deno.listen takes no backlog for a Unix socket",
   proxyProtocolWithTls: "Deno cannot run the server side of a TLS handshake on a connection it has read from (Deno.startTls is client-only); terminate TLS at the balancer",
-  localAddress: "Deno.connect has no option to bind the local address before connecting",
 };
 
 /**
