@@ -27,6 +27,7 @@ import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
 import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
+import { onlyOn } from "./runtime-guard.ts";
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -437,7 +438,8 @@ const capabilities: TransportCapabilities = {
  * await listener.close();
  * ```
  */
-export const bunTransport: Transport = { name: "bun", capabilities, connect: rawConnect, listen: rawListen };
+// Elsewhere (JSR serves this adapter to Node and Bun too) connect and listen refuse with ERR_UNSUPPORTED naming the right import.
+export const bunTransport: Transport = onlyOn("bun", { name: "bun", capabilities, connect: rawConnect, listen: rawListen });
 
 export * from "../src/mod.ts";
 

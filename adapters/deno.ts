@@ -18,6 +18,7 @@ import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
 import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
+import { onlyOn } from "./runtime-guard.ts";
 
 /** One read buffer; large enough that bulk transfers need few reads. */
 const READ_SIZE = 64 * 1024;
@@ -480,7 +481,8 @@ const capabilities: TransportCapabilities = {
  * await listener.close();
  * ```
  */
-export const denoTransport: Transport = { name: "deno", capabilities, connect: rawConnect, listen: rawListen };
+// Elsewhere (JSR serves this adapter to Node and Bun too) connect and listen refuse with ERR_UNSUPPORTED naming the right import.
+export const denoTransport: Transport = onlyOn("deno", { name: "deno", capabilities, connect: rawConnect, listen: rawListen });
 
 export * from "../src/mod.ts";
 

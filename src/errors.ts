@@ -14,6 +14,8 @@ export type NetErrorCode =
   | "ENOTFOUND"
   | "ETIMEDOUT"
   | "ECONNRESET"
+  | "ENETUNREACH"
+  | "EHOSTUNREACH"
   | "EPIPE"
   | "EADDRINUSE"
   | "EADDRNOTAVAIL"
@@ -40,7 +42,25 @@ export type NetErrorCode =
   | "ERR_REPLY_TIMEOUT"
   | "ERR_CONNECTION_LOST"
   | "ERR_PROXY_PROTOCOL"
+  | "ERR_HANDLER"
   | "EUNKNOWN";
+
+/** Registered (`Symbol.for`), so every copy of wireline in a process shares it. */
+const NET_ERROR_BRAND: unique symbol = Symbol.for("wireline.NetError");
+
+/**
+ * Whether `value` is an object whose prototype chain carries `brand`: the
+ * `instanceof` of wireline's error classes, true across module copies.
+ *
+ * @example
+ * ```ts
+ * import { hasBrand } from "./errors.ts";
+ * hasBrand(new Error("x"), Symbol.for("wireline.NetError")); // false
+ * ```
+ */
+export function hasBrand(value: unknown, brand: symbol): boolean {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
 
 /**
  * The error every wireline operation rejects or closes with.
@@ -58,6 +78,20 @@ export type NetErrorCode =
  * ```
  */
 export class NetError extends Error {
+  static {
+    Object.defineProperty(this.prototype, NET_ERROR_BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof NetError` holds for a NetError made by any copy of wireline:
+   * its ESM and CommonJS builds (the dual-package hazard), or two installed
+   * versions. It checks a brand that every NetError carries instead of the
+   * prototype chain; subclasses without their own brand keep the ordinary check.
+   */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    return this === (NetError as unknown) ? hasBrand(value, NET_ERROR_BRAND) : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   /** The stable code, identical on every runtime for the same failure. */
   readonly code: NetErrorCode;
   /** The address involved, formatted as `host:port`, `[v6]:port` or a Unix path. */
@@ -81,6 +115,8 @@ const KNOWN_CODES: ReadonlySet<string> = new Set<NetErrorCode>([
   "ENOTFOUND",
   "ETIMEDOUT",
   "ECONNRESET",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
   "EPIPE",
   "EADDRINUSE",
   "EADDRNOTAVAIL",
@@ -103,6 +139,10 @@ const CODE_ALIASES: Readonly<Record<string, NetErrorCode>> = {
   ERR_STREAM_DESTROYED: "ERR_SOCKET_CLOSED",
   ERR_SOCKET_CLOSED: "ERR_SOCKET_CLOSED",
   ECONNABORTED: "ECONNRESET",
+  // A component of a Unix socket's path is a file, not a directory.
+  ENOTDIR: "ENOENT",
+  // bind/connect refuse the address itself (a link-local IPv6 address without its zone id).
+  EINVAL: "ERR_INVALID_ADDRESS",
 };
 
 /**
@@ -128,10 +168,10 @@ export function toNetError(error: unknown, address?: string, fallback: NetErrorC
   else if (rawCode && rawCode in CODE_ALIASES) code = CODE_ALIASES[rawCode]!;
   else if (name && name in NAME_TO_CODE) code = NAME_TO_CODE[name]!;
   const message = typeof e?.message === "string" && e.message ? e.message : String(error);
-  return new NetError(code, describe(code, message), { cause: error, address });
+  return new NetError(code, describe(code, message, rawCode), { cause: error, address });
 }
 
-function describe(code: NetErrorCode, runtimeMessage: string): string {
+function describe(code: NetErrorCode, runtimeMessage: string, rawCode: string | undefined): string {
   switch (code) {
     case "ECONNREFUSED":
       return "connection refused";
@@ -148,7 +188,13 @@ function describe(code: NetErrorCode, runtimeMessage: string): string {
     case "EACCES":
       return `permission denied (${runtimeMessage})`;
     case "ENOENT":
-      return "no such Unix socket";
+      return rawCode === "ENOTDIR" ? "a component of the Unix socket's path is not a directory" : "no such Unix socket, or its directory does not exist";
+    case "ENETUNREACH":
+      return "network is unreachable: no route to that network";
+    case "EHOSTUNREACH":
+      return "host is unreachable: no route to it";
+    case "ERR_INVALID_ADDRESS":
+      return `the system refused the address (${runtimeMessage})`;
     case "ABORT_ERR":
       return "operation aborted";
     case "ERR_SOCKET_CLOSED":

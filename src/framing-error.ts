@@ -4,7 +4,10 @@
  * @module
  */
 
-import { NetError } from "./errors.ts";
+import { hasBrand, NetError } from "./errors.ts";
+
+/** Registered (`Symbol.for`), so every copy of wireline in a process shares it. */
+const FRAMING_ERROR_BRAND: unique symbol = Symbol.for("wireline.FramingError");
 
 /** The two ways framing fails; both are also members of {@link NetErrorCode}. */
 export type FramingErrorCode = "ERR_FRAME_TOO_LARGE" | "ERR_FRAME_MALFORMED";
@@ -32,6 +35,15 @@ export type FramingErrorCode = "ERR_FRAME_TOO_LARGE" | "ERR_FRAME_MALFORMED";
  * ```
  */
 export class FramingError extends NetError {
+  static {
+    Object.defineProperty(this.prototype, FRAMING_ERROR_BRAND, { value: true });
+  }
+
+  /** True for a FramingError from any copy of wireline (ESM and CommonJS builds alike), as for {@link NetError}. */
+  static override [Symbol.hasInstance]<T>(this: abstract new (...args: never[]) => T, value: unknown): value is T {
+    return this === (FramingError as unknown) ? hasBrand(value, FRAMING_ERROR_BRAND) : Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   // Narrows the inherited field's type; `declare` emits nothing, so NetError's value stays.
   declare readonly code: FramingErrorCode;
 

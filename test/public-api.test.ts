@@ -135,11 +135,13 @@ describe("package entry points", () => {
     for (const subpath of npmSubpaths) {
       const target = pkg.exports[subpath] as Record<string, unknown>;
       // "." picks an adapter by condition on npm; JSR is Deno's, so it matches the deno condition.
-      const conditions = (subpath === "." ? target.deno : target) as { import: string; require: string; types: string };
-      const built = /^\.\/dist\/(\w+)\.js$/.exec(conditions.import)?.[1];
+      // Each module system has its own types (.d.ts for import, .d.cts for require: see attw).
+      type Condition = { types: string; default: string };
+      const conditions = (subpath === "." ? target.deno : target) as { import: Condition; require: Condition };
+      const built = /^\.\/dist\/(\w+)\.js$/.exec(conditions.import.default)?.[1];
       expect(built, subpath).toBeDefined();
-      expect(conditions.require, subpath).toBe(`./dist/${built}.cjs`);
-      expect(conditions.types, subpath).toBe(`./dist/${built}.d.ts`);
+      expect(conditions.import.types, subpath).toBe(`./dist/${built}.d.ts`);
+      expect(conditions.require, subpath).toEqual({ types: `./dist/${built}.d.cts`, default: `./dist/${built}.cjs` });
       expect(tsupEntries[built!], `tsup entry "${built}" for ${subpath}`).toBe(jsr.exports[subpath]);
     }
   });

@@ -95,6 +95,9 @@ if (existsSync(join(root, "test/interop"))) {
   suite("interop (every runtime pair)", node20, [vitest, ...vitestArgs("interop", ["--config", "vitest.interop.config.ts"])], junitFile("interop"));
 }
 check("package: build, then import from Node ESM, Node CJS and Bun", node20, [join(root, "test/package-smoke.mjs")]);
+// Both lint the package the smoke test just built (each packs it with npm pack, no scripts run).
+check("package lint: publint --strict", node20, [join(root, "node_modules/publint/src/cli.js"), "--strict"]);
+check("package types: attw --pack (every entry, node10/node16 CJS+ESM/bundler)", node20, [join(root, "node_modules/@arethetypeswrong/cli/dist/index.js"), "--pack", "."]);
 check("jsr: deno publish --dry-run", bin("deno"), ["publish", "--dry-run", "--allow-dirty", "--quiet"]);
 if (existsSync(join(root, "bench/guard.mjs")) && !quick) {
   counted("benchmark guard (wireline/raw ratios, every runtime)", node20, [join(root, "bench/guard.mjs")]);
