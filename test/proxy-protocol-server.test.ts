@@ -381,6 +381,17 @@ describe.skipIf(!TLS_AFTER_HEADER)(`proxyProtocol with tls${TLS_AFTER_HEADER ? "
     expect(server.stats).toMatchObject({ totalConnections: 1, handshakeFailures: 0, proxyProtocolErrors: 0 });
   });
 
+  it("handshakeTimeout runs from the header on: a client silent after it is destroyed (ETIMEDOUT)", async () => {
+    const certs = testCerts();
+    const server = await listenWith(able, { hostname: HOST, port: 0, tls: { cert: certs.server.cert, key: certs.server.key }, handshakeTimeout: 200, proxyProtocol: true }, () => {});
+    servers.push(server);
+    const failed = next(server, "tlsError");
+    const conn = await dial(server, { proxyHeader: { version: 2, source: CLIENT, destination: BALANCED } });
+    expect((await failed).error.code).toBe("ETIMEDOUT");
+    await readAll(conn);
+    expect(server.stats).toMatchObject({ handshakeTimeouts: 1, handshakingConnections: 0, totalConnections: 0 });
+  });
+
   it("a client that sends the header and then no TLS fails its handshake, reported as tlsError", async () => {
     const certs = testCerts();
     let handled = 0;

@@ -72,6 +72,7 @@ export class ProxiedSocket implements RawSocket {
   #paused = false;
   #pumpScheduled = false;
   #detached = false;
+  #destroyed = false;
   /** Chunks made here (the bytes after the header): the adapter never lent them, so they are not recycled. */
   readonly #own = new WeakSet<Uint8Array>();
   readonly recycle?: (chunk: Uint8Array) => void;
@@ -110,7 +111,13 @@ export class ProxiedSocket implements RawSocket {
     if (early.length !== this.#queue.length) throw new NetError("ERR_SOCKET_CLOSED", "the connection ended before its TLS handshake", { address: this.#wait.label });
     this.#queue = [];
     const received = early.length === 0 ? undefined : early.length === 1 ? early[0] : concatBytes(early);
-    this.#raw = await plain.startTls({ isServer: true, server, received });
+    const secure = await plain.startTls({ isServer: true, server, received });
+    if (this.#destroyed) {
+      // Destroyed while handshaking (handshakeTimeout, server stopping): the new socket is nobody's.
+      secure.destroy();
+      throw new NetError("ERR_SOCKET_CLOSED", "the connection was destroyed during its TLS handshake", { address: this.#wait.label });
+    }
+    this.#raw = secure;
     this.#startRawOnStart = true;
   }
 
@@ -194,6 +201,7 @@ export class ProxiedSocket implements RawSocket {
   }
 
   destroy(error?: NetError): void {
+    this.#destroyed = true;
     this.#raw.destroy(error);
   }
 
