@@ -125,17 +125,22 @@ function redisRequester(port: number, resend: boolean): { r: Requester<RespValue
 async function pushThroughACrash(redis: RedisProcess, r: Requester<RespValue>, key: string): Promise<{ item: string; result: { ok: true; reply: RespValue } | { ok: false; code: string } }[]> {
   const pending: Promise<{ item: string; result: { ok: true; reply: RespValue } | { ok: false; code: string } }>[] = [];
   let restarted: Promise<void> | undefined;
-  for (let i = 0; i < TOTAL; i++) {
-    const item = `item-${i}`;
-    pending.push(
-      r.request(["RPUSH", key, item]).then(
-        (reply) => ({ item, result: { ok: true as const, reply } }),
-        (error: NetError) => ({ item, result: { ok: false as const, code: error.code } }),
-      ),
-    );
-    if (i === KILL_AFTER - 1) {
-      await redis.kill();
-      restarted = delay(RESTART_AFTER_MS).then(() => redis.start());
+  // Paced by the clock, not by one timer per command: timers are coarse on some runtimes.
+  const start = Date.now();
+  for (let i = 0; i < TOTAL; ) {
+    const due = Math.min(TOTAL, Math.max(i + 1, Date.now() - start));
+    for (; i < due; i++) {
+      const item = `item-${i}`;
+      pending.push(
+        r.request(["RPUSH", key, item]).then(
+          (reply) => ({ item, result: { ok: true as const, reply } }),
+          (error: NetError) => ({ item, result: { ok: false as const, code: error.code } }),
+        ),
+      );
+      if (i === KILL_AFTER - 1) {
+        await redis.kill();
+        restarted = delay(RESTART_AFTER_MS).then(() => redis.start());
+      }
     }
     await delay(1);
   }
