@@ -462,6 +462,21 @@ describe("requester: across reconnects", () => {
     expect(await Promise.all(requests)).toEqual(["re:x", "re:y", "re:z"]);
   });
 
+  it("pushes(): next() calls that do not wait for each other all settle, and the loop ends at close", async () => {
+    const client = new ScriptedClient();
+    const r = make(client, { isPush: (f) => f.startsWith("push") });
+    const loop = r.pushes();
+    const first = loop.next();
+    const second = loop.next();
+    const third = loop.next();
+    client.deliver("push1");
+    client.deliver("push2");
+    expect((await first).value).toBe("push1");
+    expect((await second).value).toBe("push2");
+    await r.close();
+    expect(await third).toEqual({ value: undefined, done: true });
+  });
+
   it("a predicate that throws does not stop the requester: the frame counts as unmatched", async () => {
     const client = new ScriptedClient();
     const r = make(client, {

@@ -185,6 +185,18 @@ interface Request<T> extends PendingRequest<T>, Timed {
   onAbort: (() => void) | undefined;
 }
 
+/** A `pushes()` loop: what it has not read yet, and its `next()` calls waiting for more. */
+interface PushLoop<T> {
+  readonly buffer: T[];
+  waiting: (() => void)[];
+}
+
+function wakeAll<T>(loop: PushLoop<T>): void {
+  const waiting = loop.waiting;
+  loop.waiting = [];
+  for (const wake of waiting) wake();
+}
+
 /** Mutable counters behind {@link RequesterStats}. */
 interface Counters {
   completed: number;
@@ -262,7 +274,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   #ended: NetError | undefined;
   readonly #unsubscribe: (() => void)[] = [];
   readonly #reading: Promise<void>;
-  #pushes: { buffer: T[]; wake: (() => void) | undefined } | undefined;
+  #pushes: PushLoop<T> | undefined;
 
   /** Prefer {@link requester}. */
   constructor(channel: RequestChannel<T>, options: RequesterOptions<T> = {}) {
@@ -387,12 +399,12 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
    */
   pushes(): AsyncIterableIterator<T> {
     if (this.#pushes) throw new TypeError("pushes() is already being read by another loop");
-    const state: { buffer: T[]; wake: (() => void) | undefined } = { buffer: [], wake: undefined };
+    const state: PushLoop<T> = { buffer: [], waiting: [] };
     this.#pushes = state;
     const iterator: AsyncIterableIterator<T> = {
       next: async (): Promise<IteratorResult<T>> => {
         while (state.buffer.length === 0 && this.#pushes === state && !this.#ended) {
-          await new Promise<void>((resolve) => (state.wake = resolve));
+          await new Promise<void>((resolve) => state.waiting.push(resolve));
         }
         if (state.buffer.length > 0) return { value: state.buffer.shift()!, done: false };
         return { value: undefined, done: true };
@@ -400,7 +412,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
       return: (): Promise<IteratorResult<T>> => {
         if (this.#pushes === state) this.#pushes = undefined;
         state.buffer.length = 0;
-        state.wake?.();
+        wakeAll(state);
         return Promise.resolve({ value: undefined, done: true });
       },
       [Symbol.asyncIterator]: () => iterator,
@@ -522,9 +534,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
           this.#counters.droppedPushes++;
         }
         pushes.buffer.push(frame);
-        const wake = pushes.wake;
-        pushes.wake = undefined;
-        wake?.();
+        wakeAll(pushes);
       }
       emitEvent<RequesterEvents<T>, "push">(this, "push", { frame });
       return;
@@ -678,7 +688,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
       request.reject(error);
     }
     this.#deadlines.clear();
-    this.#pushes?.wake?.();
+    if (this.#pushes) wakeAll(this.#pushes);
   }
 }
 
