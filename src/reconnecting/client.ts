@@ -14,6 +14,7 @@ import { endpoints, type EndpointSource, type Target } from "../endpoints.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { Heartbeat } from "../heartbeat.ts";
 import { OfflineQueue } from "../offline-queue.ts";
+import { ClientSession } from "../session/client-session.ts";
 import { checkMillis } from "../options.ts";
 import type { Transport } from "../transport.ts";
 import { emitEvent, TypedEventTarget } from "../typed-events.ts";
@@ -128,6 +129,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   readonly #writes: WritePath;
   readonly #inbox: Inbox<T>;
   readonly #supervisor: Supervisor;
+  readonly #session: ClientSession<T> | undefined;
 
   #state: ReconnectingState = "connecting";
   #link: Link | undefined;
@@ -151,6 +153,12 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
     });
     this.#writes = new WritePath(this.#queue, this.#clock);
     this.#inbox = new Inbox(settings.codec, settings.maxUnreadBytes);
+    this.#session = settings.session
+      ? new ClientSession(settings.session, settings.codec, this.#clock, {
+          session: (event) => this.#emit("session", event),
+          lost: (event) => this.#emit("session-lost", event),
+        })
+      : undefined;
     this.#supervisor = new Supervisor(settings as ReconnectingSettings<unknown>, this.#source, transport, this.#clock, {
       isClosed: () => this.#isClosed(),
       closeReason: () => this.#closeReason(),
@@ -209,8 +217,9 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
    * settles.
    */
   write(data: Uint8Array | string, options?: WriteOptions): Promise<void> {
-    if (typeof data === "string") return this.#submit(encoder.encode(data), options);
+    if (typeof data === "string") data = encoder.encode(data);
     if (!(data instanceof Uint8Array)) return rejected(invalidOption("data", data, "a Uint8Array or a string"));
+    if (this.#session) return this.#sessionSend(options) ?? this.#session.frames.sendBytes(data);
     return this.#submit(data, options);
   }
 
@@ -220,6 +229,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
    * Rejects with the codec's error if the frame cannot be encoded.
    */
   send(frame: T, options?: WriteOptions): Promise<void> {
+    if (this.#session) return this.#sessionSend(options) ?? this.#session.frames.send(frame);
     const codec = this.#settings.codec;
     if (!codec) return this.write(frame as Uint8Array, options);
     let data: Uint8Array;
@@ -252,7 +262,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   /** Yields received chunks (or frames) across reconnects. One loop at a time; leaving it early keeps the client open. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
-      next: () => this.#inbox.next(),
+      next: () => (this.#session ? this.#session.frames.next() : this.#inbox.next()),
       return: () => Promise.resolve(DONE),
     };
   }
@@ -306,6 +316,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
         );
       }, () => link.readBlocked);
     }
+    if (this.#session) return this.#serveSession(link);
     this.#inbox.read(conn, {
       blocked: (blocked) => (link.readBlocked = blocked),
       received: () => link.heartbeat?.touch(),
@@ -324,6 +335,37 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
     this.#reportUnsent(conn, cause);
     if (!settings.offlineQueue) this.#rejectQueued(new NetError("ERR_NOT_CONNECTED", `the connection was lost (${cause.code}) and offlineQueue is false`, { cause, address: label }));
     return cause;
+  }
+
+  /** A session's handshake, then its frames, on one connection until it closes; returns why it closed. */
+  async #serveSession(link: Link): Promise<NetError> {
+    const { conn, endpoint, label } = link;
+    link.readBlocked = false;
+    let failure: NetError | undefined;
+    try {
+      await this.#session!.open(conn, this.#settings.handshakeTimeout);
+    } catch (error) {
+      failure = toNetError(error, label);
+      conn.destroy(failure);
+    }
+    if (!failure && !this.#isClosed()) {
+      this.#state = "open";
+      this.#opened.resolve();
+      this.#emit("open", { endpoint });
+    }
+    const error = (await conn.closed) ?? failure;
+    this.#unlink(link);
+    if (this.#isClosed()) return error ?? this.#closeReason();
+    this.#state = "reconnecting";
+    this.#opened = deferred<void>();
+    return error ?? new NetError("ERR_SOCKET_CLOSED", "the server closed the connection", { address: label });
+  }
+
+  /** Checks a session send's options: the session has no per-write deadline. Returns a rejection, or undefined to go on. */
+  #sessionSend(options: WriteOptions | undefined): Promise<never> | undefined {
+    if (this.#isClosed()) return rejected(this.#closeReason());
+    if (options?.deadline !== undefined) return rejected(new NetError("ERR_UNSUPPORTED", "a write deadline is not supported with session: send() waits for the window, then for the acknowledgement"));
+    return undefined;
   }
 
   /** Stops serving the link: its timers stop and its batched writes go back to the queue. */
@@ -353,6 +395,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
     // Messages batched this tick were accepted before close(): they are written, then flushed below.
     if (link) this.#unlink(link);
     this.#rejectQueued(reason);
+    this.#session?.close(reason);
     this.#opened.reject(reason);
     this.#inbox.end(error);
     this.#emit("close", { error });

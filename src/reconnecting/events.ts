@@ -6,6 +6,7 @@
 
 import type { Address } from "../address.ts";
 import type { NetError } from "../errors.ts";
+import type { SessionEvent, SessionLostEvent } from "../session/client-session.ts";
 
 /**
  * `connecting` (first attempt) → `open` → `reconnecting` (waiting for, or
@@ -58,4 +59,12 @@ export interface ReconnectingEvents {
    * with `reason`, before those bytes reached the kernel; they are not resent.
    */
   drop: { readonly count: number; readonly bytes: number; readonly reason: NetError; readonly resolved: boolean };
+  /** With `session`: a connection now carries the session, a new one or `resumed`. */
+  session: SessionEvent;
+  /**
+   * With `session`: the server no longer holds the session (it restarted,
+   * `ttl` passed, or its handler ended it). Every unconfirmed send was
+   * rejected with `ERR_SESSION_LOST`; a new session starts.
+   */
+  "session-lost": SessionLostEvent;
 }

@@ -16,6 +16,8 @@ import type { OverflowPolicy } from "../offline-queue.ts";
 import { checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
 import type { TlsClientOptions } from "../tls.ts";
 import type { Transport } from "../transport.ts";
+import type { WindowSize } from "../session/envelope.ts";
+import { sessionClientWindow, type SessionClientOptions } from "../session/session-options.ts";
 
 /**
  * Per-write options.
@@ -106,6 +108,13 @@ export interface ReconnectingOptions<T = Uint8Array> extends Omit<SocketOptions,
   readonly maxUnreadBytes?: number;
   /** Ms `close()` lets the connection flush before destroying it. Default 5 000. */
   readonly closeTimeout?: number;
+  /**
+   * A resumable session with a wireline server listening with `session`:
+   * each frame is delivered exactly once and in order across reconnects, and
+   * `send()` resolves once the server's session received it. Not with
+   * `heartbeat`, `onConnect` or `writeDeadline`.
+   */
+  readonly session?: true | SessionClientOptions;
 }
 
 /**
@@ -211,6 +220,7 @@ export interface ReconnectingSettings<T> {
   readonly writeDeadline: number;
   readonly maxUnreadBytes: number;
   readonly closeTimeout: number;
+  readonly session: WindowSize | undefined;
 }
 
 // `satisfies` makes the compiler flag a key added to the options type but not here.
@@ -235,6 +245,7 @@ const OPTION_KEYS: readonly string[] = Object.keys({
   writeDeadline: true,
   maxUnreadBytes: true,
   closeTimeout: true,
+  session: true,
   noDelay: true,
   keepAlive: true,
 } satisfies Record<keyof ReconnectingOptions, true>);
@@ -278,6 +289,13 @@ export function reconnectingSettings<T>(options: ReconnectingOptions<T>, transpo
   for (const name of ["shouldRetry", "onConnect"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") throw invalidOption(name, options[name], "a function");
   }
+  const session = options.session === undefined ? undefined : sessionClientWindow(options.session);
+  if (session) {
+    // Each writes raw bytes (or times writes) outside the session's own stream and acknowledgements.
+    for (const name of ["heartbeat", "onConnect", "writeDeadline"] as const) {
+      if (options[name] !== undefined) throw invalidOption(name, options[name], "absent with session (the session protocol owns the connection's bytes)");
+    }
+  }
   const offlineQueue = options.offlineQueue ?? true;
   if (typeof offlineQueue !== "boolean") throw invalidOption("offlineQueue", offlineQueue, "a boolean");
   return {
@@ -301,5 +319,6 @@ export function reconnectingSettings<T>(options: ReconnectingOptions<T>, transpo
     writeDeadline: checkMillis("writeDeadline", options.writeDeadline) ?? Infinity,
     maxUnreadBytes: positiveInteger("maxUnreadBytes", options.maxUnreadBytes, DEFAULT_MAX_UNREAD_BYTES),
     closeTimeout: checkMillis("closeTimeout", options.closeTimeout) ?? DEFAULT_CLOSE_TIMEOUT,
+    session,
   };
 }

@@ -1,0 +1,340 @@
+/**
+ * The session protocol's wire format: every message is a 4-byte big-endian
+ * length, a 1-byte type, and a body. `docs/session-protocol.md` is the
+ * normative description; this file is its one implementation.
+ *
+ * @module
+ */
+
+import { NetError } from "../errors.ts";
+
+/** The protocol version this implementation speaks (HELLO, RESUME, WELCOME carry it). */
+export const SESSION_PROTOCOL_VERSION = 1;
+/** "WLSS": the first bytes of every handshake body, so a peer that does not speak the protocol is told apart. */
+const MAGIC = 0x574c5353;
+/** Bytes of a session id and of a resume token. */
+export const ID_BYTES = 16;
+
+/**
+ * Message types (the byte after the length).
+ *
+ * @example
+ * ```ts
+ * import { MessageType } from "./envelope.ts";
+ * console.log(MessageType.Data); // 16
+ * ```
+ */
+export const MessageType = {
+  Hello: 0x01,
+  Resume: 0x02,
+  Welcome: 0x03,
+  Refused: 0x04,
+  Data: 0x10,
+  Ack: 0x11,
+  Close: 0x12,
+} as const;
+/** A message type byte. */
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+/**
+ * Why a server refused a handshake (the REFUSED reason byte):
+ * `UnknownSession` (never created, expired, or the server restarted),
+ * `BadToken`, `Full` (`maxSessions` held), `Unsupported` (version or magic),
+ * `Stopping`.
+ *
+ * @example
+ * ```ts
+ * import { RefusedReason } from "./envelope.ts";
+ * console.log(RefusedReason.BadToken); // 2
+ * ```
+ */
+export const RefusedReason = {
+  UnknownSession: 1,
+  BadToken: 2,
+  Full: 3,
+  Unsupported: 4,
+  Stopping: 5,
+} as const;
+/** A refusal reason byte. */
+export type RefusedReason = (typeof RefusedReason)[keyof typeof RefusedReason];
+
+/** Frames and bytes sent but not yet acknowledged that a side allows. */
+export interface WindowSize {
+  readonly frames: number;
+  readonly bytes: number;
+}
+
+/** A decoded message. */
+export type SessionMessage =
+  | { readonly type: typeof MessageType.Hello; readonly version: number; readonly window: WindowSize }
+  | { readonly type: typeof MessageType.Resume; readonly version: number; readonly window: WindowSize; readonly id: Uint8Array; readonly token: Uint8Array; readonly lastReceived: number }
+  | { readonly type: typeof MessageType.Welcome; readonly version: number; readonly resumed: boolean; readonly window: WindowSize; readonly id: Uint8Array; readonly token: Uint8Array; readonly lastReceived: number }
+  | { readonly type: typeof MessageType.Refused; readonly reason: RefusedReason; readonly message: string }
+  | { readonly type: typeof MessageType.Data; readonly seq: number; readonly ack: number; readonly payload: Uint8Array }
+  | { readonly type: typeof MessageType.Ack; readonly ack: number }
+  | { readonly type: typeof MessageType.Close; readonly lastSeq: number };
+
+/** Bytes before a DATA payload: length (4), type (1), seq (8), ack (8). */
+export const DATA_HEADER_BYTES = 21;
+const HANDSHAKE_BYTES = 4 + 1 + 4 + 1 + 8;
+const TWO_32 = 2 ** 32;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function protocolError(message: string): NetError {
+  return new NetError("ERR_SESSION_PROTOCOL", message);
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  view.setUint32(at, Math.floor(value / TWO_32));
+  view.setUint32(at + 4, value >>> 0);
+}
+
+function getU64(view: DataView, at: number): number {
+  const value = view.getUint32(at) * TWO_32 + view.getUint32(at + 4);
+  if (!Number.isSafeInteger(value)) throw protocolError(`a sequence number beyond 2^53 (${value})`);
+  return value;
+}
+
+function message(type: MessageType, bodyBytes: number): { bytes: Uint8Array; view: DataView } {
+  const bytes = new Uint8Array(5 + bodyBytes);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 1 + bodyBytes);
+  bytes[4] = type;
+  return { bytes, view };
+}
+
+function putHandshake(view: DataView, at: number, window: WindowSize): number {
+  view.setUint32(at, MAGIC);
+  view.setUint8(at + 4, SESSION_PROTOCOL_VERSION);
+  view.setUint32(at + 5, window.frames);
+  view.setUint32(at + 9, window.bytes);
+  return at + 13;
+}
+
+/**
+ * HELLO: a client asks for a new session.
+ *
+ * @example
+ * ```ts
+ * import { encodeHello } from "./envelope.ts";
+ * conn.write(encodeHello({ frames: 1024, bytes: 1 << 20 }));
+ * ```
+ */
+export function encodeHello(window: WindowSize): Uint8Array {
+  const { bytes, view } = message(MessageType.Hello, 13);
+  putHandshake(view, 5, window);
+  return bytes;
+}
+
+/**
+ * RESUME: a client asks to continue session `id`, proving it with `token`,
+ * and says the last sequence number it received.
+ *
+ * @example
+ * ```ts
+ * import { encodeResume } from "./envelope.ts";
+ * conn.write(encodeResume({ frames: 1024, bytes: 1 << 20 }, id, token, 41));
+ * ```
+ */
+export function encodeResume(window: WindowSize, id: Uint8Array, token: Uint8Array, lastReceived: number): Uint8Array {
+  const { bytes, view } = message(MessageType.Resume, 13 + 2 * ID_BYTES + 8);
+  const at = putHandshake(view, 5, window);
+  bytes.set(id, at);
+  bytes.set(token, at + ID_BYTES);
+  setU64(view, at + 2 * ID_BYTES, lastReceived);
+  return bytes;
+}
+
+/**
+ * WELCOME: the server accepts a HELLO (`resumed` false, a new id and token)
+ * or a RESUME (`resumed` true), and says the last sequence number it received.
+ *
+ * @example
+ * ```ts
+ * import { encodeWelcome } from "./envelope.ts";
+ * conn.write(encodeWelcome(false, { frames: 1024, bytes: 1 << 20 }, id, token, 0));
+ * ```
+ */
+export function encodeWelcome(resumed: boolean, window: WindowSize, id: Uint8Array, token: Uint8Array, lastReceived: number): Uint8Array {
+  const { bytes, view } = message(MessageType.Welcome, 13 + 1 + 2 * ID_BYTES + 8);
+  const at = putHandshake(view, 5, window);
+  bytes[at] = resumed ? 1 : 0;
+  bytes.set(id, at + 1);
+  bytes.set(token, at + 1 + ID_BYTES);
+  setU64(view, at + 1 + 2 * ID_BYTES, lastReceived);
+  return bytes;
+}
+
+/**
+ * REFUSED: the server turns a handshake down, with a reason and a message.
+ *
+ * @example
+ * ```ts
+ * import { encodeRefused, RefusedReason } from "./envelope.ts";
+ * conn.write(encodeRefused(RefusedReason.Full, "maxSessions (1024) reached"));
+ * ```
+ */
+export function encodeRefused(reason: RefusedReason, text: string): Uint8Array {
+  const utf8 = encoder.encode(text.slice(0, 200));
+  const { bytes } = message(MessageType.Refused, 1 + utf8.length);
+  bytes[5] = reason;
+  bytes.set(utf8, 6);
+  return bytes;
+}
+
+/**
+ * The header of a DATA message whose payload has `payloadBytes` bytes; the
+ * payload follows it on the wire.
+ *
+ * @example
+ * ```ts
+ * import { encodeDataHeader } from "./envelope.ts";
+ * const header = encodeDataHeader(7, 3, payload.length);
+ * ```
+ */
+export function encodeDataHeader(seq: number, ack: number, payloadBytes: number): Uint8Array {
+  const bytes = new Uint8Array(DATA_HEADER_BYTES);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 17 + payloadBytes);
+  bytes[4] = MessageType.Data;
+  setU64(view, 5, seq);
+  setU64(view, 13, ack);
+  return bytes;
+}
+
+/**
+ * ACK: every frame up to and including `ack` was delivered to the application.
+ *
+ * @example
+ * ```ts
+ * import { encodeAck } from "./envelope.ts";
+ * conn.write(encodeAck(41));
+ * ```
+ */
+export function encodeAck(ack: number): Uint8Array {
+  const { bytes, view } = message(MessageType.Ack, 8);
+  setU64(view, 5, ack);
+  return bytes;
+}
+
+/**
+ * CLOSE: the sender ends the session; `lastSeq` is the last frame it sent.
+ *
+ * @example
+ * ```ts
+ * import { encodeClose } from "./envelope.ts";
+ * conn.write(encodeClose(42));
+ * ```
+ */
+export function encodeClose(lastSeq: number): Uint8Array {
+  const { bytes, view } = message(MessageType.Close, 8);
+  setU64(view, 5, lastSeq);
+  return bytes;
+}
+
+function readHandshake(view: DataView, body: Uint8Array): { version: number; window: WindowSize } {
+  if (body.length < 14) throw protocolError("a handshake message too short");
+  if (view.getUint32(1) !== MAGIC) throw protocolError("the peer does not speak the wireline session protocol (bad magic)");
+  return { version: body[5]!, window: { frames: view.getUint32(6), bytes: view.getUint32(10) } };
+}
+
+/** Decodes one message body (type byte first, length prefix removed). Throws `ERR_SESSION_PROTOCOL` on a malformed one. */
+export function decodeMessage(body: Uint8Array): SessionMessage {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const type = body[0];
+  switch (type) {
+    case MessageType.Hello: {
+      const { version, window } = readHandshake(view, body);
+      return { type, version, window };
+    }
+    case MessageType.Resume: {
+      const { version, window } = readHandshake(view, body);
+      if (body.length !== 14 + 2 * ID_BYTES + 8) throw protocolError(`a RESUME of ${body.length} bytes`);
+      return { type, version, window, id: body.slice(14, 14 + ID_BYTES), token: body.slice(14 + ID_BYTES, 14 + 2 * ID_BYTES), lastReceived: getU64(view, 14 + 2 * ID_BYTES) };
+    }
+    case MessageType.Welcome: {
+      const { version, window } = readHandshake(view, body);
+      if (body.length !== 15 + 2 * ID_BYTES + 8) throw protocolError(`a WELCOME of ${body.length} bytes`);
+      return {
+        type,
+        version,
+        window,
+        resumed: body[14] === 1,
+        id: body.slice(15, 15 + ID_BYTES),
+        token: body.slice(15 + ID_BYTES, 15 + 2 * ID_BYTES),
+        lastReceived: getU64(view, 15 + 2 * ID_BYTES),
+      };
+    }
+    case MessageType.Refused:
+      if (body.length < 2) throw protocolError("a REFUSED without a reason");
+      return { type, reason: body[1] as RefusedReason, message: decoder.decode(body.subarray(2)) };
+    case MessageType.Data:
+      if (body.length < 17) throw protocolError("a DATA message too short");
+      return { type, seq: getU64(view, 1), ack: getU64(view, 9), payload: body.subarray(17) };
+    case MessageType.Ack:
+      if (body.length !== 9) throw protocolError(`an ACK of ${body.length} bytes`);
+      return { type, ack: getU64(view, 1) };
+    case MessageType.Close:
+      if (body.length !== 9) throw protocolError(`a CLOSE of ${body.length} bytes`);
+      return { type, lastSeq: getU64(view, 1) };
+    default:
+      throw protocolError(`unknown message type ${String(type)}`);
+  }
+}
+
+/** Bytes of the largest handshake message, a bound for the reader before the window is known. */
+export const MAX_HANDSHAKE_BYTES: number = HANDSHAKE_BYTES + 2 * ID_BYTES + 8 + 256;
+
+/**
+ * Cuts a byte stream into message bodies, whatever the chunking. One reader
+ * per connection; a message longer than `maxBytes` is a protocol error.
+ *
+ * @example
+ * ```ts
+ * import { MessageReader } from "./envelope.ts";
+ * const reader = new MessageReader(1 << 20);
+ * for await (const chunk of conn) reader.push(chunk, (body) => console.log(body[0]));
+ * ```
+ */
+export class MessageReader {
+  #maxBytes: number;
+  #pending: Uint8Array | undefined;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Raises (or lowers) the bound, once the handshake told the window. */
+  set maxBytes(value: number) {
+    this.#maxBytes = value;
+  }
+
+  /** Bytes held for an incomplete message. */
+  get bufferedBytes(): number {
+    return this.#pending?.length ?? 0;
+  }
+
+  /** Feeds a chunk; calls `emit` for each complete body, in order. */
+  push(chunk: Uint8Array, emit: (body: Uint8Array) => void): void {
+    let data = chunk;
+    if (this.#pending) {
+      const joined = new Uint8Array(this.#pending.length + chunk.length);
+      joined.set(this.#pending);
+      joined.set(chunk, this.#pending.length);
+      data = joined;
+      this.#pending = undefined;
+    }
+    let at = 0;
+    while (data.length - at >= 4) {
+      const length = ((data[at]! << 24) >>> 0) + (data[at + 1]! << 16) + (data[at + 2]! << 8) + data[at + 3]!;
+      if (length === 0) throw protocolError("an empty message");
+      if (length > this.#maxBytes) throw protocolError(`a message of ${length} bytes, above the limit of ${this.#maxBytes}`);
+      if (data.length - at - 4 < length) break;
+      const body = data.subarray(at + 4, at + 4 + length);
+      at += 4 + length;
+      emit(body);
+    }
+    if (at < data.length) this.#pending = data.slice(at);
+  }
+}

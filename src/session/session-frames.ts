@@ -1,0 +1,75 @@
+/**
+ * The application's view of a session: frames in the user's codec (or raw
+ * byte messages) over a {@link SessionState}, which carries each encoded
+ * frame as one payload. The decoder lives as long as the session, since the
+ * payload stream has no gap and no duplicate across reconnects.
+ *
+ * @module
+ */
+
+import type { Codec, FrameDecoder } from "../codec.ts";
+import { encodeFrame, joinParts } from "../write-coalescer.ts";
+import type { SessionState } from "./session-state.ts";
+
+const noop = (): void => {};
+
+/**
+ * Frames over a session's payloads.
+ *
+ * @example
+ * ```ts
+ * import { SessionFrames } from "./session-frames.ts";
+ * import { lines } from "../lines.ts";
+ * const frames = new SessionFrames(state, lines());
+ * await frames.send("hello");
+ * const { value } = await frames.next();
+ * ```
+ */
+export class SessionFrames<T> {
+  readonly #state: SessionState;
+  readonly #codec: Codec<T> | undefined;
+  #decoder: FrameDecoder<T> | undefined;
+  #decoded: T[] = [];
+
+  constructor(state: SessionState, codec: Codec<T> | undefined) {
+    this.#state = state;
+    this.#codec = codec;
+    this.#decoder = codec?.createDecoder();
+  }
+
+  /** Encodes `frame` and sends it; see {@link SessionState.send}. Rejects with the codec's error. */
+  send(frame: T): Promise<void> {
+    const codec = this.#codec;
+    if (!codec) return this.#state.send(frame as Uint8Array);
+    let payload: Uint8Array;
+    try {
+      payload = joinParts(encodeFrame(codec, frame));
+    } catch (error) {
+      const failed = Promise.reject(error);
+      failed.catch(noop);
+      return failed;
+    }
+    return this.#state.send(payload);
+  }
+
+  /** Sends bytes that already are one encoded frame (or, without a codec, one message). */
+  sendBytes(payload: Uint8Array): Promise<void> {
+    return this.#state.send(payload);
+  }
+
+  /** A new session starts: a frame left half-decoded belonged to the lost one. */
+  resetDecoder(): void {
+    this.#decoder = this.#codec?.createDecoder();
+  }
+
+  /** The next frame. */
+  async next(): Promise<IteratorResult<T>> {
+    while (this.#decoded.length === 0) {
+      const result = await this.#state.next();
+      if (result.done) return result;
+      if (!this.#decoder) return { value: result.value as T, done: false };
+      this.#decoder.decode(result.value, (frame) => this.#decoded.push(frame));
+    }
+    return { value: this.#decoded.shift()!, done: false };
+  }
+}

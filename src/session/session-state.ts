@@ -1,0 +1,401 @@
+/**
+ * One side of a session, the same on client and server: sequence numbers,
+ * the window, the replay buffer, cumulative coalesced acknowledgements, and
+ * the inbox the application reads. It knows nothing of sockets: a connection
+ * is attached as a {@link SessionSink} and its messages are fed in, so the
+ * whole protocol runs deterministically in tests.
+ *
+ * @module
+ */
+
+import type { Clock, TimerHandle } from "../clock.ts";
+import { NetError } from "../errors.ts";
+import { encodeAck, encodeClose, encodeDataHeader, MessageType, type SessionMessage, type WindowSize } from "./envelope.ts";
+import { ReplayBuffer, type Unacked } from "./replay-buffer.ts";
+
+const noop = (): void => {};
+const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * Where a session writes: the connection it is attached to.
+ *
+ * @example
+ * ```ts
+ * import type { SessionSink } from "./session-state.ts";
+ * const sink: SessionSink = { write: (bytes) => void conn.write(bytes).catch(() => {}) };
+ * ```
+ */
+export interface SessionSink {
+  write(bytes: Uint8Array): void;
+}
+
+/** A send waiting for room in the window. */
+interface WaitingSend {
+  readonly payload: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A received frame not yet taken by the application; `epoch` tells frames of a lost session apart. */
+interface Received {
+  readonly seq: number;
+  readonly epoch: number;
+  readonly payload: Uint8Array;
+}
+
+/**
+ * What {@link SessionState.lose} and {@link SessionState.end} rejected.
+ *
+ * @example
+ * ```ts
+ * import type { Unconfirmed } from "./session-state.ts";
+ * const report: Unconfirmed = { count: 2, bytes: 10, firstSeq: 7, lastSeq: 8 };
+ * ```
+ */
+export interface Unconfirmed {
+  /** Sends rejected: those sent and never acknowledged, and those still waiting for the window. */
+  readonly count: number;
+  readonly bytes: number;
+  /** Sequence numbers of the sent-but-unacknowledged ones (undefined when none was sent). */
+  readonly firstSeq: number | undefined;
+  readonly lastSeq: number | undefined;
+}
+
+/**
+ * The protocol state of one session side.
+ *
+ * @example
+ * ```ts
+ * import { SessionState } from "./session-state.ts";
+ * import { realClock } from "../clock.ts";
+ * const state = new SessionState({ frames: 1024, bytes: 1 << 20 }, realClock);
+ * state.attach({ write: (b) => conn.write(b) }, 0, { frames: 1024, bytes: 1 << 20 });
+ * await state.send(new TextEncoder().encode("hi")); // resolves when the peer's application took it
+ * ```
+ */
+export class SessionState {
+  /** This side's window: what it sends unacknowledged at most, and what it holds unread at most. */
+  readonly window: WindowSize;
+  readonly #clock: Clock;
+  readonly #buffer = new ReplayBuffer();
+  #peerWindow: WindowSize;
+  #waiting: WaitingSend[] = [];
+  #waitingBytes = 0;
+  #sink: SessionSink | undefined;
+  #nextSeq = 1;
+
+  #inbox: Received[] = [];
+  #inboxHead = 0;
+  #inboxBytes = 0;
+  #epoch = 0;
+  #lastReceived = 0;
+  #consumed = 0;
+  #consumedBytes = 0;
+  #ackedOut = 0;
+  #ackTimer: TimerHandle | undefined;
+  #consumer: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined;
+  /** The peer sent CLOSE (done once the inbox is read), or the session ended (with an error, or none). */
+  #inboundEnd: { error: NetError | undefined } | undefined;
+  #ended: NetError | undefined;
+  #drainWaiters: (() => void)[] = [];
+
+  constructor(window: WindowSize, clock: Clock) {
+    this.window = window;
+    this.#peerWindow = window;
+    this.#clock = clock;
+  }
+
+  /** The last sequence number received from the peer in this session (0: none). */
+  get lastReceived(): number {
+    return this.#lastReceived;
+  }
+
+  /** Frames sent (or queued for the window) and not yet acknowledged. */
+  get unacknowledged(): number {
+    return this.#buffer.frames + this.#waiting.length;
+  }
+
+  /** Bytes held: the replay buffer, sends waiting for the window, and unread received frames. */
+  get heldBytes(): number {
+    return this.#buffer.bytes + this.#waitingBytes + this.#inboxBytes;
+  }
+
+  /** Received frames the application has not read. */
+  get unread(): number {
+    return this.#inbox.length - this.#inboxHead;
+  }
+
+  get attached(): boolean {
+    return this.#sink !== undefined;
+  }
+
+  /** The window in force: the smaller of this side's and the peer's. */
+  get sendWindow(): WindowSize {
+    return { frames: Math.min(this.window.frames, this.#peerWindow.frames), bytes: Math.min(this.window.bytes, this.#peerWindow.bytes) };
+  }
+
+  /**
+   * Sends one frame's bytes. Resolves once the peer's application took it
+   * from its session (the peer acknowledged it); waits while the window is
+   * full. Rejects with `ERR_FRAME_TOO_LARGE` for a payload larger than the
+   * window, `ERR_QUEUE_FULL` when a window's worth of sends already waits,
+   * `ERR_SESSION_LOST` if the session is lost first, or the error it ended with.
+   */
+  send(payload: Uint8Array): Promise<void> {
+    if (this.#ended) return rejectedWith(this.#ended);
+    const window = this.sendWindow;
+    if (payload.length > window.bytes) {
+      return rejectedWith(new NetError("ERR_FRAME_TOO_LARGE", `a frame of ${payload.length} bytes does not fit the session window (${window.bytes} bytes)`));
+    }
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    promise.catch(noop);
+    if (this.#waiting.length === 0 && this.#fits(payload.length)) {
+      this.#transmit({ payload, resolve, reject });
+      return promise;
+    }
+    if (this.#waiting.length >= this.window.frames || this.#waitingBytes + payload.length > this.window.bytes) {
+      return rejectedWith(
+        new NetError("ERR_QUEUE_FULL", `the session window is full and ${this.#waiting.length} sends (${this.#waitingBytes} bytes) already wait for it; await send() before sending more`),
+      );
+    }
+    this.#waiting.push({ payload, resolve, reject });
+    this.#waitingBytes += payload.length;
+    return promise;
+  }
+
+  /**
+   * Starts using `sink`: resends every frame after `peerLastReceived` (the
+   * peer has the rest), and acknowledges what the application already read.
+   * Throws `ERR_SESSION_PROTOCOL` if the peer claims a frame never sent.
+   */
+  attach(sink: SessionSink, peerLastReceived: number, peerWindow: WindowSize): void {
+    if (peerLastReceived >= this.#nextSeq) {
+      throw new NetError("ERR_SESSION_PROTOCOL", `the peer says it received frame ${peerLastReceived}, but the last frame sent was ${this.#nextSeq - 1}`);
+    }
+    this.#sink = sink;
+    this.#peerWindow = peerWindow;
+    this.#ackedOut = 0;
+    for (const item of this.#buffer.after(peerLastReceived)) this.#writeData(sink, item);
+    if (this.#consumed > 0 && this.#ackedOut < this.#consumed) this.#flushAck();
+    this.#pump();
+  }
+
+  /** The connection is gone: frames wait in the buffer for the next one. */
+  detach(): void {
+    this.#sink = undefined;
+    this.#cancelAckTimer();
+  }
+
+  /** Handles a DATA, ACK or CLOSE message from the peer. Throws `ERR_SESSION_PROTOCOL` on a violation. */
+  receive(message: SessionMessage): void {
+    switch (message.type) {
+      case MessageType.Data:
+        this.#acknowledged(message.ack);
+        if (message.seq <= this.#lastReceived) return; // a replayed frame we already hold
+        if (message.seq !== this.#lastReceived + 1) {
+          throw new NetError("ERR_SESSION_PROTOCOL", `frame ${message.seq} arrived after frame ${this.#lastReceived}: frames are missing`);
+        }
+        if (this.unread >= this.window.frames || this.#inboxBytes + message.payload.length > this.window.bytes) {
+          throw new NetError("ERR_SESSION_PROTOCOL", `the peer sent beyond the window (${this.window.frames} frames, ${this.window.bytes} bytes unread)`);
+        }
+        this.#lastReceived = message.seq;
+        if (this.#inboundEnd) return;
+        this.#deliver({ seq: message.seq, epoch: this.#epoch, payload: message.payload.slice() });
+        return;
+      case MessageType.Ack:
+        this.#acknowledged(message.ack);
+        return;
+      case MessageType.Close:
+        this.#endInbound(undefined);
+        return;
+      default:
+        throw new NetError("ERR_SESSION_PROTOCOL", `a handshake message (type ${message.type}) inside a session`);
+    }
+  }
+
+  /** The next frame the peer sent; one reader at a time. Taking it lets the peer's window move. */
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const item = this.#take();
+    if (item) return Promise.resolve({ value: item, done: false });
+    if (this.#inboundEnd) return this.#inboundEnd.error ? Promise.reject(this.#inboundEnd.error) : Promise.resolve(DONE);
+    if (this.#consumer) return Promise.reject(new TypeError("the session is already being read by another loop"));
+    return new Promise((resolve, reject) => (this.#consumer = { resolve, reject }));
+  }
+
+  /** Resolves once every frame sent so far was acknowledged (at once if none waits), or the session ended. */
+  drained(): Promise<void> {
+    if (this.unacknowledged === 0 || this.#ended) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** Tells the peer, over the attached connection, that this side ends the session. */
+  sendClose(): void {
+    this.#sink?.write(encodeClose(this.#nextSeq - 1));
+  }
+
+  /**
+   * The peer no longer holds the session: rejects every unacknowledged and
+   * waiting send with `error(unconfirmed)`, and starts afresh at sequence 1.
+   * Frames received and not read yet stay readable.
+   */
+  lose(error: (unconfirmed: Unconfirmed) => NetError): Unconfirmed {
+    const report = this.#rejectAll(error);
+    this.#nextSeq = 1;
+    this.#epoch++;
+    this.#lastReceived = 0;
+    this.#consumed = 0;
+    this.#consumedBytes = 0;
+    this.#ackedOut = 0;
+    this.#peerWindow = this.window;
+    return report;
+  }
+
+  /**
+   * The session is over: rejects every pending send with `error`, and ends
+   * the inbox: with `inboundError` after the unread frames, or done.
+   */
+  end(error: NetError, inboundError?: NetError): Unconfirmed {
+    if (!this.#ended) this.#ended = error;
+    this.detach();
+    this.#endInbound(inboundError);
+    return this.#rejectAll(() => error);
+  }
+
+  #rejectAll(error: (unconfirmed: Unconfirmed) => NetError): Unconfirmed {
+    const sent = this.#buffer.takeAll();
+    const waiting = this.#waiting;
+    this.#waiting = [];
+    const bytes = sent.reduce((n, item) => n + item.payload.length, 0) + this.#waitingBytes;
+    this.#waitingBytes = 0;
+    const report: Unconfirmed = { count: sent.length + waiting.length, bytes, firstSeq: sent[0]?.seq, lastSeq: sent[sent.length - 1]?.seq };
+    if (report.count > 0) {
+      const reason = error(report);
+      for (const item of sent) item.reject(reason);
+      for (const item of waiting) item.reject(reason);
+    }
+    this.#wakeDrained();
+    return report;
+  }
+
+  #endInbound(error: NetError | undefined): void {
+    if (this.#inboundEnd) return;
+    this.#inboundEnd = { error };
+    if (this.unread > 0) return;
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    if (consumer && error) consumer.reject(error);
+    else consumer?.resolve(DONE);
+  }
+
+  #fits(bytes: number): boolean {
+    const window = this.sendWindow;
+    return this.#buffer.frames < window.frames && (this.#buffer.frames === 0 || this.#buffer.bytes + bytes <= window.bytes);
+  }
+
+  #transmit(send: WaitingSend): void {
+    const item: Unacked = { seq: this.#nextSeq++, payload: send.payload, resolve: send.resolve, reject: send.reject };
+    this.#buffer.push(item);
+    if (this.#sink) this.#writeData(this.#sink, item);
+  }
+
+  /** Moves sends waiting for the window into it, in order. */
+  #pump(): void {
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.payload.length)) {
+      const send = this.#waiting.shift()!;
+      this.#waitingBytes -= send.payload.length;
+      this.#transmit(send);
+    }
+  }
+
+  #writeData(sink: SessionSink, item: Unacked): void {
+    // The cumulative ack rides on every data frame, so a busy link needs no ACK messages.
+    const ack = this.#consumed;
+    this.#ackedOut = ack;
+    this.#consumedBytes = 0;
+    this.#cancelAckTimer();
+    sink.write(encodeDataHeader(item.seq, ack, item.payload.length));
+    if (item.payload.length > 0) sink.write(item.payload);
+  }
+
+  #acknowledged(ack: number): void {
+    if (ack >= this.#nextSeq) throw new NetError("ERR_SESSION_PROTOCOL", `the peer acknowledged frame ${ack}, but the last frame sent was ${this.#nextSeq - 1}`);
+    if (this.#buffer.acknowledge(ack) === 0) return;
+    this.#pump();
+    if (this.unacknowledged === 0) this.#wakeDrained();
+  }
+
+  #wakeDrained(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  #deliver(item: Received): void {
+    const consumer = this.#consumer;
+    if (consumer && this.unread === 0) {
+      this.#consumer = undefined;
+      this.#consumedOne(item);
+      consumer.resolve({ value: item.payload, done: false });
+      return;
+    }
+    this.#inbox.push(item);
+    this.#inboxBytes += item.payload.length;
+  }
+
+  #take(): Uint8Array | undefined {
+    if (this.#inboxHead === this.#inbox.length) return undefined;
+    const item = this.#inbox[this.#inboxHead]!;
+    (this.#inbox as (Received | undefined)[])[this.#inboxHead] = undefined;
+    this.#inboxHead++;
+    this.#inboxBytes -= item.payload.length;
+    if (this.#inboxHead === this.#inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    } else if (this.#inboxHead > 1024 && this.#inboxHead * 2 > this.#inbox.length) {
+      this.#inbox = this.#inbox.slice(this.#inboxHead);
+      this.#inboxHead = 0;
+    }
+    this.#consumedOne(item);
+    if (this.unread === 0 && this.#inboundEnd) this.#endInbound(this.#inboundEnd.error);
+    return item.payload;
+  }
+
+  /** The application took `item`: acknowledge it now if a quarter of the window is due, else within the tick. */
+  #consumedOne(item: Received): void {
+    if (item.epoch !== this.#epoch) return;
+    this.#consumed = item.seq;
+    this.#consumedBytes += item.payload.length;
+    if (!this.#sink) return;
+    const due = this.#consumed - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#consumedBytes >= this.window.bytes >> 2;
+    if (due) this.#flushAck();
+    else this.#ackTimer ??= this.#clock.setTimeout(() => {
+      this.#ackTimer = undefined;
+      this.#flushAck();
+    }, 0);
+  }
+
+  #flushAck(): void {
+    this.#cancelAckTimer();
+    if (!this.#sink || this.#consumed <= this.#ackedOut) return;
+    this.#ackedOut = this.#consumed;
+    this.#consumedBytes = 0;
+    this.#sink.write(encodeAck(this.#consumed));
+  }
+
+  #cancelAckTimer(): void {
+    if (this.#ackTimer === undefined) return;
+    this.#clock.clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+  }
+}
+
+function rejectedWith(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(noop);
+  return promise;
+}

@@ -1,0 +1,256 @@
+// The session protocol without sockets: wire format, and two SessionStates
+// joined by hand-driven links on a manual clock. Same file on Node, Deno, Bun.
+import { describe, expect, it } from "vitest";
+import type { NetError } from "../src/errors.ts";
+import {
+  decodeMessage,
+  encodeAck,
+  encodeClose,
+  encodeDataHeader,
+  encodeHello,
+  encodeRefused,
+  encodeResume,
+  encodeWelcome,
+  MessageReader,
+  MessageType,
+  RefusedReason,
+  type SessionMessage,
+} from "../src/session/envelope.ts";
+import { randomSecret, sameSecret, sessionIdText } from "../src/session/handshake.ts";
+import { SessionState } from "../src/session/session-state.ts";
+import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
+
+const W = { frames: 4, bytes: 64 };
+
+function decodeAll(bytes: Uint8Array): SessionMessage[] {
+  const out: SessionMessage[] = [];
+  new MessageReader(1 << 20).push(bytes, (body) => out.push(decodeMessage(body)));
+  return out;
+}
+
+/** A one-way link: what one side writes, held until the test delivers it (or drops it). */
+class Wire {
+  chunks: Uint8Array[] = [];
+  readonly reader = new MessageReader(1 << 20);
+  write(bytes: Uint8Array): void {
+    this.chunks.push(bytes.slice());
+  }
+  /** Decodes what was written and feeds it to `to`; returns the messages. */
+  deliver(to: SessionState): SessionMessage[] {
+    const out: SessionMessage[] = [];
+    for (const chunk of this.chunks.splice(0)) this.reader.push(chunk, (body) => out.push(decodeMessage(body)));
+    for (const m of out) to.receive(m);
+    return out;
+  }
+  drop(): void {
+    this.chunks = [];
+  }
+}
+
+const bytes = (n: number, len = 1): Uint8Array => new Uint8Array(len).fill(n);
+
+describe("session wire format", () => {
+  it("round-trips every message, cut at any byte", () => {
+    const id = randomSecret();
+    const token = randomSecret();
+    const payload = Uint8Array.of(9, 8, 7);
+    const stream = [
+      encodeHello(W),
+      encodeResume(W, id, token, 2 ** 40 + 5),
+      encodeWelcome(true, W, id, token, 7),
+      encodeRefused(RefusedReason.BadToken, "wrong token"),
+      encodeDataHeader(3, 2, payload.length),
+      payload,
+      encodeAck(2 ** 33),
+      encodeClose(12),
+    ];
+    const all = new Uint8Array(stream.reduce((n, b) => n + b.length, 0));
+    let at = 0;
+    for (const b of stream) {
+      all.set(b, at);
+      at += b.length;
+    }
+    for (let cut = 0; cut <= all.length; cut += 7) {
+      const reader = new MessageReader(1 << 20);
+      const got: SessionMessage[] = [];
+      reader.push(all.subarray(0, cut), (body) => got.push(decodeMessage(body.slice())));
+      reader.push(all.subarray(cut), (body) => got.push(decodeMessage(body.slice())));
+      expect(got.map((m) => m.type)).toEqual([MessageType.Hello, MessageType.Resume, MessageType.Welcome, MessageType.Refused, MessageType.Data, MessageType.Ack, MessageType.Close]);
+      const resume = got[1] as Extract<SessionMessage, { type: 2 }>;
+      expect(resume.lastReceived).toBe(2 ** 40 + 5);
+      expect(sameSecret(resume.token, token)).toBe(true);
+      const welcome = got[2] as Extract<SessionMessage, { type: 3 }>;
+      expect([welcome.resumed, welcome.lastReceived, sessionIdText(welcome.id)]).toEqual([true, 7, sessionIdText(id)]);
+      expect(got[3]).toMatchObject({ reason: RefusedReason.BadToken, message: "wrong token" });
+      expect(got[4]).toMatchObject({ seq: 3, ack: 2, payload: payload });
+      expect(got[5]).toMatchObject({ ack: 2 ** 33 });
+      expect(got[6]).toMatchObject({ lastSeq: 12 });
+    }
+  });
+
+  it("refuses a bad magic, an unknown type, and a message over the limit", () => {
+    const hello = encodeHello(W);
+    hello[5] = 0;
+    expect(() => decodeAll(hello)).toThrow(/bad magic/);
+    expect(() => decodeAll(Uint8Array.of(0, 0, 0, 1, 0x7f))).toThrow(/unknown message type/);
+    expect(() => new MessageReader(10).push(Uint8Array.of(0, 0, 1, 0), () => {})).toThrow(expect.objectContaining({ code: "ERR_SESSION_PROTOCOL" }));
+  });
+
+  it("secrets are 128 bits, random, and compared whole", () => {
+    const a = randomSecret();
+    expect(a.length).toBe(16);
+    expect(sameSecret(a, randomSecret())).toBe(false);
+    const b = a.slice();
+    b[15] = b[15]! ^ 1;
+    expect(sameSecret(a, b)).toBe(false);
+    expect(sameSecret(a, a.slice())).toBe(true);
+  });
+});
+
+describe("SessionState", () => {
+  function pair(clock = new ManualClock(), window = W) {
+    const a = new SessionState(window, clock);
+    const b = new SessionState(window, clock);
+    const ab = new Wire();
+    const ba = new Wire();
+    a.attach(ab, 0, window);
+    b.attach(ba, 0, window);
+    return { a, b, ab, ba, clock };
+  }
+
+  it("send resolves only once the peer's application took the frame; acks are coalesced and piggy-backed", async () => {
+    const { a, b, ab, ba, clock } = pair(new ManualClock(), { frames: 16, bytes: 1024 });
+    let done = 0;
+    void a.send(bytes(1)).then(() => done++);
+    void a.send(bytes(2)).then(() => done++);
+    ab.deliver(b);
+    await microtasks();
+    expect(done).toBe(0); // received, not read
+    expect((await b.next()).value).toEqual(bytes(1));
+    expect(ba.chunks.length).toBe(0); // 1 of 16 frames read, under a quarter of the window: the ack waits for the tick
+    expect((await b.next()).value).toEqual(bytes(2));
+    await clock.advance(0);
+    const acks = ba.deliver(a);
+    expect(acks).toEqual([{ type: MessageType.Ack, ack: 2 }]); // one ack for both
+    await microtasks();
+    expect(done).toBe(2);
+    // Piggy-backed: b's data frame carries the ack of what b read; no separate ACK.
+    void a.send(bytes(3));
+    ab.deliver(b);
+    await b.next();
+    void b.send(bytes(4));
+    const sent = ba.deliver(a);
+    expect(sent).toEqual([expect.objectContaining({ type: MessageType.Data, seq: 1, ack: 3 })]);
+    await clock.advance(0);
+    expect(ba.chunks.length).toBe(0);
+  });
+
+  it("a full window makes send() wait, and a window's worth of waiting sends is the most it holds", async () => {
+    const { a, b, ab, ba, clock } = pair();
+    const settled: number[] = [];
+    const sends = [];
+    for (let i = 1; i <= 8; i++) sends.push(a.send(bytes(i)).then(() => settled.push(i)));
+    const overflow = a.send(bytes(9));
+    await expect(overflow).rejects.toMatchObject({ code: "ERR_QUEUE_FULL" });
+    expect(decodeAll(concatAll(ab.chunks)).length).toBe(4); // only the window went out
+    ab.deliver(b);
+    for (let i = 1; i <= 4; i++) expect((await b.next()).value).toEqual(bytes(i));
+    ba.deliver(a); // a quarter of the window (1 frame) read: acks went at once
+    await microtasks();
+    expect(settled).toEqual([1, 2, 3, 4]);
+    ab.deliver(b);
+    for (let i = 5; i <= 8; i++) expect((await b.next()).value).toEqual(bytes(i));
+    await clock.advance(0);
+    ba.deliver(a);
+    await Promise.all(sends);
+    expect(a.heldBytes).toBe(0);
+    await expect(a.send(new Uint8Array(65))).rejects.toMatchObject({ code: "ERR_FRAME_TOO_LARGE" });
+  });
+
+  it("a peer that ignores the window is a protocol error", () => {
+    const { b } = pair();
+    const frame = (seq: number) => decodeAll(concatAll([encodeDataHeader(seq, 0, 1), bytes(seq)]))[0]!;
+    for (let seq = 1; seq <= 4; seq++) b.receive(frame(seq));
+    expect(() => b.receive(frame(5))).toThrow(expect.objectContaining({ code: "ERR_SESSION_PROTOCOL" }));
+    expect(() => b.receive(frame(7))).toThrow(/missing/);
+  });
+
+  it("after a lost connection, resuming replays exactly the frames the peer did not receive, and duplicates are dropped", async () => {
+    const { a, b, ab, ba, clock } = pair();
+    const settled: number[] = [];
+    for (let i = 1; i <= 4; i++) void a.send(bytes(i)).then(() => settled.push(i));
+    // Frames 1-2 arrive; 3-4 die with the connection.
+    const written = ab.chunks.splice(0);
+    ab.chunks = written.slice(0, 4);
+    ab.deliver(b);
+    a.detach();
+    b.detach();
+    // The client reads frame 1 while disconnected; its ack goes out on the next connection.
+    expect((await b.next()).value).toEqual(bytes(1));
+    const ab2 = new Wire();
+    const ba2 = new Wire();
+    a.attach(ab2, b.lastReceived, W);
+    b.attach(ba2, a.lastReceived, W);
+    const replay = decodeAll(concatAll(ab2.chunks));
+    expect(replay.map((m) => (m.type === MessageType.Data ? m.seq : -1))).toEqual([3, 4]);
+    // A stale copy of frame 2 (say from the old connection) changes nothing.
+    b.receive(decodeAll(concatAll(written.slice(2, 4)))[0]!);
+    ab2.deliver(b);
+    ba2.deliver(a);
+    await microtasks();
+    expect(settled).toEqual([1]);
+    const got = [];
+    for (let i = 0; i < 3; i++) got.push((await b.next()).value![0]);
+    expect(got).toEqual([2, 3, 4]);
+    await clock.advance(0);
+    ba2.deliver(a);
+    await microtasks();
+    expect(settled).toEqual([1, 2, 3, 4]);
+  });
+
+  it("lose() rejects exactly the unacknowledged sends, names them, and restarts at sequence 1", async () => {
+    const { a, b, ab, ba } = pair();
+    const results: string[] = [];
+    for (let i = 1; i <= 6; i++) a.send(bytes(i)).then(() => results.push(`ok ${i}`), (e: NetError) => results.push(`${e.code} ${i}`));
+    ab.deliver(b);
+    await b.next();
+    ba.deliver(a); // frame 1 acknowledged
+    await microtasks();
+    a.detach();
+    const report = a.lose((u) => new (class extends Error {
+      code = "ERR_SESSION_LOST";
+    })(`${u.count} unconfirmed, frames ${u.firstSeq}-${u.lastSeq}`) as unknown as NetError);
+    await microtasks();
+    expect(report).toMatchObject({ count: 5, firstSeq: 2, lastSeq: 5 }); // 2-5 sent, 6 waited for the window
+    expect(results).toEqual(["ok 1", "ERR_SESSION_LOST 2", "ERR_SESSION_LOST 3", "ERR_SESSION_LOST 4", "ERR_SESSION_LOST 5", "ERR_SESSION_LOST 6"]);
+    const fresh = new SessionState(W, new ManualClock());
+    const wire = new Wire();
+    a.attach(wire, 0, W);
+    void a.send(bytes(7));
+    expect(decodeAll(concatAll(wire.chunks))[0]).toMatchObject({ seq: 1 });
+    expect(fresh.lastReceived).toBe(0);
+  });
+
+  it("end() rejects pending sends and ends the reader after the unread frames", async () => {
+    const { a, b, ab } = pair();
+    const pending = a.send(bytes(1));
+    ab.deliver(b);
+    b.receive({ type: MessageType.Close, lastSeq: 1 });
+    expect((await b.next()).value).toEqual(bytes(1));
+    expect((await b.next()).done).toBe(true);
+    const error = Object.assign(new Error("stopped"), { code: "ABORT_ERR" }) as unknown as NetError;
+    a.end(error);
+    await expect(pending).rejects.toBe(error);
+    await expect(a.send(bytes(2))).rejects.toBe(error);
+  });
+});
+
+function concatAll(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
