@@ -43,6 +43,9 @@ export type NetErrorCode =
   | "ERR_CONNECTION_LOST"
   | "ERR_PROXY_PROTOCOL"
   | "ERR_HANDLER"
+  | "ERR_SESSION_LOST"
+  | "ERR_SESSION_REFUSED"
+  | "ERR_SESSION_PROTOCOL"
   | "EUNKNOWN";
 
 /** Registered (`Symbol.for`), so every copy of wireline in a process shares it. */
