@@ -170,8 +170,23 @@ export function toNetError(error: unknown, address?: string, fallback: NetErrorC
   if (rawCode && KNOWN_CODES.has(rawCode)) code = rawCode as NetErrorCode;
   else if (rawCode && rawCode in CODE_ALIASES) code = CODE_ALIASES[rawCode]!;
   else if (name && name in NAME_TO_CODE) code = NAME_TO_CODE[name]!;
-  const message = typeof e?.message === "string" && e.message ? e.message : String(error);
+  const message = firstLine(typeof e?.message === "string" && e.message ? e.message : String(error));
   return new NetError(code, describe(code, message, rawCode), { cause: error, address });
+}
+
+/**
+ * The first non-empty line of a runtime's message, trimmed: some (OpenSSL's
+ * error queue) span several lines, and an error message is one line; the
+ * full text stays in `cause`.
+ *
+ * @example
+ * ```ts
+ * import { firstLine } from "./errors.ts";
+ * firstLine("wrong version number:ssl3_record.c:354:\n"); // "wrong version number:ssl3_record.c:354:"
+ * ```
+ */
+export function firstLine(message: string): string {
+  return message.split(/\r?\n/).find((line) => line.trim() !== "")?.trim() ?? "";
 }
 
 function describe(code: NetErrorCode, runtimeMessage: string, rawCode: string | undefined): string {

@@ -202,7 +202,8 @@ export interface ServerEvents {
   /** A connection was closed unserved: both limits reached ("full"), or the server stopped while it waited ("stopping"). */
   refused: { readonly remoteAddress: SocketAddress | undefined; readonly reason: RefusedReason };
   /**
-   * A handler or filter threw or rejected, the filter timed out, or a PROXY
+   * A handler or filter threw or rejected (ERR_HANDLER, with what it threw as
+   * `cause`; a NetError it let through stays itself), the filter timed out, or a PROXY
    * header was bad (ERR_PROXY_PROTOCOL; `remoteAddress` is then the socket's
    * peer). Only that connection was closed.
    */
@@ -549,7 +550,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     } catch (error) {
       turnAway(raw);
       this.#stats.filtered();
-      this.#report(error, remoteAddress);
+      this.#report(applicationError(error, "the filter", this.#peerLabel(remoteAddress)), remoteAddress);
       return;
     }
     if (!isThenable(verdict)) {
@@ -585,7 +586,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       void conn.close();
       this.#forget(conn);
       this.#stats.filtered();
-      if (error !== undefined) this.#report(error, conn.remoteAddress);
+      if (error !== undefined) this.#report(applicationError(error, "the filter", this.#peerLabel(conn.remoteAddress)), conn.remoteAddress);
     } else if (this.#stopping) {
       this.#refuseOpen(conn, "stopping");
     } else {
@@ -647,7 +648,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       return;
     }
     if (paused) conn.resume();
-    const session = new Session(this.#settings, conn, this.#stopping, (s) => this.#ended(s), (e) => this.#report(e, conn.remoteAddress));
+    const session = new Session(this.#settings, conn, this.#stopping, (s) => this.#ended(s), (e) => this.#report(applicationError(e, "the connection handler", this.#peerLabel(conn.remoteAddress)), conn.remoteAddress));
     this.#sessions.add(session);
     this.#stats.begin();
     this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
@@ -856,6 +857,18 @@ function turnAway(raw: RawSocket): void {
   }
   raw.handshake.catch(noop);
   raw.destroy();
+}
+
+/**
+ * What the application's own code (a handler or filter) threw, as the
+ * server reports it: ERR_HANDLER with the thrown value as `cause`, so it is
+ * not mistaken for a network failure. A NetError it let through (its
+ * connection reset, an idle timeout) is reported as it is.
+ */
+function applicationError(error: unknown, what: string, address: string): NetError {
+  if (error instanceof NetError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new NetError("ERR_HANDLER", `${what} threw: ${message}`, { cause: error, address });
 }
 
 function isThenable<T>(value: T | Promise<T>): value is Promise<T> {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { invalidOption, NetError } from "./errors.ts";
+import { firstLine, invalidOption, NetError } from "./errors.ts";
 
 /** Client-side TLS options for `connect(address, { tls })` and `startTls()`. */
 export interface TlsClientOptions {
@@ -216,7 +216,8 @@ export function toTlsError(error: unknown, address: string | undefined, certRefu
   if (error instanceof NetError) return error;
   const e = error as { code?: unknown; message?: unknown } | undefined;
   const code = typeof e?.code === "string" ? e.code : undefined;
-  const detail = typeof e?.message === "string" && e.message ? e.message : String(error);
+  // A TLS library's message can span lines (OpenSSL's error queue): the first says what failed; `cause` keeps the rest.
+  const detail = firstLine(typeof e?.message === "string" && e.message ? e.message : String(error));
   return certRefused
     ? new NetError("ERR_TLS_CERT", `the peer's certificate was refused: ${detail}${code ? ` [${code}]` : ""}`, { cause: error, address })
     : new NetError("ERR_TLS", `TLS handshake failed: ${detail}`, { cause: error, address });

@@ -188,16 +188,18 @@ describe(`server counters (${runtime})`, () => {
 
 describe(`server handler errors (${runtime})`, () => {
   it("a throwing handler closes only its own connection; neighbours finish their echo intact", async () => {
+    const thrown = new Error("handler failed on purpose");
+    const syncThrown = new TypeError("sync failure");
     await using server = await serve({}, async (conn) => {
       const it = conn[Symbol.asyncIterator]();
       const first = await it.next();
-      if (!first.done && text(first.value) === "boom") throw new Error("handler failed on purpose");
+      if (!first.done && text(first.value) === "boom") throw thrown;
       if (!first.done && text(first.value) === "sync") return syncThrow();
       if (!first.done) await conn.write(first.value);
       for (let r = await it.next(); !r.done; r = await it.next()) await conn.write(r.value);
     });
     function syncThrow(): never {
-      throw new TypeError("sync failure");
+      throw syncThrown;
     }
     const errors: ServerEvents["error"][] = [];
     server.addEventListener("error", (event) => errors.push((event as unknown as { detail: ServerEvents["error"] }).detail));
@@ -232,8 +234,12 @@ describe(`server handler errors (${runtime})`, () => {
     const byPort = new Map(errors.map((e) => [portOf(e.remoteAddress!), e.error]));
     expect(byPort.get(portOf(bad.localAddress!))?.message).toContain("handler failed on purpose");
     expect(byPort.get(portOf(worse.localAddress!))?.message).toContain("sync failure");
+    // The handler's own error keeps its identity: ERR_HANDLER, with what it threw as cause.
+    expect(byPort.get(portOf(bad.localAddress!))?.cause).toBe(thrown);
+    expect(byPort.get(portOf(worse.localAddress!))?.cause).toBe(syncThrown);
     for (const e of errors) {
       expect(e.error).toBeInstanceOf(NetError);
+      expect(e.error.code).toBe("ERR_HANDLER");
       expect(e.error.address).toBe(`${HOST}:${portOf(e.remoteAddress!)}`);
     }
     await until(() => server.stats.currentConnections === 0, "all handlers done");
@@ -299,6 +305,8 @@ describe(`server filter (${runtime})`, () => {
     const reported = await error;
     expect(reported.remoteAddress).toEqual(broken.localAddress);
     expect(reported.error.message).toContain("filter broke");
+    expect(reported.error.code).toBe("ERR_HANDLER");
+    expect((reported.error.cause as Error).message).toBe("filter broke");
     expect(server.stats).toMatchObject({ filteredConnections: 2, totalConnections: 1 });
   });
 });
