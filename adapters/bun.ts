@@ -28,6 +28,7 @@ import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsI
 import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
 import { onlyOn } from "./runtime-guard.ts";
+import { systemResolve } from "./system-resolver.ts";
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -337,7 +338,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
   try {
     opened = address.transport === "unix"
       ? Bun.connect<BunDriver>({ unix: address.path, ...common })
-      : Bun.connect<BunDriver>({ hostname: address.hostname, port: address.port, ...common });
+      : Bun.connect<BunDriver>({ hostname: address.hostname, port: address.port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }), ...common });
   } catch (error) {
     // Bun validates some options synchronously (e.g. the port range).
     return Promise.reject(toNetError(error, where));
@@ -421,6 +422,7 @@ const capabilities: TransportCapabilities = {
   ipv6Only: true,
   backlog: FIXED_BACKLOG,
   unixBacklog: FIXED_BACKLOG,
+  localAddress: true,
 };
 
 /**
@@ -439,7 +441,7 @@ const capabilities: TransportCapabilities = {
  * ```
  */
 // Elsewhere (JSR serves this adapter to Node and Bun too) connect and listen refuse with ERR_UNSUPPORTED naming the right import.
-export const bunTransport: Transport = onlyOn("bun", { name: "bun", capabilities, connect: rawConnect, listen: rawListen });
+export const bunTransport: Transport = onlyOn("bun", { name: "bun", capabilities, connect: rawConnect, resolve: systemResolve, listen: rawListen });
 
 export * from "../src/mod.ts";
 

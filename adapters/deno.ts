@@ -19,6 +19,7 @@ import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
 import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { onlyOn } from "./runtime-guard.ts";
+import { systemResolve } from "./system-resolver.ts";
 
 /** One read buffer; large enough that bulk transfers need few reads. */
 const READ_SIZE = 64 * 1024;
@@ -462,6 +463,7 @@ const capabilities: TransportCapabilities = {
   ipv6Only: "Deno.listen has no IPV6_V6ONLY option",
   backlog: true,
   unixBacklog: "Deno.listen takes no backlog for a Unix socket",
+  localAddress: "Deno.connect has no option to bind the local address before connecting",
   proxyProtocolWithTls: "Deno cannot run the server side of a TLS handshake on a connection it has read from (Deno.startTls is client-only); terminate TLS at the balancer",
 };
 
@@ -482,7 +484,7 @@ const capabilities: TransportCapabilities = {
  * ```
  */
 // Elsewhere (JSR serves this adapter to Node and Bun too) connect and listen refuse with ERR_UNSUPPORTED naming the right import.
-export const denoTransport: Transport = onlyOn("deno", { name: "deno", capabilities, connect: rawConnect, listen: rawListen });
+export const denoTransport: Transport = onlyOn("deno", { name: "deno", capabilities, connect: rawConnect, resolve: systemResolve, listen: rawListen });
 
 export * from "../src/mod.ts";
 

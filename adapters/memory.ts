@@ -201,6 +201,7 @@ const capabilities: TransportCapabilities = Object.freeze({
   ipv6Only: true,
   backlog: true,
   unixBacklog: true,
+  localAddress: true,
 });
 
 function keyOf(address: Address): string {
@@ -221,7 +222,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
     if (!accept) return reject(new NetError("ECONNREFUSED", "connection refused", { address: formatAddress(address) }));
     const remote = toSocketAddress(address);
     const local: SocketAddress =
-      address.transport === "unix" ? remote : { transport: "tcp", hostname: address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
+      address.transport === "unix" ? remote : { transport: "tcp", hostname: options.localAddress ?? address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
     const client = new MemoryDriver(local, remote);
     const server = new MemoryDriver(remote, local);
     client.peer = server;

@@ -21,6 +21,7 @@ import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
 import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { clientHandshake, clientTlsOptions, serverHandshake, serverTlsOptions, tlsInfoOf } from "./node-tls.ts";
 import { isTlsLayerError, toOpenSslTlsError } from "./openssl-tls.ts";
+import { systemResolve } from "./system-resolver.ts";
 
 /** Node's own write buffer: small, so that the kernel's queue and watermarks do the buffering. */
 const NODE_HIGH_WATER_MARK = 16 * 1024;
@@ -197,7 +198,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
   // listener plus an end-of-stream hook that builds an ERR_STREAM_PREMATURE_CLOSE error at every
   // close), costing ~2.5 KiB per connection and ~20% of the accept rate (bench/). It only matters
   // until the connect (and handshake) completes.
-  const where = address.transport === "unix" ? { path: address.path } : { host: address.hostname, port: address.port };
+  const where = address.transport === "unix" ? { path: address.path } : { host: address.hostname, port: address.port, localAddress: options.localAddress };
   const common = { ...where, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
   const socket = options.tls ? tls.connect({ ...clientTlsOptions(options.tls), ...common }) : net.connect(common);
   const { signal } = options;
@@ -292,6 +293,7 @@ const capabilities: TransportCapabilities = {
   ipv6Only: true,
   backlog: true,
   unixBacklog: true,
+  localAddress: true,
 };
 
 /**
@@ -305,7 +307,7 @@ const capabilities: TransportCapabilities = {
  * const conn = await connect("127.0.0.1:6379");
  * ```
  */
-export const nodeTransport: Transport = { name: "node", capabilities, connect: rawConnect, listen: rawListen };
+export const nodeTransport: Transport = { name: "node", capabilities, connect: rawConnect, resolve: systemResolve, listen: rawListen };
 
 export * from "../src/mod.ts";
 

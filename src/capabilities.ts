@@ -134,3 +134,20 @@ export function checkStartTlsCapabilities(capabilities: TransportCapabilities, o
   }
   if (overUnix) need(capabilities.tlsOverUnix, "TLS over a Unix socket");
 }
+
+/**
+ * Refuses `localAddress` on a transport that cannot bind a client socket
+ * before connecting, and on a Unix socket, where it has no meaning.
+ *
+ * @example
+ * ```ts
+ * import { checkLocalAddressCapability } from "./capabilities.ts";
+ * import type { TransportCapabilities } from "./transport.ts";
+ * declare const caps: TransportCapabilities;
+ * checkLocalAddressCapability(caps, { transport: "tcp", hostname: "db", port: 5432 }); // ERR_UNSUPPORTED on Deno
+ * ```
+ */
+export function checkLocalAddressCapability(capabilities: TransportCapabilities, address: Address): void {
+  if (address.transport === "unix") throw unsupported("localAddress", "it applies to TCP connections, not Unix sockets");
+  need(capabilities.localAddress, "localAddress");
+}

@@ -5,15 +5,17 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type AddressInput } from "./address.ts";
-import { checkConnectCapabilities, checkStartTlsCapabilities } from "./capabilities.ts";
+import { formatAddress, parseAddress, type Address, type AddressInput, type TcpAddress } from "./address.ts";
+import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "./capabilities.ts";
+import { realClock } from "./clock.ts";
 import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
+import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup, type ResolvedAddress } from "./happy-eyeballs.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
 import { encodeProxyHeader } from "./proxy-protocol/encode.ts";
 import type { ProxyHeaderOptions } from "./proxy-protocol/types.ts";
 import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "./tls.ts";
-import type { RawSocket, Transport } from "./transport.ts";
+import type { RawConnectOptions, RawSocket, Transport } from "./transport.ts";
 
 /**
  * Default connect timeout, in ms (10 s), TLS handshake included.
@@ -46,6 +48,25 @@ export interface ConnectOptions extends SocketOptions {
    * (this needs client `startTls`).
    */
   proxyHeader?: ProxyHeaderOptions;
+  /**
+   * Only this address family (4 or 6) for a host name; an IP literal of the
+   * other family fails with ERR_INVALID_OPTION. Default: both, IPv6 first.
+   */
+  family?: 4 | 6;
+  /**
+   * Happy Eyeballs (RFC 8305): ms after which the next of a name's addresses
+   * is tried while the previous attempt is still pending (an attempt that
+   * fails starts the next at once). Default 250, at least 10.
+   */
+  attemptDelay?: number;
+  /**
+   * Resolves host names instead of the runtime's resolver (service
+   * discovery, tests): returns `{ address, family }` entries. Errors it
+   * throws fail the connect with ENOTFOUND. IP literals are never looked up.
+   */
+  lookup?: Lookup;
+  /** Bind the connection's own end to this local IP before connecting (ERR_UNSUPPORTED where the runtime cannot: Deno). */
+  localAddress?: string;
 }
 
 // `satisfies` makes the compiler flag a key added to the options types but not here.
@@ -59,6 +80,10 @@ const CONNECT_OPTION_KEYS: readonly string[] = Object.keys({
   signal: true,
   tls: true,
   proxyHeader: true,
+  family: true,
+  attemptDelay: true,
+  lookup: true,
+  localAddress: true,
 } satisfies Record<keyof ConnectOptions, true>);
 
 const TLS_CLIENT_OPTION_KEYS: readonly string[] = Object.keys({
@@ -99,6 +124,7 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     tls = checkTlsClientOptions(options.tls, address.transport === "tcp" ? address.hostname : undefined);
   }
   checkConnectCapabilities(transport.capabilities, address, tls);
+  const dialling = checkDialOptions(transport, address, options);
   const proxyHeader = options.proxyHeader === undefined ? undefined : encodeProxyHeader(options.proxyHeader);
   if (proxyHeader && tls) checkStartTlsCapabilities(transport.capabilities, { isServer: false, client: tls }, address.transport === "unix");
   if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted before it started", { address: label, cause: signal.reason });
@@ -121,9 +147,13 @@ export async function connectWith(transport: Transport, input: AddressInput, opt
     }
   });
   aborted.catch(() => {});
-  const attempt = proxyHeader && tls
-    ? tlsAfterProxyHeader(transport.connect(address, { signal: controller.signal }), proxyHeader, tls, controller.signal)
-    : transport.connect(address, tls ? { signal: controller.signal, tls } : { signal: controller.signal });
+  const dialOne = (target: Address, signal: AbortSignal): Promise<RawSocket> => {
+    const raw: RawConnectOptions = dialling.localAddress === undefined ? { signal } : { signal, localAddress: dialling.localAddress };
+    return proxyHeader && tls ? tlsAfterProxyHeader(transport.connect(target, raw), proxyHeader, tls, signal) : transport.connect(target, tls ? { ...raw, tls } : raw);
+  };
+  const attempt = dialling.resolve === undefined || address.transport !== "tcp"
+    ? dialOne(address, controller.signal)
+    : dialResolved(address, dialling.resolve, dialling, label, controller.signal, dialOne);
   let raw: RawSocket;
   try {
     raw = await Promise.race([attempt, aborted]);
@@ -171,4 +201,79 @@ async function tlsAfterProxyHeader(attempt: Promise<RawSocket>, header: Uint8Arr
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** The validated dialling options: how a host name is resolved and raced. */
+interface Dialling {
+  /** Set when the host is a name and there is a resolver: the addresses get raced. */
+  readonly resolve: Lookup | undefined;
+  readonly family: 4 | 6 | undefined;
+  readonly attemptDelay: number;
+  readonly localAddress: string | undefined;
+}
+
+function checkDialOptions(transport: Transport, address: Address, options: ConnectOptions): Dialling {
+  const { family, lookup, localAddress } = options;
+  if (family !== undefined && family !== 4 && family !== 6) throw invalidOption("family", family, "4 or 6");
+  const attemptDelay = checkMillis("attemptDelay", options.attemptDelay, MIN_ATTEMPT_DELAY) ?? DEFAULT_ATTEMPT_DELAY;
+  if (lookup !== undefined && typeof lookup !== "function") throw invalidOption("lookup", lookup, "a function (hostname) => Promise<{ address, family }[]>");
+  let localFamily: 4 | 6 | undefined;
+  if (localAddress !== undefined) {
+    if (typeof localAddress !== "string" || (localFamily = nonZero(ipFamily(localAddress))) === undefined) throw invalidOption("localAddress", localAddress, "an IP address literal");
+  }
+  if (localFamily !== undefined && family !== undefined && localFamily !== family) {
+    throw invalidOption("family", family, `the family of localAddress ${localAddress} (${localFamily})`);
+  }
+  const wanted = family ?? localFamily;
+  const literal = address.transport === "tcp" ? ipFamily(address.hostname) : 0;
+  if (literal !== 0 && wanted !== undefined && literal !== wanted) {
+    throw invalidOption(family !== undefined ? "family" : "localAddress", family ?? localAddress, `of the family of the IPv${literal} address dialled`);
+  }
+  if (localAddress !== undefined) checkLocalAddressCapability(transport.capabilities, address);
+  if (address.transport !== "tcp" || literal !== 0) return { resolve: undefined, family: wanted, attemptDelay, localAddress };
+  const resolve = lookup ?? (transport.resolve ? (hostname: string) => transport.resolve!(hostname) : undefined);
+  if (resolve === undefined && family !== undefined) {
+    throw new NetError("ERR_UNSUPPORTED", `family is not supported here: the ${transport.name} transport does not resolve host names; pass a lookup`);
+  }
+  return { resolve, family: wanted, attemptDelay, localAddress };
+}
+
+function nonZero(family: 0 | 4 | 6): 4 | 6 | undefined {
+  return family === 0 ? undefined : family;
+}
+
+/** Resolves the host name (within the connect timeout), then races its addresses. */
+async function dialResolved(
+  address: TcpAddress,
+  resolve: Lookup,
+  dialling: Dialling,
+  label: string,
+  signal: AbortSignal,
+  dialOne: (target: Address, signal: AbortSignal) => Promise<RawSocket>,
+): Promise<RawSocket> {
+  let answer: unknown;
+  try {
+    answer = await resolve(address.hostname);
+  } catch (error) {
+    // Named with the port dialled; a resolver's NetError keeps its code.
+    if (!(error instanceof NetError)) throw toNetError(error, label, "ENOTFOUND");
+    throw error.address === label ? error : toNetError(error.cause ?? error, label, error.code);
+  }
+  const resolved = checkResolved(answer, "lookup");
+  if (signal.aborted) throw signal.reason;
+  const addresses = orderAddresses(address.hostname, resolved, dialling.family);
+  if (addresses.length === 0) {
+    const which = dialling.family === undefined ? "no address" : `no IPv${dialling.family} address`;
+    throw new NetError("ENOTFOUND", `host name resolved to ${which}`, { address: label });
+  }
+  return raceConnections<RawSocket>({
+    addresses,
+    dial: (entry, attemptSignal) => dialOne({ transport: "tcp", hostname: entry.address, port: address.port }, attemptSignal),
+    discard: (raw) => raw.destroy(),
+    attemptDelay: dialling.attemptDelay,
+    clock: realClock,
+    signal,
+    label,
+    port: address.port,
+  });
 }

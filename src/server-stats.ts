@@ -41,6 +41,10 @@ export interface ServerStats {
   readonly slowConnections: number;
   /** Connections closed for a PROXY protocol header that was missing, malformed, oversize, late or from an untrusted peer. */
   readonly proxyProtocolErrors: number;
+  /** Connections refused because their client already had `maxConnectionsPerClient` open (also in `refusedConnections`). */
+  readonly perClientRefusals: number;
+  /** Connections refused because their client exceeded `clientRate` (also in `refusedConnections`). */
+  readonly clientRateRefusals: number;
   /** Bytes received on every connection, closed or open. */
   readonly bytesRead: number;
   /** Bytes handed to `write()` on every connection, closed or open. */
@@ -59,7 +63,7 @@ interface ByteCounters {
  *
  * @example
  * ```ts
- * import { ServerStatsRecorder } from "wireline";
+ * import { ServerStatsRecorder } from "./server-stats.ts"; // internal: read server.stats instead
  * const stats = new ServerStatsRecorder();
  * stats.begin();
  * stats.end({ bytesRead: 10, bytesWritten: 10 });
@@ -77,6 +81,8 @@ export class ServerStatsRecorder {
   #handshakeTimeouts = 0;
   #slow = 0;
   #proxyProtocolErrors = 0;
+  #perClientRefusals = 0;
+  #clientRateRefusals = 0;
   #closedBytesRead = 0;
   #closedBytesWritten = 0;
 
@@ -100,6 +106,12 @@ export class ServerStatsRecorder {
 
   refused(): void {
     this.#refused++;
+  }
+
+  /** A per-client refusal; `refused()` counts it among all refusals too. */
+  clientRefused(reason: "per-client" | "client-rate"): void {
+    if (reason === "per-client") this.#perClientRefusals++;
+    else this.#clientRateRefusals++;
   }
 
   filtered(): void {
@@ -152,6 +164,8 @@ export class ServerStatsRecorder {
       handshakeTimeouts: this.#handshakeTimeouts,
       slowConnections: this.#slow,
       proxyProtocolErrors: this.#proxyProtocolErrors,
+      perClientRefusals: this.#perClientRefusals,
+      clientRateRefusals: this.#clientRateRefusals,
       bytesRead,
       bytesWritten,
     });

@@ -15,6 +15,7 @@ import { Connection } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { checkClientAdmission, ClientAdmission, type ClientAdmissionSettings, type ClientRate, type PerClientLimit } from "./client-admission.ts";
 import { checkProxyProtocolOptions, type ProxyProtocolSettings } from "./proxy-protocol/options.ts";
 import { ProxiedSocket, type HeaderOutcome } from "./proxy-protocol/proxied-socket.ts";
 import type { ProxyProtocolOptions } from "./proxy-protocol/types.ts";
@@ -66,6 +67,22 @@ export interface ListenOptions extends SocketOptions {
    * counted, and reported by a `refused` event.
    */
   maxQueued?: number;
+  /**
+   * Connections open at once per client: per remote IP (a number), or per
+   * network (`{ limit, prefix4: 24, prefix6: 64 }`). Counted from the moment
+   * the client's address is final (after the PROXY header, before the
+   * filter); one more is refused with reason "per-client" and counted in
+   * `perClientRefusals`. Unix-socket peers are not limited. Default: none.
+   */
+  maxConnectionsPerClient?: PerClientLimit;
+  /**
+   * New connections per client in any `per` ms (`{ connections, per,
+   * prefix4?, prefix6? }`, a token bucket allowing bursts of `connections`).
+   * One more is refused with reason "client-rate" and counted in
+   * `clientRateRefusals`. Clients idle for `per` ms are forgotten, so memory
+   * stays bounded. Default: none.
+   */
+  clientRate?: ClientRate;
   /**
    * Runs on every accepted connection before it is queued or dispatched
    * (after its TLS handshake). Rejected connections are closed and counted in
@@ -136,6 +153,8 @@ const LISTEN_OPTION_KEYS: Readonly<Record<keyof ListenOptions, true>> = {
   ipv6Only: true,
   maxConnections: true,
   maxQueued: true,
+  maxConnectionsPerClient: true,
+  clientRate: true,
   filter: true,
   filterTimeout: true,
   idleTimeout: true,
@@ -193,7 +212,7 @@ export class ConnectionContext extends TypedEventTarget<ConnectionContextEvents>
 export type ConnectionHandler = (conn: Connection, ctx: ConnectionContext) => void | Promise<void>;
 
 /** Why a connection was refused. */
-export type RefusedReason = "full" | "stopping";
+export type RefusedReason = "full" | "stopping" | "per-client" | "client-rate";
 
 /** Events of a {@link Server}, by name, with their payloads. */
 export interface ServerEvents {
@@ -236,6 +255,7 @@ interface ServerSettings {
   readonly ipv6Only: boolean | undefined;
   readonly maxConnections: number;
   readonly maxQueued: number;
+  readonly clients: ClientAdmissionSettings;
   readonly filter: ConnectionFilter | undefined;
   readonly filterTimeout: number;
   readonly idle: IdleSettings | undefined;
@@ -297,6 +317,7 @@ function checkListenOptions(options: ListenOptions): ServerSettings {
     ipv6Only: checkBoolean("ipv6Only", options.ipv6Only),
     maxConnections: checkInteger("maxConnections", options.maxConnections, 1, DEFAULT_MAX_CONNECTIONS),
     maxQueued: checkInteger("maxQueued", options.maxQueued, 0, DEFAULT_MAX_QUEUED),
+    clients: checkClientAdmission(options.maxConnectionsPerClient, options.clientRate),
     filter: options.filter,
     filterTimeout: checkTimeout("filterTimeout", options.filterTimeout, DEFAULT_FILTER_TIMEOUT),
     idle: checkIdleTimeout(options.idleTimeout),
@@ -368,6 +389,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   /** The transport's, set when bound: connections refuse a `startTls()` it cannot do. */
   #capabilities: TransportCapabilities | undefined;
   #onIdle: (() => void) | undefined;
+  /** Per-client counts, with maxConnectionsPerClient or clientRate. */
+  readonly #clients: ClientAdmission | undefined;
 
   /** Validates the options; `listen()` creates and binds servers. */
   constructor(options: ListenOptions, handler: ConnectionHandler) {
@@ -376,6 +399,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#settings = checkListenOptions(options);
     this.#handler = handler;
     this.#admission = new AdmissionQueue(this.#settings.maxConnections, this.#settings.maxQueued);
+    const { clients, clock } = this.#settings;
+    if (clients.limit || clients.rate) this.#clients = new ClientAdmission(clients, clock);
   }
 
   /** The bound address, with the real port when port 0 was asked for. */
@@ -536,11 +561,26 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#checkIdle();
   }
 
-  /** Runs the filter on a connection ready for it (plain, or TLS after its handshake), then admits it. */
+  /**
+   * Runs the per-client limits, then the filter, on a connection ready for
+   * them (plain, or TLS after its handshake; after its PROXY header: the real
+   * client), then admits it.
+   */
   #screen(raw: RawSocket, remoteAddress: SocketAddress | undefined): void {
+    let release = noop;
+    if (this.#clients) {
+      const verdict = this.#clients.admit(remoteAddress);
+      if (typeof verdict === "string") {
+        turnAway(raw);
+        this.#stats.clientRefused(verdict);
+        this.#refuse(remoteAddress, verdict);
+        return;
+      }
+      release = verdict;
+    }
     const { filter, filterTimeout, clock } = this.#settings;
     if (filter === undefined) {
-      const conn = this.#wrap(raw, remoteAddress);
+      const conn = this.#wrap(raw, remoteAddress, release);
       if (conn) this.#admit(conn, false);
       return;
     }
@@ -549,22 +589,24 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       verdict = filter(remoteAddress);
     } catch (error) {
       turnAway(raw);
+      release();
       this.#stats.filtered();
       this.#report(applicationError(error, "the filter", this.#peerLabel(remoteAddress)), remoteAddress);
       return;
     }
     if (!isThenable(verdict)) {
       if (verdict === true) {
-        const conn = this.#wrap(raw, remoteAddress);
+        const conn = this.#wrap(raw, remoteAddress, release);
         if (conn) this.#admit(conn, false);
       } else {
         turnAway(raw);
+        release();
         this.#stats.filtered();
       }
       return;
     }
     // The verdict takes a while: hold the connection unread, counted against the limits, for at most filterTimeout.
-    const conn = this.#wrap(raw, remoteAddress);
+    const conn = this.#wrap(raw, remoteAddress, release);
     if (!conn) return;
     conn.pause();
     const timer = filterTimeout > 0 ? clock.setTimeout(() => this.#filterTimedOut(conn), filterTimeout) : undefined;
@@ -605,8 +647,12 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#checkIdle();
   }
 
-  /** Wraps an accepted socket; a socket option the runtime rejects closes it and emits `error`. */
-  #wrap(raw: RawSocket, remoteAddress: SocketAddress | undefined): Connection | undefined {
+  /**
+   * Wraps an accepted socket; a socket option the runtime rejects closes it
+   * and emits `error`. `release` gives the client's place back once the
+   * connection is gone.
+   */
+  #wrap(raw: RawSocket, remoteAddress: SocketAddress | undefined, release: () => void = noop): Connection | undefined {
     const s = this.#settings;
     try {
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
@@ -615,9 +661,11 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = s.socketOptions;
       const conn = new Connection(socket, s.label, { allowHalfOpen, borrowedChunks, maxBufferedBytes, capabilities: this.#capabilities });
       this.#open.add(conn);
+      void conn.closed.then(release);
       return conn;
     } catch (error) {
       raw.destroy();
+      release();
       this.#report(error, remoteAddress);
       return undefined;
     }

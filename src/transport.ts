@@ -17,6 +17,7 @@
 
 import type { Address } from "./address.ts";
 import type { NetError } from "./errors.ts";
+import type { ResolvedAddress } from "./happy-eyeballs.ts";
 import type { ProxyInfo } from "./proxy-protocol/types.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "./tls.ts";
 
@@ -120,6 +121,8 @@ export interface RawConnectOptions {
   readonly signal?: AbortSignal;
   /** Open a TLS session: resolve only once the handshake and verification have succeeded. */
   readonly tls?: RawTlsClientOptions;
+  /** Bind to this local IP literal before connecting (checked against the `localAddress` capability first). */
+  readonly localAddress?: string;
 }
 
 /** Options a transport's `listen` receives, already validated by the core. */
@@ -191,6 +194,8 @@ export interface TransportCapabilities {
   readonly backlog: Capability;
   /** `backlog` on a Unix-socket listener. */
   readonly unixBacklog: Capability;
+  /** `localAddress` on connect: binding the client's end before connecting. Undeclared counts as unsupported. */
+  readonly localAddress?: Capability;
   /**
    * `listen({ tls, proxyProtocol })`: the server reads the plain-text PROXY
    * header, then runs the TLS handshake on the same socket, handing the bytes
@@ -217,6 +222,14 @@ export interface Transport {
   readonly capabilities: TransportCapabilities;
   /** Opens a connection; rejects with a {@link NetError}. */
   connect(address: Address, options: RawConnectOptions): Promise<RawSocket>;
+  /**
+   * Optional: resolves a host name to its IPv4 and IPv6 addresses with the
+   * runtime's resolver (/etc/hosts included), rejecting with ENOTFOUND. The
+   * core then races the addresses (Happy Eyeballs) and hands `connect` IP
+   * literals only. Absent (the memory transport): host names go to `connect`
+   * as they are.
+   */
+  resolve?(hostname: string): Promise<readonly ResolvedAddress[]>;
   /** Binds and listens; each accepted socket is handed to `onAccept` unstarted. */
   listen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener>;
 }

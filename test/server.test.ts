@@ -97,6 +97,8 @@ describe(`server counters (${runtime})`, () => {
       handshakeTimeouts: 0,
       slowConnections: 0,
       proxyProtocolErrors: 0,
+      perClientRefusals: 0,
+      clientRateRefusals: 0,
       bytesRead: 5,
       bytesWritten: 5,
     });
