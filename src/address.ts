@@ -44,7 +44,7 @@ function safeJson(value: unknown): string {
  *
  * @example
  * ```ts
- * import { validatePort } from "wireline";
+ * import { validatePort } from "./address.ts"; // internal: connect() and listen() validate ports
  * validatePort(8080, "127.0.0.1:8080"); // ok
  * ```
  */
@@ -133,7 +133,7 @@ function checkUnixPath(path: unknown, input: unknown): string {
  *
  * @example
  * ```ts
- * import { parseAddress } from "wireline";
+ * import { parseAddress } from "wireline/transport";
  * parseAddress("localhost:6379"); // { transport: "tcp", hostname: "localhost", port: 6379 }
  * parseAddress("[::1]:443");      // { transport: "tcp", hostname: "::1", port: 443 }
  * parseAddress({ path: "/tmp/app.sock" }); // { transport: "unix", path: "/tmp/app.sock" }
@@ -174,7 +174,7 @@ export function parseAddress(input: AddressInput, options?: { allowPortZero?: bo
  *
  * @example
  * ```ts
- * import { formatAddress } from "wireline";
+ * import { formatAddress } from "wireline/transport";
  * formatAddress({ transport: "tcp", hostname: "::1", port: 80 }); // "[::1]:80"
  * ```
  */

@@ -16,7 +16,7 @@ export type Admission = "active" | "queued" | "refused";
  *
  * @example
  * ```ts
- * import { AdmissionQueue } from "wireline";
+ * import { AdmissionQueue } from "./admission-queue.ts"; // internal: listen({ maxConnections, maxQueued }) uses it
  * const queue = new AdmissionQueue<string>(1, 1);
  * queue.admit("a"); // "active"
  * queue.admit("b"); // "queued"

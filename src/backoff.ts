@@ -61,9 +61,9 @@ export type Backoff = BackoffOptions | BackoffFunction;
  *
  * @example
  * ```ts
- * import { createBackoff, NetError } from "wireline";
- * const backoff = createBackoff({ initial: 100, max: 10_000 });
- * const delay = backoff.next(1, new NetError("ECONNREFUSED", "refused"), undefined); // 0..100
+ * import { reconnecting } from "wireline";
+ * // The client builds its policy from the backoff option and resets it once a connection is stable.
+ * const client = reconnecting("db:5432", { backoff: { initial: 100, max: 10_000 }, stableAfter: 5_000 });
  * ```
  */
 export interface BackoffPolicy {
@@ -78,8 +78,8 @@ export interface BackoffPolicy {
  *
  * @example
  * ```ts
- * import { DEFAULT_BACKOFF_INITIAL } from "wireline";
- * console.log(DEFAULT_BACKOFF_INITIAL); // 100
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { backoff: { initial: 250 } }); // default 100
  * ```
  */
 export const DEFAULT_BACKOFF_INITIAL: number = 100;
@@ -88,8 +88,8 @@ export const DEFAULT_BACKOFF_INITIAL: number = 100;
  *
  * @example
  * ```ts
- * import { DEFAULT_BACKOFF_MAX } from "wireline";
- * console.log(DEFAULT_BACKOFF_MAX); // 30000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { backoff: { max: 5_000 } }); // default 30 000
  * ```
  */
 export const DEFAULT_BACKOFF_MAX: number = 30_000;
@@ -100,10 +100,9 @@ export const DEFAULT_BACKOFF_MAX: number = 30_000;
  *
  * @example
  * ```ts
- * import { createBackoff, NetError } from "wireline";
- * const fixed = createBackoff(() => 500);
- * const err = new NetError("ECONNRESET", "reset");
- * console.log(fixed.next(3, err, undefined)); // 500
+ * import { reconnecting } from "wireline";
+ * // createBackoff() is internal: the backoff option takes the same settings or a function.
+ * const fixed = reconnecting("db:5432", { backoff: () => 500 });
  * ```
  */
 export function createBackoff(backoff: Backoff = {}, random: () => number = Math.random): BackoffPolicy {

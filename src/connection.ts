@@ -26,8 +26,8 @@ const READ_HIGH_WATER_MARK = 128 * 1024;
  *
  * @example
  * ```ts
- * import { connect, DEFAULT_MAX_BUFFERED_BYTES } from "wireline";
- * const conn = await connect("127.0.0.1:7000", { maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES * 4 });
+ * import { connect } from "wireline";
+ * const conn = await connect("127.0.0.1:7000", { maxBufferedBytes: 64 * 1024 * 1024 }); // default 16 MiB
  * ```
  */
 export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 * 1024 * 1024;

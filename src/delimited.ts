@@ -29,8 +29,8 @@ export interface DelimitedOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_LINE_LENGTH } from "wireline";
- * console.log(DEFAULT_MAX_LINE_LENGTH); // 65536
+ * import { lines } from "wireline";
+ * const codec = lines({ maxLength: 1024 * 1024 }); // default 64 KiB
  * ```
  */
 export const DEFAULT_MAX_LINE_LENGTH: number = 64 * 1024;

@@ -32,9 +32,9 @@ export type Target = AddressInput | readonly AddressInput[] | (() => AddressInpu
  *
  * @example
  * ```ts
- * import { endpoints } from "wireline";
- * const next = endpoints(["10.0.0.1:5222", "10.0.0.2:5222"], { shuffle: true });
- * const first = await next.next();
+ * import { reconnecting } from "wireline";
+ * // The client takes the next endpoint for each attempt.
+ * const client = reconnecting(["10.0.0.1:5222", "10.0.0.2:5222"], { shuffle: true });
  * ```
  */
 export interface EndpointSource {
@@ -49,8 +49,8 @@ export interface EndpointSource {
  *
  * @example
  * ```ts
- * import { endpoints } from "wireline";
- * const source = endpoints(["a:1", "b:1", "c:1"], { shuffle: true });
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting(["a:1", "b:1", "c:1"], { shuffle: true });
  * ```
  */
 export interface EndpointOptions {
@@ -66,9 +66,9 @@ export interface EndpointOptions {
  *
  * @example
  * ```ts
- * import { endpoints } from "wireline";
- * const discovered = endpoints(async () => ({ hostname: "10.0.0.7", port: 4222 }));
- * console.log((await discovered.next()).transport); // "tcp"
+ * import { reconnecting } from "wireline";
+ * // endpoints() is internal: a reconnecting client asks the function before each attempt.
+ * const client = reconnecting(async () => ({ hostname: "10.0.0.7", port: 4222 }));
  * ```
  */
 export function endpoints(target: Target, options: EndpointOptions = {}): EndpointSource {

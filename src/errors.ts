@@ -156,7 +156,7 @@ const CODE_ALIASES: Readonly<Record<string, NetErrorCode>> = {
  *
  * @example
  * ```ts
- * import { toNetError } from "wireline";
+ * import { toNetError } from "wireline/transport";
  * const err = toNetError(Object.assign(new Error("boom"), { code: "ECONNRESET" }), "10.0.0.1:80");
  * console.log(err.code); // "ECONNRESET"
  * ```
@@ -227,7 +227,7 @@ function describe(code: NetErrorCode, runtimeMessage: string, rawCode: string | 
  *
  * @example
  * ```ts
- * import { unsupported } from "wireline";
+ * import { unsupported } from "wireline/transport";
  * throw unsupported("reusePort", "Node 20 has no SO_REUSEPORT; use Node 22.12+");
  * ```
  */
@@ -240,7 +240,7 @@ export function unsupported(feature: string, reason: string): NetError {
  *
  * @example
  * ```ts
- * import { invalidOption } from "wireline";
+ * import { invalidOption } from "wireline/transport";
  * throw invalidOption("timeout", -1, "a non-negative number of milliseconds");
  * ```
  */

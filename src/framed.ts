@@ -93,8 +93,8 @@ export interface FramedChannel<T> extends AsyncIterable<T> {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_BATCH_BYTES } from "wireline";
- * console.log(DEFAULT_MAX_BATCH_BYTES); // 65536
+ * import { connect, framed, lines } from "wireline";
+ * const channel = framed(await connect("127.0.0.1:7000"), lines(), { maxBatchBytes: 256 * 1024 }); // default 64 KiB
  * ```
  */
 export const DEFAULT_MAX_BATCH_BYTES: number = 64 * 1024;

@@ -42,8 +42,8 @@ export interface HeartbeatOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_HEARTBEAT_INTERVAL } from "wireline";
- * console.log(DEFAULT_HEARTBEAT_INTERVAL); // 30000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("mqtt:1883", { heartbeat: { interval: 15_000, ping: (conn) => conn.write(Uint8Array.of(0xc0, 0x00)) } }); // default 30 000
  * ```
  */
 export const DEFAULT_HEARTBEAT_INTERVAL: number = 30_000;
@@ -52,8 +52,8 @@ export const DEFAULT_HEARTBEAT_INTERVAL: number = 30_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_HEARTBEAT_TIMEOUT } from "wireline";
- * console.log(DEFAULT_HEARTBEAT_TIMEOUT); // 10000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("mqtt:1883", { heartbeat: { timeout: 5_000, ping: (conn) => conn.write(Uint8Array.of(0xc0, 0x00)) } }); // default 10 000
  * ```
  */
 export const DEFAULT_HEARTBEAT_TIMEOUT: number = 10_000;
@@ -63,7 +63,7 @@ export const DEFAULT_HEARTBEAT_TIMEOUT: number = 10_000;
  *
  * @example
  * ```ts
- * import { heartbeatSettings } from "wireline";
+ * import { heartbeatSettings } from "./heartbeat.ts"; // internal: the heartbeat option of reconnecting()
  * const { interval, timeout } = heartbeatSettings({}); // 30000, 10000
  * ```
  */
@@ -78,7 +78,7 @@ export interface HeartbeatSettings {
  *
  * @example
  * ```ts
- * import { heartbeatSettings } from "wireline";
+ * import { heartbeatSettings } from "./heartbeat.ts"; // internal: the heartbeat option of reconnecting()
  * const settings = heartbeatSettings({ interval: 5_000 }); // timeout 10 000
  * ```
  */
@@ -97,7 +97,7 @@ export function heartbeatSettings(options: HeartbeatOptions): HeartbeatSettings 
  *
  * @example
  * ```ts
- * import type { HeartbeatHooks } from "wireline";
+ * import type { HeartbeatHooks } from "./heartbeat.ts"; // internal: the reconnecting client implements them
  * const hooks: HeartbeatHooks = {
  *   readBlocked: () => false,
  *   onStale: (ms) => console.log(`silent for ${ms} ms`),
@@ -121,7 +121,7 @@ export interface HeartbeatHooks {
  *
  * @example
  * ```ts
- * import { Heartbeat, heartbeatSettings } from "wireline";
+ * import { Heartbeat, heartbeatSettings } from "./heartbeat.ts"; // internal: reconnecting({ heartbeat }) runs one per connection
  * const beat = new Heartbeat(conn, heartbeatSettings({ interval: 1000, timeout: 500 }), {
  *   readBlocked: () => false,
  *   onStale: (ms) => conn.destroy(new Error(`silent for ${ms} ms`)),

@@ -57,7 +57,7 @@ export interface IdleSettings {
  *
  * @example
  * ```ts
- * import { checkIdleTimeout } from "wireline";
+ * import { checkIdleTimeout } from "./idle-timeout.ts"; // internal: listen({ idleTimeout }) calls it
  * const settings = checkIdleTimeout({ read: 30_000, action: "event" });
  * ```
  */
@@ -97,12 +97,13 @@ interface Variant {
  *
  * @example
  * ```ts
- * import { IdleWatcher, type Connection } from "wireline";
- * declare const conn: Connection;
- * const watcher = new IdleWatcher(conn, { read: 0, write: 0, all: 60_000, action: "event" }, (e) => {
- *   if (e.kind === "all") conn.destroy();
+ * import { listen } from "wireline";
+ * // The server runs one watcher per connection; the handler hears its events.
+ * const server = await listen({ port: 0, idleTimeout: { all: 60_000, action: "event" } }, (conn, ctx) => {
+ *   ctx.on("idle", (e) => {
+ *     if (e.kind === "all") conn.destroy();
+ *   });
  * });
- * conn.closed.then(() => watcher.stop());
  * ```
  */
 export class IdleWatcher {

@@ -30,8 +30,8 @@ export interface LengthPrefixedOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_FRAME_LENGTH } from "wireline";
- * console.log(DEFAULT_MAX_FRAME_LENGTH); // 16777216
+ * import { lengthPrefixed } from "wireline";
+ * const codec = lengthPrefixed({ maxFrameLength: 1024 * 1024 }); // default 16 MiB
  * ```
  */
 export const DEFAULT_MAX_FRAME_LENGTH: number = 16 * 1024 * 1024;

@@ -53,6 +53,17 @@ export {
   type RequestOptions,
 } from "./requester/requester.ts";
 export { resp, RespError, RespSimpleString, type RespOptions, type RespValue } from "./resp.ts";
+export type {
+  ProxiedProtocol,
+  ProxyEndpoint,
+  ProxyHeader,
+  ProxyHeaderOptions,
+  ProxyInfo,
+  ProxyProtocolOptions,
+  ProxySslInfo,
+  ProxyTlv,
+  ProxyTlvs,
+} from "./proxy-protocol/types.ts";
 export type { MinReceiveRate } from "./receive-rate.ts";
 export type { ServerStats } from "./server-stats.ts";
 export type {

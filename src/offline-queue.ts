@@ -32,8 +32,8 @@ export type OverflowPolicy = "reject" | "drop-oldest" | "wait";
  *
  * @example
  * ```ts
- * import { OfflineQueue } from "wireline";
- * const queue = new OfflineQueue({ maxBytes: 1 << 20, maxWrites: 1000, overflow: "reject" });
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { maxQueuedBytes: 1 << 20, maxQueuedWrites: 1000, overflow: "reject" });
  * ```
  */
 export interface OfflineQueueOptions {
@@ -54,7 +54,7 @@ export interface OfflineQueueOptions {
  *
  * @example
  * ```ts
- * import { OfflineQueue } from "wireline";
+ * import type { OfflineQueue } from "./offline-queue.ts"; // internal to the reconnecting client
  * declare const queue: OfflineQueue;
  * declare const conn: { write(data: Uint8Array): Promise<void> };
  * const next = queue.shift();
@@ -154,7 +154,7 @@ class SlotList {
  *
  * @example
  * ```ts
- * import { OfflineQueue } from "wireline";
+ * import { OfflineQueue } from "./offline-queue.ts"; // internal: reconnecting() queues writes in one
  * const queue = new OfflineQueue({ maxBytes: 1024, maxWrites: 10, overflow: "drop-oldest" });
  * const sent = queue.push(new Uint8Array([1, 2, 3]), 5_000); // 5 s deadline
  * const write = queue.shift()!;

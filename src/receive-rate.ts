@@ -62,7 +62,8 @@ export function checkMinReceiveRate(value: unknown): MinReceiveRate | undefined 
  *
  * @example
  * ```ts
- * import { Connection, realClock, type RawSocket } from "wireline";
+ * import { realClock, type RawSocket } from "wireline/transport";
+ * import { Connection } from "./connection.ts"; // internal: listen({ minReceiveRate }) builds this
  * import { ReceiveRateGuard } from "./receive-rate.ts";
  * declare const raw: RawSocket;
  * const guarded = new ReceiveRateGuard(raw, { bytes: 512, per: 10_000 }, realClock, () => console.warn("too slow"));

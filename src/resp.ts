@@ -81,8 +81,8 @@ export interface RespOptions {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_RESP_LENGTH } from "wireline";
- * console.log(DEFAULT_MAX_RESP_LENGTH); // 67108864
+ * import { resp } from "wireline";
+ * const codec = resp({ maxFrameLength: 1024 * 1024 }); // default 64 MiB
  * ```
  */
 export const DEFAULT_MAX_RESP_LENGTH: number = 64 * 1024 * 1024;
@@ -91,8 +91,8 @@ export const DEFAULT_MAX_RESP_LENGTH: number = 64 * 1024 * 1024;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_RESP_DEPTH } from "wireline";
- * console.log(DEFAULT_MAX_RESP_DEPTH); // 64
+ * import { resp } from "wireline";
+ * const codec = resp({ maxDepth: 8 }); // default 64
  * ```
  */
 export const DEFAULT_MAX_RESP_DEPTH: number = 64;

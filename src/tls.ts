@@ -156,7 +156,7 @@ function checkKeyPair(prefix: string, cert: unknown, key: unknown): void {
  *
  * @example
  * ```ts
- * import { checkTlsClientOptions } from "wireline";
+ * import { checkTlsClientOptions } from "./tls.ts"; // internal: connect({ tls }) calls it
  * const raw = checkTlsClientOptions(true, "example.com");
  * console.log(raw.serverName, raw.rejectUnauthorized); // "example.com" true
  * ```
@@ -184,7 +184,7 @@ export function checkTlsClientOptions(tls: true | TlsClientOptions, defaultServe
  *
  * @example
  * ```ts
- * import { checkTlsServerOptions } from "wireline";
+ * import { checkTlsServerOptions } from "./tls.ts"; // internal: listen({ tls }) calls it
  * declare const cert: string, key: string;
  * const raw = checkTlsServerOptions({ cert, key, alpn: ["h2"] });
  * ```
@@ -207,7 +207,7 @@ export function checkTlsServerOptions(tls: TlsServerOptions, name = "tls"): RawT
  *
  * @example
  * ```ts
- * import { toTlsError } from "wireline";
+ * import { toTlsError } from "wireline/transport";
  * const err = toTlsError(new Error("invalid peer certificate: Expired"), "db:5432", true);
  * console.log(err.code); // "ERR_TLS_CERT"
  * ```

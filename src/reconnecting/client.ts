@@ -447,9 +447,9 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
  *
  * @example
  * ```ts
- * import { reconnectingWith, lengthPrefixed } from "wireline";
+ * import { createNet, lengthPrefixed } from "wireline";
  * import { memoryTransport } from "wireline/memory";
- * const client = reconnectingWith(memoryTransport, "localhost:7000", { codec: lengthPrefixed() });
+ * const client = createNet(memoryTransport).reconnecting("localhost:7000", { codec: lengthPrefixed() });
  * await client.send(new Uint8Array([1, 2, 3]));
  * ```
  */

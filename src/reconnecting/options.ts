@@ -122,8 +122,8 @@ export interface ReconnectingOptions<T = Uint8Array> extends Omit<SocketOptions,
  *
  * @example
  * ```ts
- * import { DEFAULT_STABLE_AFTER } from "wireline";
- * console.log(DEFAULT_STABLE_AFTER); // 5000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { stableAfter: 10_000 }); // default 5000
  * ```
  */
 export const DEFAULT_STABLE_AFTER: number = 5_000;
@@ -132,8 +132,8 @@ export const DEFAULT_STABLE_AFTER: number = 5_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_QUEUED_BYTES } from "wireline";
- * console.log(DEFAULT_MAX_QUEUED_BYTES); // 1048576
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { maxQueuedBytes: 16 * 1024 * 1024 }); // default 1 MiB
  * ```
  */
 export const DEFAULT_MAX_QUEUED_BYTES: number = 1024 * 1024;
@@ -142,8 +142,8 @@ export const DEFAULT_MAX_QUEUED_BYTES: number = 1024 * 1024;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_QUEUED_WRITES } from "wireline";
- * console.log(DEFAULT_MAX_QUEUED_WRITES); // 10000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { maxQueuedWrites: 100_000 }); // default 10 000
  * ```
  */
 export const DEFAULT_MAX_QUEUED_WRITES: number = 10_000;
@@ -152,8 +152,8 @@ export const DEFAULT_MAX_QUEUED_WRITES: number = 10_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_UNREAD_BYTES } from "wireline";
- * console.log(DEFAULT_MAX_UNREAD_BYTES); // 262144
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { maxUnreadBytes: 1024 * 1024 }); // default 256 KiB
  * ```
  */
 export const DEFAULT_MAX_UNREAD_BYTES: number = 256 * 1024;
@@ -162,8 +162,8 @@ export const DEFAULT_MAX_UNREAD_BYTES: number = 256 * 1024;
  *
  * @example
  * ```ts
- * import { DEFAULT_HANDSHAKE_TIMEOUT } from "wireline";
- * console.log(DEFAULT_HANDSHAKE_TIMEOUT); // 10000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { handshakeTimeout: 30_000 }); // default 10 000
  * ```
  */
 export const DEFAULT_HANDSHAKE_TIMEOUT: number = 10_000;
@@ -172,8 +172,8 @@ export const DEFAULT_HANDSHAKE_TIMEOUT: number = 10_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_CLOSE_TIMEOUT } from "wireline";
- * console.log(DEFAULT_CLOSE_TIMEOUT); // 5000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { closeTimeout: 1_000 }); // default 5000
  * ```
  */
 export const DEFAULT_CLOSE_TIMEOUT: number = 5_000;
@@ -183,8 +183,8 @@ export const DEFAULT_CLOSE_TIMEOUT: number = 5_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_WRITE_STALL_TIMEOUT } from "wireline";
- * console.log(DEFAULT_WRITE_STALL_TIMEOUT); // 30000
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("db:5432", { writeStallTimeout: 60_000 }); // default 30 000
  * ```
  */
 export const DEFAULT_WRITE_STALL_TIMEOUT: number = 30_000;

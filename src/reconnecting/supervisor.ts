@@ -33,9 +33,9 @@ const FATAL_CODES: ReadonlySet<NetErrorCode> = new Set<NetErrorCode>([
  *
  * @example
  * ```ts
- * import { isRetryable, NetError } from "wireline";
- * isRetryable(new NetError("ECONNREFUSED", "refused")); // true
- * isRetryable(new NetError("ERR_TLS_CERT", "unknown issuer")); // false
+ * import { reconnecting } from "wireline";
+ * // isRetryable() is internal: ECONNREFUSED is retried, ERR_TLS_CERT is not; shouldRetry narrows it further.
+ * const client = reconnecting("db:5432", { shouldRetry: (error) => error.code !== "ENOTFOUND" });
  * ```
  */
 export function isRetryable(error: NetError): boolean {

@@ -137,8 +137,8 @@ export interface RequesterEvents<T> {
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_IN_FLIGHT } from "wireline";
- * console.log(DEFAULT_MAX_IN_FLIGHT); // 1000
+ * import { reconnecting, requester, resp } from "wireline";
+ * const redis = requester(reconnecting("127.0.0.1:6379", { codec: resp() }), { maxInFlight: 100 }); // default 1000
  * ```
  */
 export const DEFAULT_MAX_IN_FLIGHT: number = 1_000;
@@ -147,8 +147,8 @@ export const DEFAULT_MAX_IN_FLIGHT: number = 1_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_QUEUED_REQUESTS } from "wireline";
- * console.log(DEFAULT_MAX_QUEUED_REQUESTS); // 10000
+ * import { reconnecting, requester, resp } from "wireline";
+ * const redis = requester(reconnecting("127.0.0.1:6379", { codec: resp() }), { maxQueued: 1_000 }); // default 10 000
  * ```
  */
 export const DEFAULT_MAX_QUEUED_REQUESTS: number = 10_000;
@@ -157,8 +157,8 @@ export const DEFAULT_MAX_QUEUED_REQUESTS: number = 10_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_REPLY_TIMEOUT } from "wireline";
- * console.log(DEFAULT_REPLY_TIMEOUT); // 10000
+ * import { reconnecting, requester, resp } from "wireline";
+ * const redis = requester(reconnecting("127.0.0.1:6379", { codec: resp() }), { timeout: 2_000 }); // default 10 000
  * ```
  */
 export const DEFAULT_REPLY_TIMEOUT: number = 10_000;
@@ -167,8 +167,8 @@ export const DEFAULT_REPLY_TIMEOUT: number = 10_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_QUEUED_PUSHES } from "wireline";
- * console.log(DEFAULT_MAX_QUEUED_PUSHES); // 1000
+ * import { reconnecting, requester, resp } from "wireline";
+ * const redis = requester(reconnecting("127.0.0.1:6379", { codec: resp() }), { maxQueuedPushes: 100 }); // default 1000
  * ```
  */
 export const DEFAULT_MAX_QUEUED_PUSHES: number = 1_000;

@@ -41,8 +41,9 @@ const RECYCLE_SCAN = 16;
  *
  * @example
  * ```ts
- * import { DEFAULT_CLOSE_TIMEOUT } from "wireline/transport";
- * console.log(DEFAULT_CLOSE_TIMEOUT); // 10000
+ * import { createRawSocket, type SocketDriver } from "wireline/transport";
+ * declare const driver: SocketDriver;
+ * const socket = createRawSocket(driver, { closeTimeout: 2_000 }); // default 10 000
  * ```
  */
 export const DEFAULT_CLOSE_TIMEOUT: number = 10_000;
@@ -55,8 +56,9 @@ export const DEFAULT_CLOSE_TIMEOUT: number = 10_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_LINGER } from "wireline/transport";
- * console.log(DEFAULT_LINGER); // 2000
+ * import { createRawSocket, type SocketDriver } from "wireline/transport";
+ * declare const driver: SocketDriver;
+ * const socket = createRawSocket(driver, { linger: 500 }); // default 2000
  * ```
  */
 export const DEFAULT_LINGER: number = 2_000;
