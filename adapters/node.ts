@@ -46,8 +46,6 @@ class NodeDriver implements SocketDriver {
   readonly #unixPath: string | undefined;
   #sink: DriverSink | undefined;
   #error: NetError | undefined;
-  #released = false;
-  #closedQuietly = false;
 
   /**
    * One set of listener functions for every socket, instead of closures per
@@ -72,9 +70,8 @@ class NodeDriver implements SocketDriver {
     },
     close() {
       const self = this[OWNER];
-      // Node closes a socket by itself once both directions ended; the kernel decides when it is gone.
-      if (self.#error === undefined && !self.#released) self.#closedQuietly = true;
-      else self.#reportClosed();
+      // Node closes a socket by itself once both directions ended; the kernel decides when it is gone (release() reports it).
+      if (self.#error !== undefined) self.#reportClosed();
     },
   };
 
@@ -125,6 +122,10 @@ class NodeDriver implements SocketDriver {
     const socket = this.#socket.end();
     // Done once Node's own buffer went out too: the kernel's close timeout bounds the wait.
     if (socket.writableFinished || socket.destroyed) return;
+    // Plain, with nothing buffered: the FIN goes out on the next tick, and a release before it sends one too
+    // (close(2) with nothing unread), so waiting for 'finish' would only cost a loop iteration per close.
+    // TLS must flush its close_notify first.
+    if (socket.writableLength === 0 && !(socket instanceof tls.TLSSocket)) return;
     return new Promise((resolve) => {
       const done = (): void => resolve();
       socket.once("finish", done).once("close", done);
@@ -139,12 +140,13 @@ class NodeDriver implements SocketDriver {
 
   release(graceful: boolean): void {
     const socket = this.#socket;
-    this.#released = true;
-    if (this.#closedQuietly) return this.#reportClosed();
-    if (socket.destroyed) return;
-    // Bytes dropped from Node's buffer: RST, so the peer cannot take the cut stream for a complete one (TCP only).
-    if (!graceful && socket.writableLength > 0 && this.#unixPath === undefined && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
-    else socket.destroy();
+    if (!socket.destroyed) {
+      // Bytes dropped from Node's buffer: RST, so the peer cannot take the cut stream for a complete one (TCP only).
+      if (!graceful && socket.writableLength > 0 && this.#unixPath === undefined && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
+      else socket.destroy();
+    }
+    // destroy() closes the descriptor at once (libuv defers only the callback): reported now, not a loop iteration later.
+    this.#reportClosed();
   }
 
   pauseReading(): void {

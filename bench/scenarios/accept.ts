@@ -3,6 +3,12 @@
  * process that reads each connection to EOF and closes it. Timed until the
  * server has seen every connection close. Result in connections per second.
  *
+ * wireline's `close()` is graceful: FIN, then wait for the peer's FIN before
+ * releasing (so that a late peer write cannot make the kernel reset the
+ * connection). The `raw` baseline closes the same way with the runtime's own
+ * API (half-close, read to EOF, close); `raw-destroy` closes at once without
+ * waiting for the peer, which saves a round trip per connection.
+ *
  * @module
  */
 
@@ -46,7 +52,10 @@ async function wireline(net: Net, count: number): Promise<Measurement> {
   return result(count, ms);
 }
 
-async function rawNode(count: number): Promise<Measurement> {
+/** How the raw client closes: `graceful` waits for the peer's FIN, as wireline's close() does. */
+type CloseMode = "graceful" | "destroy";
+
+async function rawNode(count: number, mode: CloseMode): Promise<Measurement> {
   const counter = closeCounter(count);
   const { server, port } = await nodeListen((socket) => {
     socket.setNoDelay(true);
@@ -58,7 +67,8 @@ async function rawNode(count: number): Promise<Measurement> {
   for (let i = 0; i < count; i++) {
     const socket = await nodeConnect(port);
     const closed = new Promise((resolve) => socket.once("close", resolve));
-    socket.destroy();
+    if (mode === "destroy") socket.destroy();
+    else socket.end().resume(); // Node closes once the peer's FIN is read (allowHalfOpen false)
     await closed;
   }
   await counter.done;
@@ -67,7 +77,7 @@ async function rawNode(count: number): Promise<Measurement> {
   return result(count, ms);
 }
 
-async function rawDeno(count: number): Promise<Measurement> {
+async function rawDeno(count: number, mode: CloseMode): Promise<Measurement> {
   const Deno = denoApi();
   const counter = closeCounter(count);
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -89,6 +99,11 @@ async function rawDeno(count: number): Promise<Measurement> {
   for (let i = 0; i < count; i++) {
     const conn = await Deno.connect(address);
     conn.setNoDelay(true);
+    if (mode === "graceful") {
+      await conn.closeWrite();
+      const buf = new Uint8Array(1024);
+      while ((await conn.read(buf).catch(() => null)) !== null);
+    }
     conn.close();
   }
   await counter.done;
@@ -98,7 +113,7 @@ async function rawDeno(count: number): Promise<Measurement> {
   return result(count, ms);
 }
 
-async function rawBun(count: number): Promise<Measurement> {
+async function rawBun(count: number, mode: CloseMode): Promise<Measurement> {
   const counter = closeCounter(count);
   const listener = Bun.listen({
     hostname: "127.0.0.1",
@@ -114,9 +129,11 @@ async function rawBun(count: number): Promise<Measurement> {
     const socket = await Bun.connect({
       hostname: "127.0.0.1",
       port: listener.port,
-      socket: { data() {}, close: () => closed.resolve() },
+      // With an `end` handler Bun keeps the socket after the peer's FIN: it is closed there.
+      socket: { data() {}, end: (s) => void s.end(), close: () => closed.resolve() },
     });
-    socket.end();
+    if (mode === "graceful") socket.shutdown();
+    else socket.end();
     await closed.promise;
   }
   await counter.done;
@@ -135,6 +152,10 @@ export const accept: Scenario = {
   warmupSize: (size) => Math.max(200, Math.floor(size / 10)),
   variants: [
     wirelineVariant(wireline),
-    rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
+    rawVariant({ node: (n) => rawNode(n, "graceful"), deno: (n) => rawDeno(n, "graceful"), bun: (n) => rawBun(n, "graceful") }, { label: "raw, graceful close" }),
+    rawVariant(
+      { node: (n) => rawNode(n, "destroy"), deno: (n) => rawDeno(n, "destroy"), bun: (n) => rawBun(n, "destroy") },
+      { name: "raw-destroy", role: "reference", label: "raw, close without waiting for the peer's FIN" },
+    ),
   ],
 };
