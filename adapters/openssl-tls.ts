@@ -77,7 +77,21 @@ export function isTlsLayerError(error: unknown): boolean {
  * ```
  */
 export function toOpenSslTlsError(error: unknown, address: string | undefined): NetError {
-  return toTlsError(error, address, isCertificateRefusal(error));
+  return toTlsError(error, address, isCertificateRefusal(error), opensslReason(error));
+}
+
+/**
+ * OpenSSL's reason ("wrong version number") instead of its error-queue line
+ * ("40CD…:error:0A00010B:SSL routines:tls_validate_record_header:wrong version
+ * number:../deps/openssl/…/tlsany_meth.c:77:"). Node gives it as `reason`;
+ * Bun's BoringSSL only in the line ("error:100000f7:SSL
+ * routines:OPENSSL_internal:WRONG_VERSION_NUMBER").
+ */
+function opensslReason(error: unknown): string | undefined {
+  const e = error as { reason?: unknown; message?: unknown } | undefined;
+  if (typeof e?.reason === "string" && e.reason) return e.reason;
+  const line = typeof e?.message === "string" ? /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:\n]+)/.exec(e.message) : null;
+  return line ? line[1]!.trim().toLowerCase().replace(/_/g, " ") : undefined;
 }
 
 /**

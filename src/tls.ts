@@ -203,7 +203,8 @@ export function checkTlsServerOptions(tls: TlsServerOptions, name = "tls"): RawT
  * Turns a runtime's TLS failure into a {@link NetError}: ERR_TLS_CERT when the
  * peer's certificate was refused (unknown issuer, wrong host name, expired...),
  * ERR_TLS for any other handshake failure. Which failures are refusals is
- * runtime knowledge, so the adapter decides (`certRefused`).
+ * runtime knowledge, so the adapter decides (`certRefused`), and may give a
+ * readable `detail` (by default the first line of the error's message).
  *
  * @example
  * ```ts
@@ -212,13 +213,13 @@ export function checkTlsServerOptions(tls: TlsServerOptions, name = "tls"): RawT
  * console.log(err.code); // "ERR_TLS_CERT"
  * ```
  */
-export function toTlsError(error: unknown, address: string | undefined, certRefused: boolean): NetError {
+export function toTlsError(error: unknown, address: string | undefined, certRefused: boolean, detail?: string): NetError {
   if (error instanceof NetError) return error;
   const e = error as { code?: unknown; message?: unknown } | undefined;
   const code = typeof e?.code === "string" ? e.code : undefined;
   // A TLS library's message can span lines (OpenSSL's error queue): the first says what failed; `cause` keeps the rest.
-  const detail = firstLine(typeof e?.message === "string" && e.message ? e.message : String(error));
+  const what = detail ?? firstLine(typeof e?.message === "string" && e.message ? e.message : String(error));
   return certRefused
-    ? new NetError("ERR_TLS_CERT", `the peer's certificate was refused: ${detail}${code ? ` [${code}]` : ""}`, { cause: error, address })
-    : new NetError("ERR_TLS", `TLS handshake failed: ${detail}`, { cause: error, address });
+    ? new NetError("ERR_TLS_CERT", `the peer's certificate was refused: ${what}${code ? ` [${code}]` : ""}`, { cause: error, address })
+    : new NetError("ERR_TLS", `TLS handshake failed: ${what}`, { cause: error, address });
 }
