@@ -39,8 +39,8 @@ export type Lookup = (hostname: string) => Promise<readonly ResolvedAddress[]>;
  *
  * @example
  * ```ts
- * import { DEFAULT_ATTEMPT_DELAY } from "wireline";
- * console.log(DEFAULT_ATTEMPT_DELAY); // 250
+ * import { connect } from "wireline";
+ * const conn = await connect("db.internal:5432", { attemptDelay: 100 }); // default 250
  * ```
  */
 export const DEFAULT_ATTEMPT_DELAY: number = 250;
