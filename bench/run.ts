@@ -19,11 +19,12 @@ import { accept } from "./scenarios/accept.ts";
 import { bulk } from "./scenarios/bulk.ts";
 import { idle } from "./scenarios/idle.ts";
 import { pingPong } from "./scenarios/ping-pong.ts";
+import { reconnectStorm } from "./scenarios/reconnect-storm.ts";
 import { scale } from "./scenarios/scale.ts";
 import { smallMessages } from "./scenarios/small-messages.ts";
 import { tlsBulk } from "./scenarios/tls-bulk.ts";
 
-const SCENARIOS: readonly Scenario[] = [bulk, tlsBulk, pingPong, smallMessages, accept, idle, scale];
+const SCENARIOS: readonly Scenario[] = [bulk, tlsBulk, pingPong, smallMessages, accept, idle, scale, reconnectStorm];
 
 /** A run that hangs (a lost wake-up, a peer that never closes) must still end. */
 const WATCHDOG_MS = 300_000;

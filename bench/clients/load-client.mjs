@@ -202,11 +202,14 @@ async function storm() {
     if (line === "report") {
       let up = 0;
       let reconnected = 0;
+      let stuck = 0;
       for (const c of clients) {
         if (c.up) up++;
         if (c.connects >= 2) reconnected++;
+        // Stuck: not connected now, or never came back after the server's restart.
+        if (!c.up || c.connects < 2) stuck++;
       }
-      send({ event: "report", up, reconnected, refused, otherErrors });
+      send({ event: "report", up, reconnected, stuck, refused, otherErrors });
     } else if (line === "exit") {
       stopping = true;
       for (const c of clients) clearTimeout(c.timer);
