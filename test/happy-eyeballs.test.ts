@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { NetError } from "../src/errors.ts";
 import { checkResolved, orderAddresses, raceConnections, type ResolvedAddress } from "../src/happy-eyeballs.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
-import { connect, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
+import { connect, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 
 const v6 = (address: string): ResolvedAddress => ({ address, family: 6 });
 const v4 = (address: string): ResolvedAddress => ({ address, family: 4 });
@@ -237,6 +237,39 @@ describe("connect() through a name", () => {
     const found = await transport.resolve!("localhost");
     expect(found.length).toBeGreaterThan(0);
     await expect(transport.resolve!("no-such-host.invalid")).rejects.toMatchObject({ code: "ENOTFOUND" });
+  });
+});
+
+describe("reconnecting() through a name", () => {
+  it("resolves again on every attempt, so it follows the name to its new address after a failover", async () => {
+    const first = await listen({ hostname: "::1", port: 0 }, async (conn) => {
+      for await (const _ of conn);
+    });
+    const port = portOf(first.address);
+    let answer: ResolvedAddress[] = [v6("::1")];
+    let lookups = 0;
+    const lookup = async () => (lookups++, answer);
+    const client = reconnecting({ hostname: "db.test", port }, { lookup, backoff: { initial: 10, max: 20 }, connectTimeout: 5000 });
+    try {
+      await client.opened;
+      expect(lookups).toBe(1);
+      const reopened = new Promise<void>((resolve) => client.on("open", () => resolve(), { once: true }));
+      // The service moves to 127.0.0.1 (the same port); the name now says so.
+      const second = await listen({ hostname: "127.0.0.1", port }, async (conn) => {
+        for await (const _ of conn);
+      });
+      answer = [v4("127.0.0.1")];
+      await first.close({ timeout: 0 });
+      await reopened;
+      expect(lookups).toBeGreaterThanOrEqual(2);
+      await client.write("still here");
+      expect(second.stats.totalConnections).toBe(1);
+      await client.close();
+      await second.close();
+    } finally {
+      await client.close();
+      await first.close();
+    }
   });
 });
 

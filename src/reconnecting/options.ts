@@ -8,7 +8,7 @@
 
 import { createBackoff, type Backoff, type BackoffPolicy } from "../backoff.ts";
 import type { Codec } from "../codec.ts";
-import { DEFAULT_CONNECT_TIMEOUT } from "../connect.ts";
+import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from "../connect.ts";
 import type { Connection } from "../connection.ts";
 import { invalidOption, type NetError } from "../errors.ts";
 import { heartbeatSettings, type HeartbeatOptions, type HeartbeatSettings } from "../heartbeat.ts";
@@ -56,7 +56,8 @@ export interface WriteOptions {
  * });
  * ```
  */
-export interface ReconnectingOptions<T = Uint8Array> extends Omit<SocketOptions, "allowHalfOpen" | "borrowedChunks" | "maxBufferedBytes"> {
+export interface ReconnectingOptions<T = Uint8Array>
+  extends Omit<SocketOptions, "allowHalfOpen" | "borrowedChunks" | "maxBufferedBytes">, Pick<ConnectOptions, "family" | "attemptDelay" | "lookup" | "localAddress"> {
   /** Frames instead of raw chunks: `send(frame)` encodes, iteration yields decoded frames. */
   readonly codec?: Codec<T>;
   /** Ms for one attempt: asking a target function for the address, connecting, and the TLS handshake. Default 10 000. */
@@ -201,7 +202,8 @@ export const DEFAULT_WRITE_STALL_TIMEOUT: number = 30_000;
  */
 export interface ReconnectingSettings<T> {
   readonly codec: Codec<T> | undefined;
-  readonly socketOptions: { readonly noDelay?: boolean; readonly keepAlive: boolean | number; readonly tls?: true | TlsClientOptions };
+  /** Handed to `connect()` on every attempt, which resolves a host name afresh each time (no cache: DNS changes during a failover are seen). */
+  readonly socketOptions: Pick<ConnectOptions, "noDelay" | "tls" | "family" | "attemptDelay" | "lookup" | "localAddress"> & { readonly keepAlive: boolean | number };
   readonly connectTimeout: number;
   readonly backoff: BackoffPolicy;
   readonly maxAttempts: number;
@@ -228,6 +230,10 @@ const OPTION_KEYS: readonly string[] = Object.keys({
   codec: true,
   connectTimeout: true,
   tls: true,
+  family: true,
+  attemptDelay: true,
+  lookup: true,
+  localAddress: true,
   backoff: true,
   maxAttempts: true,
   maxElapsed: true,
@@ -300,7 +306,15 @@ export function reconnectingSettings<T>(options: ReconnectingOptions<T>, transpo
   if (typeof offlineQueue !== "boolean") throw invalidOption("offlineQueue", offlineQueue, "a boolean");
   return {
     codec,
-    socketOptions: { noDelay: options.noDelay, keepAlive: options.keepAlive ?? true, tls: options.tls },
+    socketOptions: {
+      noDelay: options.noDelay,
+      keepAlive: options.keepAlive ?? true,
+      tls: options.tls,
+      family: options.family,
+      attemptDelay: options.attemptDelay,
+      lookup: options.lookup,
+      localAddress: options.localAddress,
+    },
     connectTimeout: checkMillis("connectTimeout", options.connectTimeout) ?? DEFAULT_CONNECT_TIMEOUT,
     backoff: createBackoff(options.backoff),
     maxAttempts: positiveInteger("maxAttempts", options.maxAttempts, Infinity),
