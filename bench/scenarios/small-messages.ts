@@ -23,6 +23,7 @@ import type { Net } from "../../src/net.ts";
 import { rawVariant, wirelineVariant, type PerRuntime } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
 import { writeAll } from "../lib/deno-api.ts";
+import { itLengthPrefixedVariant } from "../lib/it-length-prefixed-variant.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
 import { denoApi, now, portOf, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
@@ -276,5 +277,6 @@ export const smallMessages: Scenario = {
     wirelineVariant(wireline, "wireline framed(lengthPrefixed)"),
     rawVariant(raw(perMessage), { label: "raw, one write per message" }),
     rawVariant(raw(batched), { name: "raw-batched", role: "reference", label: "raw, manual 64 KiB batches" }),
+    itLengthPrefixedVariant(payload),
   ],
 };
