@@ -39,7 +39,16 @@ const TARGETS = [
   { scenario: "accept", vs: "raw", min: 0.9 },
   // Memory: wireline may use at most this many KiB more per socket than raw.
   { scenario: "idle", vs: "raw", maxExtraKiB: 2 },
+  // Issue 12: memory per connection of a loaded server (the idle target), and the accept target during a reconnect storm.
+  { scenario: "scale", vs: "raw", maxExtraKiB: 1 },
+  { scenario: "storm", label: "reconnect storm, peak accepts", vs: "raw", min: 0.9 },
 ];
+
+/** Secondary numbers shown per variant for the issue-12 scenarios (medians over repetitions). */
+const DETAILS = {
+  scale: ["connections", "p50_us", "p99_us", "cpu_pct", "idle_kib_per_conn", "heap_kib_per_conn", "unanswered", "skipped_late"],
+  storm: ["clients", "back_ms", "refused", "other_errors", "stop_ms", "stuck"],
+};
 
 const started = Date.now();
 const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -52,7 +61,7 @@ function median(xs) {
 
 function fmt(value, unit) {
   if (unit === "GB/s") return value.toFixed(2);
-  if (unit === "KiB/socket") return value.toFixed(2);
+  if (unit === "KiB/socket" || unit === "KiB/conn") return value.toFixed(2);
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(1)}k`;
   return value.toFixed(0);
@@ -278,6 +287,27 @@ async function main() {
   }
   if (ceiling.value !== undefined) md.push(`| bulk | iperf3 (C, the ceiling) | 64 KiB writes | ${ceiling.value.toFixed(2)} GB/s | |`);
   else md.push(`| bulk | iperf3 | | skipped: ${ceiling.skipped} | |`);
+  const detailed = scenarioNames.filter((sc) => DETAILS[sc] && samples[sc]);
+  if (detailed.length) {
+    md.push("");
+    md.push("## Scale and reconnect storm (details)");
+    md.push("");
+    md.push("Medians over repetitions. Clients run in separate Node processes (bench/clients/load-client.mjs); the server runs in the measured runtime.");
+    for (const sc of detailed) {
+      md.push("");
+      md.push(`| ${sc} | runtime | variant | ${DETAILS[sc].join(" | ")} |`);
+      md.push(`|---|---|---|${DETAILS[sc].map(() => "---").join("|")}|`);
+      for (const rt of runtimes) {
+        for (const [variant, list] of Object.entries(samples[sc][rt] ?? {})) {
+          const cells = DETAILS[sc].map((k) => {
+            const xs = list.map((x) => x.extra?.[k]).filter((x) => typeof x === "number");
+            return xs.length ? (Number.isInteger(median(xs)) ? String(median(xs)) : median(xs).toFixed(2)) : "";
+          });
+          md.push(`| ${sc} | ${rtLabel(rt)} | ${variant} | ${cells.join(" | ")} |`);
+        }
+      }
+    }
+  }
   if (failures.length) {
     md.push("");
     md.push("## Failed runs");
