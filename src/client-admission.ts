@@ -19,7 +19,7 @@ import type { SocketAddress } from "./transport.ts";
  *
  * @example
  * ```ts
- * import type { PerClientLimit } from "wireline";
+ * import type { PerClientLimit } from "./client-admission.ts";
  * const perNetwork: PerClientLimit = { limit: 50, prefix4: 24, prefix6: 64 };
  * ```
  */
@@ -32,7 +32,7 @@ export type PerClientLimit = number | { readonly limit: number; readonly prefix4
  *
  * @example
  * ```ts
- * import type { ClientRate } from "wireline";
+ * import type { ClientRate } from "./client-admission.ts";
  * const rate: ClientRate = { connections: 20, per: 1000 }; // 20 a second per IP, bursts of 20
  * ```
  */

@@ -27,7 +27,7 @@ export interface ResolvedAddress {
  *
  * @example
  * ```ts
- * import type { Lookup } from "wireline";
+ * import type { Lookup } from "./happy-eyeballs.ts";
  * const lookup: Lookup = async (hostname) => hostname === "db" ? [{ address: "10.0.0.7", family: 4 }] : [];
  * ```
  */
