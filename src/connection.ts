@@ -33,6 +33,16 @@ const READ_HIGH_WATER_MARK = 128 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 * 1024 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+
+// Connection's yes/no states, as bits of its #flags.
+const ALLOW_HALF_OPEN = 1 << 0;
+const UPGRADING = 1 << 1;
+const PAUSED = 1 << 2;
+const EOF = 1 << 3;
+const READING = 1 << 4;
+const WRITE_CLOSED = 1 << 5;
+const CLOSE_REQUESTED = 1 << 6;
+const CLOSED = 1 << 7;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ value: undefined, done: true });
 const encoder = new TextEncoder();
 const noop = (): void => {};
@@ -104,27 +114,42 @@ export interface CloseOptions {
  * ```
  */
 export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
-  /** Resolves when the connection is gone, with its error if it failed. Never rejects. */
-  readonly closed: Promise<NetError | undefined>;
-
   readonly #raw: RawSocket;
   readonly #label: string;
-  readonly #allowHalfOpen: boolean;
   readonly #serverName: string | undefined;
   readonly #maxBuffered: number;
   readonly #capabilities: TransportCapabilities | undefined;
   /** Set by startTls(): the connection that now owns the socket. */
   #upgradedTo: Connection | undefined;
-  #upgrading = false;
-  #resolveClosed!: (error: NetError | undefined) => void;
+  /** `closed`, made on first use: most connections never ask (a promise and its resolver are ~150 bytes). */
+  #closed: Promise<NetError | undefined> | undefined;
+  #resolveClosed: ((error: NetError | undefined) => void) | undefined;
+  /** What `closed` resolves with, once the connection is closed. */
+  #closeResult: NetError | undefined;
 
   /** Chunks received and not yet read; created when a chunk has to wait. */
   #chunks: Uint8Array[] | undefined;
   #queuedBytes = 0;
-  #paused = false;
-  #eof = false;
+
+  /** The yes/no states below, as bits of one number: a field each costs memory on every idle connection. */
+  #flags = 0;
+  get #allowHalfOpen(): boolean { return (this.#flags & ALLOW_HALF_OPEN) !== 0; }
+  get #upgrading(): boolean { return (this.#flags & UPGRADING) !== 0; }
+  set #upgrading(on: boolean) { this.#flags = on ? this.#flags | UPGRADING : this.#flags & ~UPGRADING; }
+  get #paused(): boolean { return (this.#flags & PAUSED) !== 0; }
+  set #paused(on: boolean) { this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED; }
+  get #eof(): boolean { return (this.#flags & EOF) !== 0; }
+  set #eof(on: boolean) { this.#flags = on ? this.#flags | EOF : this.#flags & ~EOF; }
   /** Set once iteration starts: from then on EOF closes only after the consumer has seen every chunk. */
-  #reading = false;
+  get #reading(): boolean { return (this.#flags & READING) !== 0; }
+  set #reading(on: boolean) { this.#flags = on ? this.#flags | READING : this.#flags & ~READING; }
+  get #writeClosed(): boolean { return (this.#flags & WRITE_CLOSED) !== 0; }
+  set #writeClosed(on: boolean) { this.#flags = on ? this.#flags | WRITE_CLOSED : this.#flags & ~WRITE_CLOSED; }
+  get #closeRequested(): boolean { return (this.#flags & CLOSE_REQUESTED) !== 0; }
+  set #closeRequested(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REQUESTED : this.#flags & ~CLOSE_REQUESTED; }
+  get #isClosed(): boolean { return (this.#flags & CLOSED) !== 0; }
+  set #isClosed(on: boolean) { this.#flags = on ? this.#flags | CLOSED : this.#flags & ~CLOSED; }
+
   /** Set in borrowed mode: the raw socket takes chunks back once the reader has moved on. */
   readonly #recycle: ((chunk: Uint8Array) => void) | undefined;
   /** The chunk the reader holds in borrowed mode; handed back at the next step. */
@@ -135,9 +160,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #drain: Promise<void> | undefined;
   #resolveDrain: (() => void) | undefined;
   #rejectDrain: ((e: NetError) => void) | undefined;
-  #writeClosed = false;
-  #closeRequested = false;
-  #isClosed = false;
   #bytesRead = 0;
   #bytesWritten = 0;
   #readable: ReadableStream<Uint8Array> | undefined;
@@ -152,12 +174,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   constructor(raw: RawSocket, label: string, options: ConnectionOptions = {}) {
     this.#raw = raw;
     this.#label = label;
-    this.#allowHalfOpen = options.allowHalfOpen ?? false;
+    if (options.allowHalfOpen === true) this.#flags = ALLOW_HALF_OPEN;
     this.#recycle = options.borrowedChunks === true ? raw.recycle : undefined;
     this.#serverName = options.serverName;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#capabilities = options.capabilities;
-    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     // Addresses are read now: after close some runtimes no longer report them.
     this.#localAddress = raw.localAddress;
     this.#remoteAddress = raw.remoteAddress;
@@ -199,6 +220,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve(DONE);
     },
   };
+
+  /** Resolves when the connection is gone, with its error if it failed. Never rejects. */
+  get closed(): Promise<NetError | undefined> {
+    return (this.#closed ??= this.#isClosed ? Promise.resolve(this.#closeResult) : new Promise((resolve) => (this.#resolveClosed = resolve)));
+  }
 
   /** The local end, or undefined where the runtime does not report it. */
   get localAddress(): SocketAddress | undefined {
@@ -426,10 +452,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       capabilities: this.#capabilities,
     });
     this.#upgradedTo = next;
-    next.closed.then((error) => {
-      this.#isClosed = true;
-      this.#resolveClosed(error);
-    });
+    next.closed.then((error) => this.#settleClosed(error));
     return next;
   }
 
@@ -573,7 +596,15 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const reject = this.#rejectDrain;
     this.#drain = this.#resolveDrain = this.#rejectDrain = undefined;
     reject?.(error ?? new NetError("ERR_SOCKET_CLOSED", "connection closed before buffered data was flushed", { address: this.#label }));
-    this.#resolveClosed(error);
+    this.#settleClosed(error);
+  }
+
+  #settleClosed(error: NetError | undefined): void {
+    this.#isClosed = true;
+    this.#closeResult = error;
+    const resolve = this.#resolveClosed;
+    this.#resolveClosed = undefined;
+    resolve?.(error);
   }
 
   #settleWaiter(): void {

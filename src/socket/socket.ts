@@ -33,6 +33,28 @@ const HOLD_LIMIT = 128 * 1024;
 const COMPACT_AT = 1024;
 /** Borrowed read buffers are checked against at most this many queued writes before being recycled. */
 const RECYCLE_SCAN = 16;
+/** The queue of a socket that has not queued a write yet: most sockets never do. Replaced, never modified. */
+const NO_WRITES: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
+
+// KernelSocket's yes/no states, as bits of its #flags.
+const BUSY = 1 << 0;
+const NEED_DRAIN = 1 << 1;
+const WRITE_SHUT = 1 << 2;
+const END_REQUESTED = 1 << 3;
+const SHUTDOWN_STARTED = 1 << 4;
+const SHUTDOWN_DONE = 1 << 5;
+const CLOSE_REQUESTED = 1 << 6;
+const LINGERING = 1 << 7;
+const PAUSED = 1 << 8;
+const READING = 1 << 9;
+const PEER_ENDED = 1 << 10;
+const END_REPORTED = 1 << 11;
+const DRIVER_CLOSED = 1 << 12;
+const RELEASED = 1 << 13;
+const RELEASED_HERE = 1 << 14;
+const CLOSE_REPORTED = 1 << 15;
+const SCHEDULED = 1 << 16;
+const DETACHED = 1 << 17;
 
 /**
  * Default bound, in ms, on a graceful close: flushing, FIN and lingering for
@@ -92,59 +114,86 @@ export function createRawSocket(driver: SocketDriver, options?: KernelOptions): 
 class KernelSocket implements RawSocket, DriverSink {
   readonly #driver: SocketDriver;
   readonly #options: KernelOptions | undefined;
-  readonly #clock: Clock;
 
   // ---- outbound ----
-  /** Accepted writes not yet taken by the driver; `#head` indexes the next one. */
-  #queue: Uint8Array[] = [];
+  /** Accepted writes not yet taken by the driver; `#head` indexes the next one. NO_WRITES until the first. */
+  #queue: Uint8Array[] = NO_WRITES;
   #head = 0;
   /** Bytes accepted by write() and not yet taken by the driver (queued plus in flight). */
   #pending = 0;
   /** write() calls whose bytes are not all taken yet (for loss reports). */
   #pendingWrites = 0;
-  /** A driver write is in flight (async), or the driver said "full" and owes writable(). */
-  #busy = false;
   /** The chunk an async driver write holds, and the writes it carries. */
   #inflight: Uint8Array | undefined;
   #inflightWrites = 0;
-  #needDrain = false;
-  /** end(), close() or destroy() was called: write() refuses from here on. */
-  #writeShut = false;
-  #endRequested = false;
-  #shutdownStarted = false;
-  #shutdownDone = false;
-  #closeRequested = false;
-  /** Waiting, after our FIN, for the peer's EOF; input is discarded meanwhile. */
-  #lingering = false;
   #flushWaiters: (() => void)[] | undefined;
   #closeTimer: TimerHandle | undefined;
   #lingerTimer: TimerHandle | undefined;
 
   // ---- delivery ----
   #handlers: RawHandlers | undefined;
-  #paused = false;
-  #reading = false;
   /** Chunks received before start() or while paused; undefined while delivery is live. */
   #held: Uint8Array[] | undefined;
   #heldBytes = 0;
-  #peerEnded = false;
-  #endReported = false;
-  /** The driver reported closed(); `#closeError` is what onClose will carry. */
-  #driverClosed = false;
-  #released = false;
-  /** Released by this side (close, destroy, a timeout), not by the runtime. */
-  #releasedHere = false;
   #closeError: NetError | undefined;
-  #closeReported = false;
-  #scheduled = false;
   #unsent: UnsentWrites | undefined;
+
+  /**
+   * The eighteen yes/no states below, as bits of one number: a server holds
+   * many idle sockets, and a field each cost ~140 bytes per socket.
+   */
+  #flags = 0;
+  /** A driver write is in flight (async), or the driver said "full" and owes writable(). */
+  get #busy(): boolean { return (this.#flags & BUSY) !== 0; }
+  set #busy(on: boolean) { this.#flags = on ? this.#flags | BUSY : this.#flags & ~BUSY; }
+  get #needDrain(): boolean { return (this.#flags & NEED_DRAIN) !== 0; }
+  set #needDrain(on: boolean) { this.#flags = on ? this.#flags | NEED_DRAIN : this.#flags & ~NEED_DRAIN; }
+  /** end(), close() or destroy() was called: write() refuses from here on. */
+  get #writeShut(): boolean { return (this.#flags & WRITE_SHUT) !== 0; }
+  set #writeShut(on: boolean) { this.#flags = on ? this.#flags | WRITE_SHUT : this.#flags & ~WRITE_SHUT; }
+  get #endRequested(): boolean { return (this.#flags & END_REQUESTED) !== 0; }
+  set #endRequested(on: boolean) { this.#flags = on ? this.#flags | END_REQUESTED : this.#flags & ~END_REQUESTED; }
+  get #shutdownStarted(): boolean { return (this.#flags & SHUTDOWN_STARTED) !== 0; }
+  set #shutdownStarted(on: boolean) { this.#flags = on ? this.#flags | SHUTDOWN_STARTED : this.#flags & ~SHUTDOWN_STARTED; }
+  get #shutdownDone(): boolean { return (this.#flags & SHUTDOWN_DONE) !== 0; }
+  set #shutdownDone(on: boolean) { this.#flags = on ? this.#flags | SHUTDOWN_DONE : this.#flags & ~SHUTDOWN_DONE; }
+  get #closeRequested(): boolean { return (this.#flags & CLOSE_REQUESTED) !== 0; }
+  set #closeRequested(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REQUESTED : this.#flags & ~CLOSE_REQUESTED; }
+  /** Waiting, after our FIN, for the peer's EOF; input is discarded meanwhile. */
+  get #lingering(): boolean { return (this.#flags & LINGERING) !== 0; }
+  set #lingering(on: boolean) { this.#flags = on ? this.#flags | LINGERING : this.#flags & ~LINGERING; }
+  get #paused(): boolean { return (this.#flags & PAUSED) !== 0; }
+  set #paused(on: boolean) { this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED; }
+  get #reading(): boolean { return (this.#flags & READING) !== 0; }
+  set #reading(on: boolean) { this.#flags = on ? this.#flags | READING : this.#flags & ~READING; }
+  get #peerEnded(): boolean { return (this.#flags & PEER_ENDED) !== 0; }
+  set #peerEnded(on: boolean) { this.#flags = on ? this.#flags | PEER_ENDED : this.#flags & ~PEER_ENDED; }
+  get #endReported(): boolean { return (this.#flags & END_REPORTED) !== 0; }
+  set #endReported(on: boolean) { this.#flags = on ? this.#flags | END_REPORTED : this.#flags & ~END_REPORTED; }
+  /** The driver reported closed(); `#closeError` is what onClose will carry. */
+  get #driverClosed(): boolean { return (this.#flags & DRIVER_CLOSED) !== 0; }
+  set #driverClosed(on: boolean) { this.#flags = on ? this.#flags | DRIVER_CLOSED : this.#flags & ~DRIVER_CLOSED; }
+  get #released(): boolean { return (this.#flags & RELEASED) !== 0; }
+  set #released(on: boolean) { this.#flags = on ? this.#flags | RELEASED : this.#flags & ~RELEASED; }
+  /** Released by this side (close, destroy, a timeout), not by the runtime. */
+  get #releasedHere(): boolean { return (this.#flags & RELEASED_HERE) !== 0; }
+  set #releasedHere(on: boolean) { this.#flags = on ? this.#flags | RELEASED_HERE : this.#flags & ~RELEASED_HERE; }
+  get #closeReported(): boolean { return (this.#flags & CLOSE_REPORTED) !== 0; }
+  set #closeReported(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REPORTED : this.#flags & ~CLOSE_REPORTED; }
+  get #scheduled(): boolean { return (this.#flags & SCHEDULED) !== 0; }
+  set #scheduled(on: boolean) { this.#flags = on ? this.#flags | SCHEDULED : this.#flags & ~SCHEDULED; }
   /** Detached by startTls(): the upgraded socket owns the connection. */
-  #detached = false;
+  get #detached(): boolean { return (this.#flags & DETACHED) !== 0; }
+  set #detached(on: boolean) { this.#flags = on ? this.#flags | DETACHED : this.#flags & ~DETACHED; }
+
+  /** Read only when closing: not worth a field per socket. */
+  get #clock(): Clock {
+    return this.#options?.clock ?? realClock;
+  }
 
   constructor(driver: SocketDriver, options: KernelOptions | undefined) {
     this.#driver = driver;
     this.#options = options;
-    this.#clock = options?.clock ?? realClock;
     this.recycle = driver.recycle === undefined ? undefined : (chunk) => this.#recycle(chunk);
     driver.attach(this);
   }
@@ -361,6 +410,7 @@ class KernelSocket implements RawSocket, DriverSink {
   // ---- internals: outbound ----
 
   #enqueue(chunk: Uint8Array): void {
+    if (this.#queue === NO_WRITES) this.#queue = [];
     this.#queue.push(chunk);
     this.#pending += chunk.length;
     this.#pendingWrites++;
@@ -392,6 +442,7 @@ class KernelSocket implements RawSocket, DriverSink {
   /** Puts the unsent rest of a write back at the front of the queue. */
   #unshift(rest: Uint8Array): void {
     if (this.#head > 0) this.#queue[--this.#head] = rest;
+    else if (this.#queue === NO_WRITES) this.#queue = [rest];
     else this.#queue.unshift(rest);
   }
 
@@ -522,7 +573,7 @@ class KernelSocket implements RawSocket, DriverSink {
     if (this.#unsent === undefined && (this.#pending > 0 || (this.#driver.heldBytes ?? 0) > 0)) {
       this.#unsent = { writes: this.#pendingWrites, bytes: this.#pending + (this.#driver.heldBytes ?? 0) };
     }
-    this.#queue = [];
+    this.#queue = NO_WRITES;
     this.#head = 0;
     this.#pending = 0;
     this.#pendingWrites = 0;
