@@ -14,9 +14,11 @@ import { NetError } from "./errors.ts";
  *
  * @example
  * ```ts
- * import { TypedEvent } from "./typed-events.ts";
- * const event = new TypedEvent("tick", { count: 1 });
- * console.log(event.type, event.detail.count);
+ * import type { TypedEvent } from "wireline";
+ * // What addEventListener() listeners of wireline's servers, clients and requesters receive.
+ * function log(event: TypedEvent<{ count: number }>): void {
+ *   console.log(event.type, event.detail.count);
+ * }
  * ```
  */
 export class TypedEvent<T> extends Event {
@@ -55,11 +57,10 @@ export interface TypedListenerOptions {
  *
  * @example
  * ```ts
- * import { emitEvent, TypedEventTarget } from "./typed-events.ts";
- * const events = new TypedEventTarget<{ tick: { count: number } }>();
- * const stop = events.on("tick", ({ count }) => console.log("tick", count));
- * emitEvent(events, "tick", { count: 1 });
- * stop();
+ * import { listen } from "wireline";
+ * const server = await listen({ port: 0 }, (conn) => conn.close());
+ * const stop = server.on("connection", ({ remoteAddress }) => console.log("from", remoteAddress));
+ * stop(); // or server.on(type, listener, { once: true }), or { signal }
  * ```
  */
 export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends EventTarget {
