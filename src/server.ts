@@ -8,6 +8,8 @@
  */
 
 import { formatAddress, parseAddress, type Address } from "./address.ts";
+import { SessionRegistry, type SessionHandler, type SessionStats } from "./session/server-sessions.ts";
+import { sessionServerSettings, type SessionServerOptions } from "./session/session-options.ts";
 import { AdmissionQueue } from "./admission-queue.ts";
 import { checkListenCapabilities } from "./capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
@@ -141,6 +143,13 @@ export interface ListenOptions extends SocketOptions {
    * `proxyProtocolErrors` and reported by an `error` event (ERR_PROXY_PROTOCOL).
    */
   proxyProtocol?: true | ProxyProtocolOptions;
+  /**
+   * Resumable sessions (clients use `reconnecting(target, { session: true })`):
+   * the handler is called once per session, with a `ServerSession` instead
+   * of a connection, and a client that reconnects resumes its session
+   * without the handler noticing; see {@link SessionServerOptions}.
+   */
+  session?: true | SessionServerOptions<unknown>;
 }
 
 /** Every key of {@link ListenOptions}: `listen()` refuses any other, so a misspelt limit is never silently ignored. */
@@ -163,6 +172,7 @@ const LISTEN_OPTION_KEYS: Readonly<Record<keyof ListenOptions, true>> = {
   tls: true,
   handshakeTimeout: true,
   proxyProtocol: true,
+  session: true,
   noDelay: true,
   keepAlive: true,
   allowHalfOpen: true,
@@ -391,6 +401,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   #onIdle: (() => void) | undefined;
   /** Per-client counts, with maxConnectionsPerClient or clientRate. */
   readonly #clients: ClientAdmission | undefined;
+  /** With `session`: the sessions, whose connections the handler wrapper routes to them. */
+  readonly #registry: SessionRegistry<unknown> | undefined;
 
   /** Validates the options; `listen()` creates and binds servers. */
   constructor(options: ListenOptions, handler: ConnectionHandler) {
@@ -398,6 +410,11 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     if (typeof handler !== "function") throw invalidOption("handler", handler, "a function");
     this.#settings = checkListenOptions(options);
     this.#handler = handler;
+    if (options.session !== undefined) {
+      const registry = new SessionRegistry(sessionServerSettings(options.session), handler as unknown as SessionHandler<unknown>, this.#settings.clock, (error) => this.#report(error, undefined));
+      this.#registry = registry;
+      this.#handler = (conn) => registry.serve(conn);
+    }
     this.#admission = new AdmissionQueue(this.#settings.maxConnections, this.#settings.maxQueued);
     const { clients, clock } = this.#settings;
     if (clients.limit || clients.rate) this.#clients = new ClientAdmission(clients, clock);
@@ -412,6 +429,11 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   /** A snapshot of the counters; see {@link ServerStats}. */
   get stats(): ServerStats {
     return this.#stats.snapshot(this.#admission.queued, this.#handshakes.size, this.#open);
+  }
+
+  /** With `session`: the session counters; otherwise undefined. */
+  get sessions(): SessionStats | undefined {
+    return this.#registry?.stats;
   }
 
   /** True from the moment `close()` is called. */
@@ -769,6 +791,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       this.#refuse(socket.remoteAddress, "stopping");
     }
     for (const session of this.#sessions) session.stop();
+    this.#registry?.stop();
     for (const conn of this.#admission.clear()) this.#refuseOpen(conn, "stopping");
     await listenerClosed;
     if (timeout > 0 && (this.#sessions.size > 0 || this.#verdicts.size > 0)) {
@@ -934,8 +957,10 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
  * const server = await listenWith(memoryTransport, { port: 7000 }, (conn) => conn.close());
  * ```
  */
-export async function listenWith(transport: Transport, options: ListenOptions, handler: ConnectionHandler): Promise<Server> {
-  const server = new Server(options, handler);
+export async function listenWith<T = Uint8Array>(transport: Transport, options: ListenOptions & { session: true | SessionServerOptions<T> }, handler: SessionHandler<T>): Promise<Server>;
+export async function listenWith(transport: Transport, options: ListenOptions, handler: ConnectionHandler): Promise<Server>;
+export async function listenWith<T>(transport: Transport, options: ListenOptions, handler: ConnectionHandler | SessionHandler<T>): Promise<Server> {
+  const server = new Server(options, handler as ConnectionHandler);
   checkSocketOptions(options, transport);
   checkListenCapabilities(transport.capabilities, options);
   await startServer(server, transport);

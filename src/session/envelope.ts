@@ -81,6 +81,20 @@ const TWO_32 = 2 ** 32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * A copy of `bytes[start, end)` that shares no memory with it: on Node a
+ * chunk is a Buffer, whose `slice()` is a view, and a chunk may be recycled.
+ *
+ * @example
+ * ```ts
+ * import { copyOf } from "./envelope.ts";
+ * const kept = copyOf(chunk, 0, chunk.length);
+ * ```
+ */
+export function copyOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(bytes.subarray(start, end));
+}
+
 function protocolError(message: string): NetError {
   return new NetError("ERR_SESSION_PROTOCOL", message);
 }
@@ -251,7 +265,7 @@ export function decodeMessage(body: Uint8Array): SessionMessage {
     case MessageType.Resume: {
       const { version, window } = readHandshake(view, body);
       if (body.length !== 14 + 2 * ID_BYTES + 8) throw protocolError(`a RESUME of ${body.length} bytes`);
-      return { type, version, window, id: body.slice(14, 14 + ID_BYTES), token: body.slice(14 + ID_BYTES, 14 + 2 * ID_BYTES), lastReceived: getU64(view, 14 + 2 * ID_BYTES) };
+      return { type, version, window, id: copyOf(body, 14, 14 + ID_BYTES), token: copyOf(body, 14 + ID_BYTES, 14 + 2 * ID_BYTES), lastReceived: getU64(view, 14 + 2 * ID_BYTES) };
     }
     case MessageType.Welcome: {
       const { version, window } = readHandshake(view, body);
@@ -261,8 +275,8 @@ export function decodeMessage(body: Uint8Array): SessionMessage {
         version,
         window,
         resumed: body[14] === 1,
-        id: body.slice(15, 15 + ID_BYTES),
-        token: body.slice(15 + ID_BYTES, 15 + 2 * ID_BYTES),
+        id: copyOf(body, 15, 15 + ID_BYTES),
+        token: copyOf(body, 15 + ID_BYTES, 15 + 2 * ID_BYTES),
         lastReceived: getU64(view, 15 + 2 * ID_BYTES),
       };
     }
@@ -335,6 +349,6 @@ export class MessageReader {
       at += 4 + length;
       emit(body);
     }
-    if (at < data.length) this.#pending = data.slice(at);
+    if (at < data.length) this.#pending = copyOf(data, at, data.length);
   }
 }

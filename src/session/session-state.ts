@@ -10,7 +10,7 @@
 
 import type { Clock, TimerHandle } from "../clock.ts";
 import { NetError } from "../errors.ts";
-import { encodeAck, encodeClose, encodeDataHeader, MessageType, type SessionMessage, type WindowSize } from "./envelope.ts";
+import { copyOf, encodeAck, encodeClose, encodeDataHeader, MessageType, type SessionMessage, type WindowSize } from "./envelope.ts";
 import { ReplayBuffer, type Unacked } from "./replay-buffer.ts";
 
 const noop = (): void => {};
@@ -36,12 +36,6 @@ interface WaitingSend {
   readonly reject: (error: unknown) => void;
 }
 
-/** A received frame not yet taken by the application; `epoch` tells frames of a lost session apart. */
-interface Received {
-  readonly seq: number;
-  readonly epoch: number;
-  readonly payload: Uint8Array;
-}
 
 /**
  * What {@link SessionState.lose} and {@link SessionState.end} rejected.
@@ -70,7 +64,7 @@ export interface Unconfirmed {
  * import { realClock } from "../clock.ts";
  * const state = new SessionState({ frames: 1024, bytes: 1 << 20 }, realClock);
  * state.attach({ write: (b) => conn.write(b) }, 0, { frames: 1024, bytes: 1 << 20 });
- * await state.send(new TextEncoder().encode("hi")); // resolves when the peer's application took it
+ * await state.send(new TextEncoder().encode("hi")); // resolves when the peer's session holds it
  * ```
  */
 export class SessionState {
@@ -84,13 +78,14 @@ export class SessionState {
   #sink: SessionSink | undefined;
   #nextSeq = 1;
 
-  #inbox: Received[] = [];
+  #inbox: Uint8Array[] = [];
   #inboxHead = 0;
   #inboxBytes = 0;
-  #epoch = 0;
   #lastReceived = 0;
-  #consumed = 0;
-  #consumedBytes = 0;
+  /** The highest frame this side acknowledges: received, with room in the inbox. */
+  #ackable = 0;
+  /** Bytes received since the last acknowledgement went out. */
+  #unackedBytes = 0;
   #ackedOut = 0;
   #ackTimer: TimerHandle | undefined;
   #consumer: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined;
@@ -135,8 +130,8 @@ export class SessionState {
   }
 
   /**
-   * Sends one frame's bytes. Resolves once the peer's application took it
-   * from its session (the peer acknowledged it); waits while the window is
+   * Sends one frame's bytes. Resolves once the peer's session holds it for
+   * its application (the peer acknowledged it); waits while the window is
    * full. Rejects with `ERR_FRAME_TOO_LARGE` for a payload larger than the
    * window, `ERR_QUEUE_FULL` when a window's worth of sends already waits,
    * `ERR_SESSION_LOST` if the session is lost first, or the error it ended with.
@@ -181,7 +176,7 @@ export class SessionState {
     this.#peerWindow = peerWindow;
     this.#ackedOut = 0;
     for (const item of this.#buffer.after(peerLastReceived)) this.#writeData(sink, item);
-    if (this.#consumed > 0 && this.#ackedOut < this.#consumed) this.#flushAck();
+    if (this.#ackable > 0) this.#flushAck();
     this.#pump();
   }
 
@@ -200,12 +195,13 @@ export class SessionState {
         if (message.seq !== this.#lastReceived + 1) {
           throw new NetError("ERR_SESSION_PROTOCOL", `frame ${message.seq} arrived after frame ${this.#lastReceived}: frames are missing`);
         }
-        if (this.unread >= this.window.frames || this.#inboxBytes + message.payload.length > this.window.bytes) {
-          throw new NetError("ERR_SESSION_PROTOCOL", `the peer sent beyond the window (${this.window.frames} frames, ${this.window.bytes} bytes unread)`);
+        // At most a window acknowledged and unread, plus a window in flight.
+        if (this.unread >= 2 * this.window.frames || this.#inboxBytes + message.payload.length > 2 * this.window.bytes) {
+          throw new NetError("ERR_SESSION_PROTOCOL", `the peer sent beyond the window (${this.window.frames} frames, ${this.window.bytes} bytes)`);
         }
         this.#lastReceived = message.seq;
-        if (this.#inboundEnd) return;
-        this.#deliver({ seq: message.seq, epoch: this.#epoch, payload: message.payload.slice() });
+        if (!this.#inboundEnd) this.#deliver(copyOf(message.payload, 0, message.payload.length));
+        this.#offerAck(message.payload.length);
         return;
       case MessageType.Ack:
         this.#acknowledged(message.ack);
@@ -218,7 +214,7 @@ export class SessionState {
     }
   }
 
-  /** The next frame the peer sent; one reader at a time. Taking it lets the peer's window move. */
+  /** The next frame the peer sent; one reader at a time. Taking it makes room, so a held-back acknowledgement can go. */
   next(): Promise<IteratorResult<Uint8Array>> {
     const item = this.#take();
     if (item) return Promise.resolve({ value: item, done: false });
@@ -233,8 +229,10 @@ export class SessionState {
     return new Promise((resolve) => this.#drainWaiters.push(resolve));
   }
 
-  /** Tells the peer, over the attached connection, that this side ends the session. */
+  /** Tells the peer, over the attached connection, that this side ends the session, acknowledging first all it received. */
   sendClose(): void {
+    this.#ackable = this.#lastReceived;
+    this.#flushAck();
     this.#sink?.write(encodeClose(this.#nextSeq - 1));
   }
 
@@ -246,10 +244,9 @@ export class SessionState {
   lose(error: (unconfirmed: Unconfirmed) => NetError): Unconfirmed {
     const report = this.#rejectAll(error);
     this.#nextSeq = 1;
-    this.#epoch++;
     this.#lastReceived = 0;
-    this.#consumed = 0;
-    this.#consumedBytes = 0;
+    this.#ackable = 0;
+    this.#unackedBytes = 0;
     this.#ackedOut = 0;
     this.#peerWindow = this.window;
     return report;
@@ -314,9 +311,9 @@ export class SessionState {
 
   #writeData(sink: SessionSink, item: Unacked): void {
     // The cumulative ack rides on every data frame, so a busy link needs no ACK messages.
-    const ack = this.#consumed;
+    const ack = this.#ackable;
     this.#ackedOut = ack;
-    this.#consumedBytes = 0;
+    this.#unackedBytes = 0;
     this.#cancelAckTimer();
     sink.write(encodeDataHeader(item.seq, ack, item.payload.length));
     if (item.payload.length > 0) sink.write(item.payload);
@@ -335,24 +332,23 @@ export class SessionState {
     for (const wake of waiters) wake();
   }
 
-  #deliver(item: Received): void {
+  #deliver(payload: Uint8Array): void {
     const consumer = this.#consumer;
     if (consumer && this.unread === 0) {
       this.#consumer = undefined;
-      this.#consumedOne(item);
-      consumer.resolve({ value: item.payload, done: false });
+      consumer.resolve({ value: payload, done: false });
       return;
     }
-    this.#inbox.push(item);
-    this.#inboxBytes += item.payload.length;
+    this.#inbox.push(payload);
+    this.#inboxBytes += payload.length;
   }
 
   #take(): Uint8Array | undefined {
     if (this.#inboxHead === this.#inbox.length) return undefined;
-    const item = this.#inbox[this.#inboxHead]!;
-    (this.#inbox as (Received | undefined)[])[this.#inboxHead] = undefined;
+    const payload = this.#inbox[this.#inboxHead]!;
+    (this.#inbox as (Uint8Array | undefined)[])[this.#inboxHead] = undefined;
     this.#inboxHead++;
-    this.#inboxBytes -= item.payload.length;
+    this.#inboxBytes -= payload.length;
     if (this.#inboxHead === this.#inbox.length) {
       this.#inbox = [];
       this.#inboxHead = 0;
@@ -360,18 +356,24 @@ export class SessionState {
       this.#inbox = this.#inbox.slice(this.#inboxHead);
       this.#inboxHead = 0;
     }
-    this.#consumedOne(item);
+    this.#offerAck(0);
     if (this.unread === 0 && this.#inboundEnd) this.#endInbound(this.#inboundEnd.error);
-    return item.payload;
+    return payload;
   }
 
-  /** The application took `item`: acknowledge it now if a quarter of the window is due, else within the tick. */
-  #consumedOne(item: Received): void {
-    if (item.epoch !== this.#epoch) return;
-    this.#consumed = item.seq;
-    this.#consumedBytes += item.payload.length;
+  /**
+   * Acknowledges what was received while the inbox has room (a window's
+   * worth unread): at once when a quarter of the window is due, else within
+   * the tick, so a stream of frames costs few ACKs. A full inbox holds the
+   * acknowledgements back, and the peer's window stops it.
+   */
+  #offerAck(receivedBytes: number): void {
+    this.#unackedBytes += receivedBytes;
+    if (this.unread > this.window.frames || this.#inboxBytes > this.window.bytes) return;
+    if (this.#lastReceived <= this.#ackable) return;
+    this.#ackable = this.#lastReceived;
     if (!this.#sink) return;
-    const due = this.#consumed - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#consumedBytes >= this.window.bytes >> 2;
+    const due = this.#ackable - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#unackedBytes >= this.window.bytes >> 2;
     if (due) this.#flushAck();
     else this.#ackTimer ??= this.#clock.setTimeout(() => {
       this.#ackTimer = undefined;
@@ -381,10 +383,10 @@ export class SessionState {
 
   #flushAck(): void {
     this.#cancelAckTimer();
-    if (!this.#sink || this.#consumed <= this.#ackedOut) return;
-    this.#ackedOut = this.#consumed;
-    this.#consumedBytes = 0;
-    this.#sink.write(encodeAck(this.#consumed));
+    if (!this.#sink || this.#ackable <= this.#ackedOut) return;
+    this.#ackedOut = this.#ackable;
+    this.#unackedBytes = 0;
+    this.#sink.write(encodeAck(this.#ackable));
   }
 
   #cancelAckTimer(): void {
