@@ -14,8 +14,8 @@ import type { WindowSize } from "./envelope.ts";
  *
  * @example
  * ```ts
- * import { DEFAULT_SESSION_WINDOW } from "wireline";
- * console.log(DEFAULT_SESSION_WINDOW.frames); // 1024
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("127.0.0.1:7000", { session: { window: { frames: 4096 } } }); // default 1024 frames, 1 MiB
  * ```
  */
 export const DEFAULT_SESSION_WINDOW: WindowSize = Object.freeze({ frames: 1024, bytes: 1024 * 1024 });
@@ -24,8 +24,10 @@ export const DEFAULT_SESSION_WINDOW: WindowSize = Object.freeze({ frames: 1024, 
  *
  * @example
  * ```ts
- * import { DEFAULT_SESSION_TTL } from "wireline";
- * console.log(DEFAULT_SESSION_TTL); // 30000
+ * import { listen } from "wireline";
+ * const server = await listen({ port: 7000, session: { ttl: 60_000 } }, async (session) => { // default 30 000
+ *   for await (const frame of session) console.log(frame.length);
+ * });
  * ```
  */
 export const DEFAULT_SESSION_TTL: number = 30_000;
@@ -34,8 +36,10 @@ export const DEFAULT_SESSION_TTL: number = 30_000;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_SESSIONS } from "wireline";
- * console.log(DEFAULT_MAX_SESSIONS); // 1024
+ * import { listen } from "wireline";
+ * const server = await listen({ port: 7000, session: { maxSessions: 10_000 } }, async (session) => { // default 1024
+ *   for await (const frame of session) console.log(frame.length);
+ * });
  * ```
  */
 export const DEFAULT_MAX_SESSIONS: number = 1024;
