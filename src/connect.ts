@@ -203,6 +203,26 @@ async function tlsAfterProxyHeader(attempt: Promise<RawSocket>, header: Uint8Arr
   }
 }
 
+/** Where `withAddressRotation` keeps its count: a symbol, so it is no option a user could pass or misspell. */
+const ADDRESS_ROTATION: unique symbol = Symbol("wireline.addressRotation");
+
+/**
+ * `options` for a connect that starts its race `rotation` addresses further
+ * down a name's list (wrapping around): the reconnecting client passes its
+ * attempt count, so successive attempts start on successive addresses, and
+ * a server that accepts but then fails does not get every attempt.
+ *
+ * @example
+ * ```ts
+ * import { connectWith, withAddressRotation } from "./connect.ts";
+ * import { memoryTransport } from "../adapters/memory.ts";
+ * const conn = await connectWith(memoryTransport, "db:5432", withAddressRotation({ timeout: 1000 }, 3));
+ * ```
+ */
+export function withAddressRotation(options: ConnectOptions, rotation: number): ConnectOptions {
+  return Object.assign({ ...options }, { [ADDRESS_ROTATION]: rotation });
+}
+
 /** The validated dialling options: how a host name is resolved and raced. */
 interface Dialling {
   /** Set when the host is a name and there is a resolver: the addresses get raced. */
@@ -210,6 +230,7 @@ interface Dialling {
   readonly family: 4 | 6 | undefined;
   readonly attemptDelay: number;
   readonly localAddress: string | undefined;
+  readonly rotation: number;
 }
 
 function checkDialOptions(transport: Transport, address: Address, options: ConnectOptions): Dialling {
@@ -225,17 +246,18 @@ function checkDialOptions(transport: Transport, address: Address, options: Conne
     throw invalidOption("family", family, `the family of localAddress ${localAddress} (${localFamily})`);
   }
   const wanted = family ?? localFamily;
+  const rotation = (options as { [ADDRESS_ROTATION]?: number })[ADDRESS_ROTATION] ?? 0;
   const literal = address.transport === "tcp" ? ipFamily(address.hostname) : 0;
   if (literal !== 0 && wanted !== undefined && literal !== wanted) {
     throw invalidOption(family !== undefined ? "family" : "localAddress", family ?? localAddress, `of the family of the IPv${literal} address dialled`);
   }
   if (localAddress !== undefined) checkLocalAddressCapability(transport.capabilities, address);
-  if (address.transport !== "tcp" || literal !== 0) return { resolve: undefined, family: wanted, attemptDelay, localAddress };
+  if (address.transport !== "tcp" || literal !== 0) return { resolve: undefined, family: wanted, attemptDelay, localAddress, rotation };
   const resolve = lookup ?? (transport.resolve ? (hostname: string) => transport.resolve!(hostname) : undefined);
   if (resolve === undefined && family !== undefined) {
     throw new NetError("ERR_UNSUPPORTED", `family is not supported here: the ${transport.name} transport does not resolve host names; pass a lookup`);
   }
-  return { resolve, family: wanted, attemptDelay, localAddress };
+  return { resolve, family: wanted, attemptDelay, localAddress, rotation };
 }
 
 function nonZero(family: 0 | 4 | 6): 4 | 6 | undefined {
@@ -261,7 +283,9 @@ async function dialResolved(
   }
   const resolved = checkResolved(answer, "lookup");
   if (signal.aborted) throw signal.reason;
-  const addresses = orderAddresses(address.hostname, resolved, dialling.family);
+  const ordered = orderAddresses(address.hostname, resolved, dialling.family);
+  const start = ordered.length === 0 ? 0 : dialling.rotation % ordered.length;
+  const addresses = [...ordered.slice(start), ...ordered.slice(0, start)];
   if (addresses.length === 0) {
     const which = dialling.family === undefined ? "no address" : `no IPv${dialling.family} address`;
     throw new NetError("ENOTFOUND", `host name resolved to ${which}`, { address: label });

@@ -273,6 +273,31 @@ describe("reconnecting() through a name", () => {
   });
 });
 
+describe("reconnecting() over a name's addresses", () => {
+  it("starts each attempt on the next address, so a server that accepts and then fails does not get every attempt", async () => {
+    // ::1 accepts and hangs up at once (IPv6 first: without rotation every attempt would land there).
+    const broken = await listen({ hostname: "::1", port: 0 }, (conn) => conn.destroy());
+    const port = portOf(broken.address);
+    let received!: (text: string) => void;
+    const arrived = new Promise<string>((resolve) => (received = resolve));
+    const healthy = await listen({ hostname: "127.0.0.1", port }, async (conn) => {
+      for await (const chunk of conn) received(new TextDecoder().decode(chunk));
+    });
+    const reached = new Promise<unknown>((resolve) => healthy.on("connection", resolve, { once: true }));
+    const client = reconnecting({ hostname: "db.test", port }, { lookup: async () => [v6("::1"), v4("127.0.0.1")], backoff: { initial: 10, max: 20 }, connectTimeout: 5000 });
+    try {
+      await reached;
+      await client.write("hello");
+      expect(await arrived).toBe("hello");
+      expect(broken.stats.totalConnections).toBeLessThanOrEqual(2);
+    } finally {
+      await client.close();
+      await broken.close();
+      await healthy.close();
+    }
+  });
+});
+
 describe("localAddress", () => {
   const supported = transport.capabilities.localAddress === true;
 

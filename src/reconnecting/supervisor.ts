@@ -8,7 +8,7 @@
 
 import { formatAddress, type Address } from "../address.ts";
 import type { Clock, TimerHandle } from "../clock.ts";
-import { connectWith } from "../connect.ts";
+import { connectWith, withAddressRotation } from "../connect.ts";
 import type { Connection } from "../connection.ts";
 import type { EndpointSource } from "../endpoints.ts";
 import { NetError, toNetError, type NetErrorCode } from "../errors.ts";
@@ -87,6 +87,8 @@ export class Supervisor {
   readonly #hooks: SupervisorHooks;
   /** Aborts the attempt in flight: resolving the target, connecting, or onConnect. */
   #attempt: AbortController | undefined;
+  /** Attempts made so far: each starts on the next of a name's addresses. */
+  #dials = 0;
   /** A connection being set up (connected, in onConnect): stop() destroys it. */
   #pending: Connection | undefined;
   #sleep: { timer: TimerHandle; wake: () => void } | undefined;
@@ -207,7 +209,7 @@ export class Supervisor {
       endpoint = await abortable(this.#source.next(), controller.signal);
       this.#endpoint = endpoint;
       // The attempt's own timer bounds target and connect together; connect's timeout is off.
-      conn = await connectWith(this.#transport, endpoint, { ...socketOptions, timeout: 0, signal: controller.signal });
+      conn = await connectWith(this.#transport, endpoint, withAddressRotation({ ...socketOptions, timeout: 0, signal: controller.signal }, this.#dials++));
     } catch (error) {
       throw controller.signal.aborted ? controller.signal.reason : error;
     } finally {
