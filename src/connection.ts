@@ -65,6 +65,29 @@ function quietReject(error: NetError): Promise<never> {
   return p;
 }
 
+/**
+ * Something told when a connection closes; the server watches each
+ * connection it serves this way. See {@link watchClose}.
+ */
+export interface CloseWatcher {
+  connectionClosed(): void;
+}
+
+/**
+ * Calls `watcher.connectionClosed()` on a microtask once `conn` is closed,
+ * as `conn.closed.then()` would, without making a promise for it: a server
+ * watches every connection it serves. One watcher per connection.
+ *
+ * @example
+ * ```ts
+ * import { watchClose, type Connection } from "./connection.ts";
+ * declare const conn: Connection;
+ * watchClose(conn, { connectionClosed: () => console.log("gone") });
+ * ```
+ */
+// Assigned in Connection's static block, the one place that may touch its private fields.
+export let watchClose: (conn: Connection, watcher: CloseWatcher) => void;
+
 /** Options that shape a connection once it is open. */
 export interface ConnectionOptions {
   /** Keep the write side open after the peer half-closes. Default false: EOF closes the connection. */
@@ -126,6 +149,14 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #resolveClosed: ((error: NetError | undefined) => void) | undefined;
   /** What `closed` resolves with, once the connection is closed. */
   #closeResult: NetError | undefined;
+  #closeWatcher: CloseWatcher | undefined;
+
+  static {
+    watchClose = (conn, watcher) => {
+      if (conn.#isClosed) queueMicrotask(() => watcher.connectionClosed());
+      else conn.#closeWatcher = watcher;
+    };
+  }
 
   /** Chunks received and not yet read; created when a chunk has to wait. */
   #chunks: Uint8Array[] | undefined;
@@ -605,6 +636,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const resolve = this.#resolveClosed;
     this.#resolveClosed = undefined;
     resolve?.(error);
+    const watcher = this.#closeWatcher;
+    this.#closeWatcher = undefined;
+    if (watcher !== undefined) queueMicrotask(() => watcher.connectionClosed());
   }
 
   #settleWaiter(): void {

@@ -13,7 +13,7 @@ import { sessionServerSettings, type SessionServerOptions } from "./session/sess
 import { AdmissionQueue } from "./admission-queue.ts";
 import { checkListenCapabilities } from "./capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
-import { Connection } from "./connection.ts";
+import { Connection, watchClose, type CloseWatcher } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
@@ -401,6 +401,14 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   #onIdle: (() => void) | undefined;
   /** Per-client counts, with maxConnectionsPerClient or clientRate. */
   readonly #clients: ClientAdmission | undefined;
+  /** What every Session reports to: one object per server instead of two closures per connection. */
+  readonly #owner: SessionOwner = {
+    ended: (session) => this.#ended(session),
+    failed: (session, error) => {
+      const { remoteAddress } = session.conn;
+      this.#report(applicationError(error, "the connection handler", this.#peerLabel(remoteAddress)), remoteAddress);
+    },
+  };
   /** With `session`: the sessions, whose connections the handler wrapper routes to them. */
   readonly #registry: SessionRegistry<unknown> | undefined;
 
@@ -718,7 +726,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       return;
     }
     if (paused) conn.resume();
-    const session = new Session(this.#settings, conn, this.#stopping, (s) => this.#ended(s), (e) => this.#report(applicationError(e, "the connection handler", this.#peerLabel(conn.remoteAddress)), conn.remoteAddress));
+    const session = new Session(this.#settings, conn, this.#stopping, this.#owner);
     this.#sessions.add(session);
     this.#stats.begin();
     this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
@@ -819,12 +827,17 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 }
 
+/** Where a {@link Session} reports the end of its connection and its handler's failure. */
+interface SessionOwner {
+  ended(session: Session): void;
+  failed(session: Session, error: unknown): void;
+}
+
 /** One served connection: its context, timers, and the rule for giving its slot back. */
-class Session {
+class Session implements CloseWatcher {
   readonly conn: Connection;
   readonly #settings: ServerSettings;
-  readonly #onEnd: (session: Session) => void;
-  readonly #onError: (error: unknown) => void;
+  readonly #owner: SessionOwner;
   readonly #ctx: ConnectionContext;
   #controller: AbortController | undefined;
   #stopping: boolean;
@@ -835,12 +848,11 @@ class Session {
   #closed = false;
   #ended = false;
 
-  constructor(settings: ServerSettings, conn: Connection, stopping: boolean, onEnd: (s: Session) => void, onError: (e: unknown) => void) {
+  constructor(settings: ServerSettings, conn: Connection, stopping: boolean, owner: SessionOwner) {
     this.#settings = settings;
     this.conn = conn;
     this.#stopping = stopping;
-    this.#onEnd = onEnd;
-    this.#onError = onError;
+    this.#owner = owner;
     this.#ctx = new ConnectionContext(() => {
       this.#controller = new AbortController();
       if (this.#stopping) this.#controller.abort(stoppingError());
@@ -857,12 +869,8 @@ class Session {
       }, firstByteTimeout);
     }
     if (idle) this.#idle = new IdleWatcher(conn, idle, (event) => this.#idleFired(event, idle));
-    conn.closed.then(() => {
-      this.#closed = true;
-      if (this.#firstByte !== undefined) clock.clearTimeout(this.#firstByte);
-      this.#idle?.stop();
-      this.#maybeEnd();
-    });
+    // A watcher, not conn.closed.then(): no promise, reaction and closure per connection.
+    watchClose(conn, this);
     let result: void | Promise<void>;
     try {
       result = handler(conn, this.#ctx);
@@ -872,6 +880,13 @@ class Session {
     }
     if (isThenable(result)) result.then(() => this.#finished(), (error: unknown) => this.#failed(error));
     else this.#finished();
+  }
+
+  connectionClosed(): void {
+    this.#closed = true;
+    if (this.#firstByte !== undefined) this.#settings.clock.clearTimeout(this.#firstByte);
+    this.#idle?.stop();
+    this.#maybeEnd();
   }
 
   /** The server is stopping: abort the handler's signal. */
@@ -904,14 +919,14 @@ class Session {
   #failed(error: unknown): void {
     this.#handlerDone = true;
     this.conn.destroy(error);
-    if (!this.#abandoned) this.#onError(error);
+    if (!this.#abandoned) this.#owner.failed(this, error);
     this.#maybeEnd();
   }
 
   #maybeEnd(): void {
     if (this.#ended || !this.#closed || !(this.#handlerDone || this.#abandoned)) return;
     this.#ended = true;
-    this.#onEnd(this);
+    this.#owner.ended(this);
   }
 }
 
