@@ -56,7 +56,8 @@ export interface ConnectOptions extends SocketOptions {
   /**
    * Happy Eyeballs (RFC 8305): ms after which the next of a name's addresses
    * is tried while the previous attempt is still pending (an attempt that
-   * fails starts the next at once). Default 250, at least 10.
+   * fails starts the next at once). Default 250, at least 10; Infinity
+   * tries one address at a time.
    */
   attemptDelay?: number;
   /**

@@ -48,6 +48,9 @@ export const DEFAULT_ATTEMPT_DELAY: number = 250;
 /** RFC 8305 §5: the attempt delay must not go below 10 ms. */
 export const MIN_ATTEMPT_DELAY: number = 10;
 
+/** The longest delay a runtime timer honours. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 /**
  * The loopback addresses a `localhost` name always includes (RFC 6761 §6.3):
  * /etc/hosts often lists only 127.0.0.1 while a server listens on ::1.
@@ -228,7 +231,8 @@ export function raceConnections<T>(options: RaceOptions<T>): Promise<T> {
       const entry = addresses[index]!;
       const controller = new AbortController();
       attempts.push(controller);
-      if (next < addresses.length) timer = clock.setTimeout(start, attemptDelay);
+      // Timers cannot wait longer than 2^31 - 1 ms (runtimes fire them at once); beyond that, one attempt at a time.
+      if (next < addresses.length && attemptDelay <= MAX_TIMER_DELAY) timer = clock.setTimeout(start, attemptDelay);
       let dialing: Promise<T>;
       try {
         dialing = dial(entry, controller.signal);

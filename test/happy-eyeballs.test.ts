@@ -160,6 +160,18 @@ describe("raceConnections", () => {
     expect(await settled).toMatchObject({ error: { code: "ETIMEDOUT", message: expect.stringContaining("refused") } });
   });
 
+  it("with an infinite attempt delay, tries one address at a time", async () => {
+    const { clock, dialer, settled } = race(ADDRESSES.slice(0, 2), Infinity);
+    expect(clock.pendingTimers).toBe(0);
+    await clock.advance(1_000_000);
+    expect(dialer.started).toEqual(["fd00::1"]);
+    dialer.fail("fd00::1");
+    await microtasks();
+    expect(dialer.started).toEqual(["fd00::1", "10.0.0.1"]);
+    dialer.succeed("10.0.0.1");
+    expect(await settled).toEqual({ ok: "10.0.0.1" });
+  });
+
   it("honours a custom attempt delay", async () => {
     const { clock, dialer, controller, settled } = race(ADDRESSES, 40);
     await clock.advance(40);
