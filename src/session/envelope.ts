@@ -9,11 +9,11 @@
 import { NetError } from "../errors.ts";
 
 /** The protocol version this implementation speaks (HELLO, RESUME, WELCOME carry it). */
-export const SESSION_PROTOCOL_VERSION = 1;
+export const SESSION_PROTOCOL_VERSION: number = 1;
 /** "WLSS": the first bytes of every handshake body, so a peer that does not speak the protocol is told apart. */
 const MAGIC = 0x574c5353;
 /** Bytes of a session id and of a resume token. */
-export const ID_BYTES = 16;
+export const ID_BYTES: number = 16;
 
 /**
  * Message types (the byte after the length).
@@ -76,7 +76,6 @@ export type SessionMessage =
 
 /** Bytes before a DATA payload: length (4), type (1), seq (8), ack (8). */
 export const DATA_HEADER_BYTES = 21;
-const HANDSHAKE_BYTES = 4 + 1 + 4 + 1 + 8;
 const TWO_32 = 2 ** 32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -297,8 +296,8 @@ export function decodeMessage(body: Uint8Array): SessionMessage {
   }
 }
 
-/** Bytes of the largest handshake message, a bound for the reader before the window is known. */
-export const MAX_HANDSHAKE_BYTES: number = HANDSHAKE_BYTES + 2 * ID_BYTES + 8 + 256;
+/** The largest message accepted before the handshake set the window: a WELCOME, or a REFUSED with its message. */
+export const MAX_HANDSHAKE_BYTES: number = 1024;
 
 /**
  * Cuts a byte stream into message bodies, whatever the chunking. One reader
