@@ -29,6 +29,7 @@ import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, Socke
 import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
 import { onlyOn } from "./runtime-guard.ts";
 import { systemResolve } from "./system-resolver.ts";
+import { installDiagnostics } from "./diagnostics-node.ts";
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -122,6 +123,14 @@ class BunDriver implements SocketDriver {
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Bun reads a delay of 0 as "leave the system default".
     if (this.unixPath === undefined && !this.done) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+  }
+
+  unref(): void {
+    if (!this.done) this.sock?.unref();
+  }
+
+  ref(): void {
+    if (!this.done) this.sock?.ref();
   }
 
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
@@ -362,7 +371,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
 
 function bunListener(listener: SocketListener<BunDriver>, address: SocketAddress): RawListener {
   // stop(false): accepted sockets live on. Bun releases the port (and unlinks a Unix path) at once.
-  return { address, close: () => Promise.resolve(listener.stop(false)) };
+  return { address, close: () => Promise.resolve(listener.stop(false)), unref: () => listener.unref(), ref: () => listener.ref() };
 }
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {
@@ -411,6 +420,7 @@ const FIXED_BACKLOG = "Bun.listen takes no backlog: its accept queue is fixed at
 
 const capabilities: TransportCapabilities = {
   tls: true,
+  unref: true,
   tlsOverUnix: true,
   skipVerification: true,
   clientCertificate: true,
@@ -445,6 +455,7 @@ export const bunTransport: Transport = onlyOn("bun", { name: "bun", capabilities
 
 export * from "../src/mod.ts";
 
+installDiagnostics();
 const api: Net = createNet(bunTransport);
 
 /**

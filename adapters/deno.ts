@@ -20,6 +20,7 @@ import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type Tls
 import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { onlyOn } from "./runtime-guard.ts";
 import { systemResolve } from "./system-resolver.ts";
+import { installDiagnostics } from "./diagnostics-node.ts";
 
 /** One read buffer; large enough that bulk transfers need few reads. */
 const READ_SIZE = 64 * 1024;
@@ -55,9 +56,12 @@ interface DenoConn {
   setKeepAlive?(keepAlive?: boolean): void;
   /** TlsConn only. */
   handshake?(): Promise<{ alpnProtocol: string | null }>;
+  /** A pending read of an unref'd conn does not keep the process alive. */
+  ref(): void;
+  unref(): void;
 }
 
-type DenoListener = { readonly addr: DenoAddr; accept(): Promise<DenoConn>; close(): void };
+type DenoListener = { readonly addr: DenoAddr; accept(): Promise<DenoConn>; close(): void; ref(): void; unref(): void };
 type DenoTlsClientOptions = { hostname: string; caCerts?: string[]; alpnProtocols?: string[] };
 /** `reusePort` is unstable (--unstable-net). */
 type DenoTcpListenOptions = { transport: "tcp"; hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean };
@@ -202,6 +206,14 @@ class DenoDriver implements SocketDriver {
 
   setKeepAlive(enabled: boolean): void {
     if (!this.#released) this.#conn.setKeepAlive?.(enabled);
+  }
+
+  unref(): void {
+    if (!this.#released) this.#conn.unref();
+  }
+
+  ref(): void {
+    if (!this.#released) this.#conn.ref();
   }
 
   recycle(chunk: Uint8Array): void {
@@ -419,6 +431,14 @@ class DenoRawListener implements RawListener {
     }
   }
 
+  unref(): void {
+    if (!this.#closed) this.#listener.unref();
+  }
+
+  ref(): void {
+    if (!this.#closed) this.#listener.ref();
+  }
+
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
@@ -453,6 +473,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
 
 const capabilities: TransportCapabilities = {
   tls: true,
+  unref: true,
   tlsOverUnix: "Deno.connectTls, Deno.listenTls and Deno.startTls work over TCP only",
   skipVerification: "Deno's TLS always verifies the server's certificate; only the process-wide --unsafely-ignore-certificate-errors flag turns that off",
   clientCertificate: true,
@@ -490,6 +511,7 @@ export const denoTransport: Transport = onlyOn("deno", { name: "deno", capabilit
 
 export * from "../src/mod.ts";
 
+installDiagnostics();
 const api: Net = createNet(denoTransport);
 
 /**

@@ -190,6 +190,8 @@ const NO_TLS = "the memory transport has no TLS: its connections never leave the
  */
 const capabilities: TransportCapabilities = Object.freeze({
   tls: NO_TLS,
+  // In-memory sockets never keep a process alive: unref() has nothing to release.
+  unref: true,
   tlsOverUnix: NO_TLS,
   skipVerification: NO_TLS,
   clientCertificate: NO_TLS,

@@ -22,6 +22,7 @@ import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawS
 import { clientHandshake, clientTlsOptions, serverHandshake, serverTlsOptions, tlsInfoOf } from "./node-tls.ts";
 import { isTlsLayerError, toOpenSslTlsError } from "./openssl-tls.ts";
 import { systemResolve } from "./system-resolver.ts";
+import { installDiagnostics } from "./diagnostics-node.ts";
 
 /** Node's own write buffer: small, so that the kernel's queue and watermarks do the buffering. */
 const NODE_HIGH_WATER_MARK = 16 * 1024;
@@ -115,6 +116,14 @@ class NodeDriver implements SocketDriver {
 
   get heldBytes(): number {
     return this.#socket.writableLength;
+  }
+
+  unref(): void {
+    this.#socket.unref();
+  }
+
+  ref(): void {
+    this.#socket.ref();
   }
 
   shutdownWrite(): void | Promise<void> {
@@ -270,6 +279,8 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
         address: (typeof bound === "object" && bound !== null && toSocketAddress(bound.address, bound.port, bound.family)) || { transport: "unix", path: unixPath ?? String(bound) },
         // server.close's callback waits for every accepted socket; the contract releases the port only.
         close: async () => void server.close(),
+        unref: () => void server.unref(),
+        ref: () => void server.ref(),
       });
     });
   });
@@ -284,6 +295,7 @@ function reusePortCapability(): Capability {
 
 const capabilities: TransportCapabilities = {
   tls: true,
+  unref: true,
   tlsOverUnix: true,
   skipVerification: true,
   clientCertificate: true,
@@ -313,6 +325,7 @@ export const nodeTransport: Transport = { name: "node", capabilities, connect: r
 
 export * from "../src/mod.ts";
 
+installDiagnostics();
 const api: Net = createNet(nodeTransport);
 
 /**

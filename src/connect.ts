@@ -9,6 +9,7 @@ import { formatAddress, parseAddress, type Address, type AddressInput, type TcpA
 import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "./capabilities.ts";
 import { realClock } from "./clock.ts";
 import { Connection } from "./connection.ts";
+import { observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup, type ResolvedAddress } from "./happy-eyeballs.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
@@ -110,7 +111,12 @@ const TLS_CLIENT_OPTION_KEYS: readonly string[] = Object.keys({
  * const conn = await connectWith(memoryTransport, "localhost:7000", { timeout: 1000 });
  * ```
  */
-export async function connectWith(transport: Transport, input: AddressInput, options: ConnectOptions = {}): Promise<Connection> {
+export function connectWith(transport: Transport, input: AddressInput, options: ConnectOptions = {}): Promise<Connection> {
+  return observeConnect(transport.name, input, () => openConnection(transport, input, options));
+}
+
+/** connectWith without the diagnostics channels. */
+async function openConnection(transport: Transport, input: AddressInput, options: ConnectOptions): Promise<Connection> {
   const address = parseAddress(input);
   const label = formatAddress(address);
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");

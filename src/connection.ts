@@ -10,6 +10,8 @@ import { NetError, toNetError, unsupported } from "./errors.ts";
 import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, type RawStartTlsOptions, type StartTlsOptions, type TlsInfo } from "./tls.ts";
 import { checkStartTlsCapabilities } from "./capabilities.ts";
 import type { ProxyInfo } from "./proxy-protocol/types.ts";
+import { describeConnection, inspectAs } from "./inspect.ts";
+import { checkUnrefCapability } from "./unref.ts";
 import type { RawHandlers, RawSocket, SocketAddress, TransportCapabilities, UnsentWrites } from "./transport.ts";
 
 /**
@@ -137,6 +139,11 @@ export interface CloseOptions {
  * ```
  */
 export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
+  static {
+    // `console.log(conn)`: its addresses, state and counters.
+    inspectAs(Connection, describeConnection);
+  }
+
   readonly #raw: RawSocket;
   readonly #label: string;
   readonly #serverName: string | undefined;
@@ -511,6 +518,21 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** Turns TCP keep-alive on or off; `initialDelay` in ms where the runtime can set it. */
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     this.#raw.setKeepAlive(enabled, initialDelay);
+  }
+
+  /**
+   * Lets the process exit while this connection is open, as Node's
+   * `socket.unref()`. ERR_UNSUPPORTED where the transport cannot.
+   */
+  unref(): void {
+    checkUnrefCapability(this.#capabilities);
+    this.#raw.unref?.();
+  }
+
+  /** Undoes {@link Connection.unref}. */
+  ref(): void {
+    checkUnrefCapability(this.#capabilities);
+    this.#raw.ref?.();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {

@@ -13,6 +13,8 @@ import { sessionServerSettings, type SessionServerOptions } from "./session/sess
 import { AdmissionQueue } from "./admission-queue.ts";
 import { checkListenCapabilities } from "./capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
+import { checkUnrefCapability } from "./unref.ts";
+import { describeServer, inspectAs } from "./inspect.ts";
 import { Connection, watchClose, type CloseWatcher } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
@@ -23,9 +25,10 @@ import { ProxiedSocket, type HeaderOutcome } from "./proxy-protocol/proxied-sock
 import type { ProxyProtocolOptions } from "./proxy-protocol/types.ts";
 import { checkMinReceiveRate, ReceiveRateGuard, type MinReceiveRate } from "./receive-rate.ts";
 import { SERVER_CLOCK } from "./server-clock.ts";
+import { observeServerHandshake, publishAccept, publishFiltered, publishRefuse } from "./server-diagnostics.ts";
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
 import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "./tls.ts";
-import type { RawSocket, SocketAddress, Transport, TransportCapabilities } from "./transport.ts";
+import type { RawListener, RawSocket, SocketAddress, Transport, TransportCapabilities } from "./transport.ts";
 import { emitEvent, TypedEventTarget } from "./typed-events.ts";
 
 /** Default {@link ListenOptions.maxConnections}. */
@@ -376,6 +379,8 @@ let startServer: (server: Server, transport: Transport) => Promise<void>;
 export class Server extends TypedEventTarget<ServerEvents> implements AsyncDisposable {
   static {
     startServer = (server, transport) => server.#start(transport);
+    // `console.log(server)`: its address, state and counters.
+    inspectAs(Server, (server) => describeServer({ address: server.#address, closing: server.#stopping, stats: server.stats }));
   }
 
   readonly #settings: ServerSettings;
@@ -393,6 +398,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   readonly #proxyHeaders = new Set<ProxiedSocket>();
   #address: SocketAddress | undefined;
   #closeListener: (() => Promise<void>) | undefined;
+  /** For unref()/ref(). */
+  #listener: RawListener | undefined;
   #stopping = false;
   #closedEmitted = false;
   #closing: Promise<ServerStats> | undefined;
@@ -467,6 +474,22 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     return (this.#closing = this.#shutdown(timeout));
   }
 
+  /**
+   * Lets the process exit while this server is still listening (as Node's
+   * `server.unref()`); connections it accepted still keep it alive.
+   * ERR_UNSUPPORTED where the transport cannot.
+   */
+  unref(): void {
+    checkUnrefCapability(this.#capabilities);
+    this.#listener?.unref?.();
+  }
+
+  /** Undoes {@link Server.unref}. */
+  ref(): void {
+    checkUnrefCapability(this.#capabilities);
+    this.#listener?.ref?.();
+  }
+
   /** `await using server = await listen(...)` closes with the default timeout. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
@@ -482,6 +505,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     );
     this.#address = listener.address;
     this.#closeListener = () => listener.close();
+    this.#listener = listener;
   }
 
   #emit<K extends keyof ServerEvents & string>(type: K, detail: ServerEvents[K]): void {
@@ -496,6 +520,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   #accept(raw: RawSocket): void {
     const remoteAddress = raw.remoteAddress;
+    publishAccept(this.#address, remoteAddress);
     const handshake = raw.handshake;
     const full = this.#held() >= this.#settings.maxConnections + this.#settings.maxQueued;
     if (this.#stopping || full) {
@@ -551,6 +576,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const { handshakeTimeout, clock } = this.#settings;
     const timer = handshakeTimeout > 0 ? clock.setTimeout(() => this.#handshakeTimedOut(raw, remoteAddress), handshakeTimeout) : undefined;
     this.#handshakes.set(raw, timer);
+    observeServerHandshake(raw, handshake);
     handshake.then(
       () => {
         if (!this.#leaveHandshake(raw)) return;
@@ -621,6 +647,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       turnAway(raw);
       release();
       this.#stats.filtered();
+      publishFiltered(this.#address, remoteAddress, error);
       this.#report(applicationError(error, "the filter", this.#peerLabel(remoteAddress)), remoteAddress);
       return;
     }
@@ -632,6 +659,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
         turnAway(raw);
         release();
         this.#stats.filtered();
+        publishFiltered(this.#address, remoteAddress, undefined);
       }
       return;
     }
@@ -658,6 +686,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       void conn.close();
       this.#forget(conn);
       this.#stats.filtered();
+      publishFiltered(this.#address, conn.remoteAddress, error);
       if (error !== undefined) this.#report(applicationError(error, "the filter", this.#peerLabel(conn.remoteAddress)), conn.remoteAddress);
     } else if (this.#stopping) {
       this.#refuseOpen(conn, "stopping");
@@ -673,6 +702,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     conn.destroy(error);
     this.#forget(conn);
     this.#stats.filterTimedOut();
+    publishFiltered(this.#address, conn.remoteAddress, error);
     this.#report(error, conn.remoteAddress);
     this.#checkIdle();
   }
@@ -753,6 +783,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   #refuse(remoteAddress: SocketAddress | undefined, reason: RefusedReason): void {
     this.#stats.refused();
+    publishRefuse(this.#address, remoteAddress, reason);
     this.#emit("refused", { remoteAddress, reason });
   }
 

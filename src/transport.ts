@@ -113,6 +113,10 @@ export interface RawSocket {
    * rejection (ERR_TLS_CERT, ERR_TLS) destroys it. Absent: the transport has no TLS.
    */
   startTls?(options: RawStartTlsOptions): Promise<RawSocket>;
+  /** Optional: the socket stops keeping the process alive (where the transport declares `unref`). */
+  unref?(): void;
+  /** Optional: undoes {@link RawSocket.unref}. */
+  ref?(): void;
 }
 
 /** Options a transport's `connect` receives, already validated by the core. */
@@ -152,6 +156,10 @@ export interface RawListener {
   readonly address: SocketAddress;
   /** Stops accepting and releases the port. Accepted sockets are left alone. */
   close(): Promise<void>;
+  /** Optional: the listener stops keeping the process alive (where the transport declares `unref`). */
+  unref?(): void;
+  /** Optional: undoes {@link RawListener.unref}. */
+  ref?(): void;
 }
 
 /** `true`: the transport can do it. A string: it cannot, and why (the text of its ERR_UNSUPPORTED). */
@@ -172,6 +180,8 @@ export type Capability = true | string;
 export interface TransportCapabilities {
   /** TLS at all (connect with `tls`, listen with `tls`). */
   readonly tls: Capability;
+  /** `unref()`/`ref()` on connections, servers and reconnecting clients. Undeclared counts as unsupported. */
+  readonly unref?: Capability;
   /** TLS over a Unix domain socket. */
   readonly tlsOverUnix: Capability;
   /** `rejectUnauthorized: false` on a client. */

@@ -11,6 +11,7 @@ import { listenWith } from "../src/server.ts";
 import { decodeMessage, encodeHello, encodeResume, MessageReader, MessageType, RefusedReason, type SessionMessage } from "../src/session/envelope.ts";
 import type { ServerSession, SessionContext, SessionHandler } from "../src/session/server-sessions.ts";
 import type { SessionServerOptions } from "../src/session/session-options.ts";
+import { testCerts } from "./helpers/certs.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { connect, delay, portOf, transport } from "./helpers/runtime.ts";
 
@@ -115,6 +116,26 @@ describe("sessions over loopback", () => {
     }
     expect(calls).toBe(1);
     expect(server.sessions).toMatchObject({ active: 1, created: 1 });
+  });
+
+  it("runs over TLS, and a resumed session continues across TLS reconnects", async () => {
+    const certs = testCerts();
+    const server = await listenWith(transport, { hostname: "127.0.0.1", port: 0, tls: { cert: certs.server.cert, key: certs.server.key }, session: true }, async (session) => {
+      for await (const frame of session) await session.send(frame);
+    });
+    cleanups.push(() => server.close({ timeout: 1_000 }));
+    const proxy = await FaultProxy.start(`127.0.0.1:${portOf(server.address)}`);
+    cleanups.push(() => proxy.close());
+    const client = sessionClient(proxy.port, { tls: { ca: certs.ca, serverName: "localhost" } });
+    await client.send(seqFrame(1));
+    const resumed = nextEvent(client, "session");
+    await proxy.setMode("reset");
+    await proxy.setMode("pass");
+    await client.send(seqFrame(2));
+    expect(await resumed).toMatchObject({ resumed: true });
+    const echoes: number[] = [];
+    for await (const frame of client) if (echoes.push(seqOf(frame)) === 2) break;
+    expect(echoes).toEqual([1, 2]);
   });
 
   it("refuses option combinations it cannot honour", () => {

@@ -23,6 +23,11 @@ import type { ReconnectingEvents, ReconnectingState } from "./events.ts";
 import { Inbox } from "./inbox.ts";
 import { reconnectingSettings, type ReconnectingOptions, type ReconnectingSettings, type WriteOptions } from "./options.ts";
 import { Supervisor } from "./supervisor.ts";
+import { ClientObserver, type ReconnectingStats } from "./client-observer.ts";
+import { RefClock } from "../event-loop-ref.ts";
+import { describeClient, inspectAs } from "../inspect.ts";
+import { checkUnrefCapability } from "../unref.ts";
+import type { TransportCapabilities } from "../transport.ts";
 import { WritePath } from "./write-path.ts";
 import { WriteStallWatch } from "./write-stall.ts";
 
@@ -122,6 +127,11 @@ interface Link {
  * ```
  */
 export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<ReconnectingEvents> implements AsyncIterable<T>, AsyncDisposable {
+  static {
+    // `console.log(client)`: its target, state, endpoint and counters.
+    inspectAs(ReconnectingClient, (client) => describeClient({ target: client.#source.label, endpoint: client.endpoint, stats: client.stats }));
+  }
+
   readonly #settings: ReconnectingSettings<T>;
   readonly #source: EndpointSource;
   readonly #clock: Clock;
@@ -130,6 +140,10 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   readonly #inbox: Inbox<T>;
   readonly #supervisor: Supervisor;
   readonly #session: ClientSession<T> | undefined;
+  readonly #observer: ClientObserver;
+  /** The clock of every timer of this client, so that unref() reaches the backoff sleep too. */
+  readonly #refClock: RefClock;
+  readonly #capabilities: TransportCapabilities;
 
   #state: ReconnectingState = "connecting";
   #link: Link | undefined;
@@ -142,7 +156,8 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
     super();
     const settings = reconnectingSettings(options, transport);
     this.#settings = settings;
-    this.#clock = internals.clock ?? realClock;
+    this.#clock = this.#refClock = new RefClock(internals.clock ?? realClock);
+    this.#capabilities = transport.capabilities;
     this.#source = endpoints(target, { shuffle: settings.shuffle });
     this.#queue = new OfflineQueue({
       maxBytes: settings.maxQueuedBytes,
@@ -159,10 +174,12 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
           lost: (event) => this.#emit("session-lost", event),
         })
       : undefined;
+    this.#observer = new ClientObserver(this as TypedEventTarget<ReconnectingEvents>, this.#source.label);
     this.#supervisor = new Supervisor(settings as ReconnectingSettings<unknown>, this.#source, transport, this.#clock, {
       isClosed: () => this.#isClosed(),
       closeReason: () => this.#closeReason(),
-      serve: (conn, endpoint) => this.#serve(conn, endpoint),
+      serve: (conn, endpoint) => this.#observer.serving(conn, this.#serve(conn, endpoint), this),
+      attempting: (endpoint) => this.#observer.attempting(endpoint),
       failed: (error) => this.#emit("error", error),
       retrying: (attempt, delay, error, endpoint) => {
         this.#state = "reconnecting";
@@ -209,6 +226,30 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   /** Bytes waiting in the offline queue. */
   get queuedBytes(): number {
     return this.#queue.bytes;
+  }
+
+  /** Counters since the client was created: attempts, connects, disconnects, bytes, queued and dropped writes. */
+  get stats(): ReconnectingStats {
+    return this.#observer.stats(this);
+  }
+
+  /**
+   * Lets the process exit while this client is open, reconnecting or waiting
+   * to retry: its connections and timers stop keeping it alive (a connect
+   * attempt in flight still does, until it ends). ERR_UNSUPPORTED where the
+   * transport cannot.
+   */
+  unref(): void {
+    checkUnrefCapability(this.#capabilities);
+    this.#refClock.unref();
+    this.#observer.setReferenced(false);
+  }
+
+  /** Undoes {@link ReconnectingClient.unref}. */
+  ref(): void {
+    checkUnrefCapability(this.#capabilities);
+    this.#refClock.ref();
+    this.#observer.setReferenced(true);
   }
 
   /**

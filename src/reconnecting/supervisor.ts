@@ -56,6 +56,8 @@ export interface SupervisorHooks {
   isClosed(): boolean;
   /** The error to fail an attempt with once the client closed. */
   closeReason(): NetError;
+  /** An attempt dials `endpoint` (for stats and diagnostics). */
+  attempting?(endpoint: Address): void;
   /** Runs an open connection until it closes; resolves with why it closed. */
   serve(conn: Connection, endpoint: Address): Promise<NetError>;
   /** An attempt or a connection failed (for the `error` event). */
@@ -208,6 +210,7 @@ export class Supervisor {
       if (hooks.isClosed()) throw hooks.closeReason();
       endpoint = await abortable(this.#source.next(), controller.signal);
       this.#endpoint = endpoint;
+      hooks.attempting?.(endpoint);
       // The attempt's own timer bounds target and connect together; connect's timeout is off.
       conn = await connectWith(this.#transport, endpoint, withAddressRotation({ ...socketOptions, timeout: 0, signal: controller.signal }, this.#dials++));
     } catch (error) {

@@ -7,6 +7,7 @@
  */
 
 import { realClock } from "../clock.ts";
+import { channels } from "../diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { checkKnownKeys } from "../options.ts";
 import { FramingError } from "../framing-error.ts";
@@ -250,6 +251,7 @@ export class Requester<T> extends TypedEventTarget<RequesterEvents<T>> implement
   readonly #maxQueuedPushes: number;
   readonly #deadlines: Deadlines<Request<T>> = new Deadlines<Request<T>>(realClock, (request) => {
     this.#counters.timedOut++;
+    if (channels.requestTimeout.hasSubscribers) channels.requestTimeout.publish({ timeout: request.timeout, sent: request.onWire });
     this.#drop(request, new NetError("ERR_REPLY_TIMEOUT", `no reply within ${request.timeout} ms${request.onWire ? "" : " (it was waiting to be sent)"}`));
   });
   readonly #counters: Counters = { completed: 0, timedOut: 0, aborted: 0, failed: 0, resent: 0, lateReplies: 0, unmatched: 0, pushes: 0, droppedPushes: 0 };

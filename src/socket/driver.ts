@@ -135,4 +135,8 @@ export interface SocketDriver {
    * reuse (borrowed-chunk mode; Deno reads into JavaScript memory).
    */
   recycle?(chunk: Uint8Array): void;
+  /** Optional: the socket stops keeping the process alive (Node/Bun `socket.unref()`, Deno `conn.unref()`). */
+  unref?(): void;
+  /** Optional: undoes {@link SocketDriver.unref}. */
+  ref?(): void;
 }

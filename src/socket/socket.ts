@@ -364,6 +364,14 @@ class KernelSocket implements RawSocket, DriverSink {
     if (!this.#released) this.#driver.setKeepAlive(enabled, initialDelay);
   }
 
+  unref(): void {
+    if (!this.#released) this.#driver.unref?.();
+  }
+
+  ref(): void {
+    if (!this.#released) this.#driver.ref?.();
+  }
+
   /** Present only where the driver reuses read memory (borrowed chunks). */
   readonly recycle: ((chunk: Uint8Array) => void) | undefined;
 
