@@ -373,10 +373,12 @@ async function rawConnect(address: Address, options: RawConnectOptions): Promise
       conn = await abortable(deno.connect({ transport: "unix", path: address.path }), signal, where);
     } else if (tls?.cert !== undefined) {
       // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on abort, not cancelled.
-      if (tls.serverName !== address.hostname) {
+      // connectTls verifies the host it dials: an address the core resolved is dialled by its name again.
+      const hostname = options.resolvedFrom ?? address.hostname;
+      if (tls.serverName !== hostname) {
         throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
       }
-      const { hostname, port } = address;
+      const { port } = address;
       conn = await abortable(deno.connectTls({ hostname, port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] }), signal, where);
     } else {
       // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.

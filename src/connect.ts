@@ -154,8 +154,8 @@ async function openConnection(transport: Transport, input: AddressInput, options
     }
   });
   aborted.catch(() => {});
-  const dialOne = (target: Address, signal: AbortSignal): Promise<RawSocket> => {
-    const raw: RawConnectOptions = dialling.localAddress === undefined ? { signal } : { signal, localAddress: dialling.localAddress };
+  const dialOne = (target: Address, signal: AbortSignal, resolvedFrom?: string): Promise<RawSocket> => {
+    const raw: RawConnectOptions = { signal, ...(dialling.localAddress === undefined ? {} : { localAddress: dialling.localAddress }), ...(resolvedFrom === undefined ? {} : { resolvedFrom }) };
     return proxyHeader && tls ? tlsAfterProxyHeader(transport.connect(target, raw), proxyHeader, tls, signal) : transport.connect(target, tls ? { ...raw, tls } : raw);
   };
   const attempt = dialling.resolve === undefined || address.transport !== "tcp"
@@ -278,7 +278,7 @@ async function dialResolved(
   dialling: Dialling,
   label: string,
   signal: AbortSignal,
-  dialOne: (target: Address, signal: AbortSignal) => Promise<RawSocket>,
+  dialOne: (target: Address, signal: AbortSignal, resolvedFrom: string) => Promise<RawSocket>,
 ): Promise<RawSocket> {
   let answer: unknown;
   try {
@@ -299,7 +299,7 @@ async function dialResolved(
   }
   return raceConnections<RawSocket>({
     addresses,
-    dial: (entry, attemptSignal) => dialOne({ transport: "tcp", hostname: entry.address, port: address.port }, attemptSignal),
+    dial: (entry, attemptSignal) => dialOne({ transport: "tcp", hostname: entry.address, port: address.port }, attemptSignal, address.hostname),
     discard: (raw) => raw.destroy(),
     attemptDelay: dialling.attemptDelay,
     clock: realClock,

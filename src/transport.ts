@@ -127,6 +127,12 @@ export interface RawConnectOptions {
   readonly tls?: RawTlsClientOptions;
   /** Bind to this local IP literal before connecting (checked against the `localAddress` capability first). */
   readonly localAddress?: string;
+  /**
+   * The host name `address` (an IP literal) was resolved from, when the core
+   * resolves names and races their addresses. For an adapter that can dial
+   * some connections only by name (Deno's TLS with a client certificate).
+   */
+  readonly resolvedFrom?: string;
 }
 
 /** Options a transport's `listen` receives, already validated by the core. */

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { NetError } from "../src/errors.ts";
 import { checkResolved, orderAddresses, raceConnections, type ResolvedAddress } from "../src/happy-eyeballs.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
+import { testCerts } from "./helpers/certs.ts";
 import { connect, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 
 const v6 = (address: string): ResolvedAddress => ({ address, family: 6 });
@@ -204,6 +205,13 @@ describe("connect() through a name", () => {
     await using server = await listen({ hostname: "::1", port: 0 }, (conn) => void conn.close());
     await using conn = await connect(`localhost:${portOf(server.address)}`, { timeout: 5000 });
     expect(conn.remoteAddress).toMatchObject({ hostname: "::1" });
+  });
+
+  it("dials TLS with a client certificate by name, verifying the name (Deno's connectTls dials the name again)", async () => {
+    const certs = testCerts();
+    await using server = await listen({ hostname: "127.0.0.1", port: 0, tls: { cert: certs.server.cert, key: certs.server.key } }, (conn) => void conn.close());
+    await using conn = await connect(`localhost:${portOf(server.address)}`, { tls: { ca: certs.ca, cert: certs.client.cert, key: certs.client.key }, timeout: 5000 });
+    expect(conn.tls).toBeDefined();
   });
 
   it("fails with one ECONNREFUSED naming the host when no address listens", async () => {
