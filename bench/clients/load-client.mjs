@@ -150,29 +150,49 @@ async function scale() {
 }
 
 // --- storm: keep every connection up; on loss, reconnect with capped exponential backoff and full jitter.
+//
+// A client counts as up only once a 1-byte hello has come back on its connection: when the server's
+// accept queue overflows, Linux drops the handshake's last ACK and the client believes it is connected
+// while the server never accepted it. A hello not answered within HELLO_TIMEOUT_MS makes the client
+// drop that connection and reconnect, as a careful client would.
 
 const BACKOFF_BASE_MS = 50;
 const BACKOFF_CAP_MS = 1000;
+const HELLO_TIMEOUT_MS = 2000;
+/** Clients started at once while opening. */
+const OPEN_BATCH = 64;
 
 async function storm() {
   const clients = [];
   let refused = 0;
   let otherErrors = 0;
+  let helloTimeouts = 0;
+  let stopping = false;
   const connectClient = (c) => {
     const s = net.connect({ host: HOST, port: opts.port, noDelay: true });
-    c.s = s;
+    sockets.add(s);
+    let hello;
     s.on("connect", () => {
+      s.write("h");
+      hello = setTimeout(() => {
+        helloTimeouts++;
+        s.destroy();
+      }, HELLO_TIMEOUT_MS);
+    });
+    s.on("data", () => {
+      if (c.up) return;
+      clearTimeout(hello);
       c.up = true;
       c.attempt = 0;
       c.connects++;
-      sockets.add(s);
+      c.onUp?.();
     });
-    s.on("data", () => {});
     s.on("error", (e) => {
       if (e.code === "ECONNREFUSED") refused++;
       else if (e.code !== "ECONNRESET" && e.code !== "EPIPE") otherErrors++;
     });
     s.on("close", () => {
+      clearTimeout(hello);
       sockets.delete(s);
       c.up = false;
       if (stopping) return;
@@ -180,23 +200,18 @@ async function storm() {
       c.timer = setTimeout(() => connectClient(c), delay);
     });
   };
-  let stopping = false;
-  const retries = await openAll(opts.count, (s, i) => {
-    // The first connection is opened by openAll; afterwards the client reconnects by itself.
-    const c = { s, up: true, attempt: 0, connects: 1, timer: undefined };
-    clients[i] = c;
-    s.on("data", () => {});
-    s.on("error", (e) => {
-      if (e.code === "ECONNREFUSED") refused++;
-    });
-    s.on("close", () => {
-      sockets.delete(s);
-      c.up = false;
-      if (stopping) return;
-      c.timer = setTimeout(() => connectClient(c), Math.random() * BACKOFF_BASE_MS);
-    });
-  });
-  send({ event: "connected", count: clients.length, retries });
+  for (let i = 0; i < opts.count; i += OPEN_BATCH) {
+    const batch = [];
+    for (let j = i; j < Math.min(opts.count, i + OPEN_BATCH); j++) {
+      const c = { up: false, attempt: 0, connects: 0, timer: undefined, onUp: undefined };
+      clients.push(c);
+      batch.push(new Promise((resolve) => (c.onUp = resolve)));
+      connectClient(c);
+    }
+    await Promise.all(batch);
+  }
+  for (const c of clients) c.onUp = undefined;
+  send({ event: "connected", count: clients.length, retries: refused + helloTimeouts + otherErrors });
   for (;;) {
     const line = await command();
     if (line === "report") {
@@ -206,10 +221,10 @@ async function storm() {
       for (const c of clients) {
         if (c.up) up++;
         if (c.connects >= 2) reconnected++;
-        // Stuck: not connected now, or never came back after the server's restart.
+        // Stuck: not up now, or never came back after the server's restart.
         if (!c.up || c.connects < 2) stuck++;
       }
-      send({ event: "report", up, reconnected, stuck, refused, otherErrors });
+      send({ event: "report", up, reconnected, stuck, refused, otherErrors, helloTimeouts });
     } else if (line === "exit") {
       stopping = true;
       for (const c of clients) clearTimeout(c.timer);
