@@ -231,7 +231,12 @@ export type RefusedReason = "full" | "stopping" | "per-client" | "client-rate";
 export interface ServerEvents {
   /** A connection was dispatched to the handler. */
   connection: { readonly connection: Connection; readonly remoteAddress: SocketAddress | undefined };
-  /** A connection was closed unserved: both limits reached ("full"), or the server stopped while it waited ("stopping"). */
+  /**
+   * A connection was closed unserved: both limits reached ("full"), the server
+   * stopped while it waited ("stopping"), its client already had
+   * `maxConnectionsPerClient` open ("per-client"), or it exceeded `clientRate`
+   * ("client-rate").
+   */
   refused: { readonly remoteAddress: SocketAddress | undefined; readonly reason: RefusedReason };
   /**
    * A handler or filter threw or rejected (ERR_HANDLER, with what it threw as
