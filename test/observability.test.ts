@@ -5,8 +5,10 @@ import { spawn } from "node:child_process";
 import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { DIAGNOSTICS_CHANNELS, type DiagnosticsMessages } from "../src/diagnostics.ts";
-import { NetError, type Connection } from "../src/mod.ts";
-import { connect, listen, portOf, reconnecting, runtime } from "./helpers/runtime.ts";
+import { memoryTransport } from "../adapters/memory.ts";
+import { createNet, lines, NetError, requester, type Connection } from "../src/mod.ts";
+import { testCerts } from "./helpers/certs.ts";
+import { connect, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 import { commandFor, root, startFixture } from "./helpers/spawn.ts";
 
 type Name = keyof DiagnosticsMessages;
@@ -143,6 +145,107 @@ describe(`diagnostics channels (${runtime})`, () => {
       expect(client.stats).toMatchObject({ state: "open", attempts: 1, connects: 1, disconnects: 0, bytesWritten: 4, queuedWrites: 0, droppedWrites: 0 });
       expect(client.stats.bytesRead).toBeGreaterThan(0);
     } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
+
+describe(`diagnostics channels: TLS, drops, request timeouts (${runtime})`, () => {
+  const certs = testCerts();
+
+  it("a TLS connect publishes the handshake on both sides", async () => {
+    const server = await listen({ hostname: "127.0.0.1", port: 0, tls: { cert: certs.server.cert, key: certs.server.key } }, (conn) => conn.close());
+    const seen = record("wireline:tls:handshake");
+    try {
+      const address = `127.0.0.1:${portOf(server.address)}`;
+      const conn = await connect(address, { tls: { ca: certs.ca } });
+      await until(() => seen.length === 2);
+      conn.destroy();
+      const sides = seen.map((e) => e.message).sort((a, b) => String(a.side).localeCompare(String(b.side)));
+      expect(sides[0]).toMatchObject({ side: "client", address, error: undefined });
+      expect(sides[1]).toMatchObject({ side: "server", error: undefined });
+      expect(sides[1]!.duration).toBeGreaterThanOrEqual(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a refused certificate publishes a failed client handshake", async () => {
+    const server = await listen({ hostname: "127.0.0.1", port: 0, tls: { cert: certs.unknownCa.cert, key: certs.unknownCa.key } }, (conn) => conn.close());
+    const seen = record("wireline:tls:handshake");
+    try {
+      const error = await connect(`127.0.0.1:${portOf(server.address)}`, { tls: { ca: certs.ca } }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "ERR_TLS_CERT" });
+      await until(() => seen.some((e) => e.message.side === "client"));
+      const client = seen.find((e) => e.message.side === "client")!.message;
+      expect((client.error as NetError).code).toBe("ERR_TLS_CERT");
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("writes dropped from a full offline queue are published", async () => {
+    const client = reconnecting(`127.0.0.1:${await closedPort()}`, { maxQueuedWrites: 1, overflow: "drop-oldest", backoff: { initial: 60_000, jitter: "none" } });
+    const seen = record("wireline:queue:drop");
+    try {
+      const first = client.write("one").catch((e: unknown) => e);
+      void client.write("two").catch(() => {});
+      expect(await first).toMatchObject({ code: "ERR_WRITE_DROPPED" });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.message).toMatchObject({ count: 1, bytes: 3, resolved: false, reason: { code: "ERR_WRITE_DROPPED" } });
+      expect(client.stats).toMatchObject({ queuedWrites: 1, droppedWrites: 1, droppedBytes: 3 });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("a request without a reply in time is published", async () => {
+    const server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      for await (const _ of conn); // never replies
+    });
+    const client = reconnecting(`127.0.0.1:${portOf(server.address)}`, { codec: lines() });
+    const seen = record("wireline:request:timeout");
+    try {
+      const requests = requester(client, { timeout: 50 });
+      await expect(requests.request("PING")).rejects.toMatchObject({ code: "ERR_REPLY_TIMEOUT" });
+      expect(seen.map((e) => e.message)).toEqual([{ timeout: 50, sent: true }]);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
+
+describe(`unref capability (${runtime})`, () => {
+  it("this runtime declares unref, and unref()/ref() work on a connection, a server and a client", async () => {
+    expect(transport.capabilities.unref).toBe(true);
+    const server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => conn.close());
+    const conn = await connect(`127.0.0.1:${portOf(server.address)}`);
+    const client = reconnecting(`127.0.0.1:${portOf(server.address)}`);
+    try {
+      for (const target of [conn, server, client]) {
+        target.unref();
+        target.ref();
+      }
+    } finally {
+      conn.destroy();
+      await client.close();
+      await server.close();
+    }
+  });
+
+  it("a transport that cannot unref refuses with ERR_UNSUPPORTED and its reason", async () => {
+    const net = createNet({ ...memoryTransport, capabilities: { ...memoryTransport.capabilities, unref: "this transport cannot let go" } });
+    const server = await net.listen({ port: 7411 }, (conn) => conn.close());
+    const conn = await net.connect("localhost:7411");
+    const client = net.reconnecting("localhost:7411");
+    try {
+      for (const target of [conn, server, client]) {
+        expect(() => target.unref()).toThrow(expect.objectContaining({ code: "ERR_UNSUPPORTED", message: expect.stringContaining("this transport cannot let go") }));
+      }
+    } finally {
+      conn.destroy();
       await client.close();
       await server.close();
     }
