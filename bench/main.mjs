@@ -47,7 +47,7 @@ const TARGETS = [
 /** Secondary numbers shown per variant for the issue-12 scenarios (medians over repetitions). */
 const DETAILS = {
   scale: ["connections", "p50_us", "p99_us", "cpu_pct", "idle_kib_per_conn", "heap_kib_per_conn", "unanswered", "skipped_late"],
-  storm: ["clients", "back_ms", "refused", "other_errors", "stop_ms", "stuck"],
+  storm: ["clients", "back_ms", "refused", "hello_timeouts", "other_errors", "stop_ms", "stuck"],
 };
 
 const started = Date.now();

@@ -14,10 +14,11 @@
  * Both variants use the same clients, so the ratio compares the servers; the
  * peak rate also follows the clients' backoff schedule, so it is noisy.
  *
+ *   WIRELINE_STORM_CLIENTS    clients, overriding the size (default 1,000; --quick 500)
  *   WIRELINE_STORM_PAUSE_MS   how long the server stays down (default 500)
  *   WIRELINE_STORM_PROCESSES  client processes (default 4)
  *
- * Issue #12's 5,000 clients: `--size 5000` (bench/run.ts --scenario storm).
+ * Issue #12's 5,000 clients: see the full-run command in scale.ts.
  *
  * @module
  */
@@ -42,7 +43,8 @@ const CONNECT_MS_PER_1000 = 10_000;
 const pauseMs = (): number => Number(env("WIRELINE_STORM_PAUSE_MS") ?? 500);
 const processes = (): number => Number(env("WIRELINE_STORM_PROCESSES") ?? 4);
 
-async function measure(start: StartEchoServer, clientsCount: number): Promise<Measurement> {
+async function measure(start: StartEchoServer, size: number): Promise<Measurement> {
+  const clientsCount = Number(env("WIRELINE_STORM_CLIENTS") ?? size);
   const connectMs = Math.max(10_000, (clientsCount / 1000) * CONNECT_MS_PER_1000);
   const maxConnections = clientsCount + 1024;
   let server = await start(0, maxConnections);
