@@ -42,6 +42,8 @@ const TARGETS = [
   // Issue 12: memory per connection of a loaded server (the idle target), and the accept target during a reconnect storm.
   { scenario: "scale", vs: "raw", maxExtraKiB: 1 },
   { scenario: "storm", label: "reconnect storm, peak accepts", vs: "raw", min: 0.9 },
+  // Issue 13: pipelined request/reply through redis-server, against ioredis in the same run.
+  { scenario: "requests", label: "pipelined requests vs ioredis", vs: "ioredis", min: 0.9 },
 ];
 
 /** Secondary numbers shown per variant for the issue-12 scenarios (medians over repetitions). */
