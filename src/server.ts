@@ -413,6 +413,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   #onIdle: (() => void) | undefined;
   /** Per-client counts, with maxConnectionsPerClient or clientRate. */
   readonly #clients: ClientAdmission | undefined;
+  /** TLS sockets counted for their client from accept: each place goes on to the connection, or back when the handshake fails. */
+  readonly #handshakePlaces = new Map<RawSocket, () => void>();
   /** What every Session reports to: one object per server instead of two closures per connection. */
   readonly #owner: SessionOwner = {
     ended: (session) => this.#ended(session),
@@ -533,8 +535,15 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       this.#refuse(remoteAddress, this.#stopping ? "stopping" : "full");
       return;
     }
-    if (handshake !== undefined) this.#awaitHandshake(raw, handshake, remoteAddress);
-    else if (this.#settings.proxyProtocol) this.#awaitProxyHeader(raw, this.#settings.proxyProtocol, remoteAddress);
+    if (handshake !== undefined) {
+      // The socket's address is the client's (no PROXY header here): counting it from accept keeps one client from holding every handshake.
+      if (this.#clients) {
+        const place = this.#claimPlace(this.#clients, raw, remoteAddress);
+        if (place === undefined) return;
+        this.#handshakePlaces.set(raw, place);
+      }
+      this.#awaitHandshake(raw, handshake, remoteAddress);
+    } else if (this.#settings.proxyProtocol) this.#awaitProxyHeader(raw, this.#settings.proxyProtocol, remoteAddress);
     else this.#screen(raw, remoteAddress);
   }
 
@@ -587,6 +596,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
         if (!this.#leaveHandshake(raw)) return;
         if (this.#stopping) {
           raw.destroy();
+          this.#returnPlace(raw);
           this.#refuse(remoteAddress, "stopping");
           this.#checkIdle();
         } else {
@@ -596,11 +606,30 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       (error: unknown) => {
         if (!this.#leaveHandshake(raw)) return;
         raw.destroy();
+        this.#returnPlace(raw);
         this.#stats.handshakeFailed();
         this.#tlsError(toNetError(error, this.#peerLabel(remoteAddress), "ERR_TLS"), remoteAddress);
         this.#checkIdle();
       },
     );
+  }
+
+  /** Counts the connection for its client, or turns it away (reported, counted) and returns undefined. */
+  #claimPlace(clients: ClientAdmission, raw: RawSocket, remoteAddress: SocketAddress | undefined): (() => void) | undefined {
+    const verdict = clients.admit(remoteAddress);
+    if (typeof verdict !== "string") return verdict;
+    turnAway(raw);
+    this.#stats.clientRefused(verdict);
+    this.#refuse(remoteAddress, verdict);
+    return undefined;
+  }
+
+  /** Gives back the client's place of a TLS socket whose handshake ended without a connection. */
+  #returnPlace(raw: RawSocket): void {
+    const release = this.#handshakePlaces.get(raw);
+    if (release === undefined) return;
+    this.#handshakePlaces.delete(raw);
+    release();
   }
 
   /** Ends a handshake's wait; false if it had ended already (timed out, or the server stopped). */
@@ -617,6 +646,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const ms = this.#settings.handshakeTimeout;
     const error = new NetError("ETIMEDOUT", `TLS handshake not completed within handshakeTimeout (${ms} ms)`, { address: this.#peerLabel(remoteAddress) });
     raw.destroy(error);
+    this.#returnPlace(raw);
     this.#stats.handshakeTimedOut();
     this.#tlsError(error, remoteAddress);
     this.#checkIdle();
@@ -628,16 +658,13 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
    * client), then admits it.
    */
   #screen(raw: RawSocket, remoteAddress: SocketAddress | undefined): void {
-    let release = noop;
-    if (this.#clients) {
-      const verdict = this.#clients.admit(remoteAddress);
-      if (typeof verdict === "string") {
-        turnAway(raw);
-        this.#stats.clientRefused(verdict);
-        this.#refuse(remoteAddress, verdict);
-        return;
-      }
-      release = verdict;
+    let release = this.#handshakePlaces.get(raw) ?? noop;
+    if (release !== noop) {
+      this.#handshakePlaces.delete(raw);
+    } else if (this.#clients) {
+      const place = this.#claimPlace(this.#clients, raw, remoteAddress);
+      if (place === undefined) return;
+      release = place;
     }
     const { filter, filterTimeout, clock } = this.#settings;
     if (filter === undefined) {
@@ -827,6 +854,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       if (timer !== undefined) clock.clearTimeout(timer);
       this.#handshakes.delete(raw);
       raw.destroy(stoppingError());
+      this.#returnPlace(raw);
       this.#refuse(raw.remoteAddress, "stopping");
     }
     for (const socket of this.#proxyHeaders) {

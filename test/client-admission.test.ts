@@ -6,8 +6,11 @@ import { describe, expect, it } from "vitest";
 import { memoryTransport } from "../adapters/memory.ts";
 import { checkClientAdmission, ClientAdmission, clientKey } from "../src/client-admission.ts";
 import { createNet } from "../src/net.ts";
-import type { Server, ServerEvents } from "../src/server.ts";
+import { SERVER_CLOCK } from "../src/server-clock.ts";
+import type { ListenOptions, Server, ServerEvents } from "../src/server.ts";
+import type { Connection } from "../src/connection.ts";
 import type { SocketAddress } from "../src/transport.ts";
+import { testCerts } from "./helpers/certs.ts";
 import { ManualClock } from "./helpers/manual-clock.ts";
 import { connect, delay, listen, portOf } from "./helpers/runtime.ts";
 
@@ -192,6 +195,38 @@ describe("listen({ maxConnectionsPerClient, clientRate })", () => {
     expect(server.stats).toMatchObject({ currentConnections: 2, perClientRefusals: 1 });
     release();
     for (const conn of open) conn.destroy();
+  });
+
+  it("with TLS, counts a client from accept: one stalled handshake holds its only place, and gives it back when it times out", async () => {
+    const certs = testCerts();
+    const { handler, release } = holder();
+    // The handshake timeout runs on a manual clock: the stalled handshake ends exactly when the test says.
+    const clock = new ManualClock();
+    const options = { port: 0, tls: { cert: certs.server.cert, key: certs.server.key }, maxConnectionsPerClient: 1, handshakeTimeout: 1000, [SERVER_CLOCK]: clock };
+    await using server = await listen(options as ListenOptions, handler);
+    const port = portOf(server.address);
+    const refused: ServerEvents["refused"][] = [];
+    server.on("refused", (e) => refused.push(e));
+    const tls = { ca: certs.ca, serverName: "localhost" };
+    const stalled = await connect(`127.0.0.1:${port}`); // plain TCP: it never sends a ClientHello
+    for (let i = 0; i < 400 && server.stats.handshakingConnections < 1; i++) await delay(5);
+    expect(server.stats.handshakingConnections).toBe(1);
+    const turnedAway = next(server, "refused");
+    const second = await connect(`127.0.0.1:${port}`, { tls, timeout: 5000 }).catch((e: unknown) => e);
+    expect(await turnedAway).toMatchObject({ reason: "per-client" });
+    // Deno's TLS layer may finish the client's handshake before the server drops the socket: it then closes.
+    if (!(second instanceof Error)) await (second as Connection).closed;
+    expect(refused.map((e) => e.reason)).toEqual(["per-client"]);
+    expect(server.stats.handshakingConnections).toBe(1);
+    await clock.advance(1000);
+    expect(server.stats).toMatchObject({ handshakingConnections: 0, handshakeTimeouts: 1 });
+    const admitted = next(server, "connection");
+    await using served = await connect(`127.0.0.1:${port}`, { tls, timeout: 5000 });
+    await admitted;
+    expect(server.stats).toMatchObject({ perClientRefusals: 1, currentConnections: 1 });
+    release();
+    stalled.destroy();
+    void served;
   });
 
   it("refuses invalid per-client options at listen", async () => {
