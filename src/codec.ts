@@ -64,6 +64,14 @@ export interface FrameDecoder<T> {
 export interface Codec<T> {
   /** Encodes one frame; throws a {@link FramingError} if it cannot be sent. */
   encode(frame: T): Uint8Array | readonly Uint8Array[];
+  /**
+   * Optional fast path: writes the encoded frame into `target` from `offset`
+   * and returns the number of bytes written, or -1 (writing nothing) when it
+   * does not fit in the room left. `framed()` uses it to encode small frames
+   * straight into the outgoing batch, with no allocation per frame; frames
+   * that do not fit an empty batch go through `encode`. Throws like `encode`.
+   */
+  encodeInto?(frame: T, target: Uint8Array, offset: number): number;
   /** A fresh decoder for one byte stream. */
   createDecoder(): FrameDecoder<T>;
 }

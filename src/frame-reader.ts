@@ -25,8 +25,8 @@ import type { ByteConnection } from "./framed.ts";
  * ```
  */
 export class FrameReader<T> {
-  /** Frames decoded so far and not yet taken; the caller empties it. */
-  readonly frames: T[] = [];
+  /** Frames decoded so far and not yet taken; the caller empties it, or takes it whole with {@link FrameReader.take}. */
+  frames: T[] = [];
   readonly #conn: ByteConnection;
   readonly #decoder: FrameDecoder<T>;
   readonly #emit = (frame: T): void => {
@@ -39,6 +39,13 @@ export class FrameReader<T> {
   constructor(conn: ByteConnection, decoder: FrameDecoder<T>) {
     this.#conn = conn;
     this.#decoder = decoder;
+  }
+
+  /** Hands over the decoded frames as one array (no copy) and starts a new one. */
+  take(): T[] {
+    const frames = this.frames;
+    this.frames = [];
+    return frames;
   }
 
   /** The decoding error that destroyed the connection, if any. */

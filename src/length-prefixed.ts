@@ -78,30 +78,35 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): Codec<Uint8
   // 2 ** 64 - 1 is not a safe integer; the 8-byte field is then limited by maxFrameLength alone.
   const fieldMax = lengthBytes === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * lengthBytes) - 1;
 
+  /** The length field of `payload`, or a FramingError if it cannot be sent. */
+  const fieldOf = (payload: Uint8Array): number => {
+    if (payload.length > maxFrameLength) {
+      throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${payload.length} bytes exceeds maxFrameLength ${maxFrameLength}`);
+    }
+    const field = payload.length - adjustment;
+    if (field < 0) {
+      throw new FramingError("ERR_FRAME_MALFORMED", `frame of ${payload.length} bytes is shorter than lengthAdjustment ${adjustment} allows`);
+    }
+    if (field > fieldMax) {
+      throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${payload.length} bytes does not fit a ${lengthBytes}-byte length field`);
+    }
+    return field;
+  };
+
   return {
     encode(payload: Uint8Array): readonly Uint8Array[] {
-      if (payload.length > maxFrameLength) {
-        throw new FramingError(
-          "ERR_FRAME_TOO_LARGE",
-          `frame of ${payload.length} bytes exceeds maxFrameLength ${maxFrameLength}`,
-        );
-      }
-      const field = payload.length - adjustment;
-      if (field < 0) {
-        throw new FramingError(
-          "ERR_FRAME_MALFORMED",
-          `frame of ${payload.length} bytes is shorter than lengthAdjustment ${adjustment} allows`,
-        );
-      }
-      if (field > fieldMax) {
-        throw new FramingError(
-          "ERR_FRAME_TOO_LARGE",
-          `frame of ${payload.length} bytes does not fit a ${lengthBytes}-byte length field`,
-        );
-      }
       const header = new Uint8Array(lengthBytes);
-      writeLength(header, field, format);
+      writeLength(header, fieldOf(payload), format);
       return [header, payload];
+    },
+    // Header and payload straight into the caller's buffer: no allocation per frame.
+    encodeInto(payload: Uint8Array, target: Uint8Array, offset: number): number {
+      const field = fieldOf(payload);
+      const size = lengthBytes + payload.length;
+      if (offset + size > target.length) return -1;
+      writeLength(target, field, format, offset);
+      target.set(payload, offset + lengthBytes);
+      return size;
     },
     createDecoder(): FrameDecoder<Uint8Array> {
       return new LengthPrefixedDecoder(format);
@@ -235,12 +240,20 @@ function readLength(bytes: Uint8Array, at: number, format: Format): number {
   return value;
 }
 
-function writeLength(header: Uint8Array, value: number, format: Format): void {
+function writeLength(header: Uint8Array, value: number, format: Format, at = 0): void {
   const size = format.lengthBytes;
+  if (size === 4 && !format.little) {
+    // The common 4-byte big-endian field (value < 2^32 here): shifts are exact.
+    header[at] = value >>> 24;
+    header[at + 1] = (value >>> 16) & 0xff;
+    header[at + 2] = (value >>> 8) & 0xff;
+    header[at + 3] = value & 0xff;
+    return;
+  }
   for (let i = 0; i < size; i++) {
     // Division, not shifts: bitwise operators truncate to 32 bits.
     const byte = value % 256;
     value = (value - byte) / 256;
-    header[format.little ? i : size - 1 - i] = byte;
+    header[at + (format.little ? i : size - 1 - i)] = byte;
   }
 }

@@ -8,6 +8,9 @@
 
 import type { Codec } from "./codec.ts";
 
+/** First size of a batch buffer; it grows (×4) while ticks overflow it, up to maxBatchBytes, and shrinks when idle. */
+const MIN_BUFFER = 1024;
+
 /**
  * Encodes one frame into its parts (a header and the payload, say), without copying.
  *
@@ -80,10 +83,15 @@ export class WriteCoalescer {
   #parts: Uint8Array[] = [];
   #bytes = 0;
   #flushScheduled = false;
+  /** The batch that `addInto` encodes into; handed to the sink whole at the flush, then a new one is made. */
+  #buffer: Uint8Array | undefined;
+  #used = 0;
+  #size: number;
 
   constructor(maxBatchBytes: number, sink: CoalescerSink) {
     this.#maxBatchBytes = maxBatchBytes;
     this.#sink = sink;
+    this.#size = Math.min(maxBatchBytes, MIN_BUFFER);
   }
 
   /**
@@ -96,6 +104,17 @@ export class WriteCoalescer {
     let direct = false;
     for (const part of parts) {
       if (part.length === 0) continue;
+      const buffer = this.#buffer;
+      if (buffer !== undefined && part.length < max) {
+        // An addInto batch is open: a small part joins it if there is room, to keep the order of bytes.
+        if (this.#used + part.length <= buffer.length) {
+          buffer.set(part, this.#used);
+          this.#used += part.length;
+          direct = false;
+          continue;
+        }
+        this.#writeBuffer();
+      }
       if (part.length >= max) {
         // Copying a large part into a batch costs more than one extra write.
         this.flush();
@@ -109,15 +128,45 @@ export class WriteCoalescer {
       direct = false;
     }
     if (direct) return true;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(() => {
-        this.#flushScheduled = false;
-        this.flush();
-      });
-    }
+    this.#schedule();
     if (this.#bytes >= max) this.flush();
     return false;
+  }
+
+  /**
+   * Encodes `frame` straight into the batch with `codec.encodeInto`: no
+   * allocation per frame. Returns false, having written nothing, when the
+   * frame does not fit even an empty batch of `maxBatchBytes`: the caller
+   * then encodes it and calls {@link WriteCoalescer.add}. Otherwise, as
+   * `add` returning false, the frame goes out with the batch, reported by
+   * `flushed()` within this tick. Throws what the codec throws.
+   */
+  addInto<T>(codec: Required<Pick<Codec<T>, "encodeInto">>, frame: T): boolean {
+    if (this.#parts.length > 0) this.flush();
+    const max = this.#maxBatchBytes;
+    let buffer = (this.#buffer ??= new Uint8Array(this.#size));
+    let written = codec.encodeInto(frame, buffer, this.#used);
+    // This tick outgrew the batch: a larger one (up to maxBatchBytes) takes over what it holds.
+    while (written < 0 && buffer.length < max) {
+      this.#size = Math.min(max, buffer.length * 4);
+      const larger = new Uint8Array(this.#size);
+      larger.set(buffer.subarray(0, this.#used));
+      this.#buffer = buffer = larger;
+      written = codec.encodeInto(frame, buffer, this.#used);
+    }
+    if (written < 0) {
+      if (this.#used === 0) return false;
+      // A full batch: the frame starts the next one, unless it is too large for any (then `add` takes it).
+      const next = new Uint8Array(max);
+      written = codec.encodeInto(frame, next, 0);
+      if (written < 0) return false;
+      this.#writeBuffer();
+      this.#buffer = next;
+    }
+    this.#used += written;
+    this.#schedule();
+    if (this.#used >= this.#maxBatchBytes) this.flush();
+    return true;
   }
 
   /** Writes the batch now (if any), then calls `flushed()`. */
@@ -129,6 +178,27 @@ export class WriteCoalescer {
       this.#bytes = 0;
       this.#sink.write(data);
     }
+    if (this.#used > 0) this.#writeBuffer();
     this.#sink.flushed();
+  }
+
+  /** Hands the encoded batch to the sink and lets go of it: the socket may hold the bytes until they are sent. */
+  #writeBuffer(): void {
+    const used = this.#used;
+    const data = this.#buffer!.subarray(0, used);
+    this.#buffer = undefined;
+    this.#used = 0;
+    // A quiet connection gets small batches again; an idle one holds no buffer at all.
+    if (used * 4 < this.#size) this.#size = Math.max(Math.min(MIN_BUFFER, this.#maxBatchBytes), this.#size >>> 1);
+    this.#sink.write(data);
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => {
+      this.#flushScheduled = false;
+      this.flush();
+    });
   }
 }

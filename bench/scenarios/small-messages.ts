@@ -5,7 +5,9 @@
  *
  * - wireline: `framed(conn, lengthPrefixed())` on both ends; the sender
  *   awaits every 1024th send, which applies backpressure and lets framed's
- *   microtask batching coalesce the frames in between.
+ *   microtask batching coalesce the frames in between (encoded straight into
+ *   the batch with `encodeInto`). The receiver reads `channel.batches()`;
+ *   `wireline-frames` reads one frame per iteration step instead.
  * - raw: one write per message (the obvious code), with backpressure.
  * - raw-batched: the sender packs frames into 64 KiB buffers by hand.
  *
@@ -20,7 +22,7 @@ import type * as nodeNet from "node:net";
 import { framed } from "../../src/framed.ts";
 import { lengthPrefixed } from "../../src/length-prefixed.ts";
 import type { Net } from "../../src/net.ts";
-import { rawVariant, wirelineVariant, type PerRuntime } from "../lib/baseline-variants.ts";
+import { rawVariant, wirelineOptionVariant, wirelineVariant, type PerRuntime } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
 import { writeAll } from "../lib/deno-api.ts";
 import { itLengthPrefixedVariant } from "../lib/it-length-prefixed-variant.ts";
@@ -134,12 +136,23 @@ function counter(count: number): { parser: FrameParser; done: Promise<void> } {
   return { parser, done: done.promise };
 }
 
-async function wireline(net: Net, count: number): Promise<Measurement> {
+/** How wireline's receiver reads: a batch of frames per chunk, or one frame per iteration step. */
+type Receive = "batches" | "frames";
+
+async function wireline(net: Net, count: number, receive: Receive): Promise<Measurement> {
   const done = signal();
   const server = await net.listen({ port: 0 }, async (conn) => {
     let seen = 0;
-    for await (const _frame of framed(conn, lengthPrefixed())) {
-      if (++seen === count) done.resolve();
+    const channel = framed(conn, lengthPrefixed());
+    if (receive === "batches") {
+      for await (const frames of channel.batches()) {
+        seen += frames.length;
+        if (seen === count) done.resolve();
+      }
+    } else {
+      for await (const _frame of channel) {
+        if (++seen === count) done.resolve();
+      }
     }
   });
   const conn = await net.connect({ hostname: "127.0.0.1", port: portOf(server.address) });
@@ -274,7 +287,8 @@ export const smallMessages: Scenario = {
   sizes: { full: 1_000_000, quick: 100_000, guard: 100_000 },
   warmupSize: (size) => Math.max(20_000, Math.floor(size / 10)),
   variants: [
-    wirelineVariant(wireline, "wireline framed(lengthPrefixed)"),
+    wirelineVariant((net, count) => wireline(net, count, "batches"), "wireline framed(lengthPrefixed), batches()"),
+    wirelineOptionVariant("wireline-frames", "wireline framed(lengthPrefixed), one frame per iteration step", (net, count) => wireline(net, count, "frames")),
     rawVariant(raw(perMessage), { label: "raw, one write per message" }),
     rawVariant(raw(batched), { name: "raw-batched", role: "reference", label: "raw, manual 64 KiB batches" }),
     itLengthPrefixedVariant(payload),
