@@ -99,14 +99,19 @@ export interface DenoBulkEnds {
   connect(port: number): Promise<Pick<DenoConn, "write" | "closeWrite" | "close">>;
 }
 
-/** Raw Deno: `read()` into one reused buffer, `write()` looping over partial writes. */
-async function rawDenoBulk(total: number, ends: DenoBulkEnds): Promise<Measurement> {
+/**
+ * Raw Deno: `read()` into one reused buffer, `write()` looping over partial
+ * writes. `fresh`: a new buffer per read instead, as a reader must that hands
+ * its chunks on (what wireline's default mode does): the cost of that alone.
+ */
+export async function rawDenoBulk(total: number, ends: DenoBulkEnds, fresh = false): Promise<Measurement> {
   const listener = ends.listen();
   const received = (async () => {
     const conn = await listener.accept();
-    const buf = new Uint8Array(CHUNK);
+    let buf = new Uint8Array(CHUNK);
     let got = 0;
     for (;;) {
+      if (fresh) buf = new Uint8Array(CHUNK);
       const n = await conn.read(buf);
       if (n === null) break;
       got += n;
