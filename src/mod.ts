@@ -32,6 +32,8 @@ export type { Target } from "./endpoints.ts";
 export { NetError, type NetErrorCode } from "./errors.ts";
 export { framed, type ByteConnection, type FramedChannel, type FramedOptions } from "./framed.ts";
 export { FramingError, type FramingErrorCode } from "./framing-error.ts";
+export type { ClientRate, ClientRefusal, PerClientLimit } from "./client-admission.ts";
+export type { Lookup, ResolvedAddress } from "./happy-eyeballs.ts";
 export type { HeartbeatOptions } from "./heartbeat.ts";
 export type { IdleEvent, IdleKind, IdleTimeoutOptions } from "./idle-timeout.ts";
 export { lengthPrefixed, type LengthPrefixedOptions } from "./length-prefixed.ts";

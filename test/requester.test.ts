@@ -273,6 +273,7 @@ describe("requester: limits", () => {
       get closed() {
         return channel.closed;
       },
+      batches: () => channel.batches(),
       [Symbol.asyncIterator]: () => {
         const inner = channel[Symbol.asyncIterator]();
         return {
