@@ -207,13 +207,32 @@ export function encodeRefused(reason: RefusedReason, text: string): Uint8Array {
  * ```
  */
 export function encodeDataHeader(seq: number, ack: number, payloadBytes: number): Uint8Array {
+  // By hand, without a DataView: this runs once per frame.
   const bytes = new Uint8Array(DATA_HEADER_BYTES);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, 17 + payloadBytes);
+  putU32(bytes, 0, 17 + payloadBytes);
   bytes[4] = MessageType.Data;
-  setU64(view, 5, seq);
-  setU64(view, 13, ack);
+  putU32(bytes, 5, Math.floor(seq / TWO_32));
+  putU32(bytes, 9, seq >>> 0);
+  putU32(bytes, 13, Math.floor(ack / TWO_32));
+  putU32(bytes, 17, ack >>> 0);
   return bytes;
+}
+
+function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value >>> 24;
+  bytes[at + 1] = (value >>> 16) & 0xff;
+  bytes[at + 2] = (value >>> 8) & 0xff;
+  bytes[at + 3] = value & 0xff;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
+}
+
+function readU64(bytes: Uint8Array, at: number): number {
+  const value = readU32(bytes, at) * TWO_32 + readU32(bytes, at + 4);
+  if (!Number.isSafeInteger(value)) throw protocolError(`a sequence number beyond 2^53 (${value})`);
+  return value;
 }
 
 /**
@@ -254,8 +273,17 @@ function readHandshake(view: DataView, body: Uint8Array): { version: number; win
 
 /** Decodes one message body (type byte first, length prefix removed). Throws `ERR_SESSION_PROTOCOL` on a malformed one. */
 export function decodeMessage(body: Uint8Array): SessionMessage {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const type = body[0];
+  // The per-frame messages first, without a DataView.
+  if (type === MessageType.Data) {
+    if (body.length < 17) throw protocolError("a DATA message too short");
+    return { type, seq: readU64(body, 1), ack: readU64(body, 9), payload: body.subarray(17) };
+  }
+  if (type === MessageType.Ack) {
+    if (body.length !== 9) throw protocolError(`an ACK of ${body.length} bytes`);
+    return { type, ack: readU64(body, 1) };
+  }
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   switch (type) {
     case MessageType.Hello: {
       const { version, window } = readHandshake(view, body);
@@ -282,12 +310,6 @@ export function decodeMessage(body: Uint8Array): SessionMessage {
     case MessageType.Refused:
       if (body.length < 2) throw protocolError("a REFUSED without a reason");
       return { type, reason: body[1] as RefusedReason, message: decoder.decode(body.subarray(2)) };
-    case MessageType.Data:
-      if (body.length < 17) throw protocolError("a DATA message too short");
-      return { type, seq: getU64(view, 1), ack: getU64(view, 9), payload: body.subarray(17) };
-    case MessageType.Ack:
-      if (body.length !== 9) throw protocolError(`an ACK of ${body.length} bytes`);
-      return { type, ack: getU64(view, 1) };
     case MessageType.Close:
       if (body.length !== 9) throw protocolError(`a CLOSE of ${body.length} bytes`);
       return { type, lastSeq: getU64(view, 1) };
@@ -340,7 +362,7 @@ export class MessageReader {
     }
     let at = 0;
     while (data.length - at >= 4) {
-      const length = ((data[at]! << 24) >>> 0) + (data[at + 1]! << 16) + (data[at + 2]! << 8) + data[at + 3]!;
+      const length = readU32(data, at);
       if (length === 0) throw protocolError("an empty message");
       if (length > this.#maxBytes) throw protocolError(`a message of ${length} bytes, above the limit of ${this.#maxBytes}`);
       if (data.length - at - 4 < length) break;

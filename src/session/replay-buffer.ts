@@ -9,7 +9,9 @@
 /** One sent frame awaiting its acknowledgement. */
 export interface Unacked {
   readonly seq: number;
-  readonly payload: Uint8Array;
+  /** The frame's encoded parts (a codec's header and the caller's payload, say), kept unjoined. */
+  readonly parts: readonly Uint8Array[];
+  readonly bytes: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -21,7 +23,7 @@ export interface Unacked {
  * ```ts
  * import { ReplayBuffer } from "./replay-buffer.ts";
  * const buffer = new ReplayBuffer();
- * buffer.push({ seq: 1, payload: new Uint8Array(3), resolve() {}, reject() {} });
+ * buffer.push({ seq: 1, parts: [new Uint8Array(3)], bytes: 3, resolve() {}, reject() {} });
  * buffer.acknowledge(1); // resolves frame 1's send()
  * ```
  */
@@ -47,7 +49,7 @@ export class ReplayBuffer {
 
   push(item: Unacked): void {
     this.#items.push(item);
-    this.#bytes += item.payload.length;
+    this.#bytes += item.bytes;
   }
 
   /** Drops and resolves every frame up to and including `seq`; returns how many. */
@@ -57,7 +59,7 @@ export class ReplayBuffer {
       const item = this.#items[this.#head]!;
       (this.#items as (Unacked | undefined)[])[this.#head] = undefined;
       this.#head++;
-      this.#bytes -= item.payload.length;
+      this.#bytes -= item.bytes;
       count++;
       item.resolve();
     }

@@ -259,7 +259,7 @@ export class SessionRegistry<T = Uint8Array> {
 
   #refuse(link: SessionLink, reason: RefusedReason, text: string, close: boolean): undefined {
     link.write(encodeRefused(reason, text));
-    if (close) link.conn.close();
+    if (close) link.close();
     return undefined;
   }
 
@@ -332,7 +332,7 @@ export class SessionRegistry<T = Uint8Array> {
     entry.state.end(reason);
     const link = entry.link;
     entry.link = undefined;
-    link?.conn.close();
+    link?.close();
   }
 }
 

@@ -8,7 +8,7 @@
  */
 
 import type { Codec, FrameDecoder } from "../codec.ts";
-import { encodeFrame, joinParts } from "../write-coalescer.ts";
+import { encodeFrame } from "../write-coalescer.ts";
 import type { SessionState } from "./session-state.ts";
 
 const noop = (): void => {};
@@ -41,15 +41,18 @@ export class SessionFrames<T> {
   send(frame: T): Promise<void> {
     const codec = this.#codec;
     if (!codec) return this.#state.send(frame as Uint8Array);
-    let payload: Uint8Array;
+    let parts: readonly Uint8Array[];
     try {
-      payload = joinParts(encodeFrame(codec, frame));
+      parts = encodeFrame(codec, frame);
     } catch (error) {
       const failed = Promise.reject(error);
       failed.catch(noop);
       return failed;
     }
-    return this.#state.send(payload);
+    // The parts are kept as they are (no join): the replay buffer holds them until acknowledged.
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    return this.#state.sendParts(parts, bytes);
   }
 
   /** Sends bytes that already are one encoded frame (or, without a codec, one message). */

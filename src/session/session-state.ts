@@ -27,11 +27,14 @@ const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true
  */
 export interface SessionSink {
   write(bytes: Uint8Array): void;
+  /** Writes at once what the sink may have batched: before the connection closes. */
+  flush?(): void;
 }
 
 /** A send waiting for room in the window. */
 interface WaitingSend {
-  readonly payload: Uint8Array;
+  readonly parts: readonly Uint8Array[];
+  readonly bytes: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -137,10 +140,18 @@ export class SessionState {
    * `ERR_SESSION_LOST` if the session is lost first, or the error it ended with.
    */
   send(payload: Uint8Array): Promise<void> {
+    return this.sendParts([payload], payload.length);
+  }
+
+  /**
+   * {@link SessionState.send} for a frame in `parts` (of `bytes` in all),
+   * which go out one after another; none may change until the send settles.
+   */
+  sendParts(parts: readonly Uint8Array[], bytes: number): Promise<void> {
     if (this.#ended) return rejectedWith(this.#ended);
     const window = this.sendWindow;
-    if (payload.length > window.bytes) {
-      return rejectedWith(new NetError("ERR_FRAME_TOO_LARGE", `a frame of ${payload.length} bytes does not fit the session window (${window.bytes} bytes)`));
+    if (bytes > window.bytes) {
+      return rejectedWith(new NetError("ERR_FRAME_TOO_LARGE", `a frame of ${bytes} bytes does not fit the session window (${window.bytes} bytes)`));
     }
     let resolve!: () => void;
     let reject!: (error: unknown) => void;
@@ -149,17 +160,17 @@ export class SessionState {
       reject = rej;
     });
     promise.catch(noop);
-    if (this.#waiting.length === 0 && this.#fits(payload.length)) {
-      this.#transmit({ payload, resolve, reject });
+    if (this.#waiting.length === 0 && this.#fits(bytes)) {
+      this.#transmit({ parts, bytes, resolve, reject });
       return promise;
     }
-    if (this.#waiting.length >= this.window.frames || this.#waitingBytes + payload.length > this.window.bytes) {
+    if (this.#waiting.length >= this.window.frames || this.#waitingBytes + bytes > this.window.bytes) {
       return rejectedWith(
         new NetError("ERR_QUEUE_FULL", `the session window is full and ${this.#waiting.length} sends (${this.#waitingBytes} bytes) already wait for it; await send() before sending more`),
       );
     }
-    this.#waiting.push({ payload, resolve, reject });
-    this.#waitingBytes += payload.length;
+    this.#waiting.push({ parts, bytes, resolve, reject });
+    this.#waitingBytes += bytes;
     return promise;
   }
 
@@ -234,6 +245,7 @@ export class SessionState {
     this.#ackable = this.#lastReceived;
     this.#flushAck();
     this.#sink?.write(encodeClose(this.#nextSeq - 1));
+    this.#sink?.flush?.();
   }
 
   /**
@@ -267,7 +279,7 @@ export class SessionState {
     const sent = this.#buffer.takeAll();
     const waiting = this.#waiting;
     this.#waiting = [];
-    const bytes = sent.reduce((n, item) => n + item.payload.length, 0) + this.#waitingBytes;
+    const bytes = sent.reduce((n, item) => n + item.bytes, 0) + this.#waitingBytes;
     this.#waitingBytes = 0;
     const report: Unconfirmed = { count: sent.length + waiting.length, bytes, firstSeq: sent[0]?.seq, lastSeq: sent[sent.length - 1]?.seq };
     if (report.count > 0) {
@@ -295,16 +307,16 @@ export class SessionState {
   }
 
   #transmit(send: WaitingSend): void {
-    const item: Unacked = { seq: this.#nextSeq++, payload: send.payload, resolve: send.resolve, reject: send.reject };
+    const item: Unacked = { seq: this.#nextSeq++, parts: send.parts, bytes: send.bytes, resolve: send.resolve, reject: send.reject };
     this.#buffer.push(item);
     if (this.#sink) this.#writeData(this.#sink, item);
   }
 
   /** Moves sends waiting for the window into it, in order. */
   #pump(): void {
-    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.payload.length)) {
+    while (this.#waiting.length > 0 && this.#fits(this.#waiting[0]!.bytes)) {
       const send = this.#waiting.shift()!;
-      this.#waitingBytes -= send.payload.length;
+      this.#waitingBytes -= send.bytes;
       this.#transmit(send);
     }
   }
@@ -315,8 +327,8 @@ export class SessionState {
     this.#ackedOut = ack;
     this.#unackedBytes = 0;
     this.#cancelAckTimer();
-    sink.write(encodeDataHeader(item.seq, ack, item.payload.length));
-    if (item.payload.length > 0) sink.write(item.payload);
+    sink.write(encodeDataHeader(item.seq, ack, item.bytes));
+    for (const part of item.parts) if (part.length > 0) sink.write(part);
   }
 
   #acknowledged(ack: number): void {
