@@ -91,7 +91,8 @@ const decoder = new TextDecoder();
  * ```
  */
 export function copyOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
-  return new Uint8Array(bytes.subarray(start, end));
+  // A plain Uint8Array's slice() copies in one step; a subclass's (Buffer) may not copy at all.
+  return bytes.constructor === Uint8Array ? bytes.slice(start, end) : new Uint8Array(bytes.subarray(start, end));
 }
 
 function protocolError(message: string): NetError {

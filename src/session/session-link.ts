@@ -29,8 +29,8 @@ const BATCH_BYTES = 64 * 1024;
 export class SessionLink implements SessionSink {
   readonly conn: Connection;
   readonly #reader = new MessageReader(MAX_HANDSHAKE_BYTES);
-  #batch: Uint8Array | undefined;
-  #batched = 0;
+  #parts: Uint8Array[] = [];
+  #partsBytes = 0;
   #flushQueued = false;
 
   constructor(conn: Connection) {
@@ -43,22 +43,17 @@ export class SessionLink implements SessionSink {
   }
 
   /**
-   * Queues `bytes` for the connection: messages of one tick are copied into
-   * one buffer and written at the end of the tick, so a stream of small
-   * frames costs one write per batch, not two per frame.
+   * Queues `bytes` for the connection: messages of one tick are joined and
+   * written at the end of the tick, so a stream of small frames costs one
+   * write per batch, not two per frame. `bytes` must not change meanwhile.
    */
   write(bytes: Uint8Array): void {
-    if (bytes.length >= BATCH_BYTES / 4) {
+    this.#parts.push(bytes);
+    this.#partsBytes += bytes.length;
+    if (this.#partsBytes >= BATCH_BYTES) {
       this.flush();
-      this.#send(bytes);
       return;
     }
-    if (this.#batch === undefined || this.#batched + bytes.length > this.#batch.length) {
-      this.flush();
-      this.#batch = new Uint8Array(BATCH_BYTES);
-    }
-    this.#batch.set(bytes, this.#batched);
-    this.#batched += bytes.length;
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => {
@@ -68,15 +63,21 @@ export class SessionLink implements SessionSink {
     }
   }
 
-  /** Writes what is batched now. */
+  /** Writes what is batched now, as one array of exactly its size. */
   flush(): void {
-    const batch = this.#batch;
-    if (batch === undefined || this.#batched === 0) return;
-    const bytes = batch.subarray(0, this.#batched);
-    // The connection owns the written bytes: the next batch gets a new buffer.
-    this.#batch = undefined;
-    this.#batched = 0;
-    this.#send(bytes);
+    const parts = this.#parts;
+    if (parts.length === 0) return;
+    const size = this.#partsBytes;
+    this.#parts = [];
+    this.#partsBytes = 0;
+    if (parts.length === 1) return this.#send(parts[0]!);
+    const joined = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) {
+      joined.set(part, at);
+      at += part.length;
+    }
+    this.#send(joined);
   }
 
   /** Writes what is batched, then closes the connection gracefully. */
