@@ -24,6 +24,7 @@ import { lengthPrefixed } from "../../src/length-prefixed.ts";
 import type { Net } from "../../src/net.ts";
 import { rawVariant, wirelineOptionVariant, wirelineVariant, type PerRuntime } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
+import { loadItLengthPrefixed } from "../lib/it-length-prefixed.ts";
 import { writeAll } from "../lib/deno-api.ts";
 import { itLengthPrefixedVariant } from "../lib/it-length-prefixed-variant.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
@@ -269,6 +270,42 @@ async function rawBun(count: number, encode: Encoder): Promise<Measurement> {
   return result(count, ms);
 }
 
+/**
+ * libp2p's framing over node:net, as a libp2p peer would use it: each message
+ * encoded by `lp.encode.single` (a varint length, so 1 header byte here) and
+ * written with backpressure; the receiver iterates `lp.decode(socket)`.
+ */
+async function itLengthPrefixedNode(count: number): Promise<Measurement> {
+  const lp = (await loadItLengthPrefixed())!;
+  const done = signal();
+  const { server, port } = await nodeListen((socket) => {
+    void (async () => {
+      let seen = 0;
+      for await (const _frame of lp.decode(socket as unknown as AsyncIterable<Uint8Array>)) {
+        if (++seen === count) done.resolve();
+      }
+    })().catch(() => {});
+  });
+  const socket: nodeNet.Socket = await nodeConnect(port);
+  let i = 0;
+  const pump = (): void => {
+    while (i < count) {
+      i++;
+      if (!socket.write(lp.encode.single(payload).subarray())) {
+        socket.once("drain", pump);
+        return;
+      }
+    }
+  };
+  const t0 = now();
+  pump();
+  await done.promise;
+  const ms = now() - t0;
+  socket.destroy();
+  nodeClose(server);
+  return result(count, ms);
+}
+
 /** The raw sender on each runtime, encoding with `encode`. */
 function raw(encode: Encoder): PerRuntime {
   return {
@@ -291,6 +328,14 @@ export const smallMessages: Scenario = {
     wirelineOptionVariant("wireline-frames", "wireline framed(lengthPrefixed), one frame per iteration step", (net, count) => wireline(net, count, "frames")),
     rawVariant(raw(perMessage), { label: "raw, one write per message" }),
     rawVariant(raw(batched), { name: "raw-batched", role: "reference", label: "raw, manual 64 KiB batches" }),
+    {
+      name: "it-length-prefixed",
+      role: "alternative",
+      label: "it-length-prefixed (libp2p) over node:net, one write per message",
+      runtimes: ["node"],
+      unavailable: async () => ((await loadItLengthPrefixed()) ? undefined : "it-length-prefixed is not installed"),
+      run: (_net, count) => itLengthPrefixedNode(count),
+    },
     itLengthPrefixedVariant(payload),
   ],
 };
