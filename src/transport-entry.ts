@@ -29,6 +29,8 @@
 
 export { formatAddress, parseAddress, type Address, type AddressInput, type TcpAddress, type UnixAddress } from "./address.ts";
 export { realClock, type Clock, type TimerHandle } from "./clock.ts";
+export { useDiagnosticsSink, type DiagnosticsChannel, type DiagnosticsSink } from "./diagnostics.ts";
+export { useTimerRefHooks, type TimerRefHooks } from "./event-loop-ref.ts";
 export { invalidOption, NetError, toNetError, unsupported, type NetErrorCode } from "./errors.ts";
 export { createNet, type Net } from "./net.ts";
 export type { DriverSink, SocketDriver } from "./socket/driver.ts";

@@ -11,6 +11,7 @@ import { root as repo } from "./helpers/spawn.ts";
 
 /** The runtime values `wireline` exports besides the bound connect/listen/reconnecting and the transport. */
 const ROOT_VALUES = [
+  "DIAGNOSTICS_CHANNELS",
   "FramingError",
   "NetError",
   "RespError",
@@ -39,6 +40,8 @@ const TRANSPORT_VALUES = [
   "toNetError",
   "toTlsError",
   "unsupported",
+  "useDiagnosticsSink",
+  "useTimerRefHooks",
 ];
 
 /** Internals that once leaked from the root; each would have become a promise. */
