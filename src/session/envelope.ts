@@ -272,7 +272,16 @@ function readHandshake(view: DataView, body: Uint8Array): { version: number; win
   return { version: body[5]!, window: { frames: view.getUint32(6), bytes: view.getUint32(10) } };
 }
 
-/** Decodes one message body (type byte first, length prefix removed). Throws `ERR_SESSION_PROTOCOL` on a malformed one. */
+/**
+ * Decodes one message body (type byte first, length prefix removed). Throws
+ * `ERR_SESSION_PROTOCOL` on a malformed one. A DATA payload is a view into `body`.
+ *
+ * @example
+ * ```ts
+ * import { decodeMessage, encodeAck } from "./envelope.ts";
+ * decodeMessage(encodeAck(7).subarray(4)); // { type: 0x11, ack: 7 }
+ * ```
+ */
 export function decodeMessage(body: Uint8Array): SessionMessage {
   const type = body[0];
   // The per-frame messages first, without a DataView.
