@@ -88,11 +88,12 @@ describe("session wire format", () => {
     }
   });
 
-  it("refuses a bad magic, an unknown type, and a message over the limit", () => {
+  it("refuses a bad magic, an unknown type, an empty window, and a message over the limit", () => {
     const hello = encodeHello(W);
     hello[5] = 0;
     expect(() => decodeAll(hello)).toThrow(/bad magic/);
     expect(() => decodeAll(Uint8Array.of(0, 0, 0, 1, 0x7f))).toThrow(/unknown message type/);
+    expect(() => decodeAll(encodeHello({ frames: 0, bytes: 4096 }))).toThrow(/at least 1 frame/);
     expect(() => new MessageReader(10).push(Uint8Array.of(0, 0, 1, 0), () => {})).toThrow(expect.objectContaining({ code: "ERR_SESSION_PROTOCOL" }));
   });
 

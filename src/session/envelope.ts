@@ -269,7 +269,10 @@ export function encodeClose(lastSeq: number): Uint8Array {
 function readHandshake(view: DataView, body: Uint8Array): { version: number; window: WindowSize } {
   if (body.length < 14) throw protocolError("a handshake message too short");
   if (view.getUint32(1) !== MAGIC) throw protocolError("the peer does not speak the wireline session protocol (bad magic)");
-  return { version: body[5]!, window: { frames: view.getUint32(6), bytes: view.getUint32(10) } };
+  const window = { frames: view.getUint32(6), bytes: view.getUint32(10) };
+  // A window that admits nothing would stall the other side forever.
+  if (window.frames < 1 || window.bytes < 64) throw protocolError(`a window of ${window.frames} frames and ${window.bytes} bytes (at least 1 frame and 64 bytes)`);
+  return { version: body[5]!, window };
 }
 
 /**
