@@ -36,6 +36,8 @@ const runnableFile = (line: number): string => join(dir, `readme-line-${line}.ru
 
 beforeAll(() => {
   mkdirSync(dir, { recursive: true });
+  // Bun applies the paths of the tsconfig.json next to the file it runs: "wireline" is the Bun adapter's sources.
+  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ extends: "../../examples/tsconfig.json" }));
   for (const block of blocks) {
     writeFileSync(blockFile(block.line), block.code);
     if (!block.fragment) writeFileSync(runnableFile(block.line), `console.error(${JSON.stringify(STARTED)});\n${block.code}`);
@@ -58,7 +60,7 @@ describe("README.md", () => {
   });
 
   it("every ts block and every example type-checks with the repository's settings", async () => {
-    // A non-default name: Bun reads any tsconfig.json next to a file it runs, and would apply these paths.
+    // Not tsconfig.json, which is Bun's (see beforeAll): these paths are Node's entry points.
     const tsconfig = join(dir, "tsconfig.readme.json");
     writeFileSync(tsconfig, JSON.stringify({ extends: "../../scripts/source-imports/tsconfig.json", include: ["*.ts", "../../examples"], exclude: ["*.run.ts"] }));
     const tsc = join(root, "node_modules/typescript/bin/tsc");

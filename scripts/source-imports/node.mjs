@@ -2,8 +2,8 @@
 // package's export conditions load dist/ for a user, so that the examples and the
 // README's blocks are written exactly as a user copies them:
 //   node --import ./scripts/source-imports/node.mjs file.ts     (Node 20: --import tsx first)
-// The entry points are in entries.json; Bun has bun.ts, Deno deno.json's "imports",
-// tsc this directory's tsconfig.json, Vitest its config's aliases.
+// The entry points are in entries.json; Bun uses the paths of examples/tsconfig.json,
+// Deno deno.json's "imports", tsc this directory's tsconfig.json, Vitest its config's aliases.
 import { readFileSync } from "node:fs";
 import { register } from "node:module";
 

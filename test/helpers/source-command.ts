@@ -1,7 +1,9 @@
 /**
  * The command line that runs a user's TypeScript file (an example, a README
  * block) on a runtime, with `import ... from "wireline"` resolved to this
- * repository's sources (scripts/source-imports/, deno.json's imports).
+ * repository's sources: a loader hook on Node (scripts/source-imports/),
+ * deno.json's imports on Deno, and on Bun the paths of the tsconfig.json
+ * nearest to the file (examples/tsconfig.json, or one extending it).
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -40,6 +42,6 @@ export function sourceCommand(runtime: RuntimeName, file: string, args: readonly
     case "deno":
       return [bin("deno"), ["run", "-A", "--quiet", ...(flags.deno ?? []), file, ...args]];
     case "bun":
-      return [bin("bun"), ["--preload", join(root, "scripts/source-imports/bun.ts"), file, ...args]];
+      return [bin("bun"), [file, ...args]];
   }
 }
