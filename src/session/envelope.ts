@@ -80,17 +80,8 @@ const TWO_32 = 2 ** 32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/**
- * A copy of `bytes[start, end)` that shares no memory with it: on Node a
- * chunk is a Buffer, whose `slice()` is a view, and a chunk may be recycled.
- *
- * @example
- * ```ts
- * import { copyOf } from "./envelope.ts";
- * const kept = copyOf(chunk, 0, chunk.length);
- * ```
- */
-export function copyOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
+/** A copy of `bytes[start, end)` sharing no memory with it: a Node Buffer's `slice()` is a view, and a chunk may be recycled. */
+function copyOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
   // A plain Uint8Array's slice() copies in one step; a subclass's (Buffer) may not copy at all.
   return bytes.constructor === Uint8Array ? bytes.slice(start, end) : new Uint8Array(bytes.subarray(start, end));
 }

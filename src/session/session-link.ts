@@ -8,7 +8,8 @@
 
 import type { Connection } from "../connection.ts";
 import { toNetError } from "../errors.ts";
-import { decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, type SessionMessage } from "./envelope.ts";
+import { decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, MessageType, type SessionMessage } from "./envelope.ts";
+import { PayloadPool } from "./payload-pool.ts";
 import type { SessionSink } from "./session-state.ts";
 
 const noop = (): void => {};
@@ -29,6 +30,7 @@ const BATCH_BYTES = 64 * 1024;
 export class SessionLink implements SessionSink {
   readonly conn: Connection;
   readonly #reader = new MessageReader(MAX_HANDSHAKE_BYTES);
+  readonly #pool = new PayloadPool();
   #parts: Uint8Array[] = [];
   #partsBytes = 0;
   #flushQueued = false;
@@ -102,7 +104,11 @@ export class SessionLink implements SessionSink {
         onChunk?.();
         // A plain view: a Node Buffer's subarray() is slower, and the reader takes one per message.
         const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        this.#reader.push(bytes, (body) => onMessage(decodeMessage(body)));
+        this.#reader.push(bytes, (body) => {
+          const message = decodeMessage(body);
+          // The chunk may be recycled or kept whole by a view: the session keeps its own copy.
+          onMessage(message.type === MessageType.Data ? { type: message.type, seq: message.seq, ack: message.ack, payload: this.#pool.copy(message.payload) } : message);
+        });
       }
     } catch (error) {
       conn.destroy(toNetError(error));

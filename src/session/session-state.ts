@@ -10,7 +10,7 @@
 
 import type { Clock, TimerHandle } from "../clock.ts";
 import { NetError } from "../errors.ts";
-import { copyOf, encodeAck, encodeClose, encodeDataHeader, MessageType, type SessionMessage, type WindowSize } from "./envelope.ts";
+import { encodeAck, encodeClose, encodeDataHeader, MessageType, type SessionMessage, type WindowSize } from "./envelope.ts";
 import { ReplayBuffer, type Unacked } from "./replay-buffer.ts";
 
 const noop = (): void => {};
@@ -197,7 +197,11 @@ export class SessionState {
     this.#cancelAckTimer();
   }
 
-  /** Handles a DATA, ACK or CLOSE message from the peer. Throws `ERR_SESSION_PROTOCOL` on a violation. */
+  /**
+   * Handles a DATA, ACK or CLOSE message from the peer. A DATA payload is
+   * kept as it is: the caller passes memory nobody else reuses. Throws
+   * `ERR_SESSION_PROTOCOL` on a violation.
+   */
   receive(message: SessionMessage): void {
     switch (message.type) {
       case MessageType.Data:
@@ -211,7 +215,7 @@ export class SessionState {
           throw new NetError("ERR_SESSION_PROTOCOL", `the peer sent beyond the window (${this.window.frames} frames, ${this.window.bytes} bytes)`);
         }
         this.#lastReceived = message.seq;
-        if (!this.#inboundEnd) this.#deliver(copyOf(message.payload, 0, message.payload.length));
+        if (!this.#inboundEnd) this.#deliver(message.payload);
         this.#offerAck(message.payload.length);
         return;
       case MessageType.Ack:
