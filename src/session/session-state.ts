@@ -153,21 +153,26 @@ export class SessionState {
     if (bytes > window.bytes) {
       return rejectedWith(new NetError("ERR_FRAME_TOO_LARGE", `a frame of ${bytes} bytes does not fit the session window (${window.bytes} bytes)`));
     }
-    let resolve!: () => void;
-    let reject!: (error: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(noop);
-    if (this.#waiting.length === 0 && this.#fits(bytes)) {
-      this.#transmit({ parts, bytes, resolve, reject });
-      return promise;
-    }
-    if (this.#waiting.length >= this.window.frames || this.#waitingBytes + bytes > this.window.bytes) {
+    const direct = this.#waiting.length === 0 && this.#fits(bytes);
+    if (!direct && (this.#waiting.length >= this.window.frames || this.#waitingBytes + bytes > this.window.bytes)) {
       return rejectedWith(
         new NetError("ERR_QUEUE_FULL", `the session window is full and ${this.#waiting.length} sends (${this.#waitingBytes} bytes) already wait for it; await send() before sending more`),
       );
+    }
+    let resolve!: () => void;
+    let settleRejected!: (error: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      settleRejected = rej;
+    });
+    // Marked handled only when it rejects: a handler on every send would cost a microtask per acknowledgement.
+    const reject = (error: unknown): void => {
+      promise.catch(noop);
+      settleRejected(error);
+    };
+    if (direct) {
+      this.#transmit({ parts, bytes, resolve, reject });
+      return promise;
     }
     this.#waiting.push({ parts, bytes, resolve, reject });
     this.#waitingBytes += bytes;
