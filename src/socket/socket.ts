@@ -129,6 +129,8 @@ class KernelSocket implements RawSocket, DriverSink {
   #flushWaiters: (() => void)[] | undefined;
   #closeTimer: TimerHandle | undefined;
   #lingerTimer: TimerHandle | undefined;
+  /** close()'s bound, in ms. */
+  #closeTimeout = DEFAULT_CLOSE_TIMEOUT;
 
   // ---- delivery ----
   #handlers: RawHandlers | undefined;
@@ -340,10 +342,13 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#writeShut = true;
     this.#closeRequested = true;
     const ms = timeout ?? this.#options?.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    if (ms !== Infinity) this.#closeTimer = this.#clock.setTimeout(() => this.#closeTimedOut(ms), ms);
+    this.#closeTimeout = ms;
     // After end() the FIN may be out already: go straight to lingering.
     if (this.#shutdownDone) this.#afterShutdown();
     else this.#afterWrite();
+    // Bytes still to flush, or a FIN still on its way: that wait is bounded here. A close that reached the
+    // linger (or the release) at once needs no close timer: the linger timer keeps this bound too.
+    if (ms !== Infinity && !this.#released && !this.#lingering) this.#closeTimer = this.#clock.setTimeout(() => this.#closeTimedOut(ms), ms);
   }
 
   destroy(error?: NetError): void {
@@ -565,7 +570,10 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#held = undefined;
     this.#heldBytes = 0;
     this.#read(true);
-    const linger = this.#options?.linger ?? DEFAULT_LINGER;
+    if (this.#released) return;
+    let linger = this.#options?.linger ?? DEFAULT_LINGER;
+    // Reached within close() itself, before any close timer: the close timeout bounds the linger too.
+    if (this.#closeTimer === undefined) linger = Math.min(linger, this.#closeTimeout);
     this.#lingerTimer = this.#clock.setTimeout(() => this.#release(true), linger);
   }
 
