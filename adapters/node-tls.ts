@@ -127,9 +127,15 @@ function awaitHandshake(socket: tls.TLSSocket, event: "secureConnect" | "secure"
       reject(toOpenSslTlsError(err, label));
     };
     const onClose = () => reject(new NetError("ERR_TLS", "TLS handshake failed: the peer closed the connection", { address: label }));
-    socket.once("error", onError).once("close", onClose);
+    // A peer that sends its FIN before the handshake is done can never finish it, and a half-open socket
+    // (allowHalfOpen, as the listener's are) would wait for handshakeTimeout: 'end' comes even paused.
+    const onEnd = () => {
+      socket.destroy();
+      onClose();
+    };
+    socket.once("error", onError).once("close", onClose).once("end", onEnd);
     socket.once(event, () => {
-      socket.off("error", onError).off("close", onClose);
+      socket.off("error", onError).off("close", onClose).off("end", onEnd);
       const refused = verify();
       if (refused === undefined) return resolve(socket);
       socket.destroy(refused);
