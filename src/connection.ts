@@ -36,15 +36,6 @@ export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 * 1024 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-// Connection's yes/no states, as bits of its #flags.
-const ALLOW_HALF_OPEN = 1 << 0;
-const UPGRADING = 1 << 1;
-const PAUSED = 1 << 2;
-const EOF = 1 << 3;
-const READING = 1 << 4;
-const WRITE_CLOSED = 1 << 5;
-const CLOSE_REQUESTED = 1 << 6;
-const CLOSED = 1 << 7;
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ value: undefined, done: true });
 const encoder = new TextEncoder();
 const noop = (): void => {};
@@ -169,24 +160,15 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #chunks: Uint8Array[] | undefined;
   #queuedBytes = 0;
 
-  /** The yes/no states below, as bits of one number: a field each costs memory on every idle connection. */
-  #flags = 0;
-  get #allowHalfOpen(): boolean { return (this.#flags & ALLOW_HALF_OPEN) !== 0; }
-  get #upgrading(): boolean { return (this.#flags & UPGRADING) !== 0; }
-  set #upgrading(on: boolean) { this.#flags = on ? this.#flags | UPGRADING : this.#flags & ~UPGRADING; }
-  get #paused(): boolean { return (this.#flags & PAUSED) !== 0; }
-  set #paused(on: boolean) { this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED; }
-  get #eof(): boolean { return (this.#flags & EOF) !== 0; }
-  set #eof(on: boolean) { this.#flags = on ? this.#flags | EOF : this.#flags & ~EOF; }
+  readonly #allowHalfOpen: boolean;
+  #upgrading = false;
+  #paused = false;
+  #eof = false;
   /** Set once iteration starts: from then on EOF closes only after the consumer has seen every chunk. */
-  get #reading(): boolean { return (this.#flags & READING) !== 0; }
-  set #reading(on: boolean) { this.#flags = on ? this.#flags | READING : this.#flags & ~READING; }
-  get #writeClosed(): boolean { return (this.#flags & WRITE_CLOSED) !== 0; }
-  set #writeClosed(on: boolean) { this.#flags = on ? this.#flags | WRITE_CLOSED : this.#flags & ~WRITE_CLOSED; }
-  get #closeRequested(): boolean { return (this.#flags & CLOSE_REQUESTED) !== 0; }
-  set #closeRequested(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REQUESTED : this.#flags & ~CLOSE_REQUESTED; }
-  get #isClosed(): boolean { return (this.#flags & CLOSED) !== 0; }
-  set #isClosed(on: boolean) { this.#flags = on ? this.#flags | CLOSED : this.#flags & ~CLOSED; }
+  #reading = false;
+  #writeClosed = false;
+  #closeRequested = false;
+  #isClosed = false;
 
   /** Set in borrowed mode: the raw socket takes chunks back once the reader has moved on. */
   readonly #recycle: ((chunk: Uint8Array) => void) | undefined;
@@ -212,7 +194,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   constructor(raw: RawSocket, label: string, options: ConnectionOptions = {}) {
     this.#raw = raw;
     this.#label = label;
-    if (options.allowHalfOpen === true) this.#flags = ALLOW_HALF_OPEN;
+    this.#allowHalfOpen = options.allowHalfOpen ?? false;
     this.#recycle = options.borrowedChunks === true ? raw.recycle : undefined;
     this.#serverName = options.serverName;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;

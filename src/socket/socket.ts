@@ -142,51 +142,53 @@ class KernelSocket implements RawSocket, DriverSink {
 
   /**
    * The eighteen yes/no states below, as bits of one number: a server holds
-   * many idle sockets, and a field each cost ~140 bytes per socket.
+   * many idle sockets, and a field each cost ~140 bytes per socket. Plain
+   * (TypeScript-private) accessors, not `#` ones: V8 inlines these, while a
+   * `#` accessor costs ~10 ns per access.
    */
   #flags = 0;
   /** A driver write is in flight (async), or the driver said "full" and owes writable(). */
-  get #busy(): boolean { return (this.#flags & BUSY) !== 0; }
-  set #busy(on: boolean) { this.#flags = on ? this.#flags | BUSY : this.#flags & ~BUSY; }
-  get #needDrain(): boolean { return (this.#flags & NEED_DRAIN) !== 0; }
-  set #needDrain(on: boolean) { this.#flags = on ? this.#flags | NEED_DRAIN : this.#flags & ~NEED_DRAIN; }
+  private get busy(): boolean { return (this.#flags & BUSY) !== 0; }
+  private set busy(on: boolean) { this.#flags = on ? this.#flags | BUSY : this.#flags & ~BUSY; }
+  private get needDrain(): boolean { return (this.#flags & NEED_DRAIN) !== 0; }
+  private set needDrain(on: boolean) { this.#flags = on ? this.#flags | NEED_DRAIN : this.#flags & ~NEED_DRAIN; }
   /** end(), close() or destroy() was called: write() refuses from here on. */
-  get #writeShut(): boolean { return (this.#flags & WRITE_SHUT) !== 0; }
-  set #writeShut(on: boolean) { this.#flags = on ? this.#flags | WRITE_SHUT : this.#flags & ~WRITE_SHUT; }
-  get #endRequested(): boolean { return (this.#flags & END_REQUESTED) !== 0; }
-  set #endRequested(on: boolean) { this.#flags = on ? this.#flags | END_REQUESTED : this.#flags & ~END_REQUESTED; }
-  get #shutdownStarted(): boolean { return (this.#flags & SHUTDOWN_STARTED) !== 0; }
-  set #shutdownStarted(on: boolean) { this.#flags = on ? this.#flags | SHUTDOWN_STARTED : this.#flags & ~SHUTDOWN_STARTED; }
-  get #shutdownDone(): boolean { return (this.#flags & SHUTDOWN_DONE) !== 0; }
-  set #shutdownDone(on: boolean) { this.#flags = on ? this.#flags | SHUTDOWN_DONE : this.#flags & ~SHUTDOWN_DONE; }
-  get #closeRequested(): boolean { return (this.#flags & CLOSE_REQUESTED) !== 0; }
-  set #closeRequested(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REQUESTED : this.#flags & ~CLOSE_REQUESTED; }
+  private get writeShut(): boolean { return (this.#flags & WRITE_SHUT) !== 0; }
+  private set writeShut(on: boolean) { this.#flags = on ? this.#flags | WRITE_SHUT : this.#flags & ~WRITE_SHUT; }
+  private get endRequested(): boolean { return (this.#flags & END_REQUESTED) !== 0; }
+  private set endRequested(on: boolean) { this.#flags = on ? this.#flags | END_REQUESTED : this.#flags & ~END_REQUESTED; }
+  private get shutdownStarted(): boolean { return (this.#flags & SHUTDOWN_STARTED) !== 0; }
+  private set shutdownStarted(on: boolean) { this.#flags = on ? this.#flags | SHUTDOWN_STARTED : this.#flags & ~SHUTDOWN_STARTED; }
+  private get shutdownDone(): boolean { return (this.#flags & SHUTDOWN_DONE) !== 0; }
+  private set shutdownDone(on: boolean) { this.#flags = on ? this.#flags | SHUTDOWN_DONE : this.#flags & ~SHUTDOWN_DONE; }
+  private get closeRequested(): boolean { return (this.#flags & CLOSE_REQUESTED) !== 0; }
+  private set closeRequested(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REQUESTED : this.#flags & ~CLOSE_REQUESTED; }
   /** Waiting, after our FIN, for the peer's EOF; input is discarded meanwhile. */
-  get #lingering(): boolean { return (this.#flags & LINGERING) !== 0; }
-  set #lingering(on: boolean) { this.#flags = on ? this.#flags | LINGERING : this.#flags & ~LINGERING; }
-  get #paused(): boolean { return (this.#flags & PAUSED) !== 0; }
-  set #paused(on: boolean) { this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED; }
-  get #reading(): boolean { return (this.#flags & READING) !== 0; }
-  set #reading(on: boolean) { this.#flags = on ? this.#flags | READING : this.#flags & ~READING; }
-  get #peerEnded(): boolean { return (this.#flags & PEER_ENDED) !== 0; }
-  set #peerEnded(on: boolean) { this.#flags = on ? this.#flags | PEER_ENDED : this.#flags & ~PEER_ENDED; }
-  get #endReported(): boolean { return (this.#flags & END_REPORTED) !== 0; }
-  set #endReported(on: boolean) { this.#flags = on ? this.#flags | END_REPORTED : this.#flags & ~END_REPORTED; }
+  private get lingering(): boolean { return (this.#flags & LINGERING) !== 0; }
+  private set lingering(on: boolean) { this.#flags = on ? this.#flags | LINGERING : this.#flags & ~LINGERING; }
+  private get paused(): boolean { return (this.#flags & PAUSED) !== 0; }
+  private set paused(on: boolean) { this.#flags = on ? this.#flags | PAUSED : this.#flags & ~PAUSED; }
+  private get reading(): boolean { return (this.#flags & READING) !== 0; }
+  private set reading(on: boolean) { this.#flags = on ? this.#flags | READING : this.#flags & ~READING; }
+  private get peerHasEnded(): boolean { return (this.#flags & PEER_ENDED) !== 0; }
+  private set peerHasEnded(on: boolean) { this.#flags = on ? this.#flags | PEER_ENDED : this.#flags & ~PEER_ENDED; }
+  private get endReported(): boolean { return (this.#flags & END_REPORTED) !== 0; }
+  private set endReported(on: boolean) { this.#flags = on ? this.#flags | END_REPORTED : this.#flags & ~END_REPORTED; }
   /** The driver reported closed(); `#closeError` is what onClose will carry. */
-  get #driverClosed(): boolean { return (this.#flags & DRIVER_CLOSED) !== 0; }
-  set #driverClosed(on: boolean) { this.#flags = on ? this.#flags | DRIVER_CLOSED : this.#flags & ~DRIVER_CLOSED; }
-  get #released(): boolean { return (this.#flags & RELEASED) !== 0; }
-  set #released(on: boolean) { this.#flags = on ? this.#flags | RELEASED : this.#flags & ~RELEASED; }
+  private get driverClosed(): boolean { return (this.#flags & DRIVER_CLOSED) !== 0; }
+  private set driverClosed(on: boolean) { this.#flags = on ? this.#flags | DRIVER_CLOSED : this.#flags & ~DRIVER_CLOSED; }
+  private get released(): boolean { return (this.#flags & RELEASED) !== 0; }
+  private set released(on: boolean) { this.#flags = on ? this.#flags | RELEASED : this.#flags & ~RELEASED; }
   /** Released by this side (close, destroy, a timeout), not by the runtime. */
-  get #releasedHere(): boolean { return (this.#flags & RELEASED_HERE) !== 0; }
-  set #releasedHere(on: boolean) { this.#flags = on ? this.#flags | RELEASED_HERE : this.#flags & ~RELEASED_HERE; }
-  get #closeReported(): boolean { return (this.#flags & CLOSE_REPORTED) !== 0; }
-  set #closeReported(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REPORTED : this.#flags & ~CLOSE_REPORTED; }
-  get #scheduled(): boolean { return (this.#flags & SCHEDULED) !== 0; }
-  set #scheduled(on: boolean) { this.#flags = on ? this.#flags | SCHEDULED : this.#flags & ~SCHEDULED; }
+  private get releasedHere(): boolean { return (this.#flags & RELEASED_HERE) !== 0; }
+  private set releasedHere(on: boolean) { this.#flags = on ? this.#flags | RELEASED_HERE : this.#flags & ~RELEASED_HERE; }
+  private get closeReported(): boolean { return (this.#flags & CLOSE_REPORTED) !== 0; }
+  private set closeReported(on: boolean) { this.#flags = on ? this.#flags | CLOSE_REPORTED : this.#flags & ~CLOSE_REPORTED; }
+  private get scheduled(): boolean { return (this.#flags & SCHEDULED) !== 0; }
+  private set scheduled(on: boolean) { this.#flags = on ? this.#flags | SCHEDULED : this.#flags & ~SCHEDULED; }
   /** Detached by startTls(): the upgraded socket owns the connection. */
-  get #detached(): boolean { return (this.#flags & DETACHED) !== 0; }
-  set #detached(on: boolean) { this.#flags = on ? this.#flags | DETACHED : this.#flags & ~DETACHED; }
+  private get detached(): boolean { return (this.#flags & DETACHED) !== 0; }
+  private set detached(on: boolean) { this.#flags = on ? this.#flags | DETACHED : this.#flags & ~DETACHED; }
 
   /** Read only when closing: not worth a field per socket. */
   get #clock(): Clock {
@@ -227,34 +229,34 @@ class KernelSocket implements RawSocket, DriverSink {
   // ---- RawSocket: delivery ----
 
   start(handlers: RawHandlers): void {
-    if (this.#handlers !== undefined || this.#detached) throw new Error("RawSocket.start() called twice");
+    if (this.#handlers !== undefined || this.detached) throw new Error("RawSocket.start() called twice");
     this.#handlers = handlers;
     // Anything that came early is replayed from a microtask: never inside start().
-    if (this.#held !== undefined || this.#peerEnded || this.#driverClosed) this.#schedule();
+    if (this.#held !== undefined || this.peerHasEnded || this.driverClosed) this.#schedule();
     else this.#read(true);
   }
 
   pause(): void {
     // A lingering socket must keep reading to see the peer's EOF.
-    if (this.#paused || this.#lingering) return;
-    this.#paused = true;
+    if (this.paused || this.lingering) return;
+    this.paused = true;
     this.#read(false);
   }
 
   resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
+    if (!this.paused) return;
+    this.paused = false;
     if (this.#handlers === undefined) return;
-    if (this.#held !== undefined || (this.#peerEnded && !this.#endReported) || this.#driverClosed) this.#schedule();
+    if (this.#held !== undefined || (this.peerHasEnded && !this.endReported) || this.driverClosed) this.#schedule();
     else this.#read(true);
   }
 
   // ---- DriverSink ----
 
   received(chunk: Uint8Array): void {
-    if (this.#detached || this.#closeReported) return;
-    if (this.#lingering || this.#released) return; // closing: input is read only to reach the peer's EOF
-    if (this.#held === undefined && !this.#paused && this.#handlers !== undefined) {
+    if (this.detached || this.closeReported) return;
+    if (this.lingering || this.released) return; // closing: input is read only to reach the peer's EOF
+    if (this.#held === undefined && !this.paused && this.#handlers !== undefined) {
       this.#handlers.onData(chunk);
       return;
     }
@@ -264,37 +266,37 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   peerEnded(): void {
-    if (this.#detached || this.#peerEnded) return;
-    this.#peerEnded = true;
-    if (this.#lingering) {
+    if (this.detached || this.peerHasEnded) return;
+    this.peerHasEnded = true;
+    if (this.lingering) {
       this.#release(true);
       return;
     }
-    if (this.#held === undefined && !this.#paused && this.#handlers !== undefined) {
-      this.#endReported = true;
+    if (this.#held === undefined && !this.paused && this.#handlers !== undefined) {
+      this.endReported = true;
       this.#handlers.onEnd();
     }
   }
 
   writable(): void {
-    if (this.#detached || this.#inflight !== undefined) return;
-    this.#busy = false;
+    if (this.detached || this.#inflight !== undefined) return;
+    this.busy = false;
     this.#flush();
   }
 
   closed(error?: NetError): void {
-    if (this.#detached || this.#driverClosed) return;
-    this.#driverClosed = true;
+    if (this.detached || this.driverClosed) return;
+    this.driverClosed = true;
     this.#clearTimers();
-    if (!this.#released) {
+    if (!this.released) {
       // The runtime closed it under us: a failure, or a clean close that is also the peer's EOF.
-      this.#released = true;
+      this.released = true;
       if (error !== undefined) {
         this.#closeError ??= error;
         this.#held = undefined;
         this.#heldBytes = 0;
       } else {
-        this.#peerEnded = true;
+        this.peerHasEnded = true;
       }
     }
     this.#dropQueue();
@@ -304,15 +306,15 @@ class KernelSocket implements RawSocket, DriverSink {
   // ---- RawSocket: writing ----
 
   write(chunk: Uint8Array): boolean {
-    if (this.#writeShut) return false;
+    if (this.writeShut) return false;
     const length = chunk.length;
     if (length > 0) {
-      if (!this.#busy && this.#pending === 0) {
+      if (!this.busy && this.#pending === 0) {
         const taken = this.#driver.writeSome(chunk);
         if (typeof taken === "number") {
           if (taken < length) {
             this.#enqueue(taken === 0 ? chunk : chunk.subarray(taken));
-            this.#busy = true;
+            this.busy = true;
           }
         } else {
           this.#pending += length;
@@ -321,40 +323,40 @@ class KernelSocket implements RawSocket, DriverSink {
         }
       } else {
         this.#enqueue(chunk);
-        if (!this.#busy) this.#flush();
+        if (!this.busy) this.#flush();
       }
     }
     const buffered = this.#pending + (this.#driver.heldBytes ?? 0);
     if (buffered < DEFAULT_HIGH_WATER_MARK) return true;
-    this.#needDrain = true;
+    this.needDrain = true;
     return false;
   }
 
   end(): void {
-    if (this.#writeShut) return;
-    this.#writeShut = true;
-    this.#endRequested = true;
+    if (this.writeShut) return;
+    this.writeShut = true;
+    this.endRequested = true;
     this.#afterWrite();
   }
 
   close(timeout?: number): void {
-    if (this.#closeRequested || this.#released) return;
-    this.#writeShut = true;
-    this.#closeRequested = true;
+    if (this.closeRequested || this.released) return;
+    this.writeShut = true;
+    this.closeRequested = true;
     const ms = timeout ?? this.#options?.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this.#closeTimeout = ms;
     // After end() the FIN may be out already: go straight to lingering.
-    if (this.#shutdownDone) this.#afterShutdown();
+    if (this.shutdownDone) this.#afterShutdown();
     else this.#afterWrite();
     // Bytes still to flush, or a FIN still on its way: that wait is bounded here. A close that reached the
     // linger (or the release) at once needs no close timer: the linger timer keeps this bound too.
-    if (ms !== Infinity && !this.#released && !this.#lingering) this.#closeTimer = this.#clock.setTimeout(() => this.#closeTimedOut(ms), ms);
+    if (ms !== Infinity && !this.released && !this.lingering) this.#closeTimer = this.#clock.setTimeout(() => this.#closeTimedOut(ms), ms);
   }
 
   destroy(error?: NetError): void {
-    if (this.#released) return;
+    if (this.released) return;
     if (error !== undefined) this.#closeError ??= error;
-    this.#writeShut = true;
+    this.writeShut = true;
     this.#held = undefined;
     this.#heldBytes = 0;
     this.#dropQueue();
@@ -362,19 +364,19 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (!this.#released) this.#driver.setNoDelay(enabled);
+    if (!this.released) this.#driver.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
-    if (!this.#released) this.#driver.setKeepAlive(enabled, initialDelay);
+    if (!this.released) this.#driver.setKeepAlive(enabled, initialDelay);
   }
 
   unref(): void {
-    if (!this.#released) this.#driver.unref?.();
+    if (!this.released) this.#driver.unref?.();
   }
 
   ref(): void {
-    if (!this.#released) this.#driver.ref?.();
+    if (!this.released) this.#driver.ref?.();
   }
 
   /** Present only where the driver reuses read memory (borrowed chunks). */
@@ -382,7 +384,7 @@ class KernelSocket implements RawSocket, DriverSink {
 
   #recycle(chunk: Uint8Array): void {
     // A write still queued may point into this read buffer: reusing it would corrupt the write.
-    if (this.#released || this.#holds(chunk.buffer)) return;
+    if (this.released || this.#holds(chunk.buffer)) return;
     this.#driver.recycle!(chunk);
   }
 
@@ -390,8 +392,8 @@ class KernelSocket implements RawSocket, DriverSink {
     const driver = this.#driver;
     if (driver.startTls === undefined) throw unsupported("startTls", "this transport has no TLS");
     // Bytes written before the upgrade go out in plain text, ahead of the handshake.
-    if (this.#busy || this.#pending > 0) await new Promise<void>((resolve) => (this.#flushWaiters ??= []).push(resolve));
-    if (this.#released) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start");
+    if (this.busy || this.#pending > 0) await new Promise<void>((resolve) => (this.#flushWaiters ??= []).push(resolve));
+    if (this.released) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start");
     const held = this.#held;
     if (held !== undefined && held.length > 0) {
       if (!options.isServer) throw new NetError("ERR_TLS", `refusing to start TLS: ${this.#heldBytes} unread plain-text bytes arrived before the handshake`);
@@ -407,12 +409,12 @@ class KernelSocket implements RawSocket, DriverSink {
     }
     this.#held = undefined;
     this.#heldBytes = 0;
-    this.#detached = true;
+    this.detached = true;
     let next: SocketDriver;
     try {
       next = await driver.startTls(options);
     } catch (error) {
-      this.#detached = false;
+      this.detached = false;
       // Any refusal but ERR_UNSUPPORTED ends the connection: make sure the socket is let go.
       if ((error as NetError).code !== "ERR_UNSUPPORTED") this.destroy(error as NetError);
       throw error;
@@ -431,7 +433,7 @@ class KernelSocket implements RawSocket, DriverSink {
 
   /** Hands queued bytes to the driver until it is busy or the queue is empty. */
   #flush(): void {
-    while (!this.#busy && this.#head < this.#queue.length) {
+    while (!this.busy && this.#head < this.#queue.length) {
       const writes = this.#coalescible();
       const chunk = this.#take(writes);
       const taken = this.#driver.writeSome(chunk);
@@ -444,7 +446,7 @@ class KernelSocket implements RawSocket, DriverSink {
         // The rest goes back to the front, as one entry standing for the writes it carries.
         this.#unshift(chunk.subarray(taken));
         this.#pendingWrites -= writes - 1;
-        this.#busy = true;
+        this.busy = true;
       } else {
         this.#pendingWrites -= writes;
       }
@@ -498,7 +500,7 @@ class KernelSocket implements RawSocket, DriverSink {
 
   /** Follows an asynchronous driver write; a partial one is re-issued with the rest. */
   #await(chunk: Uint8Array, writes: number, taken: Promise<number>): void {
-    this.#busy = true;
+    this.busy = true;
     this.#inflight = chunk;
     this.#inflightWrites = writes;
     taken.then(
@@ -519,7 +521,7 @@ class KernelSocket implements RawSocket, DriverSink {
         }
         this.#inflight = undefined;
         this.#pendingWrites -= writes;
-        this.#busy = false;
+        this.busy = false;
         this.#flush();
       },
       (error: unknown) => {
@@ -532,21 +534,21 @@ class KernelSocket implements RawSocket, DriverSink {
 
   /** After bytes were taken: wake a blocked writer, STARTTLS, or the next step of end/close. */
   #afterWrite(): void {
-    if (this.#needDrain && this.#pending + (this.#driver.heldBytes ?? 0) < LOW_WATER_MARK) {
-      this.#needDrain = false;
+    if (this.needDrain && this.#pending + (this.#driver.heldBytes ?? 0) < LOW_WATER_MARK) {
+      this.needDrain = false;
       this.#handlers?.onDrain();
     }
-    if (this.#busy || this.#pending > 0) return;
+    if (this.busy || this.#pending > 0) return;
     const waiters = this.#flushWaiters;
     if (waiters !== undefined) {
       this.#flushWaiters = undefined;
       for (const resolve of waiters) resolve();
     }
-    if ((this.#endRequested || this.#closeRequested) && !this.#shutdownStarted && !this.#released) this.#shutdown();
+    if ((this.endRequested || this.closeRequested) && !this.shutdownStarted && !this.released) this.#shutdown();
   }
 
   #shutdown(): void {
-    this.#shutdownStarted = true;
+    this.shutdownStarted = true;
     let done: void | Promise<void>;
     try {
       done = this.#driver.shutdownWrite();
@@ -559,18 +561,18 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   #afterShutdown(): void {
-    this.#shutdownDone = true;
-    if (!this.#closeRequested || this.#released) return;
-    if (this.#peerEnded) {
+    this.shutdownDone = true;
+    if (!this.closeRequested || this.released) return;
+    if (this.peerHasEnded) {
       this.#release(true);
       return;
     }
     // Read on, discarding, until the peer's EOF: releasing with unread input would send RST.
-    this.#lingering = true;
+    this.lingering = true;
     this.#held = undefined;
     this.#heldBytes = 0;
     this.#read(true);
-    if (this.#released) return;
+    if (this.released) return;
     let linger = this.#options?.linger ?? DEFAULT_LINGER;
     // Reached within close() itself, before any close timer: the close timeout bounds the linger too.
     if (this.#closeTimer === undefined) linger = Math.min(linger, this.#closeTimeout);
@@ -579,9 +581,9 @@ class KernelSocket implements RawSocket, DriverSink {
 
   #closeTimedOut(ms: number): void {
     this.#closeTimer = undefined;
-    if (this.#released) return;
+    if (this.released) return;
     const unsent = this.bufferedAmount;
-    if (this.#lingering || unsent === 0) this.#release(true);
+    if (this.lingering || unsent === 0) this.#release(true);
     else this.destroy(new NetError("ETIMEDOUT", `close timed out after ${ms} ms with ${unsent} bytes unsent (the peer is not reading)`));
   }
 
@@ -594,8 +596,8 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#pending = 0;
     this.#pendingWrites = 0;
     this.#inflight = undefined;
-    this.#busy = false;
-    this.#needDrain = false;
+    this.busy = false;
+    this.needDrain = false;
     const waiters = this.#flushWaiters;
     this.#flushWaiters = undefined;
     if (waiters !== undefined) for (const resolve of waiters) resolve();
@@ -613,12 +615,12 @@ class KernelSocket implements RawSocket, DriverSink {
   // ---- internals: lifecycle and delivery ----
 
   #release(graceful: boolean): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#releasedHere = true;
+    if (this.released) return;
+    this.released = true;
+    this.releasedHere = true;
     this.#held = undefined;
     this.#heldBytes = 0;
-    this.#lingering = false;
+    this.lingering = false;
     this.#clearTimers();
     this.#driver.release(graceful);
   }
@@ -630,27 +632,27 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   #read(on: boolean): void {
-    if (on === this.#reading || this.#driverClosed) return;
-    this.#reading = on;
+    if (on === this.reading || this.driverClosed) return;
+    this.reading = on;
     if (on) this.#driver.resumeReading();
     else this.#driver.pauseReading();
   }
 
   #schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
+    if (this.scheduled) return;
+    this.scheduled = true;
     queueMicrotask(() => this.#pump());
   }
 
   /** Delivers what was held, then EOF, then close, stopping whenever the receiver pauses. */
   #pump(): void {
-    this.#scheduled = false;
+    this.scheduled = false;
     const handlers = this.#handlers;
-    if (handlers === undefined || this.#closeReported || this.#detached) return;
+    if (handlers === undefined || this.closeReported || this.detached) return;
     const held = this.#held;
     if (held !== undefined) {
       while (held.length > 0) {
-        if (this.#paused || this.#handlers !== handlers) return;
+        if (this.paused || this.#handlers !== handlers) return;
         const chunk = held.shift()!;
         this.#heldBytes -= chunk.length;
         handlers.onData(chunk);
@@ -659,16 +661,16 @@ class KernelSocket implements RawSocket, DriverSink {
     }
     // A failure, or a close this side asked for, is reported even to a paused receiver: nothing held
     // is left to deliver, and a receiver that stopped reading must still learn that the socket is gone.
-    if (this.#paused && !(this.#driverClosed && (this.#closeError !== undefined || this.#releasedHere))) return;
-    if (this.#peerEnded && !this.#endReported && this.#closeError === undefined) {
-      this.#endReported = true;
+    if (this.paused && !(this.driverClosed && (this.#closeError !== undefined || this.releasedHere))) return;
+    if (this.peerHasEnded && !this.endReported && this.#closeError === undefined) {
+      this.endReported = true;
       handlers.onEnd();
     }
-    if (this.#driverClosed) {
-      this.#closeReported = true;
+    if (this.driverClosed) {
+      this.closeReported = true;
       this.#handlers = DETACHED_HANDLERS;
       handlers.onClose(this.#closeError);
-    } else if (!this.#lingering) {
+    } else if (!this.lingering) {
       this.#read(true);
     }
   }
