@@ -66,7 +66,8 @@ async function plainSession(conn: Connection, tls: { cert: string; key: string }
       // TLS layer (Bun's upgrade cannot take bytes read before it; elsewhere the pause costs nothing).
       conn.pause();
       await channel.send("220 2.0.0 Ready to start TLS");
-      // Anything the client pipelined after STARTTLS stays in the old channel and is dropped with it (RFC 3207 5).
+      // Lines pipelined after STARTTLS are never acted on (the injection of CVE-2011-0411): they stay in the
+      // old channel, dropped with it, or reach the TLS layer as a broken ClientHello.
       const secure = await conn.startTls({ isServer: true, cert: tls.cert, key: tls.key });
       return await secureSession(secure, deliver).catch((error: unknown) => {
         secure.destroy();
