@@ -24,10 +24,11 @@ const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true
  *
  * @example
  * ```ts
- * import type { SessionContext } from "wireline";
- * const handler = async (session: AsyncIterable<Uint8Array>, ctx: SessionContext) => {
- *   ctx.signal.addEventListener("abort", () => console.log("session over:", ctx.signal.reason));
- * };
+ * import { listen } from "wireline";
+ * const server = await listen({ port: 7000, session: true }, async (session, ctx) => {
+ *   ctx.signal.addEventListener("abort", () => console.log(`session ${ctx.id} over:`, ctx.signal.reason));
+ *   for await (const frame of session) await session.send(frame);
+ * });
  * ```
  */
 export interface SessionContext {
@@ -42,10 +43,11 @@ export interface SessionContext {
  *
  * @example
  * ```ts
- * import type { SessionHandler } from "wireline";
- * const echo: SessionHandler = async (session) => {
+ * import { listen } from "wireline";
+ * // The handler of listen({ session }): an echo, once per session.
+ * const server = await listen({ port: 7000, session: true }, async (session) => {
  *   for await (const frame of session) await session.send(frame);
- * };
+ * });
  * ```
  */
 export type SessionHandler<T = Uint8Array> = (session: ServerSession<T>, ctx: SessionContext) => void | Promise<void>;
@@ -55,8 +57,12 @@ export type SessionHandler<T = Uint8Array> = (session: ServerSession<T>, ctx: Se
  *
  * @example
  * ```ts
- * import type { SessionStats } from "wireline";
- * const show = (s: SessionStats) => console.log(`${s.active} sessions, ${s.badTokens} bad tokens`);
+ * import { listen } from "wireline";
+ * const server = await listen({ port: 7000, session: true }, async (session) => {
+ *   for await (const frame of session) await session.send(frame);
+ * });
+ * const s = server.sessions; // undefined without `session`
+ * if (s) console.log(`${s.active} sessions, ${s.badTokens} bad tokens`);
  * ```
  */
 export interface SessionStats {

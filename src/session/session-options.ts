@@ -53,8 +53,8 @@ const MAX_WINDOW_BYTES = 8 * 1024 * 1024;
  *
  * @example
  * ```ts
- * import type { SessionWindowOptions } from "wireline";
- * const window: SessionWindowOptions = { frames: 256, bytes: 256 * 1024 };
+ * import { reconnecting } from "wireline";
+ * const client = reconnecting("127.0.0.1:7000", { session: { window: { frames: 256, bytes: 256 * 1024 } } });
  * ```
  */
 export interface SessionWindowOptions {
