@@ -73,15 +73,29 @@ export function delimited(options: DelimitedOptions = {}): Codec<Uint8Array> {
   if (typeof stripDelimiter !== "boolean") throw invalidOption("stripDelimiter", stripDelimiter, "a boolean");
   const format: Format = { delimiter, maxLength, stripDelimiter };
 
+  /** Throws a FramingError if `frame` cannot be sent. */
+  const check = (frame: Uint8Array): void => {
+    if (frame.length > maxLength) {
+      throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${frame.length} bytes exceeds maxLength ${maxLength}`);
+    }
+    if (indexOf(frame, delimiter, 0) >= 0 || endsInsideDelimiter(frame, delimiter)) {
+      throw new FramingError("ERR_FRAME_MALFORMED", "frame contains the delimiter or runs into it");
+    }
+  };
+
   return {
     encode(frame: Uint8Array): readonly Uint8Array[] {
-      if (frame.length > maxLength) {
-        throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${frame.length} bytes exceeds maxLength ${maxLength}`);
-      }
-      if (indexOf(frame, delimiter, 0) >= 0 || endsInsideDelimiter(frame, delimiter)) {
-        throw new FramingError("ERR_FRAME_MALFORMED", "frame contains the delimiter or runs into it");
-      }
+      check(frame);
       return [frame, delimiter];
+    },
+    // Frame and delimiter straight into the caller's buffer: no allocation per frame.
+    encodeInto(frame: Uint8Array, target: Uint8Array, offset: number): number {
+      check(frame);
+      const size = frame.length + delimiter.length;
+      if (offset + size > target.length) return -1;
+      target.set(frame, offset);
+      target.set(delimiter, offset + frame.length);
+      return size;
     },
     createDecoder(): FrameDecoder<Uint8Array> {
       return new DelimitedDecoder(format);

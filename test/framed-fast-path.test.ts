@@ -1,6 +1,7 @@
 // The small-message fast path: codecs encoding straight into framed()'s batch (encodeInto), and batches() on receive.
 import { describe, expect, it } from "vitest";
 import type { Codec } from "../src/codec.ts";
+import { delimited } from "../src/delimited.ts";
 import { framed, type ByteConnection } from "../src/framed.ts";
 import { FramingError } from "../src/framing-error.ts";
 import { lengthPrefixed, type LengthPrefixedOptions } from "../src/length-prefixed.ts";
@@ -93,6 +94,18 @@ describe("lengthPrefixed().encodeInto", () => {
     const target = new Uint8Array(64);
     expect(() => codec.encodeInto!(new Uint8Array(9), target, 0)).toThrow(FramingError);
     expect(() => lengthPrefixed({ lengthBytes: 1 }).encodeInto!(new Uint8Array(256), target, 0)).toThrow(/does not fit a 1-byte length field/);
+  });
+});
+
+describe("delimited().encodeInto", () => {
+  it("writes exactly what encode() returns, and refuses what encode() refuses", () => {
+    const codec = delimited({ delimiter: "\r\n" });
+    const payload = new TextEncoder().encode("PING");
+    const target = new Uint8Array(16).fill(0xee);
+    expect(codec.encodeInto!(payload, target, 3)).toBe(6);
+    expect(target.subarray(3, 9)).toEqual(encoded(codec, payload));
+    expect(codec.encodeInto!(payload, target, 11)).toBe(-1);
+    expect(() => codec.encodeInto!(new TextEncoder().encode("a\r\nb"), target, 0)).toThrow(FramingError);
   });
 });
 
