@@ -27,8 +27,9 @@ const CHECKS = [
   // Best-of-2 ratios seen on a loaded 2-core machine: Node 0.7-1.05, Deno 0.4-0.66, Bun 0.38-0.49; the per-frame
   // path this replaced was at 0.45 / 0.15 / 0.40.
   { scenario: "small", against: "raw-batched", min: 0.3, minFor: { node: 0.5 }, what: "framed small messages ≥ 0.3× raw with manual 64 KiB batches (Node ≥ 0.5×)" },
-  // Against raw with the same graceful close; seen at 0.4-0.75. A timer turn per close (Deno, ~1 ms) fell to 0.05.
-  { scenario: "accept", against: "raw", min: 0.25, what: "accept rate ≥ 0.25× raw (connect + graceful close)" },
+  // Against raw with the same graceful close; seen at 0.4-0.75 (Bun 0.28-0.74: its raw loop is the fastest, so
+  // wireline's fixed cost per connection weighs most). A timer turn per close (Deno, ~1 ms) fell to 0.05.
+  { scenario: "accept", against: "raw", min: 0.25, minFor: { bun: 0.2 }, what: "accept rate ≥ 0.25× raw (connect + graceful close; Bun ≥ 0.2×)" },
 ];
 const ATTEMPTS = 3;
 
