@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runBounded } from "./helpers/bounded-run.ts";
-import { errorTableCodes, netErrorCodes, readmeBlocks } from "./helpers/readme-blocks.ts";
+import { anchorLinks, errorTableCodes, headingAnchors, netErrorCodes, readmeBlocks } from "./helpers/readme-blocks.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { runtime } from "./helpers/runtime.ts";
 import { nodeBinary, sourceCommand, type RuntimeFlags } from "./helpers/source-command.ts";
@@ -77,6 +77,11 @@ describe("README.md", () => {
     expect(union.length).toBeGreaterThan(20);
     expect(union.filter((code) => !table.includes(code)), "codes missing from the README's error table").toEqual([]);
     expect(table.filter((code) => !union.includes(code)), "codes in the README's error table that NetErrorCode lacks").toEqual([]);
+  });
+
+  it("every in-page link points at a heading", () => {
+    const anchors = headingAnchors(readme);
+    expect(anchorLinks(readme).filter((link) => !anchors.has(link))).toEqual([]);
   });
 
   it("every ts block and every example type-checks with the repository's settings", async () => {

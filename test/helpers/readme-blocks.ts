@@ -44,3 +44,18 @@ export function netErrorCodes(errorsSource: string): string[] {
   if (union === undefined) throw new Error("src/errors.ts has no NetErrorCode union");
   return [...union.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]!);
 }
+
+/** The anchors GitHub gives the headings: lower case, punctuation dropped, spaces as hyphens. */
+export function headingAnchors(markdown: string): Set<string> {
+  const outsideCode = markdown.replace(/^```[\s\S]*?^```/gm, "");
+  return new Set(
+    [...outsideCode.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+      m[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-"),
+    ),
+  );
+}
+
+/** The targets of in-page links, `[text](#anchor)`. */
+export function anchorLinks(markdown: string): string[] {
+  return [...markdown.matchAll(/\]\(#([^)]+)\)/g)].map((m) => m[1]!);
+}
