@@ -175,7 +175,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** The chunk the reader holds in borrowed mode; handed back at the next step. */
   #lent: Uint8Array | undefined;
   #readError: NetError | undefined;
-  #waiter: { resolve: (r: IteratorResult<Uint8Array>) => void; reject: (e: NetError) => void } | undefined;
+  /** The pending read's settlers, as two fields: no object per read, and none held by an idle reader. */
+  #resolveRead: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+  #rejectRead: ((e: NetError) => void) | undefined;
 
   #drain: Promise<void> | undefined;
   #resolveDrain: (() => void) | undefined;
@@ -579,17 +581,20 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve(DONE);
     }
     this.#reading = true;
-    if (this.#waiter) return Promise.reject(new Error("Connection is already being read by another iterator"));
-    return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+    if (this.#resolveRead) return Promise.reject(new Error("Connection is already being read by another iterator"));
+    return new Promise((resolve, reject) => {
+      this.#resolveRead = resolve;
+      this.#rejectRead = reject;
+    });
   }
 
   #onData(chunk: Uint8Array): void {
     this.#bytesRead += chunk.length;
-    const waiter = this.#waiter;
-    if (waiter) {
-      this.#waiter = undefined;
+    const resolve = this.#resolveRead;
+    if (resolve) {
+      this.#resolveRead = this.#rejectRead = undefined;
       if (this.#recycle) this.#lent = chunk;
-      waiter.resolve({ value: chunk, done: false });
+      resolve({ value: chunk, done: false });
       return;
     }
     (this.#chunks ??= []).push(chunk);
@@ -646,13 +651,14 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #settleWaiter(): void {
-    const waiter = this.#waiter;
-    if (!waiter || (this.#chunks?.length ?? 0) > 0) return;
-    this.#waiter = undefined;
-    if (this.#readError) waiter.reject(this.#readError);
+    const resolve = this.#resolveRead;
+    const reject = this.#rejectRead;
+    if (!resolve || !reject || (this.#chunks?.length ?? 0) > 0) return;
+    this.#resolveRead = this.#rejectRead = undefined;
+    if (this.#readError) reject(this.#readError);
     else {
       this.#closeAfterEof();
-      waiter.resolve(DONE);
+      resolve(DONE);
     }
   }
 }
