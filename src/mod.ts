@@ -70,6 +70,9 @@ export type {
 } from "./proxy-protocol/types.ts";
 export type { MinReceiveRate } from "./receive-rate.ts";
 export type { ServerStats } from "./server-stats.ts";
+export type { SessionEvent, SessionLostEvent } from "./session/client-session.ts";
+export type { ServerSession, SessionContext, SessionHandler, SessionStats } from "./session/server-sessions.ts";
+export type { SessionClientOptions, SessionServerOptions, SessionWindowOptions } from "./session/session-options.ts";
 export type {
   ConnectionContext,
   ConnectionContextEvents,

@@ -12,12 +12,16 @@ import type { Target } from "./endpoints.ts";
 import { reconnectingWith, type ReconnectingClient } from "./reconnecting/client.ts";
 import type { ReconnectingOptions } from "./reconnecting/options.ts";
 import { listenWith, type ConnectionHandler, type ListenOptions, type Server } from "./server.ts";
+import type { SessionHandler } from "./session/server-sessions.ts";
+import type { SessionServerOptions } from "./session/session-options.ts";
 import type { Transport } from "./transport.ts";
 
 /** The API a runtime entry point exports, bound to that runtime's transport. */
 export interface Net {
   /** Opens a connection. */
   connect(address: AddressInput, options?: ConnectOptions): Promise<Connection>;
+  /** Listens for resumable sessions: `handler` is called once per session, not per TCP connection. */
+  listen<T = Uint8Array>(options: ListenOptions & { readonly session: true | SessionServerOptions<T> }, handler: SessionHandler<T>): Promise<Server>;
   /** Listens and hands each connection to `handler`. */
   listen(options: ListenOptions, handler: ConnectionHandler): Promise<Server>;
   /** Keeps a connection to `target` alive; with a codec, sends and yields frames. */
@@ -40,7 +44,7 @@ export interface Net {
 export function createNet(transport: Transport): Net {
   return {
     connect: (address, options) => connectWith(transport, address, options),
-    listen: (options, handler) => listenWith(transport, options, handler),
+    listen: ((options: ListenOptions, handler: ConnectionHandler) => listenWith(transport, options, handler)) as Net["listen"],
     reconnecting: <T>(target: Target, options?: ReconnectingOptions<T>) => reconnectingWith(transport, target, options as ReconnectingOptions<T> & { readonly codec: Codec<T> }),
   };
 }

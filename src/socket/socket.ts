@@ -18,7 +18,7 @@
  */
 
 import { realClock, type Clock, type TimerHandle } from "../clock.ts";
-import { NetError, unsupported } from "../errors.ts";
+import { NetError, toNetError, unsupported } from "../errors.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
 import { DEFAULT_HIGH_WATER_MARK, DETACHED_HANDLERS, type RawHandlers, type RawSocket, type SocketAddress, type UnsentWrites } from "../transport.ts";
 import type { DriverSink, SocketDriver } from "./driver.ts";
@@ -527,7 +527,7 @@ class KernelSocket implements RawSocket, DriverSink {
       (error: unknown) => {
         if (this.#inflight !== chunk) return;
         this.#inflight = undefined;
-        this.destroy(error instanceof NetError ? error : new NetError("EUNKNOWN", `write failed: ${String(error)}`, { cause: error }));
+        this.destroy(toNetError(error));
       },
     );
   }
