@@ -433,6 +433,7 @@ const capabilities: TransportCapabilities = {
   backlog: FIXED_BACKLOG,
   unixBacklog: FIXED_BACKLOG,
   localAddress: true,
+  proxyProtocolWithTls: "Bun's upgradeTLS reads only from the socket, so the bytes read with the PROXY header cannot reach its TLS layer; terminate TLS at the balancer",
 };
 
 /**

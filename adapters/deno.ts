@@ -492,8 +492,8 @@ const capabilities: TransportCapabilities = {
   ipv6Only: "Deno.listen has no IPV6_V6ONLY option",
   backlog: true,
   unixBacklog: "Deno.listen takes no backlog for a Unix socket",
-  localAddress: "Deno.connect has no option to bind the local address before connecting",
   proxyProtocolWithTls: "Deno cannot run the server side of a TLS handshake on a connection it has read from (Deno.startTls is client-only); terminate TLS at the balancer",
+  localAddress: "Deno.connect has no option to bind the local address before connecting",
 };
 
 /**

@@ -204,6 +204,7 @@ const capabilities: TransportCapabilities = Object.freeze({
   backlog: true,
   unixBacklog: true,
   localAddress: true,
+  proxyProtocolWithTls: NO_TLS,
 });
 
 function keyOf(address: Address): string {

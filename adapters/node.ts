@@ -308,6 +308,7 @@ const capabilities: TransportCapabilities = {
   backlog: true,
   unixBacklog: true,
   localAddress: true,
+  proxyProtocolWithTls: true,
 };
 
 /**

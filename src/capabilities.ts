@@ -23,9 +23,8 @@ export interface ListenRequest {
   readonly proxyProtocol?: unknown;
 }
 
-function need(capability: Capability | undefined, feature: string): void {
-  if (capability === true) return;
-  throw unsupported(feature, typeof capability === "string" ? capability : "the transport does not declare this capability");
+function need(capability: Capability, feature: string): void {
+  if (capability !== true) throw unsupported(feature, capability);
 }
 
 /**
@@ -105,7 +104,7 @@ export function checkListenCapabilities(capabilities: TransportCapabilities, req
   if (unix) need(capabilities.tlsOverUnix, "TLS over a Unix socket");
   if (request.tls.requestCert) need(capabilities.requestCert, "tls.requestCert (mutual TLS)");
   if (request.proxyProtocol !== undefined && request.proxyProtocol !== false) {
-    need(capabilities.proxyProtocolWithTls ?? "the transport cannot start a server-side TLS handshake after reading the plain-text header", "proxyProtocol with tls");
+    need(capabilities.proxyProtocolWithTls, "proxyProtocol with tls");
   }
 }
 

@@ -1031,9 +1031,9 @@ function isThenable<T>(value: T | Promise<T>): value is Promise<T> {
  *
  * @example
  * ```ts
- * import { listenWith } from "wireline";
+ * import { createNet } from "wireline";
  * import { memoryTransport } from "wireline/memory";
- * const server = await listenWith(memoryTransport, { port: 7000 }, (conn) => conn.close());
+ * const server = await createNet(memoryTransport).listen({ port: 7000 }, (conn) => conn.close());
  * ```
  */
 export async function listenWith<T = Uint8Array>(transport: Transport, options: ListenOptions & { session: true | SessionServerOptions<T> }, handler: SessionHandler<T>): Promise<Server>;

@@ -53,7 +53,7 @@ export interface RawHandlers {
  *
  * @example
  * ```ts
- * import type { RawSocket } from "wireline";
+ * import type { RawSocket } from "wireline/transport";
  * function send(raw: RawSocket, bytes: Uint8Array): boolean {
  *   return raw.write(bytes); // false: wait for onDrain before writing more
  * }
@@ -150,7 +150,7 @@ export interface RawListenOptions {
  *
  * @example
  * ```ts
- * import type { RawListener } from "wireline";
+ * import type { RawListener } from "wireline/transport";
  * async function stop(listener: RawListener): Promise<void> {
  *   console.log("closing", listener.address);
  *   await listener.close();
@@ -186,8 +186,8 @@ export type Capability = true | string;
 export interface TransportCapabilities {
   /** TLS at all (connect with `tls`, listen with `tls`). */
   readonly tls: Capability;
-  /** `unref()`/`ref()` on connections, servers and reconnecting clients. Undeclared counts as unsupported. */
-  readonly unref?: Capability;
+  /** `unref()`/`ref()` on connections, servers and reconnecting clients. */
+  readonly unref: Capability;
   /** TLS over a Unix domain socket. */
   readonly tlsOverUnix: Capability;
   /** `rejectUnauthorized: false` on a client. */
@@ -210,15 +210,15 @@ export interface TransportCapabilities {
   readonly backlog: Capability;
   /** `backlog` on a Unix-socket listener. */
   readonly unixBacklog: Capability;
-  /** `localAddress` on connect: binding the client's end before connecting. Undeclared counts as unsupported. */
-  readonly localAddress?: Capability;
+  /** `localAddress` on connect: binding the client's end before connecting. */
+  readonly localAddress: Capability;
   /**
    * `listen({ tls, proxyProtocol })`: the server reads the plain-text PROXY
    * header, then runs the TLS handshake on the same socket, handing the bytes
    * read after the header to the TLS layer (server-side `startTls` with
-   * `received`). Undeclared counts as unsupported.
+   * `received`).
    */
-  readonly proxyProtocolWithTls?: Capability;
+  readonly proxyProtocolWithTls: Capability;
 }
 
 /**
@@ -256,8 +256,9 @@ export interface Transport {
  *
  * @example
  * ```ts
- * import { DEFAULT_HIGH_WATER_MARK } from "wireline";
- * console.log(DEFAULT_HIGH_WATER_MARK); // 65536
+ * import { connect } from "wireline";
+ * const conn = await connect("127.0.0.1:7000");
+ * await conn.write(new Uint8Array(1024 * 1024)); // resolves once under 64 KiB are buffered
  * ```
  */
 export const DEFAULT_HIGH_WATER_MARK: number = 64 * 1024;
@@ -268,7 +269,8 @@ export const DEFAULT_HIGH_WATER_MARK: number = 64 * 1024;
  *
  * @example
  * ```ts
- * import { DETACHED_HANDLERS, type RawHandlers } from "wireline";
+ * import type { RawHandlers } from "wireline/transport";
+ * import { DETACHED_HANDLERS } from "./transport.ts"; // internal to the socket kernel
  * let handlers: RawHandlers = DETACHED_HANDLERS; // until start(handlers)
  * ```
  */

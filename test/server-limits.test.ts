@@ -123,6 +123,7 @@ const ALL_CAPABILITIES: TransportCapabilities = {
   unixBacklog: true,
   localAddress: true,
   proxyProtocolWithTls: true,
+  unref: true,
 };
 
 interface FakeNet {
