@@ -43,7 +43,7 @@ const TARGETS = [
   { scenario: "scale", vs: "raw", maxExtraKiB: 1 },
   { scenario: "storm", label: "reconnect storm, peak accepts", vs: "raw", min: 0.9 },
   // Issue 13: pipelined request/reply through redis-server, against ioredis in the same run.
-  { scenario: "requests", label: "pipelined requests vs ioredis", vs: "ioredis", min: 0.9 },
+  { scenario: "requests", label: "pipelined requests", vs: "ioredis", min: 0.9 },
 ];
 
 /** Secondary numbers shown per variant for the issue-12 scenarios (medians over repetitions). */
