@@ -11,6 +11,7 @@ import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, typ
 import { checkStartTlsCapabilities } from "./capabilities.ts";
 import type { ProxyInfo } from "./proxy-protocol/types.ts";
 import { describeConnection, inspectAs } from "./inspect.ts";
+import { checkKnownKeys } from "./options.ts";
 import { checkUnrefCapability } from "./unref.ts";
 import type { RawHandlers, RawSocket, SocketAddress, TransportCapabilities, UnsentWrites } from "./transport.ts";
 
@@ -94,6 +95,8 @@ export interface ConnectionOptions {
   /** What the transport can do: `startTls()` refuses what it cannot, before touching the socket. */
   capabilities?: TransportCapabilities;
 }
+
+const CLOSE_KEYS: readonly (keyof CloseOptions)[] = ["timeout"];
 
 /** Options of {@link Connection.close}. */
 export interface CloseOptions {
@@ -385,6 +388,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#upgradedTo) return this.#upgradedTo.close(options);
     if (options !== undefined && (options === null || typeof options !== "object")) {
       return Promise.reject(new NetError("ERR_INVALID_OPTION", `close() takes { timeout }, got ${String(options)}`));
+    }
+    try {
+      if (options !== undefined) checkKnownKeys(options, CLOSE_KEYS, "close");
+    } catch (error) {
+      return Promise.reject(error);
     }
     const timeout = options?.timeout;
     if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {

@@ -92,6 +92,15 @@ describe(`graceful close and loss reporting (${runtime})`, () => {
     expect(conn.unsent?.bytes).toBeGreaterThan(0);
   }, 30_000);
 
+  it("close() refuses a misspelt option key instead of ignoring it", async () => {
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      for await (const _ of conn);
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    await expect(conn.close({ timout: 1 } as never)).rejects.toMatchObject({ code: "ERR_INVALID_OPTION", message: expect.stringContaining('"close.timout"') });
+    await conn.close();
+  });
+
   it("refuses writes past maxBufferedBytes with ERR_BUFFER_FULL instead of growing memory", async () => {
     await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (_conn, ctx) => {
       await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
