@@ -6,20 +6,12 @@ import { delimited, type DelimitedOptions } from "../src/delimited.ts";
 import { NetError } from "../src/errors.ts";
 import { FramingError } from "../src/framing-error.ts";
 import { lengthPrefixed, type LengthPrefixedOptions } from "../src/length-prefixed.ts";
+import { concat, cut } from "./helpers/bytes.ts";
 import { lines, text } from "../src/lines.ts";
 
 const RUNS = { numRuns: 200 };
 const utf8 = new TextEncoder();
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function encodeAll<T>(codec: Codec<T>, frames: readonly T[]): Uint8Array {
   return concat(
@@ -30,17 +22,6 @@ function encodeAll<T>(codec: Codec<T>, frames: readonly T[]): Uint8Array {
   );
 }
 
-/** Cuts `bytes` at the given points (taken modulo its length + 1); each chunk gets its own buffer. */
-function cut(bytes: Uint8Array, points: readonly number[]): Uint8Array[] {
-  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...at, bytes.length]) {
-    if (p > prev) chunks.push(bytes.slice(prev, p));
-    prev = p;
-  }
-  return chunks;
-}
 
 function decodeAll<T>(codec: Codec<T>, chunks: readonly Uint8Array[], check?: (d: FrameDecoder<T>) => void): T[] {
   const decoder = codec.createDecoder();

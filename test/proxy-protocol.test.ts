@@ -12,7 +12,7 @@ import { MAX_PROXY_V1_HEADER, MAX_PROXY_V2_HEADER, PROXY_V2_SIGNATURE, ProxyHead
 import { TrustedPeers } from "../src/proxy-protocol/trusted.ts";
 import type { ProxyHeaderOptions, ProxyInfo, ProxyTlv } from "../src/proxy-protocol/types.ts";
 import type { RawHandlers, RawSocket, SocketAddress } from "../src/transport.ts";
-import { concat } from "./helpers/bytes.ts";
+import { concat, cut } from "./helpers/bytes.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 
 const RUNS = { numRuns: 200 };
@@ -49,17 +49,6 @@ function reason(result: ProxyParseResult): string {
   return result.reason;
 }
 
-/** Cuts `bytes` at the given points; each chunk gets its own buffer. */
-function cut(bytes: Uint8Array, points: readonly number[]): Uint8Array[] {
-  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...at, bytes.length]) {
-    if (p > prev) chunks.push(bytes.slice(prev, p));
-    prev = p;
-  }
-  return chunks;
-}
 
 function v2(verCmd: number, family: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(16 + body.length);

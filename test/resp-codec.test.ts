@@ -3,21 +3,13 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Codec } from "../src/codec.ts";
 import { FramingError } from "../src/framing-error.ts";
+import { concat, cut } from "./helpers/bytes.ts";
 import { resp, RespError, RespSimpleString, type RespValue } from "../src/resp.ts";
 
 const RUNS = { numRuns: 300 };
 const utf8 = new TextEncoder();
 const latin = new TextDecoder("latin1");
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function encode(codec: Codec<RespValue>, value: RespValue): Uint8Array {
   const e = codec.encode(value);
@@ -28,17 +20,6 @@ function wire(codec: Codec<RespValue>, value: RespValue): string {
   return latin.decode(encode(codec, value));
 }
 
-/** Cuts `bytes` at the given points (taken modulo its length + 1); each chunk gets its own buffer. */
-function cut(bytes: Uint8Array, points: readonly number[]): Uint8Array[] {
-  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...at, bytes.length]) {
-    if (p > prev) chunks.push(bytes.slice(prev, p));
-    prev = p;
-  }
-  return chunks;
-}
 
 function decodeAll(codec: Codec<RespValue>, chunks: readonly Uint8Array[]): RespValue[] {
   const decoder = codec.createDecoder();

@@ -37,3 +37,15 @@ export async function sha256(data: Uint8Array | readonly Uint8Array[]): Promise<
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Cuts `bytes` at the given points (taken modulo its length + 1); each chunk gets its own buffer. */
+export function cut(bytes: Uint8Array, points: readonly number[]): Uint8Array[] {
+  const at = [...new Set(points.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of [...at, bytes.length]) {
+    if (p > prev) chunks.push(bytes.slice(prev, p));
+    prev = p;
+  }
+  return chunks;
+}
