@@ -24,13 +24,14 @@ export interface DiagnosticsChannel {
 }
 
 /**
- * Where channels come from: `node:diagnostics_channel` on Node, Deno and Bun.
+ * Where channels come from. Each adapter supplies the runtime's own
+ * (adapters/diagnostics-node.ts); the core only publishes.
  *
  * @example
  * ```ts
- * import { useDiagnosticsSink } from "./diagnostics.ts";
- * import dc from "node:diagnostics_channel";
- * useDiagnosticsSink({ channel: (name) => dc.channel(name) });
+ * import { useDiagnosticsSink, type DiagnosticsChannel } from "wireline/transport";
+ * declare const runtimeChannel: (name: string) => DiagnosticsChannel;
+ * useDiagnosticsSink({ channel: runtimeChannel });
  * ```
  */
 export interface DiagnosticsSink {
@@ -38,13 +39,14 @@ export interface DiagnosticsSink {
 }
 
 /**
- * The channel names wireline publishes on, by key.
+ * The channel names wireline publishes on, by key. Subscribe with the
+ * runtime's `diagnostics_channel` module (available on Node, Deno and Bun).
  *
  * @example
  * ```ts
- * import { DIAGNOSTICS_CHANNELS } from "./diagnostics.ts";
- * import dc from "node:diagnostics_channel";
- * dc.subscribe(DIAGNOSTICS_CHANNELS.connectError, (message) => console.warn(message));
+ * import { DIAGNOSTICS_CHANNELS } from "wireline";
+ * declare const subscribe: (name: string, listener: (message: unknown) => void) => void;
+ * subscribe(DIAGNOSTICS_CHANNELS.connectError, (message) => console.warn(message));
  * ```
  */
 export const DIAGNOSTICS_CHANNELS: {
@@ -178,14 +180,14 @@ export const channels: Channels = Object.freeze(
 /**
  * Plugs a runtime's channels in: every wireline channel publishes through
  * `sink` from now on. Adapters call it at import; calling it again replaces
- * the sink (the channels of `node:diagnostics_channel` are global by name,
- * so two copies of wireline share their subscribers).
+ * the sink (the runtimes' channels are global by name, so two copies of
+ * wireline share their subscribers).
  *
  * @example
  * ```ts
- * import { useDiagnosticsSink } from "./diagnostics.ts";
- * import dc from "node:diagnostics_channel";
- * useDiagnosticsSink({ channel: (name) => dc.channel(name) });
+ * import { useDiagnosticsSink, type DiagnosticsChannel } from "wireline/transport";
+ * declare const runtimeChannel: (name: string) => DiagnosticsChannel;
+ * useDiagnosticsSink({ channel: runtimeChannel });
  * ```
  */
 export function useDiagnosticsSink(sink: DiagnosticsSink): void {
