@@ -1,7 +1,7 @@
 // Connection API conformance: the same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import { framed, lengthPrefixed, NetError, type Connection } from "../src/mod.ts";
-import { concat, patternBytes, sha256 } from "./helpers/bytes.ts";
+import { patternBytes, sha256, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
 
@@ -15,12 +15,6 @@ async function echoServer(options: Parameters<typeof listen>[0] = { hostname: "1
 async function writeAll(conn: Connection, data: Uint8Array, chunkSize = 64 * 1024): Promise<void> {
   for (let at = 0; at < data.length; at += chunkSize) await conn.write(data.subarray(at, at + chunkSize));
   conn.end();
-}
-
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of conn) chunks.push(chunk);
-  return concat(chunks);
 }
 
 describe(`Connection (${runtime})`, () => {

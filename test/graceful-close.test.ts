@@ -4,14 +4,8 @@
 // The same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import { NetError, type Connection } from "../src/mod.ts";
-import { concat, firstDifference, patternBytes, sha256 } from "./helpers/bytes.ts";
+import { firstDifference, patternBytes, sha256, readAll } from "./helpers/bytes.ts";
 import { connect, listen, portOf, runtime } from "./helpers/runtime.ts";
-
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of conn) chunks.push(chunk);
-  return concat(chunks);
-}
 
 describe(`graceful close and loss reporting (${runtime})`, () => {
   it("a handler's response survives the close, even with request bytes left unread", async () => {

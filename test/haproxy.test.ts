@@ -11,8 +11,11 @@ import type { ProxyInfo } from "../src/proxy-protocol/types.ts";
 import { listenWith, type Server } from "../src/server.ts";
 import type { SocketAddress, Transport } from "../src/transport.ts";
 import { testCerts } from "./helpers/certs.ts";
-import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
+import { firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
+
+/** The peer may reset instead of closing: what came before is the answer. */
+const readUntilEnd = (conn: Connection): Promise<Uint8Array> => readAll(conn, { untilReset: true });
 
 const HAPROXY = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"].find((path) => existsSync(path));
 const HOST = "127.0.0.1";
@@ -28,16 +31,6 @@ async function freePort(): Promise<number> {
 }
 
 /** Every byte until EOF; a reset ends it too. */
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  try {
-    for await (const chunk of conn) chunks.push(chunk.slice());
-  } catch {
-    // the peer reset: what came before is the answer
-  }
-  return concat(chunks);
-}
-
 interface Seen {
   readonly remoteAddress: SocketAddress | undefined;
   readonly proxy: ProxyInfo | undefined;
@@ -55,7 +48,7 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
   beforeAll(async () => {
     // Only HAProxy (on loopback) may send headers; it echoes after reading to EOF.
     server = await listen({ hostname: HOST, port: 0, allowHalfOpen: true, proxyProtocol: { trusted: ["127.0.0.1"], timeout: 10_000 } }, async (conn) => {
-      const data = await readAll(conn);
+      const data = await readUntilEnd(conn);
       seen.push({ remoteAddress: conn.remoteAddress, proxy: conn.proxy, data });
       await conn.write(data);
     });
@@ -65,7 +58,7 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
       const certs = testCerts();
       const able: Transport = { ...transport, capabilities: { ...transport.capabilities, proxyProtocolWithTls: true } };
       tlsServer = await listenWith(able, { hostname: HOST, port: 0, allowHalfOpen: true, tls: { cert: certs.server.cert, key: certs.server.key }, proxyProtocol: { trusted: ["127.0.0.1"] } }, async (conn) => {
-        const data = await readAll(conn);
+        const data = await readUntilEnd(conn);
         seen.push({ remoteAddress: conn.remoteAddress, proxy: conn.proxy, data });
         await conn.write(data);
       });
@@ -118,7 +111,7 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
       if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}: ${output}`);
       try {
         const probe = await connect({ hostname: HOST, port: ports.probe }, { timeout: 1000 });
-        await readAll(probe);
+        await readUntilEnd(probe);
         break;
       } catch {
         if (Date.now() > deadline) throw new Error(`haproxy did not listen within 10 s: ${output}`);
@@ -145,7 +138,7 @@ describe.skipIf(!HAPROXY)(`PROXY protocol with a real HAProxy${HAPROXY ? "" : " 
     const conn = await connect({ hostname: HOST, port }, options);
     await conn.write(payload);
     conn.end();
-    const echoed = await readAll(conn);
+    const echoed = await readUntilEnd(conn);
     expect(seen.length).toBe(before + 1);
     return { conn, echoed, seen: seen[before]! };
   }

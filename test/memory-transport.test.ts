@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { connect, listen, memoryTransport } from "../adapters/memory.ts";
 import { NetError, type Connection } from "../src/mod.ts";
 import type { RawHandlers, RawSocket } from "../src/transport.ts";
-import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
+import { concat, firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 
 const KiB = 1024;
 const encoder = new TextEncoder();
@@ -17,12 +17,6 @@ function portOf(address: { transport: string; port?: number }): number {
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
-
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of conn) chunks.push(chunk);
-  return concat(chunks);
-}
 
 interface Recorded {
   chunks: Uint8Array[];

@@ -7,9 +7,12 @@ import { encodeProxyHeader } from "../src/proxy-protocol/encode.ts";
 import type { ProxyInfo } from "../src/proxy-protocol/types.ts";
 import { listenWith, type ConnectionHandler, type ListenOptions, type Server, type ServerEvents } from "../src/server.ts";
 import type { SocketAddress, Transport } from "../src/transport.ts";
-import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
+import { concat, firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
+
+/** The peer may reset instead of closing: what came before is the answer. */
+const readUntilEnd = (conn: Connection): Promise<Uint8Array> => readAll(conn, { untilReset: true });
 
 const HOST = "127.0.0.1";
 const ascii = new TextEncoder();
@@ -36,16 +39,6 @@ function dial(server: Server, options?: Parameters<typeof connect>[1]): Promise<
 }
 
 /** Every byte until EOF; a reset ends it too. */
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  try {
-    for await (const chunk of conn) chunks.push(chunk.slice());
-  } catch {
-    // the peer reset: what came before is the answer
-  }
-  return concat(chunks);
-}
-
 /** What a handler saw of its connection. */
 interface Seen {
   readonly remoteAddress: SocketAddress | undefined;
@@ -59,7 +52,7 @@ function recorder(): { handler: ConnectionHandler; seen: Promise<Seen> } {
   let resolve!: (seen: Seen) => void;
   const seen = new Promise<Seen>((r) => (resolve = r));
   const handler: ConnectionHandler = async (conn) => {
-    const data = await readAll(conn);
+    const data = await readUntilEnd(conn);
     resolve({ remoteAddress: conn.remoteAddress, localAddress: conn.localAddress, proxy: conn.proxy, data });
     await conn.write(data);
   };
@@ -78,7 +71,7 @@ describe("proxyProtocol on a server", () => {
       const conn = await dial(server, { proxyHeader: { version, source: CLIENT, destination: BALANCED } });
       await conn.write("hello");
       conn.end();
-      expect(text.decode(await readAll(conn))).toBe("hello");
+      expect(text.decode(await readUntilEnd(conn))).toBe("hello");
       const s = await seen;
       expect(s.remoteAddress).toEqual({ transport: "tcp", family: "IPv4", ...CLIENT });
       expect(s.localAddress).toEqual({ transport: "tcp", family: "IPv4", ...BALANCED });
@@ -109,7 +102,7 @@ describe("proxyProtocol on a server", () => {
       },
     });
     conn.end();
-    await readAll(conn);
+    await readUntilEnd(conn);
     const s = await seen;
     expect(s.remoteAddress).toEqual({ transport: "tcp", hostname: "2001:db8::9", port: 1234, family: "IPv6" });
     expect(s.proxy?.tlvs).toMatchObject({ alpn: "h2", authority: "api.example.com", ssl: { ssl: true, certInConnection: true, verified: true, version: "TLSv1.3", commonName: "bob" } });
@@ -121,7 +114,7 @@ describe("proxyProtocol on a server", () => {
     const server = await serve({ proxyProtocol: true }, handler);
     const conn = await dial(server, { proxyHeader: { version: 2, command: "LOCAL" } });
     conn.end();
-    await readAll(conn);
+    await readUntilEnd(conn);
     const s = await seen;
     expect(s.proxy).toMatchObject({ version: 2, command: "LOCAL", source: undefined });
     expect(s.remoteAddress).toMatchObject({ hostname: HOST, port: (conn.localAddress as { port: number }).port });
@@ -135,7 +128,7 @@ describe("proxyProtocol on a server", () => {
     const conn = await dial(server);
     await conn.write(concat([encodeProxyHeader({ version: 1, source: CLIENT, destination: BALANCED }), payload]));
     conn.end();
-    const echoed = await readAll(conn);
+    const echoed = await readUntilEnd(conn);
     const s = await seen;
     expect(firstDifference(s.data, payload)).toBe(-1);
     expect(firstDifference(echoed, payload)).toBe(-1);
@@ -145,9 +138,9 @@ describe("proxyProtocol on a server", () => {
     const filtered: (SocketAddress | undefined)[] = [];
     const server = await serve({ proxyProtocol: true, filter: (address) => (filtered.push(address), address?.transport === "tcp" && address.hostname !== "192.0.2.66") }, (conn) => conn.close());
     const served = await dial(server, { proxyHeader: { version: 2, source: CLIENT, destination: BALANCED } });
-    await readAll(served);
+    await readUntilEnd(served);
     const refused = await dial(server, { proxyHeader: { version: 1, source: { hostname: "192.0.2.66", port: 1 }, destination: BALANCED } });
-    await readAll(refused);
+    await readUntilEnd(refused);
     expect(filtered.map((a) => (a as { hostname: string }).hostname)).toEqual([CLIENT.hostname, "192.0.2.66"]);
     expect(server.stats).toMatchObject({ totalConnections: 1, filteredConnections: 1 });
   });
@@ -166,7 +159,7 @@ describe("proxyProtocol on a server", () => {
     expect(error.code).toBe("ERR_PROXY_PROTOCOL");
     expect(error.message).toMatch(why);
     expect(remoteAddress).toMatchObject({ hostname: HOST });
-    await readAll(conn); // the server closed it
+    await readUntilEnd(conn); // the server closed it
     expect(handled).toBe(0);
     expect(server.stats).toMatchObject({ proxyProtocolErrors: 1, totalConnections: 0 });
     return server;
@@ -205,10 +198,10 @@ describe("proxyProtocol on a server", () => {
     const refused = next(server, "refused");
     const other = await dial(server, { proxyHeader: { version: 1, source: CLIENT, destination: BALANCED } });
     expect((await refused).reason).toBe("full");
-    await readAll(other);
+    await readUntilEnd(other);
     await slow.write("198.51.100.1 51000 443\r\nlate");
     slow.end();
-    expect(text.decode(await readAll(slow))).toBe("late");
+    expect(text.decode(await readUntilEnd(slow))).toBe("late");
     expect((await seen).remoteAddress).toMatchObject(CLIENT);
   });
 
@@ -221,7 +214,7 @@ describe("proxyProtocol on a server", () => {
     const server = await serve({ proxyProtocol: { trusted: ["127.0.0.0/8"] } }, handler);
     const conn = await dial(server, { proxyHeader: { version: 2, source: CLIENT, destination: BALANCED } });
     conn.end();
-    await readAll(conn);
+    await readUntilEnd(conn);
     expect((await seen).remoteAddress).toMatchObject(CLIENT);
   });
 
@@ -231,7 +224,7 @@ describe("proxyProtocol on a server", () => {
     const conn = await dial(server);
     await conn.write("PROFIND /x");
     conn.end();
-    expect(text.decode(await readAll(conn))).toBe("PROFIND /x");
+    expect(text.decode(await readUntilEnd(conn))).toBe("PROFIND /x");
     const s = await seen;
     expect(s.proxy).toBeUndefined();
     expect(s.remoteAddress).toMatchObject({ hostname: HOST, port: (conn.localAddress as { port: number }).port });
@@ -243,7 +236,7 @@ describe("proxyProtocol on a server", () => {
       await conn.close();
     });
     const conn = await dial(server);
-    expect(text.decode(await readAll(conn))).toBe("220 ready\r\n");
+    expect(text.decode(await readUntilEnd(conn))).toBe("220 ready\r\n");
   });
 
   it("optional with trusted: an untrusted peer without a header is served, one with a header refused", async () => {
@@ -253,12 +246,12 @@ describe("proxyProtocol on a server", () => {
     const plain = await dial(server);
     await plain.write("hi");
     plain.end();
-    expect(text.decode(await readAll(plain))).toBe("hi");
+    expect(text.decode(await readUntilEnd(plain))).toBe("hi");
     expect((await seen).proxy).toBeUndefined();
     const failed = next(server, "error");
     const spoof = await dial(server, { proxyHeader: { version: 2, source: CLIENT, destination: BALANCED } });
     expect((await failed).error.message).toMatch(/PROXY header from a peer not in proxyProtocol\.trusted/);
-    await readAll(spoof);
+    await readUntilEnd(spoof);
     expect(server.stats.proxyProtocolErrors).toBe(1);
   });
 
@@ -268,10 +261,10 @@ describe("proxyProtocol on a server", () => {
     server.on("error", () => errors++);
     const conn = await dial(server);
     conn.end();
-    await readAll(conn);
+    await readUntilEnd(conn);
     // A second, complete connection proves the first was fully processed.
     const ok = await dial(server, { proxyHeader: { version: 1, command: "LOCAL" } });
-    await readAll(ok);
+    await readUntilEnd(ok);
     expect(errors).toBe(0);
     expect(server.stats).toMatchObject({ proxyProtocolErrors: 0, totalConnections: 1 });
   });
@@ -283,11 +276,11 @@ describe("proxyProtocol on a server", () => {
     const refused = next(server, "refused");
     // Wait until the server holds it: a complete connection after it is served only once it was accepted.
     const probe = await dial(server, { proxyHeader: { version: 1, command: "LOCAL" } });
-    await readAll(probe);
+    await readUntilEnd(probe);
     const stats = await server.close({ timeout: 1000 });
     expect((await refused).reason).toBe("stopping");
     expect(stats.refusedConnections).toBe(1);
-    await readAll(conn);
+    await readUntilEnd(conn);
   });
 
   it("with tls, proxyProtocol is ERR_UNSUPPORTED where the transport does not declare proxyProtocolWithTls", async () => {
@@ -314,7 +307,7 @@ describe("connect({ proxyHeader })", () => {
     const conn = await dial(server, { proxyHeader: { version: 1, source: CLIENT, destination: BALANCED } });
     await conn.write("data");
     conn.end();
-    await readAll(conn);
+    await readUntilEnd(conn);
     expect(text.decode((await seen).data)).toBe("PROXY TCP4 203.0.113.9 198.51.100.1 51000 443\r\ndata");
     expect(conn.bytesWritten).toBe(4);
   });
@@ -371,7 +364,7 @@ describe.skipIf(!TLS_AFTER_HEADER)(`proxyProtocol with tls${TLS_AFTER_HEADER ? "
     expect(conn.tls).toBeDefined();
     await conn.write("secret");
     conn.end();
-    expect(text.decode(await readAll(conn))).toBe("secret");
+    expect(text.decode(await readUntilEnd(conn))).toBe("secret");
     const s = await seen;
     expect(s.remoteAddress).toMatchObject(CLIENT);
     expect(s.proxy).toMatchObject({ version: 2, command: "PROXY" });
@@ -385,7 +378,7 @@ describe.skipIf(!TLS_AFTER_HEADER)(`proxyProtocol with tls${TLS_AFTER_HEADER ? "
     const failed = next(server, "tlsError");
     const conn = await dial(server, { proxyHeader: { version: 2, source: CLIENT, destination: BALANCED } });
     expect((await failed).error.code).toBe("ETIMEDOUT");
-    await readAll(conn);
+    await readUntilEnd(conn);
     expect(server.stats).toMatchObject({ handshakeTimeouts: 1, handshakingConnections: 0, totalConnections: 0 });
   });
 
@@ -400,7 +393,7 @@ describe.skipIf(!TLS_AFTER_HEADER)(`proxyProtocol with tls${TLS_AFTER_HEADER ? "
     const conn = await dial(server, { proxyHeader: { version: 1, source: CLIENT, destination: BALANCED } });
     await conn.write("GET / HTTP/1.1\r\n\r\n");
     expect((await failed).error.code).toMatch(/^ERR_TLS|ECONNRESET$/);
-    await readAll(conn);
+    await readUntilEnd(conn);
     expect(handled).toBe(0);
     expect(server.stats).toMatchObject({ handshakeFailures: 1, proxyProtocolErrors: 0 });
   });
@@ -427,6 +420,6 @@ describe("proxyProtocol with STARTTLS", () => {
     const secure = await plain.startTls({ ca: certs.ca, serverName: "localhost" });
     const seen = await upgraded;
     expect(seen).toMatchObject({ remote: { hostname: CLIENT.hostname, port: CLIENT.port }, proxy: { version: 1 }, tls: true });
-    await readAll(secure);
+    await readUntilEnd(secure);
   });
 });

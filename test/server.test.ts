@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { NetError, type Connection } from "../src/mod.ts";
 import type { IdleEvent } from "../src/idle-timeout.ts";
 import type { ConnectionHandler, ListenOptions, Server, ServerEvents } from "../src/server.ts";
-import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
+import { concat, firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
 
 const HOST = "127.0.0.1";
@@ -38,12 +38,6 @@ async function readN(conn: Connection, n: number): Promise<Uint8Array> {
     chunks.push(r.value);
     got += r.value.length;
   }
-  return concat(chunks);
-}
-
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of conn) chunks.push(chunk);
   return concat(chunks);
 }
 

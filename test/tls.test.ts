@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { NetError, type Connection } from "../src/mod.ts";
 import type { TlsServerOptions } from "../src/tls.ts";
-import { concat, patternBytes, sha256 } from "./helpers/bytes.ts";
+import { patternBytes, sha256, readAll } from "./helpers/bytes.ts";
 import { testCerts, type KeyPair } from "./helpers/certs.ts";
 import { connect, delay, listen, portOf, reconnecting, runtime } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
@@ -21,12 +21,6 @@ async function tlsEchoServer(pair: KeyPair = certs.server, extra: Partial<TlsSer
     seen?.(conn);
     for await (const chunk of conn) await conn.write(chunk);
   });
-}
-
-async function readAll(conn: Connection): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of conn) chunks.push(chunk);
-  return concat(chunks);
 }
 
 /** Reads until `text` has arrived; leaves the connection open. */

@@ -49,3 +49,18 @@ export function cut(bytes: Uint8Array, points: readonly number[]): Uint8Array[] 
   }
   return chunks;
 }
+
+/**
+ * Reads a connection (or any byte stream) to its end and returns everything in one array.
+ * With `untilReset`, a reset ends the read too: what came before it is the answer.
+ */
+export async function readAll(source: AsyncIterable<Uint8Array>, options: { untilReset?: boolean } = {}): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  try {
+    // A copy, since a connection opened with borrowedChunks reuses its buffers.
+    for await (const chunk of source) chunks.push(chunk.slice());
+  } catch (error) {
+    if (!options.untilReset) throw error;
+  }
+  return concat(chunks);
+}
