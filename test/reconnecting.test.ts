@@ -17,6 +17,7 @@ import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { connect, delay, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 import { concat } from "./helpers/bytes.ts";
 import { startFixture } from "./helpers/spawn.ts";
+import { until } from "./helpers/until.ts";
 
 function client<T>(target: Target, options: ReconnectingOptions<T> & { codec: Codec<T> }): ReconnectingClient<T>;
 function client(target: Target, options?: ReconnectingOptions): ReconnectingClient<Uint8Array>;
@@ -40,15 +41,6 @@ function nextEvent<K extends keyof ReconnectingEvents, T>(c: ReconnectingClient<
       resolve(detail);
     });
   });
-}
-
-/** Polls `condition` until it holds; fails after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
 }
 
 /** A port that nobody listens on (just released). */

@@ -12,6 +12,7 @@ import { Deadlines, type Timed } from "../src/requester/deadlines.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { ManualClock } from "./helpers/manual-clock.ts";
 import { connect, delay, listen, portOf, transport } from "./helpers/runtime.ts";
+import { until } from "./helpers/until.ts";
 
 const FAST = { initial: 10, max: 50 } as const;
 
@@ -20,15 +21,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
-
-/** Polls `condition` until it holds; fails after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
 
 /** The settled outcome of a promise: its value, or its error code. */
 function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; code: string }> {

@@ -10,17 +10,9 @@ import type { RawHandlers, RawListenOptions, RawSocket, SocketAddress, Transport
 import { testCerts } from "./helpers/certs.ts";
 import { ManualClock } from "./helpers/fake-driver.ts";
 import { connect, delay, listen, portOf, runtime } from "./helpers/runtime.ts";
+import { until } from "./helpers/until.ts";
 
 const HOST = "127.0.0.1";
-
-/** Waits until `condition` holds, polling; fails with `what` after `timeoutMs`. */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
 
 /** Lets promise continuations run (handshake and verdict settlements). */
 async function settle(): Promise<void> {

@@ -6,17 +6,9 @@ import type { IdleEvent } from "../src/idle-timeout.ts";
 import type { ConnectionHandler, ListenOptions, Server, ServerEvents } from "../src/server.ts";
 import { concat, firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
+import { until } from "./helpers/until.ts";
 
 const HOST = "127.0.0.1";
-
-/** Waits until `condition` holds, polling; fails with `what` after `timeoutMs`. */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
-}
 
 /** The next `type` event's payload. */
 function next<K extends keyof ServerEvents>(server: Server, type: K): Promise<ServerEvents[K]> {

@@ -9,19 +9,11 @@ import type { Connection, NetError } from "../src/mod.ts";
 import type { Server, ServerEvents } from "../src/server.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, delay, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
+import { until } from "./helpers/until.ts";
 
 const HOST = "127.0.0.1";
 const N = 8;
 const HANDSHAKE_TIMEOUT = 30_000;
-
-/** Waits until `condition` holds, polling; fails with `what()` after `timeoutMs`. */
-async function until(condition: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await delay(5);
-  }
-}
 
 function collect<K extends keyof ServerEvents>(server: Server, type: K): ServerEvents[K][] {
   const seen: ServerEvents[K][] = [];

@@ -9,6 +9,7 @@ import type { RawHandlers, RawListener, RawSocket, Transport } from "../src/tran
 import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { delay, runtime, transport as runtimeTransport } from "./helpers/runtime.ts";
+import { until } from "./helpers/until.ts";
 
 const KiB = 1024;
 const encoder = new TextEncoder();
@@ -72,15 +73,6 @@ function record(socket: RawSocket, onData?: (chunk: Uint8Array) => void): Record
   };
   socket.start(handlers);
   return rec;
-}
-
-/** Waits, bounded, until `done()`; fails naming what never happened. */
-async function until(done: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  for (let waited = 0; waited < limitMs; waited += 5) {
-    if (done()) return;
-    await delay(5);
-  }
-  throw new Error(`never happened within ${limitMs} ms: ${what}`);
 }
 
 /** Rejects, naming the step, if `promise` does not settle within `limitMs`. */
