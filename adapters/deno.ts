@@ -149,6 +149,8 @@ class DenoDriver implements SocketDriver {
   #wantRead = false;
   #wake: (() => void) | undefined;
   #spare: Uint8Array<ArrayBuffer>[] | undefined;
+  /** The caller's buffer for the next read (pull mode), until the loop's next report answers it. */
+  #offer: Uint8Array | undefined;
   /** Closed, failed, or handed over to startTls: nothing more is read or reported. */
   #released = false;
 
@@ -218,6 +220,13 @@ class DenoDriver implements SocketDriver {
     if (!this.#released) this.#conn.ref();
   }
 
+  readInto(into: Uint8Array): void {
+    if (this.#released) return;
+    this.#offer = into;
+    if (this.#loop) return this.#unpark();
+    this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(mapError(error, this.#where)));
+  }
+
   recycle(chunk: Uint8Array): void {
     // Only whole read buffers come back for reuse; a small read was a copy and is simply dropped.
     if (chunk.byteOffset !== 0 || chunk.buffer.byteLength !== READ_SIZE) return;
@@ -271,14 +280,16 @@ class DenoDriver implements SocketDriver {
     // Small until a read fills it: an idle connection holds 4 KiB of read buffer, not 64 (RSS per idle socket 56 -> 15 KiB).
     let buf = new Uint8Array(FIRST_READ_SIZE);
     while (!this.#released) {
-      if (!this.#wantRead) {
+      // Pull mode: the caller's buffer, read into directly; no allocation and no copy.
+      const into = this.#offer;
+      if (into === undefined && !this.#wantRead) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }
       let n: number | null;
       this.#readPending = true;
       try {
-        n = await this.#conn.read(buf);
+        n = await this.#conn.read(into ?? buf);
       } catch (error) {
         // After our own close the read is merely cancelled; before it, the error is the socket's.
         if (!this.#released) this.#finish(this.#readError(error));
@@ -286,10 +297,14 @@ class DenoDriver implements SocketDriver {
       } finally {
         this.#readPending = false;
       }
+      // Whatever this read brought answers a pending offer: an offer made during a read of our own is dropped.
+      this.#offer = undefined;
       if (this.#released) return;
       if (n === null) return this.#sink!.peerEnded();
       let chunk: Uint8Array;
-      if (n < COPY_BELOW) {
+      if (into !== undefined) {
+        chunk = into.subarray(0, n);
+      } else if (n < COPY_BELOW) {
         chunk = buf.slice(0, n);
         if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
       } else {
