@@ -64,8 +64,10 @@ async function until(done: () => boolean, what: string): Promise<void> {
 for (const setup of setups) {
   describe(`conn.read(into) over ${setup.name}`, () => {
     /** A server that runs `serve` on each connection; a client connected to it. */
-    async function pair(serve: (conn: Connection) => unknown) {
-      const server = await setup.listen(setup.listenOptions, serve);
+    async function pair(serve: (conn: Connection) => void | Promise<unknown>) {
+      const server = await setup.listen(setup.listenOptions, async (c) => {
+        await serve(c);
+      });
       const conn = await setup.connect({ hostname: "127.0.0.1", port: portOf(server.address) }, setup.connectOptions);
       return { server, conn };
     }
