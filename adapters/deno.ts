@@ -151,6 +151,8 @@ class DenoDriver implements SocketDriver {
   #spare: Uint8Array<ArrayBuffer>[] | undefined;
   /** The caller's buffer for the next read (pull mode), until the loop's next report answers it. */
   #offer: Uint8Array | undefined;
+  /** A pull read made outside the loop, while the loop is parked: the loop waits for it before reading again. */
+  #pulling: Promise<void> | undefined;
   /** Closed, failed, or handed over to startTls: nothing more is read or reported. */
   #released = false;
 
@@ -222,6 +224,8 @@ class DenoDriver implements SocketDriver {
 
   readInto(into: Uint8Array): void {
     if (this.#released) return;
+    // The loop is parked, past any handshake: read here, without the promise and turn that waking it costs.
+    if (this.#wake !== undefined && !this.#readPending) return this.#pull(into);
     this.#offer = into;
     if (this.#loop) return this.#unpark();
     this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(mapError(error, this.#where)));
@@ -268,6 +272,24 @@ class DenoDriver implements SocketDriver {
     return tlsAlert ? tlsError(error, this.#where) : mapError(error, this.#where);
   }
 
+  #pull(into: Uint8Array): void {
+    this.#readPending = true;
+    this.#pulling = this.#conn.read(into).then(
+      (n) => {
+        this.#readPending = false;
+        this.#pulling = undefined;
+        if (this.#released) return;
+        if (n === null) this.#sink!.peerEnded();
+        else this.#sink!.received(into.subarray(0, n));
+      },
+      (error: unknown) => {
+        this.#readPending = false;
+        this.#pulling = undefined;
+        if (!this.#released) this.#finish(this.#readError(error));
+      },
+    );
+  }
+
   #unpark(): void {
     const wake = this.#wake;
     this.#wake = undefined;
@@ -280,6 +302,10 @@ class DenoDriver implements SocketDriver {
     // Small until a read fills it: an idle connection holds 4 KiB of read buffer, not 64 (RSS per idle socket 56 -> 15 KiB).
     let buf = new Uint8Array(FIRST_READ_SIZE);
     while (!this.#released) {
+      if (this.#pulling !== undefined) {
+        await this.#pulling;
+        continue;
+      }
       // Pull mode: the caller's buffer, read into directly; no allocation and no copy.
       const into = this.#offer;
       if (into === undefined && !this.#wantRead) {
@@ -334,7 +360,7 @@ class DenoDriver implements SocketDriver {
     this.#unpark();
     const tls = this.tls !== undefined || this.handshake !== undefined;
     // A timer turn costs ~1 ms per close in Deno: only TLS needs it, for the close_notify task.
-    void Promise.allSettled([this.#loop, this.#lastWrite, this.handshake]).then(() => (tls ? setTimeout(() => sink.closed(error), 0) : sink.closed(error)));
+    void Promise.allSettled([this.#loop, this.#pulling, this.#lastWrite, this.handshake]).then(() => (tls ? setTimeout(() => sink.closed(error), 0) : sink.closed(error)));
   }
 }
 
