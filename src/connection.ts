@@ -674,7 +674,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#reading = true;
     if (this.#resolveRead) return Promise.reject(this.#into ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
     // After read(into) the socket may be in pull mode: iteration wants chunks pushed.
-    if (!this.#paused) this.#raw.resume();
+    if (this.#raw.readInto && !this.#paused) this.#raw.resume();
     return new Promise((resolve, reject) => {
       this.#resolveRead = resolve;
       this.#rejectRead = reject;
