@@ -3,7 +3,8 @@
  * `Deno.listen` and Deno's TLS, for TCP and Unix domain sockets.
  *
  * Only the runtime mapping lives here: a {@link SocketDriver} per socket that
- * turns Deno's pull reads into pushed chunks and hands writes to
+ * turns Deno's pull reads into pushed chunks (or, for `conn.read(into)`, reads
+ * straight into the caller's buffer) and hands writes to
  * `conn.write()`, Deno's error classes mapped to stable codes, and what Deno
  * cannot do declared in {@link TransportCapabilities}. The write queue and the
  * socket lifecycle are the kernel's (`src/socket/socket.ts`).
