@@ -536,10 +536,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * with the connection's {@link NetError} if it failed. A `close()` while a
    * read is pending settles it with `null`.
    *
-   * Where the runtime reads into memory it is given (Deno, plain and TLS),
-   * the bytes go straight into `into`: no allocation and no copy per read,
-   * so a loop that reuses one buffer runs at the raw socket's speed.
-   * Elsewhere the bytes are copied from the chunk the runtime pushed.
+   * Where the runtime reads into memory it is given (plain and TLS), the
+   * bytes go straight into `into`: no allocation and no copy per read, so a
+   * loop that reuses one buffer runs at the raw socket's speed. Where the
+   * runtime pushes chunks, the bytes are copied from the chunk it pushed.
    *
    * One read at a time: a second call, or an iteration step, while a read is
    * pending rejects with ERR_INVALID_STATE. Reads and iteration may follow

@@ -96,8 +96,8 @@ export interface RawSocket {
    * view of `into`. Bytes that were already read (held, or in flight) arrive
    * first instead, as ordinary chunks. One call asks for one chunk; reading
    * then stays paused until the next call or `resume()`, which returns to
-   * push mode. Present only where the runtime reads into the caller's memory
-   * (Deno); elsewhere the receiver copies from pushed chunks.
+   * push mode. Present only where the runtime reads into the caller's memory;
+   * elsewhere the receiver copies from pushed chunks.
    */
   readonly readInto?: ((into: Uint8Array) => void) | undefined;
   /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */

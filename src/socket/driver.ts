@@ -137,7 +137,7 @@ export interface SocketDriver {
   recycle?(chunk: Uint8Array): void;
   /**
    * Optional, pull mode (a runtime whose reads fill a buffer the caller
-   * passes, as Deno's do): read once, straight into `into`, and report the
+   * passes): read once, straight into `into`, and report the
    * result as usual: {@link DriverSink.received} with a view of `into`,
    * {@link DriverSink.peerEnded}, or {@link DriverSink.closed}. The kernel
    * calls it only while reading is paused and owes nothing else; a read the
