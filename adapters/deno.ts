@@ -3,7 +3,8 @@
  * `Deno.listen` and Deno's TLS, for TCP and Unix domain sockets.
  *
  * Only the runtime mapping lives here: a {@link SocketDriver} per socket that
- * turns Deno's pull reads into pushed chunks and hands writes to
+ * turns Deno's pull reads into pushed chunks (or, for `conn.read(into)`, reads
+ * straight into the caller's buffer) and hands writes to
  * `conn.write()`, Deno's error classes mapped to stable codes, and what Deno
  * cannot do declared in {@link TransportCapabilities}. The write queue and the
  * socket lifecycle are the kernel's (`src/socket/socket.ts`).
@@ -149,6 +150,10 @@ class DenoDriver implements SocketDriver {
   #wantRead = false;
   #wake: (() => void) | undefined;
   #spare: Uint8Array<ArrayBuffer>[] | undefined;
+  /** The caller's buffer for the next read (pull mode), until the loop's next report answers it. */
+  #offer: Uint8Array | undefined;
+  /** A pull read made outside the loop, while the loop is parked: the loop waits for it before reading again. */
+  #pulling: Promise<void> | undefined;
   /** Closed, failed, or handed over to startTls: nothing more is read or reported. */
   #released = false;
 
@@ -218,6 +223,15 @@ class DenoDriver implements SocketDriver {
     if (!this.#released) this.#conn.ref();
   }
 
+  readInto(into: Uint8Array): void {
+    if (this.#released) return;
+    // The loop is parked, past any handshake: read here, without the promise and turn that waking it costs.
+    if (this.#wake !== undefined && !this.#readPending) return this.#pull(into);
+    this.#offer = into;
+    if (this.#loop) return this.#unpark();
+    this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(mapError(error, this.#where)));
+  }
+
   recycle(chunk: Uint8Array): void {
     // Only whole read buffers come back for reuse; a small read was a copy and is simply dropped.
     if (chunk.byteOffset !== 0 || chunk.buffer.byteLength !== READ_SIZE) return;
@@ -259,6 +273,24 @@ class DenoDriver implements SocketDriver {
     return tlsAlert ? tlsError(error, this.#where) : mapError(error, this.#where);
   }
 
+  #pull(into: Uint8Array): void {
+    this.#readPending = true;
+    this.#pulling = this.#conn.read(into).then(
+      (n) => {
+        this.#readPending = false;
+        this.#pulling = undefined;
+        if (this.#released) return;
+        if (n === null) this.#sink!.peerEnded();
+        else this.#sink!.received(into.subarray(0, n));
+      },
+      (error: unknown) => {
+        this.#readPending = false;
+        this.#pulling = undefined;
+        if (!this.#released) this.#finish(this.#readError(error));
+      },
+    );
+  }
+
   #unpark(): void {
     const wake = this.#wake;
     this.#wake = undefined;
@@ -271,14 +303,20 @@ class DenoDriver implements SocketDriver {
     // Small until a read fills it: an idle connection holds 4 KiB of read buffer, not 64 (RSS per idle socket 56 -> 15 KiB).
     let buf = new Uint8Array(FIRST_READ_SIZE);
     while (!this.#released) {
-      if (!this.#wantRead) {
+      if (this.#pulling !== undefined) {
+        await this.#pulling;
+        continue;
+      }
+      // Pull mode: the caller's buffer, read into directly; no allocation and no copy.
+      const into = this.#offer;
+      if (into === undefined && !this.#wantRead) {
         await new Promise<void>((resolve) => (this.#wake = resolve));
         continue;
       }
       let n: number | null;
       this.#readPending = true;
       try {
-        n = await this.#conn.read(buf);
+        n = await this.#conn.read(into ?? buf);
       } catch (error) {
         // After our own close the read is merely cancelled; before it, the error is the socket's.
         if (!this.#released) this.#finish(this.#readError(error));
@@ -286,10 +324,14 @@ class DenoDriver implements SocketDriver {
       } finally {
         this.#readPending = false;
       }
+      // Whatever this read brought answers a pending offer: an offer made during a read of our own is dropped.
+      this.#offer = undefined;
       if (this.#released) return;
       if (n === null) return this.#sink!.peerEnded();
       let chunk: Uint8Array;
-      if (n < COPY_BELOW) {
+      if (into !== undefined) {
+        chunk = into.subarray(0, n);
+      } else if (n < COPY_BELOW) {
         chunk = buf.slice(0, n);
         if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
       } else {
@@ -319,7 +361,7 @@ class DenoDriver implements SocketDriver {
     this.#unpark();
     const tls = this.tls !== undefined || this.handshake !== undefined;
     // A timer turn costs ~1 ms per close in Deno: only TLS needs it, for the close_notify task.
-    void Promise.allSettled([this.#loop, this.#lastWrite, this.handshake]).then(() => (tls ? setTimeout(() => sink.closed(error), 0) : sink.closed(error)));
+    void Promise.allSettled([this.#loop, this.#pulling, this.#lastWrite, this.handshake]).then(() => (tls ? setTimeout(() => sink.closed(error), 0) : sink.closed(error)));
   }
 }
 

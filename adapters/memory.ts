@@ -64,6 +64,8 @@ class MemoryDriver implements SocketDriver {
   /** A reset (or broken pipe) to report instead of anything still inbound. */
   #failure: NetError | undefined;
   #reading = false;
+  /** The caller's buffer for the next delivery (pull mode): one report answers it. */
+  #offer: Uint8Array | undefined;
   #deliveryScheduled = false;
   /** The last writeSome was short: this end owes the kernel writable() once the peer has room. */
   #blocked = false;
@@ -125,6 +127,11 @@ class MemoryDriver implements SocketDriver {
     this.#scheduleDelivery();
   }
 
+  readInto(into: Uint8Array): void {
+    this.#offer = into;
+    this.#scheduleDelivery(true);
+  }
+
   // No Nagle and no idle network path in memory: both options have nothing to change.
   setNoDelay(): void {}
   setKeepAlive(): void {}
@@ -139,7 +146,7 @@ class MemoryDriver implements SocketDriver {
   }
 
   #scheduleDelivery(evenIfPaused = false): void {
-    if (this.#deliveryScheduled || this.#gone || (!this.#reading && !evenIfPaused)) return;
+    if (this.#deliveryScheduled || this.#gone || (!this.#reading && !evenIfPaused && this.#offer === undefined)) return;
     this.#deliveryScheduled = true;
     // A macrotask, not a microtask: delivery must interleave with timers and I/O as a socket's
     // would. setImmediate (on every runtime wireline supports) is that, without setTimeout's
@@ -159,6 +166,11 @@ class MemoryDriver implements SocketDriver {
       this.peer.#wakeWriter();
       return;
     }
+    const into = this.#offer;
+    if (into !== undefined) {
+      this.#deliverInto(into, sink);
+      return;
+    }
     // The kernel may pause reading from inside received(): check before every chunk.
     while (this.#reading && this.#inbound.length > 0 && !this.#gone) {
       const chunk = this.#inbound.shift()!;
@@ -169,6 +181,26 @@ class MemoryDriver implements SocketDriver {
       this.#endDelivered = true;
       sink.peerEnded();
     }
+    this.peer.#wakeWriter();
+  }
+
+  /** Pull mode: the next bytes are copied into the caller's buffer (a socket's read would fill it). */
+  #deliverInto(into: Uint8Array, sink: DriverSink): void {
+    const head = this.#inbound[0];
+    if (head === undefined) {
+      if (!this.#inboundEnd || this.#endDelivered) return; // nothing yet: the next write or FIN schedules delivery
+      this.#offer = undefined;
+      this.#endDelivered = true;
+      sink.peerEnded();
+      return;
+    }
+    this.#offer = undefined;
+    const n = Math.min(head.length, into.length);
+    into.set(n === head.length ? head : head.subarray(0, n));
+    if (n === head.length) this.#inbound.shift();
+    else this.#inbound[0] = head.subarray(n);
+    this.#inboundBytes -= n;
+    sink.received(into.subarray(0, n));
     this.peer.#wakeWriter();
   }
 

@@ -179,7 +179,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #lent: Uint8Array | undefined;
   #readError: NetError | undefined;
   /** The pending read's settlers, as two fields: no object per read, and none held by an idle reader. */
-  #resolveRead: ((r: IteratorResult<Uint8Array>) => void) | undefined;
+  #resolveRead: ((r: IteratorResult<Uint8Array>) => void) | ((n: number | null) => void) | undefined;
+  /** The caller's buffer of a pending read(into); undefined while an iterator step (or nothing) is pending. */
+  #into: Uint8Array | undefined;
   #rejectRead: ((e: NetError) => void) | undefined;
 
   #drain: Promise<void> | undefined;
@@ -527,6 +529,87 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#raw.ref?.();
   }
 
+  /**
+   * Reads the next bytes into `into`, and resolves with how many it filled:
+   * at least 1, at most `into.length`, as many as have arrived. Resolves
+   * with `null` at the peer's EOF (and again on every later call), rejects
+   * with the connection's {@link NetError} if it failed. A `close()` while a
+   * read is pending settles it with `null`.
+   *
+   * Where the runtime reads into memory it is given (plain and TLS), the
+   * bytes go straight into `into`: no allocation and no copy per read, so a
+   * loop that reuses one buffer runs at the raw socket's speed. Where the
+   * runtime pushes chunks, the bytes are copied from the chunk it pushed.
+   *
+   * One read at a time: a second call, or an iteration step, while a read is
+   * pending rejects with ERR_INVALID_STATE. Reads and iteration may follow
+   * one another: bytes come in order, whichever asks. `into` belongs to the
+   * pending read until it settles.
+   *
+   * @example
+   * ```ts
+   * import { connect } from "wireline";
+   * const conn = await connect("127.0.0.1:9000");
+   * const buf = new Uint8Array(64 * 1024);
+   * let total = 0;
+   * for (let n; (n = await conn.read(buf)) !== null; ) total += n; // buf[0..n) is valid until the next read
+   * console.log(`${total} bytes, then EOF`);
+   * ```
+   */
+  read(into: Uint8Array): Promise<number | null> {
+    if (!(into instanceof Uint8Array) || into.length === 0) {
+      return quietReject(new NetError("ERR_INVALID_OPTION", `read() takes a non-empty Uint8Array to fill, got ${into instanceof Uint8Array ? "an empty one" : String(into)}`));
+    }
+    if (this.#resolveRead) return quietReject(this.#alreadyReading());
+    if (this.#recycle) this.#giveBack();
+    this.#reading = true;
+    if (this.#queuedBytes > 0) {
+      const n = this.#copyQueued(into);
+      if (n > 0) return Promise.resolve(n);
+    }
+    if (this.#readError) return Promise.reject(this.#readError);
+    if (this.#eof) {
+      this.#closeAfterEof();
+      return Promise.resolve(null);
+    }
+    this.#into = into;
+    const p = new Promise<number | null>((resolve, reject) => {
+      this.#resolveRead = resolve;
+      this.#rejectRead = reject;
+    });
+    // A paused connection reads nothing until resume(); push runtimes deliver the next chunk to #onData.
+    if (!this.#paused && this.#raw.readInto) this.#raw.readInto(into);
+    return p;
+  }
+
+  #alreadyReading(): NetError {
+    return new NetError("ERR_INVALID_STATE", "a read is already pending on this connection: await it before reading again", { address: this.#label });
+  }
+
+  /** Fills `into` from the chunks that arrived before anyone asked; a chunk partly taken keeps its rest at the head. */
+  #copyQueued(into: Uint8Array): number {
+    const chunks = this.#chunks!;
+    let n = 0;
+    while (n < into.length && chunks.length > 0) {
+      const head = chunks[0]!;
+      const room = into.length - n;
+      if (head.length <= room) {
+        into.set(head, n);
+        n += head.length;
+        chunks.shift();
+        this.#recycle?.(head);
+      } else {
+        into.set(head.subarray(0, room), n);
+        chunks[0] = head.subarray(room);
+        n += room;
+      }
+    }
+    this.#queuedBytes -= n;
+    // Push runtimes refill the queue; a pull-mode reader asks for what it wants instead.
+    if (!this.#raw.readInto && this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && !this.#paused && !this.#eof) this.#raw.resume();
+    return n;
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     return Connection.#link(Connection.#iterator, this);
   }
@@ -589,7 +672,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve(DONE);
     }
     this.#reading = true;
-    if (this.#resolveRead) return Promise.reject(new Error("Connection is already being read by another iterator"));
+    if (this.#resolveRead) return Promise.reject(this.#into ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
+    // After read(into) the socket may be in pull mode: iteration wants chunks pushed.
+    if (this.#raw.readInto && !this.#paused) this.#raw.resume();
     return new Promise((resolve, reject) => {
       this.#resolveRead = resolve;
       this.#rejectRead = reject;
@@ -601,13 +686,34 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const resolve = this.#resolveRead;
     if (resolve) {
       this.#resolveRead = this.#rejectRead = undefined;
-      if (this.#recycle) this.#lent = chunk;
-      resolve({ value: chunk, done: false });
+      const into = this.#into;
+      if (into === undefined) {
+        if (this.#recycle) this.#lent = chunk;
+        (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
+        return;
+      }
+      this.#into = undefined;
+      (resolve as (n: number | null) => void)(this.#fill(into, chunk));
       return;
     }
     (this.#chunks ??= []).push(chunk);
     this.#queuedBytes += chunk.length;
     if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#raw.pause();
+  }
+
+  /** Answers a pending read(into) with `chunk`: read straight into `into` (pull mode) or copied, the rest queued. */
+  #fill(into: Uint8Array, chunk: Uint8Array): number {
+    if (chunk.buffer === into.buffer && chunk.byteOffset === into.byteOffset) return chunk.length;
+    if (chunk.length <= into.length) {
+      into.set(chunk);
+      this.#recycle?.(chunk);
+      return chunk.length;
+    }
+    into.set(chunk.subarray(0, into.length));
+    (this.#chunks ??= []).push(chunk.subarray(into.length));
+    this.#queuedBytes += chunk.length - into.length;
+    if (this.#queuedBytes >= READ_HIGH_WATER_MARK) this.#raw.pause();
+    return into.length;
   }
 
   #onEnd(): void {
@@ -663,10 +769,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const reject = this.#rejectRead;
     if (!resolve || !reject || (this.#chunks?.length ?? 0) > 0) return;
     this.#resolveRead = this.#rejectRead = undefined;
+    const into = this.#into;
+    this.#into = undefined;
     if (this.#readError) reject(this.#readError);
     else {
       this.#closeAfterEof();
-      resolve(DONE);
+      if (into === undefined) (resolve as (r: IteratorResult<Uint8Array>) => void)(DONE);
+      else (resolve as (n: number | null) => void)(null);
     }
   }
 }

@@ -90,6 +90,16 @@ export interface RawSocket {
    * whose runtime hands out fresh memory anyway (Node, Bun) leave it out.
    */
   readonly recycle?: ((chunk: Uint8Array) => void) | undefined;
+  /**
+   * Optional, pull mode: stop reading on the socket's own schedule, and read
+   * the next bytes straight into `into`; they arrive through `onData` as a
+   * view of `into`. Bytes that were already read (held, or in flight) arrive
+   * first instead, as ordinary chunks. One call asks for one chunk; reading
+   * then stays paused until the next call or `resume()`, which returns to
+   * push mode. Present only where the runtime reads into the caller's memory;
+   * elsewhere the receiver copies from pushed chunks.
+   */
+  readonly readInto?: ((into: Uint8Array) => void) | undefined;
   /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
   readonly localAddress: SocketAddress | undefined;

@@ -35,12 +35,20 @@ export function bulkPayload(): Uint8Array {
   return new Uint8Array(CHUNK).fill(0x5a);
 }
 
+/** How the wireline receiver reads: iterating over chunks, or `read(into)` into one reused buffer. */
+export type BulkReader = "iterate" | "read-into";
+
 /** wireline; `listen` and `connect` choose plain TCP or TLS. */
-export async function wirelineBulk(net: Net, total: number, listen: ListenOptions, connect?: ConnectOptions): Promise<Measurement> {
+export async function wirelineBulk(net: Net, total: number, listen: ListenOptions, connect?: ConnectOptions, reader: BulkReader = "iterate"): Promise<Measurement> {
   const done = signal<number>();
   const server = await net.listen(listen, async (conn) => {
     let got = 0;
-    for await (const chunk of conn) got += chunk.length;
+    if (reader === "iterate") {
+      for await (const chunk of conn) got += chunk.length;
+    } else {
+      const buf = new Uint8Array(CHUNK);
+      for (let n; (n = await conn.read(buf)) !== null; ) got += n;
+    }
     done.resolve(got);
   });
   const conn = await net.connect({ hostname: "127.0.0.1", port: portOf(server.address) }, connect);

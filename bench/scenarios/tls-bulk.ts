@@ -15,6 +15,7 @@ import {
   MiB,
   rawBulk,
   wirelineBulk,
+  type BulkReader,
   type BunBulkEnds,
   type DenoBulkEnds,
   type NodeBulkEnds,
@@ -97,13 +98,14 @@ const bunEnds: BunBulkEnds = {
   },
 };
 
-function wireline(net: Net, total: number, borrowedChunks = false): Promise<Measurement> {
+function wireline(net: Net, total: number, borrowedChunks = false, reader: BulkReader = "iterate"): Promise<Measurement> {
   const certs = benchCerts();
   return wirelineBulk(
     net,
     total,
     { hostname: "127.0.0.1", port: 0, tls: { cert: certs.cert, key: certs.key }, borrowedChunks },
     { tls: { ca: certs.ca, serverName: SERVER_NAME } },
+    reader,
   );
 }
 
@@ -120,5 +122,6 @@ export const tlsBulk: Scenario = {
     wirelineVariant((net, total) => wireline(net, total)),
     rawVariant(rawBulk({ node: nodeEnds, deno: denoEnds, bun: bunEnds })),
     wirelineOptionVariant("wireline-borrowed", "wireline, borrowedChunks: true", (net, total) => wireline(net, total, true)),
+    wirelineOptionVariant("wireline-read-into", "wireline read(into)", (net, total) => wireline(net, total, false, "read-into")),
   ],
 };

@@ -135,6 +135,16 @@ export interface SocketDriver {
    * reuse (borrowed-chunk mode; Deno reads into JavaScript memory).
    */
   recycle?(chunk: Uint8Array): void;
+  /**
+   * Optional, pull mode (a runtime whose reads fill a buffer the caller
+   * passes): read once, straight into `into`, and report the
+   * result as usual: {@link DriverSink.received} with a view of `into`,
+   * {@link DriverSink.peerEnded}, or {@link DriverSink.closed}. The kernel
+   * calls it only while reading is paused and owes nothing else; a read the
+   * driver already had in flight answers it instead (its report comes
+   * first, and `into` is then left untouched). One call, one report.
+   */
+  readInto?(into: Uint8Array): void;
   /** Optional: the socket stops keeping the process alive (Node/Bun `socket.unref()`, Deno `conn.unref()`). */
   unref?(): void;
   /** Optional: undoes {@link SocketDriver.unref}. */

@@ -12,6 +12,8 @@
  *   until the peer's EOF, release) bounded by a close timeout;
  * - delivery: data, EOF and close that came before `start()` or while paused
  *   are held and replayed in order; EOF once; `onClose` once and last;
+ * - pull mode (`readInto`), where the driver reads into the receiver's buffer:
+ *   the same delivery, one chunk per request;
  * - flush before STARTTLS.
  *
  * @module
@@ -55,6 +57,7 @@ const RELEASED_HERE = 1 << 14;
 const CLOSE_REPORTED = 1 << 15;
 const SCHEDULED = 1 << 16;
 const DETACHED = 1 << 17;
+const PULLING = 1 << 18;
 
 /**
  * Default bound, in ms, on a graceful close: flushing, FIN and lingering for
@@ -141,7 +144,7 @@ class KernelSocket implements RawSocket, DriverSink {
   #unsent: UnsentWrites | undefined;
 
   /**
-   * The eighteen yes/no states below, as bits of one number: a server holds
+   * The nineteen yes/no states below, as bits of one number: a server holds
    * many idle sockets, and a field each cost ~140 bytes per socket. Plain
    * (TypeScript-private) accessors, not `#` ones: V8 inlines these, while a
    * `#` accessor costs ~10 ns per access.
@@ -189,6 +192,9 @@ class KernelSocket implements RawSocket, DriverSink {
   /** Detached by startTls(): the upgraded socket owns the connection. */
   private get detached(): boolean { return (this.#flags & DETACHED) !== 0; }
   private set detached(on: boolean) { this.#flags = on ? this.#flags | DETACHED : this.#flags & ~DETACHED; }
+  /** Pull mode: the driver reads only when readInto() asks, until resume() returns to push mode. */
+  private get pulling(): boolean { return (this.#flags & PULLING) !== 0; }
+  private set pulling(on: boolean) { this.#flags = on ? this.#flags | PULLING : this.#flags & ~PULLING; }
 
   /** Read only when closing: not worth a field per socket. */
   get #clock(): Clock {
@@ -199,6 +205,7 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#driver = driver;
     this.#options = options;
     this.recycle = driver.recycle === undefined ? undefined : (chunk) => this.#recycle(chunk);
+    this.readInto = driver.readInto === undefined ? undefined : (into) => this.#readInto(into);
     driver.attach(this);
   }
 
@@ -244,8 +251,9 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   resume(): void {
-    if (!this.paused) return;
+    if (!this.paused && !this.pulling) return;
     this.paused = false;
+    this.pulling = false;
     if (this.#handlers === undefined) return;
     if (this.#held !== undefined || (this.peerHasEnded && !this.endReported) || this.driverClosed) this.#schedule();
     else this.#read(true);
@@ -377,6 +385,23 @@ class KernelSocket implements RawSocket, DriverSink {
 
   ref(): void {
     if (!this.released) this.#driver.ref?.();
+  }
+
+  /** Present only where the driver reads into memory it is given (pull mode). */
+  readonly readInto: ((into: Uint8Array) => void) | undefined;
+
+  #readInto(into: Uint8Array): void {
+    // Closing or closed: the close report settles the request. Lingering reads on its own, discarding.
+    if (this.released || this.detached || this.closeReported || this.lingering || this.#handlers === undefined) return;
+    // A request for data overrides a pause the receiver made for its own buffer limit.
+    this.paused = false;
+    this.pulling = true;
+    if (this.#held !== undefined || (this.peerHasEnded && !this.endReported) || this.driverClosed) {
+      this.#schedule(); // what was read earlier comes first, in order
+      return;
+    }
+    this.#read(false);
+    this.#driver.readInto!(into);
   }
 
   /** Present only where the driver reuses read memory (borrowed chunks). */
@@ -670,7 +695,7 @@ class KernelSocket implements RawSocket, DriverSink {
       this.closeReported = true;
       this.#handlers = DETACHED_HANDLERS;
       handlers.onClose(this.#closeError);
-    } else if (!this.lingering) {
+    } else if (!this.lingering && !this.pulling) {
       this.#read(true);
     }
   }
