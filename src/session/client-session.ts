@@ -155,6 +155,8 @@ export class ClientSession<T> {
       this.#token = message.token;
       link.maxMessageBytes = this.#state.window.bytes + DATA_HEADER_BYTES;
       this.#state.attach(link, message.lastReceived, message.window);
+      const state = this.#state;
+      link.onData = (seq, ack, payload) => state.receiveData(seq, ack, payload);
       this.#hooks.session({ id: sessionIdText(message.id), resumed: message.resumed });
       return true;
     }

@@ -199,15 +199,29 @@ export function encodeRefused(reason: RefusedReason, text: string): Uint8Array {
  * ```
  */
 export function encodeDataHeader(seq: number, ack: number, payloadBytes: number): Uint8Array {
-  // By hand, without a DataView: this runs once per frame.
   const bytes = new Uint8Array(DATA_HEADER_BYTES);
-  putU32(bytes, 0, 17 + payloadBytes);
-  bytes[4] = MessageType.Data;
-  putU32(bytes, 5, Math.floor(seq / TWO_32));
-  putU32(bytes, 9, seq >>> 0);
-  putU32(bytes, 13, Math.floor(ack / TWO_32));
-  putU32(bytes, 17, ack >>> 0);
+  putDataHeader(bytes, 0, seq, ack, payloadBytes);
   return bytes;
+}
+
+/**
+ * Writes a DATA header into `target` at `at` (by hand, without a DataView:
+ * this runs once per frame); the payload's `payloadBytes` follow it.
+ *
+ * @example
+ * ```ts
+ * import { DATA_HEADER_BYTES, putDataHeader } from "./envelope.ts";
+ * const message = new Uint8Array(DATA_HEADER_BYTES + 3);
+ * putDataHeader(message, 0, 7, 3, 3);
+ * ```
+ */
+export function putDataHeader(target: Uint8Array, at: number, seq: number, ack: number, payloadBytes: number): void {
+  putU32(target, at, 17 + payloadBytes);
+  target[at + 4] = MessageType.Data;
+  putU32(target, at + 5, Math.floor(seq / TWO_32));
+  putU32(target, at + 9, seq >>> 0);
+  putU32(target, at + 13, Math.floor(ack / TWO_32));
+  putU32(target, at + 17, ack >>> 0);
 }
 
 function putU32(bytes: Uint8Array, at: number, value: number): void {
@@ -221,7 +235,17 @@ function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
 }
 
-function readU64(bytes: Uint8Array, at: number): number {
+/**
+ * The big-endian 64-bit number at `at` (a sequence number or an
+ * acknowledgement); `ERR_SESSION_PROTOCOL` beyond 2^53.
+ *
+ * @example
+ * ```ts
+ * import { readU64 } from "./envelope.ts";
+ * readU64(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 7]), 0); // 7
+ * ```
+ */
+export function readU64(bytes: Uint8Array, at: number): number {
   const value = readU32(bytes, at) * TWO_32 + readU32(bytes, at + 4);
   if (!Number.isSafeInteger(value)) throw protocolError(`a sequence number beyond 2^53 (${value})`);
   return value;

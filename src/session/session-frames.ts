@@ -29,7 +29,10 @@ export class SessionFrames<T> {
   readonly #state: SessionState;
   readonly #codec: Codec<T> | undefined;
   #decoder: FrameDecoder<T> | undefined;
-  #decoded: T[] = [];
+  /** Frames decoded and not yet read, from `#head` on. */
+  readonly #decoded: T[] = [];
+  #head = 0;
+  readonly #push = (frame: T): void => void this.#decoded.push(frame);
 
   constructor(state: SessionState, codec: Codec<T> | undefined) {
     this.#state = state;
@@ -65,14 +68,34 @@ export class SessionFrames<T> {
     this.#decoder = this.#codec?.createDecoder();
   }
 
-  /** The next frame. */
-  async next(): Promise<IteratorResult<T>> {
-    while (this.#decoded.length === 0) {
+  /** The next frame: without a promise job of its own when one is already received. */
+  next(): Promise<IteratorResult<T>> {
+    const decoder = this.#decoder;
+    if (!decoder) return this.#state.next() as Promise<IteratorResult<T>>;
+    for (;;) {
+      if (this.#head < this.#decoded.length) return Promise.resolve({ value: this.#shift(), done: false });
+      const payload = this.#state.poll();
+      if (payload === undefined) return this.#wait(decoder);
+      decoder.decode(payload, this.#push);
+    }
+  }
+
+  async #wait(decoder: FrameDecoder<T>): Promise<IteratorResult<T>> {
+    while (this.#head === this.#decoded.length) {
       const result = await this.#state.next();
       if (result.done) return result;
-      if (!this.#decoder) return { value: result.value as T, done: false };
-      this.#decoder.decode(result.value, (frame) => this.#decoded.push(frame));
+      // A new session may have replaced the decoder meanwhile.
+      (this.#decoder ?? decoder).decode(result.value, this.#push);
     }
-    return { value: this.#decoded.shift()!, done: false };
+    return { value: this.#shift(), done: false };
+  }
+
+  #shift(): T {
+    const frame = this.#decoded[this.#head]!;
+    if (++this.#head === this.#decoded.length) {
+      this.#decoded.length = 0;
+      this.#head = 0;
+    }
+    return frame;
   }
 }
