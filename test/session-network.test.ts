@@ -324,6 +324,60 @@ describe("sessions over loopback", () => {
     expect(server.sessions).toMatchObject({ active: 1, created: 2 });
   });
 
+  it("stops for good, saying why, when the server does not speak the session protocol: a plain listen(), or a peer sending garbage", async () => {
+    const plainEcho = async (conn: Connection) => {
+      for await (const chunk of conn) await conn.write(chunk);
+    };
+    const garbage = async (conn: Connection) => {
+      await conn.write(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n"));
+      await conn.closed;
+    };
+    for (const handler of [plainEcho, garbage]) {
+      let accepted = 0;
+      const server = await listenWith(transport, { hostname: "127.0.0.1", port: 0 }, (conn: Connection) => {
+        accepted++;
+        return handler(conn);
+      });
+      cleanups.push(() => server.close({ timeout: 1_000 }));
+      const client = sessionClient(portOf(server.address));
+      const errors: NetError[] = [];
+      client.on("error", (error) => void errors.push(error));
+      const sent = client.send(seqFrame(1));
+      const reading = (async () => {
+        for await (const _ of client);
+      })();
+      const [sending, read] = await Promise.allSettled([sent, reading]);
+      expect(sending).toMatchObject({ status: "rejected", reason: { code: "ERR_SESSION_PROTOCOL", message: expect.stringMatching(/does not speak the wireline session protocol/) } });
+      expect(read).toMatchObject({ status: "rejected", reason: { code: "ERR_SESSION_PROTOCOL" } });
+      expect(await client.closed).toMatchObject({ code: "ERR_SESSION_PROTOCOL" });
+      expect(client.state).toBe("closed");
+      expect(errors.map((e) => e.code)).toEqual(["ERR_SESSION_PROTOCOL"]);
+      await expect(client.send(seqFrame(2))).rejects.toMatchObject({ code: "ERR_SESSION_PROTOCOL" });
+      await delay(50); // room for a retry, if there were one
+      expect(accepted).toBe(1);
+    }
+  });
+
+  it("retries a handshake cut by a reset or a timeout, then opens the session", async () => {
+    const server = await sessionServer(true, async (session) => {
+      for await (const frame of session) await session.send(frame);
+    });
+    const proxy = await FaultProxy.start(`127.0.0.1:${portOf(server.address)}`);
+    cleanups.push(() => proxy.close());
+    await proxy.setMode("reset");
+    const client = sessionClient(proxy.port, { handshakeTimeout: 100 });
+    const causes: string[] = [];
+    client.on("reconnecting", ({ error }) => void causes.push(error.code));
+    const sent = client.send(seqFrame(1));
+    await until(() => causes.length >= 2, "two handshakes cut by a reset");
+    await proxy.setMode("blackhole");
+    await until(() => causes.includes("ETIMEDOUT"), "a handshake to time out");
+    await proxy.setMode("pass");
+    await sent;
+    expect(client.state).toBe("open");
+    expect(causes.filter((code) => code === "ERR_SESSION_PROTOCOL")).toEqual([]);
+  });
+
   it("a slow consumer: the window holds the sender back, and what waits unread stays bounded", async () => {
     const WINDOW = 8;
     let resolved = 0;
