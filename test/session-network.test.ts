@@ -147,7 +147,7 @@ describe("sessions over loopback", () => {
   });
 
   it("delivers every frame exactly once and in order, both ways, while the proxy resets the connection", { timeout: 120_000 }, async () => {
-    const COUNT = 10_000;
+    const COUNT = 50_000;
     const RESETS = 20;
     const fromClient: number[] = [];
     let serverSent = 0;
