@@ -65,11 +65,13 @@ export class SessionLink implements SessionSink {
    * and so are small parts; a large part goes out on its own, uncopied, so
    * it must not change until it is acknowledged.
    */
-  writeData(seq: number, ack: number, parts: readonly Uint8Array[], bytes: number): void {
+  writeData(seq: number, ack: number, parts: Uint8Array | readonly Uint8Array[], bytes: number): void {
     if (bytes >= LARGE_PART) {
       const at = this.#room(DATA_HEADER_BYTES);
       putDataHeader(this.#batch!, at, seq, ack, bytes);
       this.#used = at + DATA_HEADER_BYTES;
+      this.flush();
+      if (parts instanceof Uint8Array) return this.#send(parts);
       for (const part of parts) {
         if (part.length === 0) continue;
         this.flush();
@@ -81,10 +83,15 @@ export class SessionLink implements SessionSink {
     const batch = this.#batch!;
     putDataHeader(batch, at, seq, ack, bytes);
     at += DATA_HEADER_BYTES;
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i]!;
-      batch.set(part, at);
-      at += part.length;
+    if (parts instanceof Uint8Array) {
+      batch.set(parts, at);
+      at += bytes;
+    } else {
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i]!;
+        batch.set(part, at);
+        at += part.length;
+      }
     }
     this.#used = at;
   }

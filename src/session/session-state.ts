@@ -28,7 +28,7 @@ const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true
 export interface SessionSink {
   write(bytes: Uint8Array): void;
   /** Writes one DATA message: a header for `seq`, `ack` and `bytes`, then `parts`. Without it, `write` takes the header and each part. */
-  writeData?(seq: number, ack: number, parts: readonly Uint8Array[], bytes: number): void;
+  writeData?(seq: number, ack: number, parts: Uint8Array | readonly Uint8Array[], bytes: number): void;
   /** Writes at once what the sink may have batched: before the connection closes. */
   flush?(): void;
 }
@@ -149,14 +149,14 @@ export class SessionState {
    * `ERR_SESSION_LOST` if the session is lost first, or the error it ended with.
    */
   send(payload: Uint8Array): Promise<void> {
-    return this.sendParts([payload], payload.length);
+    return this.sendParts(payload, payload.length);
   }
 
   /**
    * {@link SessionState.send} for a frame in `parts` (of `bytes` in all),
    * which go out one after another; none may change until the send settles.
    */
-  sendParts(parts: readonly Uint8Array[], bytes: number): Promise<void> {
+  sendParts(parts: Uint8Array | readonly Uint8Array[], bytes: number): Promise<void> {
     if (this.#ended) return rejectedWith(this.#ended);
     const window = this.#sendWindow;
     if (bytes > window.bytes) {
@@ -348,7 +348,9 @@ export class SessionState {
     this.#cancelAckTimer();
     if (sink.writeData !== undefined) return sink.writeData(item.seq, ack, item.parts, item.bytes);
     sink.write(encodeDataHeader(item.seq, ack, item.bytes));
-    for (const part of item.parts) if (part.length > 0) sink.write(part);
+    const parts = item.parts;
+    if (parts instanceof Uint8Array) sink.write(parts);
+    else for (const part of parts) if (part.length > 0) sink.write(part);
   }
 
   #acknowledged(ack: number): void {
