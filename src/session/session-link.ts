@@ -15,6 +15,7 @@ import type { SessionSink } from "./session-state.ts";
 const noop = (): void => {};
 /** Messages written in one tick go out in one write of up to this many bytes. */
 const BATCH_BYTES = 64 * 1024;
+const MIN_BATCH_BYTES = 1024;
 /** A DATA payload this large is written on its own rather than copied into the batch. */
 const LARGE_PART = 16 * 1024;
 
@@ -36,6 +37,8 @@ export class SessionLink implements SessionSink {
   /** The messages of this tick, written side by side; handed to the connection whole, then replaced (never reused). */
   #batch: Uint8Array | undefined;
   #used = 0;
+  /** Size of the next batch: it grows (×4) while ticks overflow it, up to BATCH_BYTES, and shrinks when quiet. */
+  #size = MIN_BATCH_BYTES;
   #flushQueued = false;
   /** Once the handshake is done: takes each DATA message (sequence, acknowledgement, owned payload) instead of `run`'s handler. */
   onData: ((seq: number, ack: number, payload: Uint8Array) => void) | undefined;
@@ -96,14 +99,22 @@ export class SessionLink implements SessionSink {
     this.#used = at;
   }
 
-  /** Where `bytes` more go in the batch (flushing a full one first), with a flush queued for the end of the tick. */
+  /** Where `bytes` more go in the batch (grown, or flushed when full), with a flush queued for the end of the tick. */
   #room(bytes: number): number {
     let batch = this.#batch;
     if (batch !== undefined && this.#used + bytes > batch.length) {
-      this.flush();
-      batch = undefined;
+      if (batch.length < BATCH_BYTES) {
+        // This tick outgrew the batch: a larger one takes over what it holds.
+        this.#size = Math.min(BATCH_BYTES, batch.length * 4);
+        const larger = new Uint8Array(Math.max(this.#size, this.#used + bytes));
+        larger.set(batch.subarray(0, this.#used));
+        this.#batch = batch = larger;
+      } else {
+        this.flush();
+        batch = undefined;
+      }
     }
-    if (batch === undefined) this.#batch = new Uint8Array(Math.max(BATCH_BYTES, bytes));
+    if (batch === undefined) this.#batch = new Uint8Array(Math.max(this.#size, bytes));
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => {
@@ -121,6 +132,8 @@ export class SessionLink implements SessionSink {
     const batch = this.#batch!;
     this.#batch = undefined;
     this.#used = 0;
+    // A quiet link gets small batches again (one message per tick would otherwise cost a 64 KiB array each).
+    if (used * 4 < this.#size) this.#size = Math.max(MIN_BATCH_BYTES, this.#size >>> 1);
     // The connection may hold the bytes until they are sent: the next batch is a new array.
     this.#send(batch.subarray(0, used));
   }
