@@ -324,6 +324,26 @@ describe("sessions over loopback", () => {
     expect(server.sessions).toMatchObject({ active: 1, created: 2 });
   });
 
+  it("keeps what it received intact on a server whose chunks are borrowed (recycled after each read)", async () => {
+    const COUNT = 2_000;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const seen: number[] = [];
+    const server = await listenWith(transport, { hostname: "127.0.0.1", port: 0, borrowedChunks: true, session: true }, async (session) => {
+      // The frames pile up unread across many reads before the handler looks at any.
+      await released;
+      for await (const frame of session) if (seen.push(seqOf(frame)) === COUNT) break;
+    });
+    cleanups.push(() => server.close({ timeout: 1_000 }));
+    const client = sessionClient(portOf(server.address), { session: { window: { frames: 4 * COUNT, bytes: 1 << 20 } } });
+    for (let i = 1; i <= COUNT; i++) void client.send(seqFrame(i, 64)).catch(() => {});
+    await until(() => server.sessions!.active === 1, "the session");
+    await delay(100);
+    release();
+    await until(() => seen.length === COUNT, "every frame to be read");
+    expect(seen).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
+  });
+
   it("stops for good, saying why, when the server does not speak the session protocol: a plain listen(), or a peer sending garbage", async () => {
     const plainEcho = async (conn: Connection) => {
       for await (const chunk of conn) await conn.write(chunk);

@@ -9,7 +9,6 @@
 import type { Connection } from "../connection.ts";
 import { NetError, toNetError } from "../errors.ts";
 import { DATA_HEADER_BYTES, decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, MessageType, putDataHeader, readU64, type SessionMessage } from "./envelope.ts";
-import { PayloadPool } from "./payload-pool.ts";
 import type { SessionSink } from "./session-state.ts";
 
 const noop = (): void => {};
@@ -33,7 +32,6 @@ const LARGE_PART = 16 * 1024;
 export class SessionLink implements SessionSink {
   readonly conn: Connection;
   readonly #reader = new MessageReader(MAX_HANDSHAKE_BYTES);
-  readonly #pool = new PayloadPool();
   /** The messages of this tick, written side by side; handed to the connection whole, then replaced (never reused). */
   #batch: Uint8Array | undefined;
   #used = 0;
@@ -158,19 +156,24 @@ export class SessionLink implements SessionSink {
     const emit = (body: Uint8Array): void => {
       const data = this.onData;
       if (data !== undefined && body[0] === MessageType.Data) {
-        // The per-frame path: no message object. The chunk may be recycled or kept whole by a view: the session keeps its own copy.
+        // The per-frame path: no message object, and the payload is a view of the chunk's own copy.
         if (body.length < 17) throw new NetError("ERR_SESSION_PROTOCOL", "a DATA message too short");
-        data(readU64(body, 1), readU64(body, 9), this.#pool.copy(body.subarray(17)));
+        data(readU64(body, 1), readU64(body, 9), body.subarray(17));
         return;
       }
       const message = decodeMessage(body);
-      onMessage(message.type === MessageType.Data ? { type: message.type, seq: message.seq, ack: message.ack, payload: this.#pool.copy(message.payload) } : message);
+      onMessage(message);
     };
     try {
       for await (const chunk of conn) {
         onChunk?.();
-        // A plain view: a Node Buffer's subarray() is slower, and the reader takes one per message.
-        this.#reader.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), emit);
+        // The chunk may be borrowed (recycled after this step) and the session keeps payloads
+        // until its application reads them: one copy per chunk, exactly its size, whose views
+        // the payloads are. A payload then keeps alive at most the chunk it came in, which it
+        // shares with the frames next to it: memory stays within the unread bytes plus about two chunks.
+        const owned = new Uint8Array(chunk.byteLength);
+        owned.set(chunk);
+        this.#reader.push(owned, emit);
       }
     } catch (error) {
       conn.destroy(toNetError(error));
