@@ -44,6 +44,8 @@ const TARGETS = [
   { scenario: "storm", label: "reconnect storm, peak accepts", vs: "raw", min: 0.9 },
   // Issue 13: pipelined request/reply through redis-server, against ioredis in the same run.
   { scenario: "requests", label: "pipelined requests", vs: "ioredis", min: 0.9 },
+  // Issue 14: a resumable session against plain framed() in the same run.
+  { scenario: "sessions", label: "session", vs: "framed", min: 0.8 },
 ];
 
 /** Secondary numbers shown per variant for the issue-12 scenarios (medians over repetitions). */

@@ -22,10 +22,11 @@ import { pingPong } from "./scenarios/ping-pong.ts";
 import { reconnectStorm } from "./scenarios/reconnect-storm.ts";
 import { requests } from "./scenarios/requests.ts";
 import { scale } from "./scenarios/scale.ts";
+import { sessions } from "./scenarios/sessions.ts";
 import { smallMessages } from "./scenarios/small-messages.ts";
 import { tlsBulk } from "./scenarios/tls-bulk.ts";
 
-const SCENARIOS: readonly Scenario[] = [bulk, tlsBulk, pingPong, smallMessages, accept, idle, scale, reconnectStorm, requests];
+const SCENARIOS: readonly Scenario[] = [bulk, tlsBulk, pingPong, smallMessages, accept, idle, scale, reconnectStorm, requests, sessions];
 
 /** A run that hangs (a lost wake-up, a peer that never closes) must still end. */
 const WATCHDOG_MS = 300_000;

@@ -147,7 +147,7 @@ describe("sessions over loopback", () => {
   });
 
   it("delivers every frame exactly once and in order, both ways, while the proxy resets the connection", { timeout: 120_000 }, async () => {
-    const COUNT = 10_000;
+    const COUNT = 50_000;
     const RESETS = 20;
     const fromClient: number[] = [];
     let serverSent = 0;
@@ -322,6 +322,80 @@ describe("sessions over loopback", () => {
     await first.close();
     await sent; // the slot freed when the first client closed its session
     expect(server.sessions).toMatchObject({ active: 1, created: 2 });
+  });
+
+  it("keeps what it received intact on a server whose chunks are borrowed (recycled after each read)", async () => {
+    const COUNT = 2_000;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const seen: number[] = [];
+    const server = await listenWith(transport, { hostname: "127.0.0.1", port: 0, borrowedChunks: true, session: true }, async (session) => {
+      // The frames pile up unread across many reads before the handler looks at any.
+      await released;
+      for await (const frame of session) if (seen.push(seqOf(frame)) === COUNT) break;
+    });
+    cleanups.push(() => server.close({ timeout: 1_000 }));
+    const client = sessionClient(portOf(server.address), { session: { window: { frames: 4 * COUNT, bytes: 1 << 20 } } });
+    for (let i = 1; i <= COUNT; i++) void client.send(seqFrame(i, 64)).catch(() => {});
+    await until(() => server.sessions!.active === 1, "the session");
+    await delay(100);
+    release();
+    await until(() => seen.length === COUNT, "every frame to be read");
+    expect(seen).toEqual(Array.from({ length: COUNT }, (_, i) => i + 1));
+  });
+
+  it("stops for good, saying why, when the server does not speak the session protocol: a plain listen(), or a peer sending garbage", async () => {
+    const plainEcho = async (conn: Connection) => {
+      for await (const chunk of conn) await conn.write(chunk);
+    };
+    const garbage = async (conn: Connection) => {
+      await conn.write(new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n"));
+      await conn.closed;
+    };
+    for (const handler of [plainEcho, garbage]) {
+      let accepted = 0;
+      const server = await listenWith(transport, { hostname: "127.0.0.1", port: 0 }, (conn: Connection) => {
+        accepted++;
+        return handler(conn);
+      });
+      cleanups.push(() => server.close({ timeout: 1_000 }));
+      const client = sessionClient(portOf(server.address));
+      const errors: NetError[] = [];
+      client.on("error", (error) => void errors.push(error));
+      const sent = client.send(seqFrame(1));
+      const reading = (async () => {
+        for await (const _ of client);
+      })();
+      const [sending, read] = await Promise.allSettled([sent, reading]);
+      expect(sending).toMatchObject({ status: "rejected", reason: { code: "ERR_SESSION_PROTOCOL", message: expect.stringMatching(/does not speak the wireline session protocol/) } });
+      expect(read).toMatchObject({ status: "rejected", reason: { code: "ERR_SESSION_PROTOCOL" } });
+      expect(await client.closed).toMatchObject({ code: "ERR_SESSION_PROTOCOL" });
+      expect(client.state).toBe("closed");
+      expect(errors.map((e) => e.code)).toEqual(["ERR_SESSION_PROTOCOL"]);
+      await expect(client.send(seqFrame(2))).rejects.toMatchObject({ code: "ERR_SESSION_PROTOCOL" });
+      await delay(50); // room for a retry, if there were one
+      expect(accepted).toBe(1);
+    }
+  });
+
+  it("retries a handshake cut by a reset or a timeout, then opens the session", async () => {
+    const server = await sessionServer(true, async (session) => {
+      for await (const frame of session) await session.send(frame);
+    });
+    const proxy = await FaultProxy.start(`127.0.0.1:${portOf(server.address)}`);
+    cleanups.push(() => proxy.close());
+    await proxy.setMode("reset");
+    const client = sessionClient(proxy.port, { handshakeTimeout: 100 });
+    const causes: string[] = [];
+    client.on("reconnecting", ({ error }) => void causes.push(error.code));
+    const sent = client.send(seqFrame(1));
+    await until(() => causes.length >= 2, "two handshakes cut by a reset");
+    await proxy.setMode("blackhole");
+    await until(() => causes.includes("ETIMEDOUT"), "a handshake to time out");
+    await proxy.setMode("pass");
+    await sent;
+    expect(client.state).toBe("open");
+    expect(causes.filter((code) => code === "ERR_SESSION_PROTOCOL")).toEqual([]);
   });
 
   it("a slow consumer: the window holds the sender back, and what waits unread stays bounded", async () => {

@@ -17,7 +17,6 @@ import {
   type SessionMessage,
 } from "../src/session/envelope.ts";
 import { randomSecret, sameSecret, sessionIdText } from "../src/session/handshake.ts";
-import { PayloadPool } from "../src/session/payload-pool.ts";
 import { SessionState } from "../src/session/session-state.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 
@@ -106,23 +105,6 @@ describe("session wire format", () => {
     b[15] = b[15]! ^ 1;
     expect(sameSecret(a, b)).toBe(false);
     expect(sameSecret(a, a.slice())).toBe(true);
-  });
-});
-
-describe("PayloadPool", () => {
-  it("copies payloads out of the chunk: small ones side by side in a slab, large ones alone", () => {
-    const pool = new PayloadPool();
-    const chunk = new Uint8Array(4096).map((_, i) => i & 0xff);
-    const a = pool.copy(chunk.subarray(0, 10));
-    const b = pool.copy(chunk.subarray(10, 20));
-    const big = pool.copy(chunk.subarray(0, 2048));
-    chunk.fill(0); // the chunk is recycled
-    expect([...a]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(b[0]).toBe(10);
-    expect(a.buffer).toBe(b.buffer); // one slab
-    expect(big.buffer).not.toBe(a.buffer);
-    expect(big.byteLength).toBe(2048);
-    expect(big[2047]).toBe(2047 & 0xff);
   });
 });
 

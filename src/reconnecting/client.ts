@@ -388,6 +388,16 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
     } catch (error) {
       failure = toNetError(error, label);
       conn.destroy(failure);
+      if (failure.code === "ERR_SESSION_PROTOCOL") {
+        // The peer does not speak the session protocol: a retry would fail the same way, forever.
+        await conn.closed;
+        this.#unlink(link);
+        if (!this.#isClosed()) {
+          this.#emit("error", failure);
+          this.#shutdown(failure);
+        }
+        return failure;
+      }
     }
     if (!failure && !this.#isClosed()) {
       this.#state = "open";
@@ -436,7 +446,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
     // Messages batched this tick were accepted before close(): they are written, then flushed below.
     if (link) this.#unlink(link);
     this.#rejectQueued(reason);
-    this.#session?.close(reason);
+    this.#session?.close(reason, error);
     this.#opened.reject(reason);
     this.#inbox.end(error);
     this.#emit("close", { error });

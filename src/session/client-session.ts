@@ -11,7 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { Codec } from "../codec.ts";
 import type { Connection } from "../connection.ts";
 import { NetError } from "../errors.ts";
-import { DATA_HEADER_BYTES, encodeHello, encodeResume, MessageType, RefusedReason, type SessionMessage, type WindowSize } from "./envelope.ts";
+import { DATA_HEADER_BYTES, encodeHello, encodeResume, MessageType, RefusedReason, SESSION_PROTOCOL_VERSION, type SessionMessage, type WindowSize } from "./envelope.ts";
 import { sessionIdText } from "./handshake.ts";
 import { SessionFrames } from "./session-frames.ts";
 import { SessionLink } from "./session-link.ts";
@@ -70,6 +70,20 @@ export interface ClientSessionHooks {
   lost(event: SessionLostEvent): void;
 }
 
+/**
+ * A handshake that broke the protocol: the peer is not a wireline session
+ * server (a plain listen(), another service, a version this client does not
+ * speak). No retry can fix that, so the client gives up with this error.
+ */
+function notSessionServer(cause: NetError): NetError {
+  const why = cause.message.startsWith(`${cause.code}: `) ? cause.message.slice(cause.code.length + 2) : cause.message;
+  return new NetError(
+    "ERR_SESSION_PROTOCOL",
+    `the server does not speak the wireline session protocol (version ${SESSION_PROTOCOL_VERSION}): ${why}. Is it listening with { session }? The client stops: retrying cannot fix this`,
+    { cause },
+  );
+}
+
 function lostError(id: string, why: string, unconfirmed: Unconfirmed): NetError {
   const which = unconfirmed.firstSeq === undefined ? "" : ` (frames ${unconfirmed.firstSeq} to ${unconfirmed.lastSeq} of the session were sent and not acknowledged)`;
   return new NetError("ERR_SESSION_LOST", `session ${id} is lost (${why}): ${unconfirmed.count} sends were not confirmed${which}; a new session starts`);
@@ -109,7 +123,9 @@ export class ClientSession<T> {
   /**
    * Runs the handshake on `conn` and resolves once it carries the session
    * (replay sent); rejects, destroying `conn`, if the server refuses, the
-   * connection closes first, or `timeout` ms pass. Frames keep flowing on
+   * connection closes first, or `timeout` ms pass. It rejects with
+   * `ERR_SESSION_PROTOCOL` only when the server does not speak the protocol:
+   * that one is not worth a retry. Frames keep flowing on
    * `conn` until it closes. `received` is called for each chunk read.
    */
   open(conn: Connection, timeout: number, received?: () => void): Promise<void> {
@@ -135,26 +151,36 @@ export class ClientSession<T> {
       )
       .then(async () => {
         this.#clock.clearTimeout(timer);
-        if (open) this.#state.detach();
-        else settle((await conn.closed) ?? new NetError("ERR_SOCKET_CLOSED", "the server closed the connection during the session handshake"));
+        if (open) return this.#state.detach();
+        const error = (await conn.closed) ?? new NetError("ERR_SOCKET_CLOSED", "the server closed the connection during the session handshake");
+        settle(error.code === "ERR_SESSION_PROTOCOL" ? notSessionServer(error) : error);
       });
     return opened;
   }
 
-  /** Ends the session for good: tells the server (if connected), rejects pending sends with `reason`, ends reading. */
-  close(reason: NetError): void {
+  /**
+   * Ends the session for good: tells the server (if connected), rejects
+   * pending sends with `reason`, ends reading: done after the unread frames,
+   * or throwing `inboundError`.
+   */
+  close(reason: NetError, inboundError?: NetError): void {
     this.#state.sendClose();
-    this.#state.end(reason);
+    this.#state.end(reason, inboundError);
   }
 
   /** True once the handshake is done; false to keep waiting for the answer. */
   #handshake(link: SessionLink, message: SessionMessage): boolean {
     if (message.type === MessageType.Welcome) {
+      if (message.version !== SESSION_PROTOCOL_VERSION) {
+        throw new NetError("ERR_SESSION_PROTOCOL", `the server answered with session protocol version ${message.version}; this client speaks ${SESSION_PROTOCOL_VERSION}`);
+      }
       if (!message.resumed && this.#id) this.#lose("the server started a new session");
       this.#id = message.id;
       this.#token = message.token;
       link.maxMessageBytes = this.#state.window.bytes + DATA_HEADER_BYTES;
       this.#state.attach(link, message.lastReceived, message.window);
+      const state = this.#state;
+      link.onData = (seq, ack, payload) => state.receiveData(seq, ack, payload);
       this.#hooks.session({ id: sessionIdText(message.id), resumed: message.resumed });
       return true;
     }
@@ -168,6 +194,7 @@ export class ClientSession<T> {
       if (message.reason === RefusedReason.UnknownSession) link.write(encodeHello(this.#state.window));
       return false;
     }
+    if (message.reason === RefusedReason.Unsupported) throw new NetError("ERR_SESSION_PROTOCOL", `the server refused the session protocol: ${message.message}`);
     throw new NetError("ERR_SESSION_REFUSED", `the server refused the session: ${message.message}`);
   }
 

@@ -199,15 +199,29 @@ export function encodeRefused(reason: RefusedReason, text: string): Uint8Array {
  * ```
  */
 export function encodeDataHeader(seq: number, ack: number, payloadBytes: number): Uint8Array {
-  // By hand, without a DataView: this runs once per frame.
   const bytes = new Uint8Array(DATA_HEADER_BYTES);
-  putU32(bytes, 0, 17 + payloadBytes);
-  bytes[4] = MessageType.Data;
-  putU32(bytes, 5, Math.floor(seq / TWO_32));
-  putU32(bytes, 9, seq >>> 0);
-  putU32(bytes, 13, Math.floor(ack / TWO_32));
-  putU32(bytes, 17, ack >>> 0);
+  putDataHeader(bytes, 0, seq, ack, payloadBytes);
   return bytes;
+}
+
+/**
+ * Writes a DATA header into `target` at `at` (by hand, without a DataView:
+ * this runs once per frame); the payload's `payloadBytes` follow it.
+ *
+ * @example
+ * ```ts
+ * import { DATA_HEADER_BYTES, putDataHeader } from "./envelope.ts";
+ * const message = new Uint8Array(DATA_HEADER_BYTES + 3);
+ * putDataHeader(message, 0, 7, 3, 3);
+ * ```
+ */
+export function putDataHeader(target: Uint8Array, at: number, seq: number, ack: number, payloadBytes: number): void {
+  putU32(target, at, 17 + payloadBytes);
+  target[at + 4] = MessageType.Data;
+  putU32(target, at + 5, Math.floor(seq / TWO_32));
+  putU32(target, at + 9, seq >>> 0);
+  putU32(target, at + 13, Math.floor(ack / TWO_32));
+  putU32(target, at + 17, ack >>> 0);
 }
 
 function putU32(bytes: Uint8Array, at: number, value: number): void {
@@ -221,7 +235,17 @@ function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
 }
 
-function readU64(bytes: Uint8Array, at: number): number {
+/**
+ * The big-endian 64-bit number at `at` (a sequence number or an
+ * acknowledgement); `ERR_SESSION_PROTOCOL` beyond 2^53.
+ *
+ * @example
+ * ```ts
+ * import { readU64 } from "./envelope.ts";
+ * readU64(new Uint8Array([0, 0, 0, 0, 0, 0, 0, 7]), 0); // 7
+ * ```
+ */
+export function readU64(bytes: Uint8Array, at: number): number {
   const value = readU32(bytes, at) * TWO_32 + readU32(bytes, at + 4);
   if (!Number.isSafeInteger(value)) throw protocolError(`a sequence number beyond 2^53 (${value})`);
   return value;
@@ -324,6 +348,8 @@ export function decodeMessage(body: Uint8Array): SessionMessage {
 
 /** The largest message accepted before the handshake set the window: a WELCOME, or a REFUSED with its message. */
 export const MAX_HANDSHAKE_BYTES: number = 1024;
+/** A message body cut by a chunk's end is gathered into one array of its size up to this length; a larger one piece by piece. */
+const EXACT_BODY_BYTES = 64 * 1024;
 
 /**
  * Cuts a byte stream into message bodies, whatever the chunking. One reader
@@ -338,7 +364,15 @@ export const MAX_HANDSHAKE_BYTES: number = 1024;
  */
 export class MessageReader {
   #maxBytes: number;
-  #pending: Uint8Array | undefined;
+  /** A length prefix cut by the end of a chunk. */
+  readonly #head = new Uint8Array(4);
+  #headFill = 0;
+  /** The body of a message begun in an earlier chunk: owned copies, as chunks may be recycled. */
+  #body: Uint8Array | undefined;
+  #bodyFill = 0;
+  /** A large body arrives in pieces (memory grows with the bytes received, not with what the length claims), joined once complete. */
+  #pieces: Uint8Array[] | undefined;
+  #need = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -351,29 +385,79 @@ export class MessageReader {
 
   /** Bytes held for an incomplete message. */
   get bufferedBytes(): number {
-    return this.#pending?.length ?? 0;
+    return this.#headFill + this.#bodyFill;
   }
 
-  /** Feeds a chunk; calls `emit` for each complete body, in order. */
+  /** Feeds a chunk; calls `emit` for each complete body, in order. Only the bytes of a message cut by the chunk's end are copied. */
   push(chunk: Uint8Array, emit: (body: Uint8Array) => void): void {
-    let data = chunk;
-    if (this.#pending) {
-      const joined = new Uint8Array(this.#pending.length + chunk.length);
-      joined.set(this.#pending);
-      joined.set(chunk, this.#pending.length);
-      data = joined;
-      this.#pending = undefined;
-    }
+    const n = chunk.length;
     let at = 0;
-    while (data.length - at >= 4) {
-      const length = readU32(data, at);
-      if (length === 0) throw protocolError("an empty message");
-      if (length > this.#maxBytes) throw protocolError(`a message of ${length} bytes, above the limit of ${this.#maxBytes}`);
-      if (data.length - at - 4 < length) break;
-      const body = data.subarray(at + 4, at + 4 + length);
-      at += 4 + length;
-      emit(body);
+    if (this.#headFill > 0) {
+      const take = Math.min(4 - this.#headFill, n);
+      this.#head.set(chunk.subarray(0, take), this.#headFill);
+      this.#headFill += take;
+      at = take;
+      if (this.#headFill < 4) return;
+      this.#headFill = 0;
+      this.#begin(this.#length(this.#head, 0));
     }
-    if (at < data.length) this.#pending = copyOf(data, at, data.length);
+    if (this.#need > 0) {
+      const take = Math.min(this.#need, n - at);
+      this.#append(chunk.subarray(at, at + take));
+      at += take;
+      if (this.#need > 0) return;
+      emit(this.#finish());
+    }
+    while (n - at >= 4) {
+      const length = this.#length(chunk, at);
+      if (n - at - 4 < length) break;
+      emit(chunk.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    if (at === n) return;
+    if (n - at < 4) {
+      this.#head.set(chunk.subarray(at), 0);
+      this.#headFill = n - at;
+      return;
+    }
+    this.#begin(this.#length(chunk, at));
+    this.#append(chunk.subarray(at + 4));
+  }
+
+  #length(bytes: Uint8Array, at: number): number {
+    const length = readU32(bytes, at);
+    if (length === 0) throw protocolError("an empty message");
+    if (length > this.#maxBytes) throw protocolError(`a message of ${length} bytes, above the limit of ${this.#maxBytes}`);
+    return length;
+  }
+
+  #begin(length: number): void {
+    this.#need = length;
+    this.#bodyFill = 0;
+    if (length <= EXACT_BODY_BYTES) this.#body = new Uint8Array(length);
+    else this.#pieces = [];
+  }
+
+  #append(piece: Uint8Array): void {
+    if (this.#body !== undefined) this.#body.set(piece, this.#bodyFill);
+    else this.#pieces!.push(piece.slice());
+    this.#bodyFill += piece.length;
+    this.#need -= piece.length;
+  }
+
+  #finish(): Uint8Array {
+    let body = this.#body;
+    if (body === undefined) {
+      body = new Uint8Array(this.#bodyFill);
+      let offset = 0;
+      for (const piece of this.#pieces!) {
+        body.set(piece, offset);
+        offset += piece.length;
+      }
+    }
+    this.#body = undefined;
+    this.#pieces = undefined;
+    this.#bodyFill = 0;
+    return body;
   }
 }

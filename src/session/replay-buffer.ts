@@ -6,12 +6,14 @@
  * @module
  */
 
-/** One sent frame awaiting its acknowledgement. */
+/** One send awaiting its acknowledgement: sent, or waiting for the window (`seq` 0 until it is sent). */
 export interface Unacked {
-  readonly seq: number;
-  /** The frame's encoded parts (a codec's header and the caller's payload, say), kept unjoined. */
-  readonly parts: readonly Uint8Array[];
+  seq: number;
+  /** The frame's bytes: one array, or parts kept unjoined (a codec's header and the caller's payload, say). */
+  readonly parts: Uint8Array | readonly Uint8Array[];
   readonly bytes: number;
+  /** The send's promise, and its resolving functions. */
+  readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -23,7 +25,7 @@ export interface Unacked {
  * ```ts
  * import { ReplayBuffer } from "./replay-buffer.ts";
  * const buffer = new ReplayBuffer();
- * buffer.push({ seq: 1, parts: [new Uint8Array(3)], bytes: 3, resolve() {}, reject() {} });
+ * buffer.push({ seq: 1, parts: new Uint8Array(3), bytes: 3, promise: Promise.resolve(), resolve() {}, reject() {} });
  * buffer.acknowledge(1); // resolves frame 1's send()
  * ```
  */

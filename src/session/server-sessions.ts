@@ -202,7 +202,10 @@ export class SessionRegistry<T = Uint8Array> {
         return;
       }
       entry = this.#handshake(link, message);
-      if (entry) this.#clock.clearTimeout(timer);
+      if (!entry) return;
+      this.#clock.clearTimeout(timer);
+      const state = entry.state;
+      link.onData = (seq, ack, payload) => state.receiveData(seq, ack, payload);
     });
     return done.then(() => {
       this.#clock.clearTimeout(timer);

@@ -7,14 +7,16 @@
  */
 
 import type { Connection } from "../connection.ts";
-import { toNetError } from "../errors.ts";
-import { decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, MessageType, type SessionMessage } from "./envelope.ts";
-import { PayloadPool } from "./payload-pool.ts";
+import { NetError, toNetError } from "../errors.ts";
+import { DATA_HEADER_BYTES, decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, MessageType, putDataHeader, readU64, type SessionMessage } from "./envelope.ts";
 import type { SessionSink } from "./session-state.ts";
 
 const noop = (): void => {};
 /** Messages written in one tick go out in one write of up to this many bytes. */
 const BATCH_BYTES = 64 * 1024;
+const MIN_BATCH_BYTES = 1024;
+/** A DATA payload this large is written on its own rather than copied into the batch. */
+const LARGE_PART = 16 * 1024;
 
 /**
  * A connection's reading side and writing side, as a session uses them.
@@ -30,10 +32,14 @@ const BATCH_BYTES = 64 * 1024;
 export class SessionLink implements SessionSink {
   readonly conn: Connection;
   readonly #reader = new MessageReader(MAX_HANDSHAKE_BYTES);
-  readonly #pool = new PayloadPool();
-  #parts: Uint8Array[] = [];
-  #partsBytes = 0;
+  /** The messages of this tick, written side by side; handed to the connection whole, then replaced (never reused). */
+  #batch: Uint8Array | undefined;
+  #used = 0;
+  /** Size of the next batch: it grows (×4) while ticks overflow it, up to BATCH_BYTES, and shrinks when quiet. */
+  #size = MIN_BATCH_BYTES;
   #flushQueued = false;
+  /** Once the handshake is done: takes each DATA message (sequence, acknowledgement, owned payload) instead of `run`'s handler. */
+  onData: ((seq: number, ack: number, payload: Uint8Array) => void) | undefined;
 
   constructor(conn: Connection) {
     this.conn = conn;
@@ -45,17 +51,68 @@ export class SessionLink implements SessionSink {
   }
 
   /**
-   * Queues `bytes` for the connection: messages of one tick are joined and
-   * written at the end of the tick, so a stream of small frames costs one
-   * write per batch, not two per frame. `bytes` must not change meanwhile.
+   * Queues `bytes` for the connection: messages of one tick are copied into
+   * one batch written at the end of the tick, so a stream of small frames
+   * costs one write per batch, not two per frame.
    */
   write(bytes: Uint8Array): void {
-    this.#parts.push(bytes);
-    this.#partsBytes += bytes.length;
-    if (this.#partsBytes >= BATCH_BYTES) {
+    const at = this.#room(bytes.length);
+    this.#batch!.set(bytes, at);
+    this.#used = at + bytes.length;
+  }
+
+  /**
+   * Queues one DATA message: its header is encoded straight into the batch,
+   * and so are small parts; a large part goes out on its own, uncopied, so
+   * it must not change until it is acknowledged.
+   */
+  writeData(seq: number, ack: number, parts: Uint8Array | readonly Uint8Array[], bytes: number): void {
+    if (bytes >= LARGE_PART) {
+      const at = this.#room(DATA_HEADER_BYTES);
+      putDataHeader(this.#batch!, at, seq, ack, bytes);
+      this.#used = at + DATA_HEADER_BYTES;
       this.flush();
+      if (parts instanceof Uint8Array) return this.#send(parts);
+      for (const part of parts) {
+        if (part.length === 0) continue;
+        this.flush();
+        this.#send(part);
+      }
       return;
     }
+    let at = this.#room(DATA_HEADER_BYTES + bytes);
+    const batch = this.#batch!;
+    putDataHeader(batch, at, seq, ack, bytes);
+    at += DATA_HEADER_BYTES;
+    if (parts instanceof Uint8Array) {
+      batch.set(parts, at);
+      at += bytes;
+    } else {
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i]!;
+        batch.set(part, at);
+        at += part.length;
+      }
+    }
+    this.#used = at;
+  }
+
+  /** Where `bytes` more go in the batch (grown, or flushed when full), with a flush queued for the end of the tick. */
+  #room(bytes: number): number {
+    let batch = this.#batch;
+    if (batch !== undefined && this.#used + bytes > batch.length) {
+      if (batch.length < BATCH_BYTES) {
+        // This tick outgrew the batch: a larger one takes over what it holds.
+        this.#size = Math.min(BATCH_BYTES, batch.length * 4);
+        const larger = new Uint8Array(Math.max(this.#size, this.#used + bytes));
+        larger.set(batch.subarray(0, this.#used));
+        this.#batch = batch = larger;
+      } else {
+        this.flush();
+        batch = undefined;
+      }
+    }
+    if (batch === undefined) this.#batch = new Uint8Array(Math.max(this.#size, bytes));
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => {
@@ -63,23 +120,20 @@ export class SessionLink implements SessionSink {
         this.flush();
       });
     }
+    return this.#used;
   }
 
-  /** Writes what is batched now, as one array of exactly its size. */
+  /** Writes what is batched now. */
   flush(): void {
-    const parts = this.#parts;
-    if (parts.length === 0) return;
-    const size = this.#partsBytes;
-    this.#parts = [];
-    this.#partsBytes = 0;
-    if (parts.length === 1) return this.#send(parts[0]!);
-    const joined = new Uint8Array(size);
-    let at = 0;
-    for (const part of parts) {
-      joined.set(part, at);
-      at += part.length;
-    }
-    this.#send(joined);
+    const used = this.#used;
+    if (used === 0) return;
+    const batch = this.#batch!;
+    this.#batch = undefined;
+    this.#used = 0;
+    // A quiet link gets small batches again (one message per tick would otherwise cost a 64 KiB array each).
+    if (used * 4 < this.#size) this.#size = Math.max(MIN_BATCH_BYTES, this.#size >>> 1);
+    // The connection may hold the bytes until they are sent: the next batch is a new array.
+    this.#send(batch.subarray(0, used));
   }
 
   /** Writes what is batched, then closes the connection gracefully. */
@@ -99,16 +153,27 @@ export class SessionLink implements SessionSink {
    */
   async run(onMessage: (message: SessionMessage) => void, onChunk?: () => void): Promise<void> {
     const { conn } = this;
+    const emit = (body: Uint8Array): void => {
+      const data = this.onData;
+      if (data !== undefined && body[0] === MessageType.Data) {
+        // The per-frame path: no message object, and the payload is a view of the chunk's own copy.
+        if (body.length < 17) throw new NetError("ERR_SESSION_PROTOCOL", "a DATA message too short");
+        data(readU64(body, 1), readU64(body, 9), body.subarray(17));
+        return;
+      }
+      const message = decodeMessage(body);
+      onMessage(message);
+    };
     try {
       for await (const chunk of conn) {
         onChunk?.();
-        // A plain view: a Node Buffer's subarray() is slower, and the reader takes one per message.
-        const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        this.#reader.push(bytes, (body) => {
-          const message = decodeMessage(body);
-          // The chunk may be recycled or kept whole by a view: the session keeps its own copy.
-          onMessage(message.type === MessageType.Data ? { type: message.type, seq: message.seq, ack: message.ack, payload: this.#pool.copy(message.payload) } : message);
-        });
+        // The chunk may be borrowed (recycled after this step) and the session keeps payloads
+        // until its application reads them: one copy per chunk, exactly its size, whose views
+        // the payloads are. A payload then keeps alive at most the chunk it came in, which it
+        // shares with the frames next to it: memory stays within the unread bytes plus about two chunks.
+        const owned = new Uint8Array(chunk.byteLength);
+        owned.set(chunk);
+        this.#reader.push(owned, emit);
       }
     } catch (error) {
       conn.destroy(toNetError(error));

@@ -27,16 +27,17 @@ const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true
  */
 export interface SessionSink {
   write(bytes: Uint8Array): void;
+  /** Writes one DATA message: a header for `seq`, `ack` and `bytes`, then `parts`. Without it, `write` takes the header and each part. */
+  writeData?(seq: number, ack: number, parts: Uint8Array | readonly Uint8Array[], bytes: number): void;
   /** Writes at once what the sink may have batched: before the connection closes. */
   flush?(): void;
 }
 
-/** A send waiting for room in the window. */
-interface WaitingSend {
-  readonly parts: readonly Uint8Array[];
-  readonly bytes: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+/** The resolving functions of the promise last made with {@link capture}: one executor for every send, no closure per send. */
+const captured: { resolve: (() => void) | undefined; reject: ((error: unknown) => void) | undefined } = { resolve: undefined, reject: undefined };
+function capture(resolve: () => void, reject: (error: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
 
@@ -76,7 +77,9 @@ export class SessionState {
   readonly #clock: Clock;
   readonly #buffer = new ReplayBuffer();
   #peerWindow: WindowSize;
-  #waiting: WaitingSend[] = [];
+  /** The smaller of this side's and the peer's window, kept rather than computed per send. */
+  #sendWindow: WindowSize;
+  #waiting: Unacked[] = [];
   #waitingBytes = 0;
   #sink: SessionSink | undefined;
   #nextSeq = 1;
@@ -100,6 +103,7 @@ export class SessionState {
   constructor(window: WindowSize, clock: Clock) {
     this.window = window;
     this.#peerWindow = window;
+    this.#sendWindow = window;
     this.#clock = clock;
   }
 
@@ -129,7 +133,12 @@ export class SessionState {
 
   /** The window in force: the smaller of this side's and the peer's. */
   get sendWindow(): WindowSize {
-    return { frames: Math.min(this.window.frames, this.#peerWindow.frames), bytes: Math.min(this.window.bytes, this.#peerWindow.bytes) };
+    return this.#sendWindow;
+  }
+
+  #setPeerWindow(peer: WindowSize): void {
+    this.#peerWindow = peer;
+    this.#sendWindow = { frames: Math.min(this.window.frames, peer.frames), bytes: Math.min(this.window.bytes, peer.bytes) };
   }
 
   /**
@@ -140,16 +149,16 @@ export class SessionState {
    * `ERR_SESSION_LOST` if the session is lost first, or the error it ended with.
    */
   send(payload: Uint8Array): Promise<void> {
-    return this.sendParts([payload], payload.length);
+    return this.sendParts(payload, payload.length);
   }
 
   /**
    * {@link SessionState.send} for a frame in `parts` (of `bytes` in all),
    * which go out one after another; none may change until the send settles.
    */
-  sendParts(parts: readonly Uint8Array[], bytes: number): Promise<void> {
+  sendParts(parts: Uint8Array | readonly Uint8Array[], bytes: number): Promise<void> {
     if (this.#ended) return rejectedWith(this.#ended);
-    const window = this.sendWindow;
+    const window = this.#sendWindow;
     if (bytes > window.bytes) {
       return rejectedWith(new NetError("ERR_FRAME_TOO_LARGE", `a frame of ${bytes} bytes does not fit the session window (${window.bytes} bytes)`));
     }
@@ -159,22 +168,13 @@ export class SessionState {
         new NetError("ERR_QUEUE_FULL", `the session window is full and ${this.#waiting.length} sends (${this.#waitingBytes} bytes) already wait for it; await send() before sending more`),
       );
     }
-    let resolve!: () => void;
-    let settleRejected!: (error: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      settleRejected = rej;
-    });
-    // Marked handled only when it rejects: a handler on every send would cost a microtask per acknowledgement.
-    const reject = (error: unknown): void => {
-      promise.catch(noop);
-      settleRejected(error);
-    };
+    const promise = new Promise<void>(capture);
+    const send: Unacked = { seq: 0, parts, bytes, promise, resolve: captured.resolve!, reject: captured.reject! };
     if (direct) {
-      this.#transmit({ parts, bytes, resolve, reject });
+      this.#transmit(send);
       return promise;
     }
-    this.#waiting.push({ parts, bytes, resolve, reject });
+    this.#waiting.push(send);
     this.#waitingBytes += bytes;
     return promise;
   }
@@ -189,7 +189,7 @@ export class SessionState {
       throw new NetError("ERR_SESSION_PROTOCOL", `the peer says it received frame ${peerLastReceived}, but the last frame sent was ${this.#nextSeq - 1}`);
     }
     this.#sink = sink;
-    this.#peerWindow = peerWindow;
+    this.#setPeerWindow(peerWindow);
     this.#ackedOut = 0;
     for (const item of this.#buffer.after(peerLastReceived)) this.#writeData(sink, item);
     if (this.#ackable > 0) this.#flushAck();
@@ -210,18 +210,7 @@ export class SessionState {
   receive(message: SessionMessage): void {
     switch (message.type) {
       case MessageType.Data:
-        this.#acknowledged(message.ack);
-        if (message.seq <= this.#lastReceived) return; // a replayed frame we already hold
-        if (message.seq !== this.#lastReceived + 1) {
-          throw new NetError("ERR_SESSION_PROTOCOL", `frame ${message.seq} arrived after frame ${this.#lastReceived}: frames are missing`);
-        }
-        // At most a window acknowledged and unread, plus a window in flight.
-        if (this.unread >= 2 * this.window.frames || this.#inboxBytes + message.payload.length > 2 * this.window.bytes) {
-          throw new NetError("ERR_SESSION_PROTOCOL", `the peer sent beyond the window (${this.window.frames} frames, ${this.window.bytes} bytes)`);
-        }
-        this.#lastReceived = message.seq;
-        if (!this.#inboundEnd) this.#deliver(message.payload);
-        this.#offerAck(message.payload.length);
+        this.receiveData(message.seq, message.ack, message.payload);
         return;
       case MessageType.Ack:
         this.#acknowledged(message.ack);
@@ -232,6 +221,27 @@ export class SessionState {
       default:
         throw new NetError("ERR_SESSION_PROTOCOL", `a handshake message (type ${message.type}) inside a session`);
     }
+  }
+
+  /** Handles a DATA message (see {@link SessionState.receive}), without a message object: this runs once per frame. */
+  receiveData(seq: number, ack: number, payload: Uint8Array): void {
+    this.#acknowledged(ack);
+    if (seq <= this.#lastReceived) return; // a replayed frame we already hold
+    if (seq !== this.#lastReceived + 1) {
+      throw new NetError("ERR_SESSION_PROTOCOL", `frame ${seq} arrived after frame ${this.#lastReceived}: frames are missing`);
+    }
+    // At most a window acknowledged and unread, plus a window in flight.
+    if (this.unread >= 2 * this.window.frames || this.#inboxBytes + payload.length > 2 * this.window.bytes) {
+      throw new NetError("ERR_SESSION_PROTOCOL", `the peer sent beyond the window (${this.window.frames} frames, ${this.window.bytes} bytes)`);
+    }
+    this.#lastReceived = seq;
+    if (!this.#inboundEnd) this.#deliver(payload);
+    this.#offerAck(payload.length);
+  }
+
+  /** The next received frame if one is unread, without waiting; taking it makes room, as {@link SessionState.next} does. */
+  poll(): Uint8Array | undefined {
+    return this.#take();
   }
 
   /** The next frame the peer sent; one reader at a time. Taking it makes room, so a held-back acknowledgement can go. */
@@ -269,7 +279,7 @@ export class SessionState {
     this.#ackable = 0;
     this.#unackedBytes = 0;
     this.#ackedOut = 0;
-    this.#peerWindow = this.window;
+    this.#setPeerWindow(this.window);
     return report;
   }
 
@@ -293,8 +303,8 @@ export class SessionState {
     const report: Unconfirmed = { count: sent.length + waiting.length, bytes, firstSeq: sent[0]?.seq, lastSeq: sent[sent.length - 1]?.seq };
     if (report.count > 0) {
       const reason = error(report);
-      for (const item of sent) item.reject(reason);
-      for (const item of waiting) item.reject(reason);
+      for (const item of sent) rejectSend(item, reason);
+      for (const item of waiting) rejectSend(item, reason);
     }
     this.#wakeDrained();
     return report;
@@ -311,12 +321,12 @@ export class SessionState {
   }
 
   #fits(bytes: number): boolean {
-    const window = this.sendWindow;
+    const window = this.#sendWindow;
     return this.#buffer.frames < window.frames && (this.#buffer.frames === 0 || this.#buffer.bytes + bytes <= window.bytes);
   }
 
-  #transmit(send: WaitingSend): void {
-    const item: Unacked = { seq: this.#nextSeq++, parts: send.parts, bytes: send.bytes, resolve: send.resolve, reject: send.reject };
+  #transmit(item: Unacked): void {
+    item.seq = this.#nextSeq++;
     this.#buffer.push(item);
     if (this.#sink) this.#writeData(this.#sink, item);
   }
@@ -336,8 +346,11 @@ export class SessionState {
     this.#ackedOut = ack;
     this.#unackedBytes = 0;
     this.#cancelAckTimer();
+    if (sink.writeData !== undefined) return sink.writeData(item.seq, ack, item.parts, item.bytes);
     sink.write(encodeDataHeader(item.seq, ack, item.bytes));
-    for (const part of item.parts) if (part.length > 0) sink.write(part);
+    const parts = item.parts;
+    if (parts instanceof Uint8Array) sink.write(parts);
+    else for (const part of parts) if (part.length > 0) sink.write(part);
   }
 
   #acknowledged(ack: number): void {
@@ -415,6 +428,12 @@ export class SessionState {
     this.#clock.clearTimeout(this.#ackTimer);
     this.#ackTimer = undefined;
   }
+}
+
+/** Marked handled only when it rejects: a handler on every send would cost a microtask per acknowledgement. */
+function rejectSend(send: Unacked | Unacked, reason: NetError): void {
+  send.promise.catch(noop);
+  send.reject(reason);
 }
 
 function rejectedWith(error: unknown): Promise<never> {
