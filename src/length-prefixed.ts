@@ -171,8 +171,13 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
     if (this.#need < 0 && this.#headerFill === 0) {
       // The frames that lie whole in the chunk, with nothing carried over: read in place, no state
       // written per frame. The general loop below takes over at the first frame cut by the chunk's end.
+      const { adjustment, maxFrameLength } = format;
+      const default4 = headerLength === 4 && !format.little;
       while (n - at >= headerLength) {
-        const need = this.#payloadLength(readLength(chunk, at, format));
+        const field = default4 ? ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0 : readLength(chunk, at, format);
+        const need = field + adjustment;
+        // Out of range (an unsafe 8-byte field lands here too): the checks that name the problem, and throw.
+        if (need < 0 || need > maxFrameLength) this.#payloadLength(field);
         if (n - at - headerLength < need) break;
         at += headerLength;
         emit(chunk.subarray(at, at + need));
