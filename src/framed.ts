@@ -325,10 +325,18 @@ async function forEachFrame<T>(conn: ByteConnection, decoder: FrameDecoder<T>, f
       stopped = { error };
     }
   };
+  // `call` written out again: this runs once per frame, and a call less shows on every runtime.
   const reader = new FrameReader(conn, decoder, (frame) => {
-    if (stopped !== undefined) return;
-    if (waiting === undefined) call(frame);
-    else backlog.push(frame);
+    if (waiting !== undefined || stopped !== undefined) {
+      if (stopped === undefined) backlog.push(frame);
+      return;
+    }
+    try {
+      const result = fn(frame);
+      if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") waiting = result;
+    } catch (error) {
+      stopped = { error };
+    }
   });
   for (;;) {
     while (waiting !== undefined && stopped === undefined) {
