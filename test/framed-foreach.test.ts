@@ -103,7 +103,7 @@ describe("framed().forEach()", () => {
     });
     for (let i = 0; i < frames.length; i++) {
       // Let the channel run until it waits on the callback's promise.
-      for (let spin = 0; spin < 20 && release.length === 0; spin++) await Promise.resolve();
+      for (let spin = 0; spin < 100 && release.length === 0; spin++) await Promise.resolve();
       expect(received).toEqual(frames.slice(0, i + 1).map((f) => f[0]));
       // The second chunk is read only after every frame of the first was handled.
       expect(conn.pulled).toBe(i < 3 ? 1 : 2);
