@@ -293,6 +293,7 @@ class Channel<T> implements FramedChannel<T> {
   }
 
   forEach(fn: (frame: T) => void | PromiseLike<void>): Promise<void> {
+    if (typeof fn !== "function") return Promise.reject(new TypeError(`forEach() takes a function, got ${typeof fn}`));
     if (this.#iterated) return Promise.reject(new TypeError("a framed channel can be iterated only once"));
     this.#iterated = true;
     return forEachFrame(this.#conn, this.#codec.createDecoder(), fn);

@@ -162,6 +162,13 @@ describe("framed().forEach()", () => {
     expect(conn.destroyedWith).toBeUndefined();
   });
 
+  it("refuses a callback that is not a function, before reading", async () => {
+    const conn = new ScriptedConnection([Uint8Array.of(0, 0, 0, 0)]);
+    const channel = framed(conn, lengthPrefixed());
+    await expect(channel.forEach("count" as unknown as () => void)).rejects.toThrow(/takes a function, got string/);
+    expect(conn.pulled).toBe(0);
+  });
+
   it("is the channel's one iteration", async () => {
     const channel = framed(new ScriptedConnection(), lengthPrefixed());
     await channel.forEach(() => {});
