@@ -29,16 +29,16 @@ export class FrameReader<T> {
   frames: T[] = [];
   readonly #conn: ByteConnection;
   readonly #decoder: FrameDecoder<T>;
-  readonly #emit = (frame: T): void => {
-    this.frames.push(frame);
-  };
+  readonly #emit: (frame: T) => void;
   #source: AsyncIterator<Uint8Array> | undefined;
   #failure: unknown;
   #ended = false;
 
-  constructor(conn: ByteConnection, decoder: FrameDecoder<T>) {
+  /** `emit`, when given, receives each frame as it is decoded instead of `frames`; it must not throw. */
+  constructor(conn: ByteConnection, decoder: FrameDecoder<T>, emit?: (frame: T) => void) {
     this.#conn = conn;
     this.#decoder = decoder;
+    this.#emit = emit ?? ((frame) => this.frames.push(frame));
   }
 
   /** Hands over the decoded frames as one array (no copy) and starts a new one. */

@@ -87,6 +87,10 @@ export class WriteCoalescer {
   #buffer: Uint8Array | undefined;
   #used = 0;
   #size: number;
+  /** Bytes encoded by `addInto` since the last end-of-tick flush: what sizes the next tick's batch. */
+  #tickBytes = 0;
+  /** `#tickBytes` of the previous tick. */
+  #lastTickBytes = 0;
 
   constructor(maxBatchBytes: number, sink: CoalescerSink) {
     this.#maxBatchBytes = maxBatchBytes;
@@ -142,14 +146,28 @@ export class WriteCoalescer {
    * `flushed()` within this tick. Throws what the codec throws.
    */
   addInto<T>(codec: Required<Pick<Codec<T>, "encodeInto">>, frame: T): boolean {
+    // The hot path: a batch is open (so no parts wait, and the flush is scheduled) and the frame fits.
+    const open = this.#buffer;
+    if (open !== undefined) {
+      const written = codec.encodeInto(frame, open, this.#used);
+      if (written >= 0) {
+        if ((this.#used += written) >= this.#maxBatchBytes) this.flush();
+        return true;
+      }
+    }
+    return this.#addIntoNewBatch(codec, frame);
+  }
+
+  /** {@link WriteCoalescer.addInto} when no batch is open, or the frame does not fit the open one. */
+  #addIntoNewBatch<T>(codec: Required<Pick<Codec<T>, "encodeInto">>, frame: T): boolean {
     if (this.#parts.length > 0) this.flush();
     const max = this.#maxBatchBytes;
     let buffer = (this.#buffer ??= new Uint8Array(this.#size));
     let written = codec.encodeInto(frame, buffer, this.#used);
     // This tick outgrew the batch: a larger one (up to maxBatchBytes) takes over what it holds.
     while (written < 0 && buffer.length < max) {
-      this.#size = Math.min(max, buffer.length * 4);
-      const larger = new Uint8Array(this.#size);
+      const larger = new Uint8Array(Math.min(max, buffer.length * 4));
+      if (larger.length > this.#size) this.#size = larger.length;
       larger.set(buffer.subarray(0, this.#used));
       this.#buffer = buffer = larger;
       written = codec.encodeInto(frame, buffer, this.#used);
@@ -157,8 +175,14 @@ export class WriteCoalescer {
     if (written < 0) {
       if (this.#used === 0) return false;
       // A full batch: the frame starts the next one, unless it is too large for any (then `add` takes it).
-      const next = new Uint8Array(max);
+      // Sized for what the previous tick sent past this point: a tick's small remainder gets a small buffer.
+      const rest = this.#lastTickBytes - this.#tickBytes - this.#used;
+      let next = new Uint8Array(Math.min(max, Math.max(rest, MIN_BUFFER)));
       written = codec.encodeInto(frame, next, 0);
+      if (written < 0 && next.length < max) {
+        next = new Uint8Array(max);
+        written = codec.encodeInto(frame, next, 0);
+      }
       if (written < 0) return false;
       this.#writeBuffer();
       this.#buffer = next;
@@ -188,8 +212,7 @@ export class WriteCoalescer {
     const data = this.#buffer!.subarray(0, used);
     this.#buffer = undefined;
     this.#used = 0;
-    // A quiet connection gets small batches again; an idle one holds no buffer at all.
-    if (used * 4 < this.#size) this.#size = Math.max(Math.min(MIN_BUFFER, this.#maxBatchBytes), this.#size >>> 1);
+    this.#tickBytes += used;
     this.#sink.write(data);
   }
 
@@ -199,6 +222,11 @@ export class WriteCoalescer {
     queueMicrotask(() => {
       this.#flushScheduled = false;
       this.flush();
+      // A quiet connection gets small batches again (an idle one holds no buffer at all). Judged on the
+      // whole tick, not its last batch: a busy tick's small remainder must not shrink the next tick's batch.
+      if (this.#tickBytes * 4 < this.#size) this.#size = Math.max(Math.min(MIN_BUFFER, this.#maxBatchBytes), this.#size >>> 1);
+      this.#lastTickBytes = this.#tickBytes;
+      this.#tickBytes = 0;
     });
   }
 }

@@ -266,6 +266,7 @@ describe("requester: limits", () => {
         return channel.closed;
       },
       batches: () => channel.batches(),
+      forEach: (fn) => channel.forEach(fn),
       [Symbol.asyncIterator]: () => {
         const inner = channel[Symbol.asyncIterator]();
         return {

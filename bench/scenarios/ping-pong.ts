@@ -7,6 +7,7 @@
  */
 
 import type { Socket } from "bun";
+import type * as nodeNet from "node:net";
 import { Duplex } from "node:stream";
 import type { Net } from "../../src/net.ts";
 import { loadArrowood } from "../lib/arrowood.ts";
@@ -79,6 +80,64 @@ async function rawNode(trips: number): Promise<Measurement> {
   const t0 = now();
   send();
   await done.promise;
+  const ms = now() - t0;
+  socket.destroy();
+  nodeClose(server);
+  return result(latencies, ms);
+}
+
+/** node:net behind one promise per received chunk: the read half of any promise-based socket API. */
+function nodeChunks(socket: nodeNet.Socket): () => Promise<Uint8Array | null> {
+  const chunks: Uint8Array[] = [];
+  let waiter: ((chunk: Uint8Array | null) => void) | undefined;
+  let ended = false;
+  socket.on("data", (chunk: Uint8Array) => {
+    const wake = waiter;
+    waiter = undefined;
+    if (wake) wake(chunk);
+    else chunks.push(chunk);
+  });
+  socket.on("end", () => {
+    ended = true;
+    waiter?.(null);
+  });
+  return () => (chunks.length > 0 ? Promise.resolve(chunks.shift()!) : ended ? Promise.resolve(null) : new Promise((resolve) => (waiter = resolve)));
+}
+
+/** node:net's write with backpressure as a promise: the write half of any promise-based socket API. */
+function nodeWrite(socket: nodeNet.Socket, data: Uint8Array): Promise<void> {
+  return socket.write(data) ? Promise.resolve() : new Promise((resolve) => socket.once("drain", resolve));
+}
+
+/**
+ * wireline's loop shape on raw node:net: the client awaits its write and each
+ * chunk, the server awaits each chunk and its echo. Measures what awaiting
+ * (microtask hops) costs over 'data' callbacks, with no library in between.
+ */
+async function rawNodeAwaited(trips: number): Promise<Measurement> {
+  const { server, port } = await nodeListen((socket) => {
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    const next = nodeChunks(socket);
+    void (async () => {
+      for (let chunk = await next(); chunk !== null; chunk = await next()) await nodeWrite(socket, chunk);
+    })();
+  });
+  const socket = await nodeConnect(port);
+  const next = nodeChunks(socket);
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await nodeWrite(socket, message);
+    for (let got = 0; got < MESSAGE; ) {
+      const chunk = await next();
+      if (chunk === null) throw new Error("echo server closed early");
+      got += chunk.length;
+    }
+    latencies[i] = now() - t;
+  }
   const ms = now() - t0;
   socket.destroy();
   nodeClose(server);
@@ -258,6 +317,13 @@ export const pingPong: Scenario = {
   variants: [
     wirelineVariant(wireline),
     rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
+    {
+      name: "raw-awaited",
+      role: "reference",
+      label: "raw node:net with wireline's loop shape: a promise per write and per chunk",
+      runtimes: ["node"],
+      run: (_net, trips) => rawNodeAwaited(trips),
+    },
     ...streamsAlternatives({ nodeToWeb, nodeArrowood, denoStreams }),
   ],
 };

@@ -137,15 +137,19 @@ function counter(count: number): { parser: FrameParser; done: Promise<void> } {
   return { parser, done: done.promise };
 }
 
-/** How wireline's receiver reads: a batch of frames per chunk, or one frame per iteration step. */
-type Receive = "batches" | "frames";
+/** How wireline's receiver reads: a callback per frame, a batch of frames per chunk, or one frame per iteration step. */
+type Receive = "forEach" | "batches" | "frames";
 
 async function wireline(net: Net, count: number, receive: Receive): Promise<Measurement> {
   const done = signal();
   const server = await net.listen({ port: 0 }, async (conn) => {
     let seen = 0;
     const channel = framed(conn, lengthPrefixed());
-    if (receive === "batches") {
+    if (receive === "forEach") {
+      await channel.forEach(() => {
+        if (++seen === count) done.resolve();
+      });
+    } else if (receive === "batches") {
       for await (const frames of channel.batches()) {
         seen += frames.length;
         if (seen === count) done.resolve();
@@ -324,7 +328,8 @@ export const smallMessages: Scenario = {
   sizes: { full: 1_000_000, quick: 100_000, guard: 100_000 },
   warmupSize: (size) => Math.max(20_000, Math.floor(size / 10)),
   variants: [
-    wirelineVariant((net, count) => wireline(net, count, "batches"), "wireline framed(lengthPrefixed), batches()"),
+    wirelineVariant((net, count) => wireline(net, count, "forEach"), "wireline framed(lengthPrefixed), forEach()"),
+    wirelineOptionVariant("wireline-batches", "wireline framed(lengthPrefixed), batches()", (net, count) => wireline(net, count, "batches")),
     wirelineOptionVariant("wireline-frames", "wireline framed(lengthPrefixed), one frame per iteration step", (net, count) => wireline(net, count, "frames")),
     rawVariant(raw(perMessage), { label: "raw, one write per message" }),
     rawVariant(raw(batched), { name: "raw-batched", role: "reference", label: "raw, manual 64 KiB batches" }),
