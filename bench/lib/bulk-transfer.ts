@@ -149,11 +149,44 @@ export interface BunBulkEnds {
   connect(port: number, socket: SocketHandler<undefined>): Promise<Socket<undefined>>;
 }
 
-/** Raw Bun: `write()` takes what the kernel takes, the rest goes out on `drain` (BunOutbox). */
-async function rawBunBulk(total: number, ends: BunBulkEnds): Promise<Measurement> {
+/**
+ * The receiving end of raw Bun as a pull reader: `data` fulfils the read a
+ * loop is awaiting, the shape of every promise-based read API (wireline's
+ * async iteration included). Chunks that come while no read waits are queued.
+ */
+function bunPullReader(done: (got: number) => void): SocketHandler<undefined> {
+  const queue: (Uint8Array | null)[] = [];
+  let waiting: ((chunk: Uint8Array | null) => void) | undefined;
+  const push = (chunk: Uint8Array | null): void => {
+    const wake = waiting;
+    waiting = undefined;
+    if (wake) wake(chunk);
+    else queue.push(chunk);
+  };
+  const read = (): Promise<Uint8Array | null> =>
+    queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((resolve) => (waiting = resolve));
+  void (async () => {
+    let got = 0;
+    for (let chunk = await read(); chunk !== null; chunk = await read()) got += chunk.length;
+    done(got);
+  })();
+  return {
+    data: (_s, chunk) => push(chunk),
+    end(s) {
+      s.end();
+      push(null);
+    },
+  };
+}
+
+/**
+ * Raw Bun: `write()` takes what the kernel takes, the rest goes out on `drain` (BunOutbox).
+ * `pull`: the receiver awaits each chunk (bunPullReader) instead of counting it in `data`.
+ */
+export async function rawBunBulk(total: number, ends: BunBulkEnds, pull = false): Promise<Measurement> {
   const done = signal<number>();
   let got = 0;
-  const listener = ends.listen({
+  const listener = ends.listen(pull ? bunPullReader(done.resolve) : {
     data(_s, chunk) {
       got += chunk.length;
     },

@@ -14,6 +14,7 @@ import { rawVariant, wirelineOptionVariant, wirelineVariant } from "../lib/basel
 import {
   MiB,
   rawBulk,
+  rawBunBulk,
   wirelineBulk,
   type BulkReader,
   type BunBulkEnds,
@@ -123,5 +124,7 @@ export const tlsBulk: Scenario = {
     rawVariant(rawBulk({ node: nodeEnds, deno: denoEnds, bun: bunEnds })),
     wirelineOptionVariant("wireline-borrowed", "wireline, borrowedChunks: true", (net, total) => wireline(net, total, true)),
     wirelineOptionVariant("wireline-read-into", "wireline read(into)", (net, total) => wireline(net, total, false, "read-into")),
+    // The raw API read through a promise, as wireline's iteration must: Bun's GC then keeps about one more received chunk per collection.
+    { name: "raw-pull", role: "reference", label: "raw, data awaited through a promise", runtimes: ["bun"], run: (_net, total) => rawBunBulk(total, bunEnds, true) },
   ],
 };
