@@ -20,6 +20,7 @@ import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
 import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { onlyOn } from "./runtime-guard.ts";
+import { copySmallRead, SMALL_READ_MAX } from "./small-read-slab.ts";
 import { systemResolve } from "./system-resolver.ts";
 import { installDiagnostics } from "./diagnostics-node.ts";
 
@@ -332,7 +333,7 @@ class DenoDriver implements SocketDriver {
       if (into !== undefined) {
         chunk = into.subarray(0, n);
       } else if (n < COPY_BELOW) {
-        chunk = buf.slice(0, n);
+        chunk = n <= SMALL_READ_MAX ? copySmallRead(buf, n) : buf.slice(0, n);
         if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
       } else {
         chunk = buf.subarray(0, n);
