@@ -137,6 +137,31 @@ async function rawNode(count: number): Promise<Measurement> {
   return m;
 }
 
+/**
+ * Node's sockets read the way wireline's are: `for await` on both ends, so
+ * each holds a suspended async function and a pending read. What that style
+ * of reading costs by itself, without wireline.
+ */
+async function rawNodeIterated(count: number): Promise<Measurement> {
+  const counter = acceptCounter();
+  const readAll = async (socket: nodeNet.Socket): Promise<void> => {
+    for await (const _chunk of socket);
+  };
+  const { server } = await nodeListen((socket) => {
+    counter.accepted();
+    socket.setNoDelay(true);
+    readAll(socket).catch(() => {});
+  });
+  const port = (server.address() as nodeNet.AddressInfo).port;
+  const m = await measure(count, counter, async () => {
+    const socket = await nodeConnect(port);
+    readAll(socket).catch(() => {});
+    return () => socket.destroy();
+  });
+  server.close();
+  return m;
+}
+
 async function rawDeno(count: number): Promise<Measurement> {
   const Deno = denoApi();
   const counter = acceptCounter();
@@ -195,5 +220,12 @@ export const idle: Scenario = {
   variants: [
     wirelineVariant(wireline),
     rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
+    {
+      name: "raw-iterated",
+      role: "reference",
+      label: "raw node:net, read with for await on both ends",
+      runtimes: ["node"],
+      run: (_net, size) => rawNodeIterated(size),
+    },
   ],
 };
