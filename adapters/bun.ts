@@ -31,6 +31,15 @@ import { onlyOn } from "./runtime-guard.ts";
 import { systemResolve } from "./system-resolver.ts";
 import { installDiagnostics } from "./diagnostics-node.ts";
 
+// BunDriver's yes/no states, as bits of its `flags`.
+const DONE = 1 << 0;
+const RELEASED = 1 << 1;
+const SHUT_DOWN = 1 << 2;
+const PEER_ENDED = 1 << 3;
+const ABANDONED = 1 << 4;
+const READING = 1 << 5;
+const NATIVE_PAUSED = 1 << 6;
+
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
   sock: Socket<BunDriver> | undefined;
@@ -45,15 +54,27 @@ class BunDriver implements SocketDriver {
   /** Data (null: EOF) and close that came before attach(): an upgraded socket is attached only after its handshake. */
   private early: (Uint8Array | null)[] | undefined;
   private earlyClose: NetError | null | undefined;
+  /**
+   * The yes/no states below, as bits of one number: a server holds many idle sockets, and a field each
+   * costs every socket 8 bytes. Plain accessors, which the JIT inlines.
+   */
+  private flags = 0;
   /** closed() was reported, or the driver was detached by STARTTLS: Bun's later events reach nobody. */
-  private done = false;
-  private released = false;
-  private shutDown = false;
-  private peerEnded = false;
+  private get done(): boolean { return (this.flags & DONE) !== 0; }
+  private set done(on: boolean) { this.flags = on ? this.flags | DONE : this.flags & ~DONE; }
+  private get released(): boolean { return (this.flags & RELEASED) !== 0; }
+  private set released(on: boolean) { this.flags = on ? this.flags | RELEASED : this.flags & ~RELEASED; }
+  private get shutDown(): boolean { return (this.flags & SHUT_DOWN) !== 0; }
+  private set shutDown(on: boolean) { this.flags = on ? this.flags | SHUT_DOWN : this.flags & ~SHUT_DOWN; }
+  private get peerEnded(): boolean { return (this.flags & PEER_ENDED) !== 0; }
+  private set peerEnded(on: boolean) { this.flags = on ? this.flags | PEER_ENDED : this.flags & ~PEER_ENDED; }
   /** A connect the core gave up on: the socket is terminated as soon as it exists. */
-  private abandoned = false;
-  private reading = false;
-  private nativePaused = false;
+  private get abandoned(): boolean { return (this.flags & ABANDONED) !== 0; }
+  private set abandoned(on: boolean) { this.flags = on ? this.flags | ABANDONED : this.flags & ~ABANDONED; }
+  private get reading(): boolean { return (this.flags & READING) !== 0; }
+  private set reading(on: boolean) { this.flags = on ? this.flags | READING : this.flags & ~READING; }
+  private get nativePaused(): boolean { return (this.flags & NATIVE_PAUSED) !== 0; }
+  private set nativePaused(on: boolean) { this.flags = on ? this.flags | NATIVE_PAUSED : this.flags & ~NATIVE_PAUSED; }
   private readonly handshakeDone: Promise<void> | undefined;
   private settle: ((error?: NetError) => void) | undefined;
 

@@ -178,11 +178,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** The chunk the reader holds in borrowed mode; handed back at the next step. */
   #lent: Uint8Array | undefined;
   #readError: NetError | undefined;
-  /** The pending read's settlers, as two fields: no object per read, and none held by an idle reader. */
-  #resolveRead: ((r: IteratorResult<Uint8Array>) => void) | ((n: number | null) => void) | undefined;
+  /**
+   * The pending read's resolver (iteration or read(into)). Only the resolver: a failure resolves it with a
+   * rejected promise, which rejects the read all the same, and an idle reader then holds one function fewer (~56 bytes).
+   */
+  #resolveRead: ((r: IteratorResult<Uint8Array> | Promise<never>) => void) | ((n: number | null | Promise<never>) => void) | undefined;
   /** The caller's buffer of a pending read(into); undefined while an iterator step (or nothing) is pending. */
   #into: Uint8Array | undefined;
-  #rejectRead: ((e: NetError) => void) | undefined;
 
   #drain: Promise<void> | undefined;
   #resolveDrain: (() => void) | undefined;
@@ -573,10 +575,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve(null);
     }
     this.#into = into;
-    const p = new Promise<number | null>((resolve, reject) => {
-      this.#resolveRead = resolve;
-      this.#rejectRead = reject;
-    });
+    const p = new Promise<number | null>((resolve) => (this.#resolveRead = resolve));
     // A paused connection reads nothing until resume(); push runtimes deliver the next chunk to #onData.
     if (!this.#paused && this.#raw.readInto) this.#raw.readInto(into);
     return p;
@@ -675,17 +674,14 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#resolveRead) return Promise.reject(this.#into ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
     // After read(into) the socket may be in pull mode: iteration wants chunks pushed.
     if (this.#raw.readInto && !this.#paused) this.#raw.resume();
-    return new Promise((resolve, reject) => {
-      this.#resolveRead = resolve;
-      this.#rejectRead = reject;
-    });
+    return new Promise((resolve) => (this.#resolveRead = resolve));
   }
 
   #onData(chunk: Uint8Array): void {
     this.#bytesRead += chunk.length;
     const resolve = this.#resolveRead;
     if (resolve) {
-      this.#resolveRead = this.#rejectRead = undefined;
+      this.#resolveRead = undefined;
       const into = this.#into;
       if (into === undefined) {
         if (this.#recycle) this.#lent = chunk;
@@ -766,12 +762,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   #settleWaiter(): void {
     const resolve = this.#resolveRead;
-    const reject = this.#rejectRead;
-    if (!resolve || !reject || (this.#chunks?.length ?? 0) > 0) return;
-    this.#resolveRead = this.#rejectRead = undefined;
+    if (!resolve || (this.#chunks?.length ?? 0) > 0) return;
+    this.#resolveRead = undefined;
     const into = this.#into;
     this.#into = undefined;
-    if (this.#readError) reject(this.#readError);
+    if (this.#readError) resolve(quietReject(this.#readError));
     else {
       this.#closeAfterEof();
       if (into === undefined) (resolve as (r: IteratorResult<Uint8Array>) => void)(DONE);

@@ -66,15 +66,19 @@ export interface TypedListenerOptions {
 export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends EventTarget {
   /** Never set: it lets {@link emitEvent} infer the event map from a subclass's `this`. */
   private declare readonly eventMap?: M;
-  /** Wrappers created by on(), so off() can find them; keyed by type, then by listener. */
-  readonly #wrappers = new Map<string, Map<TypedListener<never>, EventListener>>();
+  /**
+   * Wrappers created by on(), so off() can find them; keyed by type, then by listener. Made on the first on():
+   * a server has a target per connection (its context), and most are never listened to.
+   */
+  #wrappers: Map<string, Map<TypedListener<never>, EventListener>> | undefined;
 
   /** Calls `listener` with each `type` event's payload. Returns a function that removes it. */
   on<K extends keyof M & string>(type: K, listener: TypedListener<M[K]>, options?: TypedListenerOptions): () => void {
     const signal = options?.signal;
     if (signal?.aborted) return noop;
-    let byListener = this.#wrappers.get(type);
-    if (byListener === undefined) this.#wrappers.set(type, (byListener = new Map()));
+    const wrappers = (this.#wrappers ??= new Map());
+    let byListener = wrappers.get(type);
+    if (byListener === undefined) wrappers.set(type, (byListener = new Map()));
     if (byListener.has(listener)) return () => this.off(type, listener);
     const once = options?.once ?? false;
     const wrapper: EventListener = (event) => {
@@ -97,7 +101,7 @@ export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends Eve
 
   /** Removes a listener added with {@link TypedEventTarget.on}. */
   off<K extends keyof M & string>(type: K, listener: TypedListener<M[K]>): void {
-    const byListener = this.#wrappers.get(type);
+    const byListener = this.#wrappers?.get(type);
     const wrapper = byListener?.get(listener);
     if (wrapper === undefined) return;
     byListener!.delete(listener);

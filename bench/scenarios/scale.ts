@@ -4,8 +4,10 @@
  * server's runtime; `ulimit -n` would not let both ends live in one
  * process). Each connection sends a 64-byte request once a second and times
  * the reply. Result: server RSS growth per connection in KiB, after the load
- * and a forced GC; extras give p50/p99 latency, the server's CPU use and the
- * RSS growth with the connections open but before any request.
+ * and a forced GC that also returns the heap's reserve (the young generation
+ * V8 grew under load: a bounded constant, given as `rss_kib_ordinary_gc`
+ * after an ordinary GC); extras give p50/p99 latency, the server's CPU use and
+ * the RSS growth with the connections open but before any request.
  *
  *   WIRELINE_SCALE_CONNECTIONS connections, overriding the size (default 5,000; --quick 1,000)
  *   WIRELINE_SCALE_SECONDS     load duration (default 10)
@@ -28,7 +30,7 @@ import type { Net } from "../../src/net.ts";
 import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import { rawEchoServer, wirelineEchoServer, type StartEchoServer } from "../lib/counting-echo-server.ts";
 import { LoadClients, percentiles } from "../lib/load-clients.ts";
-import { collectGarbage, env, heapUsed, rss, tick } from "../lib/platform.ts";
+import { collectGarbage, collectGarbageReducingMemory, env, heapUsed, rss, tick } from "../lib/platform.ts";
 import { processCpuMs } from "../lib/process-cpu.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
 
@@ -39,12 +41,16 @@ const CONNECT_MS_PER_1000 = 10_000;
 const seconds = (): number => Number(env("WIRELINE_SCALE_SECONDS") ?? 10);
 const processes = (): number => Number(env("WIRELINE_SCALE_PROCESSES") ?? 4);
 
-async function settled(): Promise<{ rss: number; heap: number }> {
+/** RSS after ordinary collections (`ordinaryRss`), then after one that returns the heap's reserve. */
+async function settled(): Promise<{ rss: number; ordinaryRss: number; heap: number }> {
   for (let i = 0; i < 3; i++) {
     collectGarbage();
     await tick(50);
   }
-  return { rss: rss(), heap: heapUsed() };
+  const ordinaryRss = rss();
+  collectGarbageReducingMemory();
+  await tick(50);
+  return { rss: rss(), ordinaryRss, heap: heapUsed() };
 }
 
 /** Waits until `accepted()` reaches `count`, or throws after `timeoutMs`. */
@@ -98,6 +104,7 @@ async function measure(start: StartEchoServer, size: number): Promise<Measuremen
         cpu_pct: (cpuMs / wallMs) * 100,
         idle_kib_per_conn: kib(idle.rss - before.rss),
         heap_kib_per_conn: kib(loaded.heap - before.heap),
+        rss_kib_ordinary_gc: kib(loaded.ordinaryRss - before.ordinaryRss),
         requests: sum("received"),
         unanswered: sum("sent") - sum("received"),
         skipped_late: sum("late"),
