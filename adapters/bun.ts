@@ -21,6 +21,7 @@ import { lookup } from "node:dns/promises";
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
 import { formatAddress, type Address } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
+import { acceptedLocal, dialledPeer } from "../src/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
@@ -75,6 +76,8 @@ class BunDriver implements SocketDriver {
   private set reading(on: boolean) { this.flags = on ? this.flags | READING : this.flags & ~READING; }
   private get nativePaused(): boolean { return (this.flags & NATIVE_PAUSED) !== 0; }
   private set nativePaused(on: boolean) { this.flags = on ? this.flags | NATIVE_PAUSED : this.flags & ~NATIVE_PAUSED; }
+  /** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
+  private noDelay = true;
   private readonly handshakeDone: Promise<void> | undefined;
   private settle: ((error?: NetError) => void) | undefined;
 
@@ -138,7 +141,9 @@ class BunDriver implements SocketDriver {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.unixPath === undefined && !this.done) this.sock?.setNoDelay(enabled);
+    if (this.unixPath !== undefined || this.done || this.sock === undefined || enabled === this.noDelay) return;
+    this.noDelay = enabled;
+    this.sock.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
@@ -168,6 +173,7 @@ class BunDriver implements SocketDriver {
     const next = new BunDriver(this.where, this.unixPath, false, true);
     next.localAddress = this.localAddress;
     next.remoteAddress = this.remoteAddress;
+    next.noDelay = this.noDelay;
     // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
     this.done = true;
     this.sink = undefined;
@@ -210,8 +216,10 @@ class BunDriver implements SocketDriver {
       else this.remoteAddress = path;
       return;
     }
-    this.localAddress = tcpAddress(sock.localAddress, sock.localPort, sock.localFamily);
-    this.remoteAddress = tcpAddress(sock.remoteAddress, sock.remotePort, sock.remoteFamily);
+    // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now,
+    // unless known (set before open), and with the family taken from the text.
+    this.localAddress ??= tcpAddress(sock.localAddress, sock.localPort);
+    this.remoteAddress ??= tcpAddress(sock.remoteAddress, sock.remotePort);
   }
 
   onHandshake(sock: Socket<BunDriver>, success: boolean, authorizationError: Error | null): void {
@@ -308,9 +316,9 @@ function isTlsAlert(error: Error): boolean {
   return code === "EPROTO" || (typeof code === "string" && code.startsWith("ERR_SSL_"));
 }
 
-function tcpAddress(hostname: string | undefined, port: number | undefined, family: "IPv4" | "IPv6" | undefined): SocketAddress | undefined {
+function tcpAddress(hostname: string | undefined, port: number | undefined): SocketAddress | undefined {
   if (!hostname || port === undefined) return undefined;
-  return { transport: "tcp", hostname, port, family: family ?? (hostname.includes(":") ? "IPv6" : "IPv4") };
+  return { transport: "tcp", hostname, port, family: hostname.includes(":") ? "IPv6" : "IPv4" };
 }
 
 /** One handler object for every socket: per-connection state lives in `socket.data`. */
@@ -362,6 +370,7 @@ function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSo
   const where = formatAddress(address);
   const { signal } = options;
   const driver = new BunDriver(where, address.transport === "unix" ? address.path : undefined, false, options.tls !== undefined);
+  driver.remoteAddress = dialledPeer(address);
   const socket = createRawSocket(driver);
   const common = { data: driver, allowHalfOpen: true, tls: options.tls && clientTlsOptions(options.tls), socket: BUN_HANDLERS };
   let opened: Promise<unknown>;
@@ -399,6 +408,8 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const { address } = options;
   // Updated to the bound address (real port) once listening; accepted sockets keep it for messages.
   let where = formatAddress(address);
+  /** The local end of every accepted socket, when the listener's address is a specific one. */
+  let local: SocketAddress | undefined;
   const unixPath = address.transport === "unix" ? address.path : undefined;
   const tls = options.tls ? serverTlsOptions(options.tls) : undefined;
   // One handler object per listener: only `open` differs, to hand sockets to this listener's onAccept.
@@ -407,6 +418,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     ...HANDLERS,
     open(sock) {
       const driver = new BunDriver(where, unixPath, true, tls !== undefined);
+      driver.localAddress = local;
       sock.data = driver;
       driver.onOpen(sock);
       onAccept(createRawSocket(driver));
@@ -426,6 +438,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     // Bun echoes the hostname it was given; a name (e.g. "localhost") is reported as IPv4.
     const bound: SocketAddress = { transport: "tcp", hostname: l.hostname, port: l.port, family: l.hostname.includes(":") ? "IPv6" : "IPv4" };
     where = formatAddress(bound);
+    local = acceptedLocal(bound);
     return Promise.resolve(bunListener(l, bound));
   } catch (error) {
     // Bun throws bind errors (EADDRINUSE, EACCES) synchronously; a host name it could not

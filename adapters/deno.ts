@@ -134,13 +134,10 @@ function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
 }
 
 class DenoDriver implements SocketDriver {
-  readonly localAddress: SocketAddress | undefined;
-  readonly remoteAddress: SocketAddress | undefined;
   readonly handshake: Promise<void> | undefined;
   tls: TlsInfo | undefined;
 
   readonly #conn: DenoConn;
-  readonly #where: string | undefined;
   #sink: DriverSink | undefined;
   /** Reads left in the STARTTLS window (see STARTTLS_READS); undefined: not a plain TCP client, never upgradable. */
   #upgradeWindow: number | undefined;
@@ -162,10 +159,6 @@ class DenoDriver implements SocketDriver {
   constructor(conn: DenoConn, tls: TlsInfo | "pending" | undefined, upgradable = false) {
     this.#conn = conn;
     this.#upgradeWindow = upgradable ? STARTTLS_READS : undefined;
-    this.localAddress = toSocketAddress(conn.localAddr);
-    this.remoteAddress = toSocketAddress(conn.remoteAddr);
-    const named = this.remoteAddress ?? this.localAddress;
-    this.#where = named && (named.transport === "unix" ? named.path : formatAddress(named));
     if (tls !== "pending") {
       this.tls = tls;
       return;
@@ -178,6 +171,21 @@ class DenoDriver implements SocketDriver {
       },
     );
     this.handshake.catch(() => {}); // the server awaits it; never an unhandled rejection
+  }
+
+  // Deno keeps a conn's addresses in fields, past close: they are read only when asked for.
+  get localAddress(): SocketAddress | undefined {
+    return toSocketAddress(this.#conn.localAddr);
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    return toSocketAddress(this.#conn.remoteAddr);
+  }
+
+  /** The peer (else the local end) as errors name it; only ever needed for an error. */
+  get #where(): string | undefined {
+    const named = this.remoteAddress ?? this.localAddress;
+    return named && (named.transport === "unix" ? named.path : formatAddress(named));
   }
 
   attach(sink: DriverSink): void {

@@ -14,6 +14,7 @@ import { dirname } from "node:path";
 import * as tls from "node:tls";
 import { formatAddress, type Address } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
+import { acceptedLocal, dialledPeer } from "../src/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
@@ -42,6 +43,9 @@ type OwnedSocket = net.Socket & { [OWNER]: NodeDriver };
 class NodeDriver implements SocketDriver {
   tls: TlsInfo | undefined;
   readonly handshake: Promise<void> | undefined;
+  /** Read at once (Node forgets them when the socket closes, a reset included), unless known without asking. */
+  readonly localAddress: SocketAddress | undefined;
+  readonly remoteAddress: SocketAddress | undefined;
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
@@ -79,11 +83,14 @@ class NodeDriver implements SocketDriver {
   /** The listeners as `on()` takes them; each reads its socket through `this`. */
   static readonly #events = Object.entries(NodeDriver.#listeners) as unknown as ReadonlyArray<[string, (...args: unknown[]) => void]>;
 
-  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<void>) {
+  /** `known`: an address known without a system call (src/known-addresses.ts). */
+  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<void>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
     this.handshake = handshake;
+    this.localAddress = known?.local ?? toSocketAddress(socket.localAddress, socket.localPort, socket.localFamily, unixPath);
+    this.remoteAddress = known?.remote ?? toSocketAddress(socket.remoteAddress, socket.remotePort, socket.remoteFamily, unixPath);
     if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
     (socket as OwnedSocket)[OWNER] = this;
   }
@@ -174,16 +181,6 @@ class NodeDriver implements SocketDriver {
     if (this.#unixPath === undefined) this.#socket.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
-  get localAddress(): SocketAddress | undefined {
-    const s = this.#socket;
-    return toSocketAddress(s.localAddress, s.localPort, s.localFamily, this.#unixPath);
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    const s = this.#socket;
-    return toSocketAddress(s.remoteAddress, s.remotePort, s.remoteFamily, this.#unixPath);
-  }
-
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
     const socket = this.#socket;
     // Paused, bytes that arrive from now on (a client's ClientHello) wait in Node's buffer, where the TLS socket finds them.
@@ -198,47 +195,109 @@ class NodeDriver implements SocketDriver {
     const secure = options.isServer
       ? await serverHandshake(new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }), options.server.requestCert, this.#label)
       : await clientHandshake(tls.connect({ ...clientTlsOptions(options.client), ...common, socket }), this.#label);
-    return new NodeDriver(secure, this.#label, this.#unixPath);
+    return new NodeDriver(secure, this.#label, this.#unixPath, undefined, { local: this.localAddress, remote: this.remoteAddress });
   }
 }
 
 function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  const label = formatAddress(address);
-  const unixPath = address.transport === "unix" ? address.path : undefined;
   // The signal is NOT given to Node: it would tie it to the socket for its whole life (an abort
   // listener plus an end-of-stream hook that builds an ERR_STREAM_PREMATURE_CLOSE error at every
   // close), costing ~2.5 KiB per connection and ~20% of the accept rate (bench/). It only matters
   // until the connect (and handshake) completes.
-  const where = address.transport === "unix" ? { path: address.path } : { host: address.hostname, port: address.port, localAddress: options.localAddress };
-  const common = { ...where, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
-  const socket = options.tls ? tls.connect({ ...clientTlsOptions(options.tls), ...common }) : net.connect(common);
-  const { signal } = options;
-  const aborted = () => new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal?.reason });
-  const onAbort = (): void => void socket.destroy(aborted());
-  signal?.addEventListener("abort", onAbort, { once: true });
-  // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
-  let connected = false;
-  const established =
-    socket instanceof tls.TLSSocket
-      ? (socket.once("connect", () => (connected = true)), clientHandshake(socket, label))
-      : new Promise<net.Socket>((resolve, reject) => {
-          socket.once("error", reject).once("connect", () => {
-            socket.off("error", reject);
-            resolve(socket);
-          });
-        });
-  return established.then(
-    (ready) => {
-      signal?.removeEventListener("abort", onAbort);
-      return createRawSocket(new NodeDriver(ready, label, unixPath));
-    },
-    (error: unknown) => {
-      signal?.removeEventListener("abort", onAbort);
-      socket.destroy();
-      if (signal?.aborted) throw aborted();
-      throw connected ? error : toNetError(error instanceof NetError ? (error.cause ?? error) : error, label);
-    },
-  );
+  const common = address.transport === "unix"
+    ? { path: address.path, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }
+    : { host: address.hostname, port: address.port, localAddress: options.localAddress, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
+  return new Promise((resolve, reject) => {
+    const socket = options.tls ? tls.connect({ ...clientTlsOptions(options.tls), ...common }) : net.connect(common);
+    new NodeDial(socket, address, options.signal, resolve, reject).start(options.tls !== undefined);
+  });
+}
+
+/** Where the shared dial listeners find the connect attempt of the socket that emitted. */
+const DIAL: unique symbol = Symbol("wireline.dial");
+type DialingSocket = net.Socket & { [DIAL]?: NodeDial };
+
+/**
+ * One connect in flight. Its listeners are shared functions and it is its own
+ * abort listener (handleEvent), so a connect makes no closures.
+ */
+class NodeDial {
+  readonly #socket: net.Socket;
+  readonly #address: Address;
+  readonly #signal: AbortSignal | undefined;
+  readonly #resolve: (socket: RawSocket) => void;
+  readonly #reject: (error: unknown) => void;
+
+  constructor(socket: net.Socket, address: Address, signal: AbortSignal | undefined, resolve: (socket: RawSocket) => void, reject: (error: unknown) => void) {
+    this.#socket = socket;
+    this.#address = address;
+    this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  static #onConnect(this: DialingSocket): void {
+    const dial = this[DIAL];
+    if (dial !== undefined) dial.#open(this);
+  }
+
+  static #onError(this: DialingSocket, error: Error): void {
+    const dial = this[DIAL];
+    if (dial !== undefined) dial.#failed(error, false);
+  }
+
+  start(secure: boolean): void {
+    const socket = this.#socket as DialingSocket;
+    this.#signal?.addEventListener("abort", this, { once: true });
+    if (!secure) {
+      socket[DIAL] = this;
+      socket.on("connect", NodeDial.#onConnect).on("error", NodeDial.#onError);
+      return;
+    }
+    // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
+    let connected = false;
+    socket.once("connect", () => (connected = true));
+    clientHandshake(socket as tls.TLSSocket, this.#label()).then(
+      (ready) => this.#open(ready),
+      (error: unknown) => this.#failed(connected ? error : error instanceof NetError ? (error.cause ?? error) : error, connected),
+    );
+  }
+
+  /** The signal aborted (an EventListener object: see start()). */
+  handleEvent(): void {
+    this.#socket.destroy(this.#aborted());
+  }
+
+  #label(): string {
+    return formatAddress(this.#address);
+  }
+
+  #aborted(): NetError {
+    return new NetError("ABORT_ERR", "connect aborted", { address: this.#label(), cause: this.#signal?.reason });
+  }
+
+  #settle(): void {
+    this.#signal?.removeEventListener("abort", this);
+    const socket = this.#socket as DialingSocket;
+    if (socket[DIAL] === undefined) return;
+    socket[DIAL] = undefined;
+    socket.off("connect", NodeDial.#onConnect).off("error", NodeDial.#onError);
+  }
+
+  #open(ready: net.Socket): void {
+    this.#settle();
+    const address = this.#address;
+    const unixPath = address.transport === "unix" ? address.path : undefined;
+    this.#resolve(createRawSocket(new NodeDriver(ready, this.#label(), unixPath, undefined, { remote: dialledPeer(address) })));
+  }
+
+  /** `tlsError`: a failure past the TCP connect, already the NetError to report. */
+  #failed(error: unknown, tlsError: boolean): void {
+    this.#settle();
+    this.#socket.destroy();
+    if (this.#signal?.aborted) this.#reject(this.#aborted());
+    else this.#reject(tlsError ? error : toNetError(error, this.#label()));
+  }
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */
@@ -255,11 +314,13 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const unixPath = address.transport === "unix" ? address.path : undefined;
   const serverTls = options.tls;
   const tlsOptions = serverTls && { ...serverTlsOptions(serverTls), highWaterMark: NODE_HIGH_WATER_MARK };
+  /** The local end every accepted socket shares, when the listener's address is a specific one. */
+  let known: { local: SocketAddress | undefined } | undefined;
   // TLS sockets are handed over at accept, their handshake pending: the server bounds and counts it.
   const accept = (socket: net.Socket): void => {
-    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath)));
+    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath, undefined, known)));
     const secure = new tls.TLSSocket(socket, tlsOptions);
-    const driver = new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label).then(() => void (driver.tls = tlsInfoOf(secure))));
+    const driver = new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label).then(() => void (driver.tls = tlsInfoOf(secure))), known);
     driver.handshake!.catch(() => {}); // settled for the server; never an unhandled rejection
     onAccept(createRawSocket(driver));
   };
@@ -275,8 +336,10 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
       // A listening server's later errors (EMFILE on accept, say) must not crash the process.
       server.on("error", () => {});
       const bound = server.address();
+      const address = (typeof bound === "object" && bound !== null && toSocketAddress(bound.address, bound.port, bound.family)) || { transport: "unix" as const, path: unixPath ?? String(bound) };
+      known = { local: acceptedLocal(address) };
       resolve({
-        address: (typeof bound === "object" && bound !== null && toSocketAddress(bound.address, bound.port, bound.family)) || { transport: "unix", path: unixPath ?? String(bound) },
+        address,
         // server.close's callback waits for every accepted socket; the contract releases the port only.
         close: async () => void server.close(),
         unref: () => void server.unref(),

@@ -8,6 +8,7 @@
 import { formatAddress, parseAddress, type Address, type AddressInput, type TcpAddress } from "./address.ts";
 import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "./capabilities.ts";
 import { realClock } from "./clock.ts";
+import { SharedTimeouts, type SharedTimeout } from "./shared-timeouts.ts";
 import { Connection } from "./connection.ts";
 import { observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
@@ -111,15 +112,44 @@ const TLS_CLIENT_OPTION_KEYS: readonly string[] = Object.keys({
  * const conn = await connectWith(memoryTransport, "localhost:7000", { timeout: 1000 });
  * ```
  */
-export function connectWith(transport: Transport, input: AddressInput, options: ConnectOptions = {}): Promise<Connection> {
+export function connectWith(transport: Transport, input: AddressInput, options: ConnectOptions = NO_OPTIONS): Promise<Connection> {
   return observeConnect(transport.name, input, () => openConnection(transport, input, options));
 }
 
+/** The options of a connect without any: nothing to check. */
+const NO_OPTIONS: ConnectOptions = Object.freeze({});
+
 /** connectWith without the diagnostics channels. */
-async function openConnection(transport: Transport, input: AddressInput, options: ConnectOptions): Promise<Connection> {
+function openConnection(transport: Transport, input: AddressInput, options: ConnectOptions): Promise<Connection> {
+  let plan: ConnectPlan;
+  try {
+    plan = planConnect(transport, input, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return new Promise<Connection>((resolve, reject) => new ConnectAttempt(transport, plan, resolve, reject).start());
+}
+
+/** A connect's validated options: everything checked before any socket exists. */
+interface ConnectPlan {
+  readonly address: Address;
+  readonly label: string;
+  readonly options: ConnectOptions;
+  /** ms; 0 when there is none. */
+  readonly timeout: number;
+  readonly signal: AbortSignal | undefined;
+  readonly tls: RawTlsClientOptions | undefined;
+  readonly dialling: Dialling;
+  readonly proxyHeader: Uint8Array | undefined;
+}
+
+function planConnect(transport: Transport, input: AddressInput, options: ConnectOptions): ConnectPlan {
   const address = parseAddress(input);
   const label = formatAddress(address);
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
+  if (options === NO_OPTIONS || !hasOwnKeys(options)) {
+    return { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, tls: undefined, dialling: plainDialling(transport, address), proxyHeader: undefined };
+  }
   checkKnownKeys(options, CONNECT_OPTION_KEYS);
   checkSocketOptions(options, transport);
   const timeout = checkMillis("timeout", options.timeout) ?? DEFAULT_CONNECT_TIMEOUT;
@@ -135,58 +165,115 @@ async function openConnection(transport: Transport, input: AddressInput, options
   const proxyHeader = options.proxyHeader === undefined ? undefined : encodeProxyHeader(options.proxyHeader);
   if (proxyHeader && tls) checkStartTlsCapabilities(transport.capabilities, { isServer: false, client: tls }, address.transport === "unix");
   if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted before it started", { address: label, cause: signal.reason });
+  return { address, label, options, timeout: timeout === Infinity ? 0 : timeout, signal, tls, dialling, proxyHeader };
+}
 
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  // The race below is what enforces timeout and abort; the signal passed down only lets an adapter stop early.
-  const aborted = new Promise<never>((_, reject) => {
-    const fail = (error: NetError) => {
-      controller.abort(error);
-      reject(error);
-    };
-    if (timeout > 0 && timeout !== Infinity) {
-      timer = setTimeout(() => fail(new NetError("ETIMEDOUT", `connect timed out after ${timeout} ms`, { address: label })), timeout);
+function hasOwnKeys(options: object): boolean {
+  for (const key in options) if (Object.hasOwn(options, key)) return true;
+  // Symbol-keyed internals (the address rotation) count too.
+  return Object.getOwnPropertySymbols(options).length > 0;
+}
+
+/**
+ * One connect in flight. Its timeout is a shared one and its abort listener
+ * the attempt itself, and it settles the caller's promise directly: no timer,
+ * race or closure of its own per connect.
+ */
+class ConnectAttempt {
+  readonly #transport: Transport;
+  readonly #plan: ConnectPlan;
+  readonly #resolve: (conn: Connection) => void;
+  readonly #reject: (error: unknown) => void;
+  /** Lets the adapter stop dialling when the connect times out or is aborted. */
+  readonly #controller = new AbortController();
+  #timeout: SharedTimeout | undefined;
+  #settled = false;
+
+  constructor(transport: Transport, plan: ConnectPlan, resolve: (conn: Connection) => void, reject: (error: unknown) => void) {
+    this.#transport = transport;
+    this.#plan = plan;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  start(): void {
+    const { timeout, signal, address, dialling } = this.#plan;
+    if (timeout > 0) this.#timeout = SharedTimeouts.of(realClock).set(timeout, ConnectAttempt.#timedOut, this);
+    // The attempt is its own listener (handleEvent): no closure per connect.
+    signal?.addEventListener("abort", this, { once: true });
+    const attempt = dialling.resolve === undefined || address.transport !== "tcp"
+      ? this.#dialOne(address, this.#controller.signal)
+      : dialResolved(address, dialling.resolve, dialling, this.#plan.label, this.#controller.signal, (target, attemptSignal, resolvedFrom) => this.#dialOne(target, attemptSignal, resolvedFrom));
+    attempt.then((raw) => this.#opened(raw), (error: unknown) => this.#failed(error));
+  }
+
+  /** The user's signal aborted (an EventListener object: see start()). */
+  handleEvent(): void {
+    const { signal, label } = this.#plan;
+    this.#giveUp(new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal!.reason }));
+  }
+
+  static #timedOut(attempt: ConnectAttempt): void {
+    attempt.#timeout = undefined;
+    attempt.#giveUp(new NetError("ETIMEDOUT", `connect timed out after ${attempt.#plan.timeout} ms`, { address: attempt.#plan.label }));
+  }
+
+  #dialOne(target: Address, signal: AbortSignal, resolvedFrom?: string): Promise<RawSocket> {
+    const { tls, proxyHeader, dialling } = this.#plan;
+    const transport = this.#transport;
+    const raw: RawConnectOptions = dialling.localAddress === undefined && resolvedFrom === undefined
+      ? { signal }
+      : { signal, ...(dialling.localAddress === undefined ? {} : { localAddress: dialling.localAddress }), ...(resolvedFrom === undefined ? {} : { resolvedFrom }) };
+    try {
+      return proxyHeader && tls ? tlsAfterProxyHeader(transport.connect(target, raw), proxyHeader, tls, signal) : transport.connect(target, tls ? { ...raw, tls } : raw);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (signal) {
-      onAbort = () => fail(new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal.reason }));
-      signal.addEventListener("abort", onAbort, { once: true });
-    }
-  });
-  aborted.catch(() => {});
-  const dialOne = (target: Address, signal: AbortSignal, resolvedFrom?: string): Promise<RawSocket> => {
-    const raw: RawConnectOptions = { signal, ...(dialling.localAddress === undefined ? {} : { localAddress: dialling.localAddress }), ...(resolvedFrom === undefined ? {} : { resolvedFrom }) };
-    return proxyHeader && tls ? tlsAfterProxyHeader(transport.connect(target, raw), proxyHeader, tls, signal) : transport.connect(target, tls ? { ...raw, tls } : raw);
-  };
-  const attempt = dialling.resolve === undefined || address.transport !== "tcp"
-    ? dialOne(address, controller.signal)
-    : dialResolved(address, dialling.resolve, dialling, label, controller.signal, dialOne);
-  let raw: RawSocket;
-  try {
-    raw = await Promise.race([attempt, aborted]);
-  } catch (error) {
+  }
+
+  /** Timed out or aborted: the adapter is told to stop, and the caller gets `error`. */
+  #giveUp(error: NetError): void {
+    if (this.#settled) return;
+    this.#finish();
+    this.#controller.abort(error);
+    this.#reject(error);
+  }
+
+  #finish(): void {
+    this.#settled = true;
+    if (this.#timeout !== undefined) SharedTimeouts.of(realClock).clear(this.#timeout);
+    this.#timeout = undefined;
+    this.#plan.signal?.removeEventListener("abort", this);
+  }
+
+  #failed(error: unknown): void {
+    if (this.#settled) return;
+    this.#finish();
+    this.#reject(toNetError(error, this.#plan.label));
+  }
+
+  #opened(raw: RawSocket): void {
     // A socket that opens after we gave up must not leak.
-    attempt.then((late) => late.destroy(), () => {});
-    throw controller.signal.aborted ? controller.signal.reason : toNetError(error, label);
-  } finally {
-    clearTimeout(timer);
-    if (onAbort) signal!.removeEventListener("abort", onAbort);
+    if (this.#settled) return raw.destroy();
+    this.#finish();
+    const { proxyHeader, tls, options, address, label } = this.#plan;
+    // The header's bytes are the first on the wire: nothing else can have been written yet.
+    if (proxyHeader && !tls) raw.write(proxyHeader);
+    try {
+      applySocketOptions(raw, options, address.transport === "tcp");
+    } catch (error) {
+      raw.destroy();
+      this.#reject(toNetError(error, label));
+      return;
+    }
+    this.#resolve(new Connection(raw, label, {
+      allowHalfOpen: options.allowHalfOpen,
+      borrowedChunks: options.borrowedChunks,
+      maxBufferedBytes: options.maxBufferedBytes,
+      capabilities: this.#transport.capabilities,
+      serverName: address.transport === "tcp" ? address.hostname : undefined,
+    }));
   }
-  // The header's bytes are the first on the wire: nothing else can have been written yet.
-  if (proxyHeader && !tls) raw.write(proxyHeader);
-  try {
-    applySocketOptions(raw, options, address.transport === "tcp");
-  } catch (error) {
-    raw.destroy();
-    throw toNetError(error, label);
-  }
-  return new Connection(raw, label, {
-    allowHalfOpen: options.allowHalfOpen,
-    borrowedChunks: options.borrowedChunks,
-    maxBufferedBytes: options.maxBufferedBytes,
-    capabilities: transport.capabilities,
-    serverName: address.transport === "tcp" ? address.hostname : undefined,
-  });
 }
 
 /** Sends the PROXY header in plain text, then starts TLS on the same socket; an abort destroys whatever is open. */
@@ -265,6 +352,14 @@ function checkDialOptions(transport: Transport, address: Address, options: Conne
     throw new NetError("ERR_UNSUPPORTED", `family is not supported here: the ${transport.name} transport does not resolve host names; pass a lookup`);
   }
   return { resolve, family: wanted, attemptDelay, localAddress, rotation };
+}
+
+/** Dialling an IP literal or a Unix path with default options: nothing to resolve or race. */
+const DIRECT: Dialling = Object.freeze({ resolve: undefined, family: undefined, attemptDelay: DEFAULT_ATTEMPT_DELAY, localAddress: undefined, rotation: 0 });
+
+/** checkDialOptions without options: the common connect to an IP literal shares one object. */
+function plainDialling(transport: Transport, address: Address): Dialling {
+  return address.transport !== "tcp" || ipFamily(address.hostname) !== 0 ? DIRECT : checkDialOptions(transport, address, NO_OPTIONS);
 }
 
 function nonZero(family: 0 | 4 | 6): 4 | 6 | undefined {

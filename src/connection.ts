@@ -193,8 +193,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #bytesWritten = 0;
   #readable: ReadableStream<Uint8Array> | undefined;
   #writable: WritableStream<Uint8Array> | undefined;
-  #localAddress: SocketAddress | undefined;
-  #remoteAddress: SocketAddress | undefined;
 
   /**
    * Wraps a started-nowhere raw socket. Users get connections from `connect()`
@@ -208,9 +206,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#serverName = options.serverName;
     this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#capabilities = options.capabilities;
-    // Addresses are read now: after close some runtimes no longer report them.
-    this.#localAddress = raw.localAddress;
-    this.#remoteAddress = raw.remoteAddress;
+    // Addresses are not read here: most connections never ask, and the socket keeps them past close.
     raw.start(Connection.#link(Connection.#handlers, this));
   }
 
@@ -257,12 +253,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** The local end, or undefined where the runtime does not report it. */
   get localAddress(): SocketAddress | undefined {
-    return this.#localAddress;
+    return this.#raw.localAddress;
   }
 
   /** The remote end. */
   get remoteAddress(): SocketAddress | undefined {
-    return this.#remoteAddress;
+    return this.#raw.remoteAddress;
   }
 
   /**
@@ -447,7 +443,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     let raw: RawStartTlsOptions = options.isServer === true
       ? { isServer: true, server: checkTlsServerOptions(options, "startTls") }
       : { isServer: false, client: checkTlsClientOptions(options, this.#serverName, "startTls") };
-    if (this.#capabilities) checkStartTlsCapabilities(this.#capabilities, raw, this.#remoteAddress?.transport === "unix" || this.#localAddress?.transport === "unix");
+    if (this.#capabilities) checkStartTlsCapabilities(this.#capabilities, raw, this.#raw.remoteAddress?.transport === "unix" || this.#raw.localAddress?.transport === "unix");
     if (this.#queuedBytes > 0) {
       // A client that reads plain text it did not ask for could be fooled by injected bytes. A server's
       // unread bytes are the client's ClientHello, racing startTls(): they belong to the TLS layer.

@@ -31,6 +31,22 @@ export function useTimerRefHooks(timerHooks: TimerRefHooks): void {
 }
 
 /**
+ * Lets a runtime timer stop keeping the process alive; false where no adapter
+ * installed the hooks (the timer then stays referenced).
+ *
+ * @example
+ * ```ts
+ * import { unrefTimer } from "./event-loop-ref.ts";
+ * const unrefd = unrefTimer(setTimeout(() => {}, 1000));
+ * ```
+ */
+export function unrefTimer(handle: TimerHandle): boolean {
+  if (hooks === undefined) return false;
+  hooks.unref(handle);
+  return true;
+}
+
+/**
  * A clock whose timers can stop keeping the process alive, all at once,
  * including those already set: a reconnecting client's backoff sleep,
  * heartbeat and deadlines after `client.unref()`.

@@ -14,16 +14,18 @@ import type { RefusedReason } from "./server.ts";
 import type { RawSocket, SocketAddress } from "./transport.ts";
 
 /**
- * `wireline:server:accept`.
+ * `wireline:server:accept`. The socket's address is read only if someone subscribed.
  *
  * @example
  * ```ts
  * import { publishAccept } from "./server-diagnostics.ts";
- * publishAccept(undefined, { transport: "tcp", hostname: "10.0.0.7", port: 50000, family: "IPv4" });
+ * import type { RawSocket } from "./transport.ts";
+ * declare const accepted: RawSocket;
+ * publishAccept(undefined, accepted);
  * ```
  */
-export function publishAccept(server: SocketAddress | undefined, remoteAddress: SocketAddress | undefined): void {
-  if (channels.serverAccept.hasSubscribers) channels.serverAccept.publish({ server: name(server), remoteAddress });
+export function publishAccept(server: SocketAddress | undefined, socket: RawSocket): void {
+  if (channels.serverAccept.hasSubscribers) channels.serverAccept.publish({ server: name(server), remoteAddress: socket.remoteAddress });
 }
 
 /**

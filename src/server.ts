@@ -29,7 +29,7 @@ import { observeServerHandshake, publishAccept, publishFiltered, publishRefuse }
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
 import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "./tls.ts";
 import type { RawListener, RawSocket, SocketAddress, Transport, TransportCapabilities } from "./transport.ts";
-import { emitEvent, TypedEventTarget } from "./typed-events.ts";
+import { emitEvent, hasListeners, TypedEventTarget, type TypedListener, type TypedListenerOptions } from "./typed-events.ts";
 
 /** Default {@link ListenOptions.maxConnections}. */
 const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -183,6 +183,9 @@ const LISTEN_OPTION_KEYS: Readonly<Record<keyof ListenOptions, true>> = {
   maxBufferedBytes: true,
 };
 
+/** Emits `idle` on a context; assigned in its static block. */
+let emitIdle: (ctx: ConnectionContext, event: IdleEvent) => void;
+
 /** Events of a {@link ConnectionContext}. */
 export interface ConnectionContextEvents {
   /** The connection was idle; emitted when `idleTimeout.action` is "event". */
@@ -205,20 +208,60 @@ export interface ConnectionContextEvents {
  * });
  * ```
  */
-export class ConnectionContext extends TypedEventTarget<ConnectionContextEvents> {
-  readonly #getSignal: () => AbortSignal;
-  #signal: AbortSignal | undefined;
+export class ConnectionContext {
+  static {
+    emitIdle = (ctx, event) => {
+      if (ctx.#events !== undefined) emitEvent<ConnectionContextEvents, "idle">(ctx.#events, "idle", event);
+    };
+  }
 
-  /** Servers create contexts; `getSignal` is called once, on first use of `signal`. */
-  constructor(getSignal: () => AbortSignal) {
-    super();
-    this.#getSignal = getSignal;
+  readonly #source: SignalSource;
+  /** Made by the first listener: most handlers never listen, and an EventTarget per connection costs microseconds. */
+  #events: TypedEventTarget<ConnectionContextEvents> | undefined;
+
+  /** Servers create contexts; `source` makes the signal on first use. */
+  constructor(source: SignalSource) {
+    this.#source = source;
   }
 
   /** Aborts (with an ABORT_ERR {@link NetError}) when the server starts to stop. */
   get signal(): AbortSignal {
-    return (this.#signal ??= this.#getSignal());
+    return this.#source.contextSignal();
   }
+
+  /** Calls `listener` with each `type` event's payload. Returns a function that removes it. */
+  on<K extends keyof ConnectionContextEvents & string>(type: K, listener: TypedListener<ConnectionContextEvents[K]>, options?: TypedListenerOptions): () => void {
+    return this.#target().on(type, listener, options);
+  }
+
+  /** Removes a listener added with {@link ConnectionContext.on}. */
+  off<K extends keyof ConnectionContextEvents & string>(type: K, listener: TypedListener<ConnectionContextEvents[K]>): void {
+    this.#events?.off(type, listener);
+  }
+
+  /** As EventTarget's: the listener receives the {@link TypedEvent}. */
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
+    this.#target().addEventListener(type, listener, options);
+  }
+
+  /** As EventTarget's. */
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean): void {
+    this.#events?.removeEventListener(type, listener, options);
+  }
+
+  /** Refused: only wireline emits these events. */
+  dispatchEvent(event: Event): boolean {
+    return this.#target().dispatchEvent(event);
+  }
+
+  #target(): TypedEventTarget<ConnectionContextEvents> {
+    return (this.#events ??= new TypedEventTarget<ConnectionContextEvents>());
+  }
+}
+
+/** What a {@link ConnectionContext} asks for its signal. */
+interface SignalSource {
+  contextSignal(): AbortSignal;
 }
 
 /** Serves one connection; the connection is closed when the returned promise settles. */
@@ -526,16 +569,18 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 
   #accept(raw: RawSocket): void {
-    const remoteAddress = raw.remoteAddress;
-    publishAccept(this.#address, remoteAddress);
+    // The peer's address is read only where something needs it: a syscall on some runtimes.
+    publishAccept(this.#address, raw);
     const handshake = raw.handshake;
     const full = this.#held() >= this.#settings.maxConnections + this.#settings.maxQueued;
     if (this.#stopping || full) {
+      const remoteAddress = raw.remoteAddress;
       turnAway(raw);
       this.#refuse(remoteAddress, this.#stopping ? "stopping" : "full");
       return;
     }
     if (handshake !== undefined) {
+      const remoteAddress = raw.remoteAddress;
       // The socket's address is the client's (no PROXY header here): counting it from accept keeps one client from holding every handshake.
       if (this.#clients) {
         const place = this.#claimPlace(this.#clients, raw, remoteAddress);
@@ -543,8 +588,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
         this.#handshakePlaces.set(raw, place);
       }
       this.#awaitHandshake(raw, handshake, remoteAddress);
-    } else if (this.#settings.proxyProtocol) this.#awaitProxyHeader(raw, this.#settings.proxyProtocol, remoteAddress);
-    else this.#screen(raw, remoteAddress);
+    } else if (this.#settings.proxyProtocol) this.#awaitProxyHeader(raw, this.#settings.proxyProtocol, raw.remoteAddress);
+    else this.#screen(raw);
   }
 
   /**
@@ -567,7 +612,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
         const { socket: ready } = outcome;
         const tls = this.#settings.tls;
         if (tls) this.#awaitHandshake(ready, ready.startTlsAfterHeader(tls), ready.remoteAddress);
-        else this.#screen(ready, ready.remoteAddress);
+        else this.#screen(ready);
       }
       else if (outcome.kind === "failed") this.#proxyFailed(outcome.error, remoteAddress);
       this.#checkIdle();
@@ -600,7 +645,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
           this.#refuse(remoteAddress, "stopping");
           this.#checkIdle();
         } else {
-          this.#screen(raw, remoteAddress);
+          this.#screen(raw);
         }
       },
       (error: unknown) => {
@@ -657,21 +702,22 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
    * them (plain, or TLS after its handshake; after its PROXY header: the real
    * client), then admits it.
    */
-  #screen(raw: RawSocket, remoteAddress: SocketAddress | undefined): void {
+  #screen(raw: RawSocket): void {
     let release = this.#handshakePlaces.get(raw) ?? noop;
     if (release !== noop) {
       this.#handshakePlaces.delete(raw);
     } else if (this.#clients) {
-      const place = this.#claimPlace(this.#clients, raw, remoteAddress);
+      const place = this.#claimPlace(this.#clients, raw, raw.remoteAddress);
       if (place === undefined) return;
       release = place;
     }
     const { filter, filterTimeout, clock } = this.#settings;
     if (filter === undefined) {
-      const conn = this.#wrap(raw, remoteAddress, release);
+      const conn = this.#wrap(raw, release);
       if (conn) this.#admit(conn, false);
       return;
     }
+    const remoteAddress = raw.remoteAddress;
     let verdict: boolean | Promise<boolean>;
     try {
       verdict = filter(remoteAddress);
@@ -685,7 +731,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     }
     if (!isThenable(verdict)) {
       if (verdict === true) {
-        const conn = this.#wrap(raw, remoteAddress, release);
+        const conn = this.#wrap(raw, release);
         if (conn) this.#admit(conn, false);
       } else {
         turnAway(raw);
@@ -696,7 +742,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       return;
     }
     // The verdict takes a while: hold the connection unread, counted against the limits, for at most filterTimeout.
-    const conn = this.#wrap(raw, remoteAddress, release);
+    const conn = this.#wrap(raw, release);
     if (!conn) return;
     conn.pause();
     const timer = filterTimeout > 0 ? clock.setTimeout(() => this.#filterTimedOut(conn), filterTimeout) : undefined;
@@ -744,7 +790,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
    * and emits `error`. `release` gives the client's place back once the
    * connection is gone.
    */
-  #wrap(raw: RawSocket, remoteAddress: SocketAddress | undefined, release: () => void = noop): Connection | undefined {
+  #wrap(raw: RawSocket, release: () => void): Connection | undefined {
     const s = this.#settings;
     try {
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
@@ -757,6 +803,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       if (release !== noop) void conn.closed.then(release);
       return conn;
     } catch (error) {
+      const remoteAddress = raw.remoteAddress;
       raw.destroy();
       release();
       this.#report(error, remoteAddress);
@@ -792,7 +839,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const session = new Session(this.#settings, conn, this.#stopping, this.#owner);
     this.#sessions.add(session);
     this.#stats.begin();
-    this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
+    if (hasListeners(this, "connection")) this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
     session.run(this.#handler);
   }
 
@@ -899,7 +946,7 @@ interface SessionOwner {
 }
 
 /** One served connection: its context, timers, and the rule for giving its slot back. */
-class Session implements CloseWatcher {
+class Session implements CloseWatcher, SignalSource {
   readonly conn: Connection;
   readonly #settings: ServerSettings;
   readonly #owner: SessionOwner;
@@ -918,13 +965,14 @@ class Session implements CloseWatcher {
     this.conn = conn;
     this.#stopping = stopping;
     this.#owner = owner;
-    // A bound method: 48 bytes less per connection than a closure and its context.
-    this.#ctx = new ConnectionContext(this.#makeSignal.bind(this));
+    this.#ctx = new ConnectionContext(this);
   }
 
-  #makeSignal(): AbortSignal {
-    this.#controller = new AbortController();
-    if (this.#stopping) this.#controller.abort(stoppingError());
+  contextSignal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#stopping) this.#controller.abort(stoppingError());
+    }
     return this.#controller.signal;
   }
 
@@ -983,7 +1031,7 @@ class Session implements CloseWatcher {
     if (idle.action === "close" || this.#handlerDone) {
       this.conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
     } else {
-      emitEvent<ConnectionContextEvents, "idle">(this.#ctx, "idle", event);
+      emitIdle(this.#ctx, event);
     }
   }
 

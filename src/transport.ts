@@ -102,6 +102,7 @@ export interface RawSocket {
   readonly readInto?: ((into: Uint8Array) => void) | undefined;
   /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
+  /** Both ends; still readable after the socket closed. */
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
   /** The session of a TLS socket (set once its handshake is done); undefined for plain sockets. */

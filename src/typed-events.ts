@@ -33,6 +33,9 @@ export class TypedEvent<T> extends Event {
 
 const noop = (): void => {};
 
+/** Whether `type` ever had a listener on `target`; assigned in TypedEventTarget's static block. */
+let heard: (target: TypedEventTarget<never>, type: string) => boolean;
+
 /** A listener registered with {@link TypedEventTarget.on}: it receives the event's payload. */
 export type TypedListener<T> = (detail: T, event: TypedEvent<T>) => void;
 
@@ -71,6 +74,18 @@ export class TypedEventTarget<M extends { [K in keyof M]: unknown }> extends Eve
    * a server has a target per connection (its context), and most are never listened to.
    */
   #wrappers: Map<string, Map<TypedListener<never>, EventListener>> | undefined;
+  /** Event types that ever had a listener: {@link emitEvent} builds no event that nobody can hear. */
+  #heard: Set<string> | undefined;
+
+  static {
+    heard = (target, type) => target.#heard !== undefined && target.#heard.has(type);
+  }
+
+  /** As EventTarget's; also notes that `type` is listened to (see {@link emitEvent}). */
+  override addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
+    if (listener !== null) (this.#heard ??= new Set()).add(type);
+    super.addEventListener(type, listener, options);
+  }
 
   /** Calls `listener` with each `type` event's payload. Returns a function that removes it. */
   on<K extends keyof M & string>(type: K, listener: TypedListener<M[K]>, options?: TypedListenerOptions): () => void {
@@ -129,5 +144,23 @@ const dispatch = EventTarget.prototype.dispatchEvent;
  * ```
  */
 export function emitEvent<M extends { [K in keyof M]: unknown }, K extends keyof M & string>(target: TypedEventTarget<M>, type: K, detail: M[K]): void {
-  dispatch.call(target, new TypedEvent(type, detail));
+  if (hasListeners(target, type)) dispatch.call(target, new TypedEvent(type, detail));
+}
+
+/**
+ * Whether an event of `type` emitted on `target` could reach a listener
+ * (false positives only: a removed listener still counts). Lets an emitter
+ * skip building a payload that nobody would see.
+ *
+ * @example
+ * ```ts
+ * import { hasListeners, TypedEventTarget } from "./typed-events.ts";
+ * const target = new TypedEventTarget<{ tick: number }>();
+ * hasListeners(target, "tick"); // false
+ * target.on("tick", () => {});
+ * hasListeners(target, "tick"); // true
+ * ```
+ */
+export function hasListeners<M extends { [K in keyof M]: unknown }>(target: TypedEventTarget<M>, type: keyof M & string): boolean {
+  return heard(target as unknown as TypedEventTarget<never>, type);
 }

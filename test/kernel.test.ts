@@ -531,15 +531,29 @@ describe("kernel: end, close and destroy", () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it("close() after the peer's EOF releases right after the flush, with no linger", async () => {
+  it("close() after the peer's EOF releases right after the flush, with no linger and no separate shutdown", async () => {
     const { raw, driver, events } = started();
     driver.peerEnd();
     await settle();
     raw.write(new TextEncoder().encode("last"));
     raw.close();
     await settle();
-    expect(driver.lifecycle().slice(-2)).toEqual(["shutdownWrite", "release(true)"]);
+    // The release's close(2) sends the FIN: nothing is unread, and nothing is left to send.
+    expect(new TextDecoder().decode(driver.offered.at(-1))).toBe("last");
+    expect(driver.calls).not.toContain("shutdownWrite");
+    expect(driver.lifecycle().at(-1)).toBe("release(true)");
     expect(events.log).toEqual(["end", "close"]);
+  });
+
+  it("close() after the peer's EOF on TLS still shuts down first: close_notify goes before the release", async () => {
+    const driver = new FakeDriver();
+    driver.tls = { alpnProtocol: undefined, tlsVersion: "TLSv1.3", peerCertificate: undefined, authorized: true };
+    const { raw } = started(driver);
+    driver.peerEnd();
+    await settle();
+    raw.close();
+    await settle();
+    expect(driver.lifecycle().slice(-2)).toEqual(["shutdownWrite", "release(true)"]);
   });
 
   it("destroy(): release(false) at once, queued bytes dropped", async () => {

@@ -85,6 +85,7 @@ async function rawDeno(count: number, mode: CloseMode): Promise<Measurement> {
     for (;;) {
       const conn = await listener.accept().catch(() => undefined);
       if (!conn) return;
+      conn.setNoDelay(true); // as wireline's server does (Deno's default is off)
       void (async () => {
         const buf = new Uint8Array(1024);
         while ((await conn.read(buf).catch(() => null)) !== null);

@@ -112,7 +112,11 @@ export interface SocketDriver {
   setNoDelay(enabled: boolean): void;
   /** `initialDelay` in ms; only called where the transport declared `keepAliveDelay`. */
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
-  /** Read at accept/connect time: some runtimes forget addresses after close. */
+  /**
+   * Both ends, still readable after release: a driver whose runtime forgets
+   * them at close reads them before (or knows them, src/known-addresses.ts).
+   * Read only when asked for, so they may be getters.
+   */
   readonly localAddress: SocketAddress | undefined;
   readonly remoteAddress: SocketAddress | undefined;
   /** The TLS session once the handshake is done; undefined for plain sockets. */

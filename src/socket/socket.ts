@@ -19,7 +19,8 @@
  * @module
  */
 
-import { realClock, type Clock, type TimerHandle } from "../clock.ts";
+import { realClock, type Clock } from "../clock.ts";
+import { SharedTimeouts, type SharedTimeout } from "../shared-timeouts.ts";
 import { NetError, toNetError, unsupported } from "../errors.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
 import { DEFAULT_HIGH_WATER_MARK, DETACHED_HANDLERS, type RawHandlers, type RawSocket, type SocketAddress, type UnsentWrites } from "../transport.ts";
@@ -130,8 +131,9 @@ class KernelSocket implements RawSocket, DriverSink {
   #inflight: Uint8Array | undefined;
   #inflightWrites = 0;
   #flushWaiters: (() => void)[] | undefined;
-  #closeTimer: TimerHandle | undefined;
-  #lingerTimer: TimerHandle | undefined;
+  /** Shared timeouts: set by nearly every close and nearly always cleared, a runtime timer each would cost microseconds. */
+  #closeTimer: SharedTimeout | undefined;
+  #lingerTimer: SharedTimeout | undefined;
   /** close()'s bound, in ms. */
   #closeTimeout = DEFAULT_CLOSE_TIMEOUT;
 
@@ -358,7 +360,7 @@ class KernelSocket implements RawSocket, DriverSink {
     else this.#afterWrite();
     // Bytes still to flush, or a FIN still on its way: that wait is bounded here. A close that reached the
     // linger (or the release) at once needs no close timer: the linger timer keeps this bound too.
-    if (ms !== Infinity && !this.released && !this.lingering) this.#closeTimer = this.#clock.setTimeout(() => this.#closeTimedOut(ms), ms);
+    if (ms !== Infinity && !this.released && !this.lingering) this.#closeTimer = SharedTimeouts.of(this.#clock).set(ms, KernelSocket.#closeTimedOut, this);
   }
 
   destroy(error?: NetError): void {
@@ -574,6 +576,12 @@ class KernelSocket implements RawSocket, DriverSink {
 
   #shutdown(): void {
     this.shutdownStarted = true;
+    // Closing after the peer's EOF with nothing left to send: the release's close(2) sends our FIN, so a
+    // separate shutdown (a system call; an async op on Deno) is saved. TLS must send close_notify first.
+    if (this.closeRequested && this.peerHasEnded && (this.#driver.heldBytes ?? 0) === 0 && this.#driver.tls === undefined && this.#driver.handshake === undefined) {
+      this.#afterShutdown();
+      return;
+    }
     let done: void | Promise<void>;
     try {
       done = this.#driver.shutdownWrite();
@@ -601,15 +609,20 @@ class KernelSocket implements RawSocket, DriverSink {
     let linger = this.#options?.linger ?? DEFAULT_LINGER;
     // Reached within close() itself, before any close timer: the close timeout bounds the linger too.
     if (this.#closeTimer === undefined) linger = Math.min(linger, this.#closeTimeout);
-    this.#lingerTimer = this.#clock.setTimeout(() => this.#release(true), linger);
+    this.#lingerTimer = SharedTimeouts.of(this.#clock).set(linger, KernelSocket.#lingered, this);
   }
 
-  #closeTimedOut(ms: number): void {
-    this.#closeTimer = undefined;
-    if (this.released) return;
-    const unsent = this.bufferedAmount;
-    if (this.lingering || unsent === 0) this.#release(true);
-    else this.destroy(new NetError("ETIMEDOUT", `close timed out after ${ms} ms with ${unsent} bytes unsent (the peer is not reading)`));
+  static #lingered(socket: KernelSocket): void {
+    socket.#lingerTimer = undefined;
+    socket.#release(true);
+  }
+
+  static #closeTimedOut(socket: KernelSocket): void {
+    socket.#closeTimer = undefined;
+    if (socket.released) return;
+    const unsent = socket.bufferedAmount;
+    if (socket.lingering || unsent === 0) socket.#release(true);
+    else socket.destroy(new NetError("ETIMEDOUT", `close timed out after ${socket.#closeTimeout} ms with ${unsent} bytes unsent (the peer is not reading)`));
   }
 
   #dropQueue(): void {
@@ -651,8 +664,10 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   #clearTimers(): void {
-    if (this.#closeTimer !== undefined) this.#clock.clearTimeout(this.#closeTimer);
-    if (this.#lingerTimer !== undefined) this.#clock.clearTimeout(this.#lingerTimer);
+    if (this.#closeTimer === undefined && this.#lingerTimer === undefined) return;
+    const timeouts = SharedTimeouts.of(this.#clock);
+    if (this.#closeTimer !== undefined) timeouts.clear(this.#closeTimer);
+    if (this.#lingerTimer !== undefined) timeouts.clear(this.#lingerTimer);
     this.#closeTimer = this.#lingerTimer = undefined;
   }
 
