@@ -98,10 +98,10 @@ export class ServerSession<T = Uint8Array> implements AsyncIterable<T> {
   /** The session id (hex). */
   readonly id: string;
   readonly #frames: SessionFrames<T>;
-  readonly #state: SessionState;
+  readonly #state: SessionState<unknown>;
 
   /** Created by the server. */
-  constructor(id: string, state: SessionState, frames: SessionFrames<T>) {
+  constructor(id: string, state: SessionState<unknown>, frames: SessionFrames<T>) {
     this.id = id;
     this.#state = state;
     this.#frames = frames;
@@ -132,7 +132,7 @@ interface Entry {
   readonly idBytes: Uint8Array;
   readonly id: string;
   readonly token: Uint8Array;
-  readonly state: SessionState;
+  readonly state: SessionState<unknown>;
   readonly controller: AbortController;
   link: SessionLink | undefined;
   ttlTimer: TimerHandle | undefined;
@@ -205,7 +205,7 @@ export class SessionRegistry<T = Uint8Array> {
       if (!entry) return;
       this.#clock.clearTimeout(timer);
       const state = entry.state;
-      link.onData = (seq, ack, payload) => state.receiveData(seq, ack, payload);
+      link.onData = (first, count, ack, frames) => state.receiveData(first, count, ack, frames);
     });
     return done.then(() => {
       this.#clock.clearTimeout(timer);
@@ -248,7 +248,7 @@ export class SessionRegistry<T = Uint8Array> {
       if (previous) previous.conn.destroy(new NetError("ERR_SOCKET_CLOSED", "the session resumed on another connection"));
       this.#cancelTtl(entry);
       entry.link = link;
-      link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES;
+      link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES - 4;
       link.write(encodeWelcome(true, window, entry.idBytes, entry.token, entry.state.lastReceived));
       entry.state.attach(link, message.lastReceived, message.window);
       return entry;
@@ -259,7 +259,7 @@ export class SessionRegistry<T = Uint8Array> {
     }
     const entry = this.#create();
     entry.link = link;
-    link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES;
+    link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES - 4;
     link.write(encodeWelcome(false, window, entry.idBytes, entry.token, 0));
     entry.state.attach(link, 0, message.window);
     this.#run(entry);
@@ -278,7 +278,7 @@ export class SessionRegistry<T = Uint8Array> {
       idBytes,
       id: sessionIdText(idBytes),
       token: randomSecret(),
-      state: new SessionState(this.#settings.window, this.#clock),
+      state: new SessionState<unknown>(this.#settings.window, this.#clock, this.#settings.codec),
       controller: new AbortController(),
       link: undefined,
       ttlTimer: undefined,
@@ -290,7 +290,7 @@ export class SessionRegistry<T = Uint8Array> {
 
   /** Calls the handler once; when it settles, the session ends after the client acknowledged what it sent. */
   #run(entry: Entry): void {
-    const session = new ServerSession<T>(entry.id, entry.state, new SessionFrames<T>(entry.state, this.#settings.codec));
+    const session = new ServerSession<T>(entry.id, entry.state, new SessionFrames<T>(entry.state as SessionState<T>));
     const ctx: SessionContext = { signal: entry.controller.signal, id: entry.id };
     let result: void | Promise<void>;
     try {
