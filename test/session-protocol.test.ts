@@ -258,6 +258,20 @@ describe("SessionState", () => {
     }
   });
 
+  it("the sends of one DATA message settle together, when its last frame is acknowledged", async () => {
+    const { a } = pair();
+    const settled: number[] = [];
+    for (let i = 1; i <= 3; i++) void a.send(bytes(i)).then(() => settled.push(i));
+    await microtasks(); // frames 1-3 went out as one DATA message
+    a.receive({ type: MessageType.Ack, ack: 2 }); // not how a session acknowledges (it takes messages whole), but allowed
+    await microtasks();
+    expect(settled).toEqual([]);
+    expect(a.unacknowledged).toBe(1);
+    a.receive({ type: MessageType.Ack, ack: 3 });
+    await microtasks();
+    expect(settled).toEqual([1, 2, 3]);
+  });
+
   it("a DATA message whose bytes do not hold its count of frames is a protocol error, and delivers nothing", () => {
     const { b } = pair();
     expect(() => b.receive(decodeAll(concatAll([encodeDataHeader(1, 2, 0, 5), raw(bytes(1))]))[0]!)).toThrow(/announced 2 frames/);

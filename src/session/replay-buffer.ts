@@ -1,6 +1,7 @@
 /**
  * The frames a session sent and the peer has not acknowledged yet, oldest
- * first, with the promises of their `send()` calls. Frames travel in
+ * first, with the promises of their `send()` calls (the frames of one
+ * batch may share one, which settles with the batch's last frame). Frames travel in
  * batches (one DATA message each); a batch is kept whole until its last
  * frame is acknowledged, and cut at a frame boundary when a resumed
  * connection needs only its tail. Per frame it holds no object: its size
@@ -117,10 +118,14 @@ export class ReplayBuffer {
     const sizes = this.#sizes;
     let bytes = 0;
     // The ring keeps the settled entries until a later frame takes the slot: it never holds more than a window's.
+    const next = this.#next;
     for (let s = first; s <= seq; s++) {
       const i = s & mask;
       bytes += sizes[i]!;
-      resolves[i]!();
+      const resolve = resolves[i]!;
+      // Frames of one batch may share one send() promise: it resolves with the batch's last frame.
+      if (s + 1 < next && resolves[(s + 1) & mask] === resolve) continue;
+      resolve();
     }
     this.#bytes -= bytes;
     this.#first = seq + 1;
@@ -196,10 +201,14 @@ export class ReplayBuffer {
       const from = this.#first;
       const to = this.#next;
       report.reject = (reason: unknown): void => {
+        let last: Promise<void> | undefined;
         for (let s = from; s < to; s++) {
           const i = s & mask;
+          const promise = promises[i]!;
+          if (promise === last) continue;
+          last = promise;
           // Marked handled only when it rejects: a handler on every send would cost a microtask per acknowledgement.
-          promises[i]!.catch(noop);
+          promise.catch(noop);
           rejects[i]!(reason);
         }
       };

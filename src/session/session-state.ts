@@ -121,6 +121,11 @@ export class SessionState<T = Uint8Array> {
   #batchFirst = 1;
   #batchSize = MIN_BATCH_BYTES;
   #closeQueued = false;
+  /** The promise the sends of the current batch share (with its first frame's sequence number), when a connection carries the session. */
+  #group: Promise<void> | undefined;
+  #groupResolve: (() => void) | undefined;
+  #groupReject: ((error: unknown) => void) | undefined;
+  #groupFirst = 0;
   readonly #closeBatch = (): void => {
     this.#closeQueued = false;
     this.#endBatch();
@@ -277,13 +282,29 @@ export class SessionState<T = Uint8Array> {
         new NetError("ERR_QUEUE_FULL", `the session window is full and ${waiting} sends (${this.#waitingBytes} bytes) already wait for it; await send() before sending more`),
       );
     }
-    const promise = new Promise<void>(capture);
     if (direct) {
-      this.#buffer.add(this.#nextSeq++, bytes, promise, captured.resolve!, captured.reject!);
+      let promise: Promise<void>;
+      if (this.#sink === undefined) {
+        // Sent while no connection carries the session: a batch made now may be cut to the peer's window on resume, so its frames keep a promise each.
+        promise = new Promise<void>(capture);
+        this.#buffer.add(this.#nextSeq++, bytes, promise, captured.resolve!, captured.reject!);
+      } else {
+        // The frames of one batch share one promise, settled when the batch's last frame is acknowledged: a peer acknowledges
+        // whole DATA messages, and this batch goes out as one, now and on any resume (it fits the window in force).
+        if (this.#groupFirst !== this.#batchFirst || this.#group === undefined) {
+          this.#group = new Promise<void>(capture);
+          this.#groupResolve = captured.resolve!;
+          this.#groupReject = captured.reject!;
+          this.#groupFirst = this.#batchFirst;
+        }
+        promise = this.#group;
+        this.#buffer.add(this.#nextSeq++, bytes, promise, this.#groupResolve!, this.#groupReject!);
+      }
       this.#batchUsed += bytes;
       if (!this.#closeQueued) this.#queueClose();
       return promise;
     }
+    const promise = new Promise<void>(capture);
     const at = this.#batchUsed;
     this.#waiting.push({ bytes: this.#batch!.slice(at, at + bytes), promise, resolve: captured.resolve!, reject: captured.reject! });
     this.#waitingBytes += bytes;
@@ -508,6 +529,7 @@ export class SessionState<T = Uint8Array> {
 
   #rejectAll(error: (unconfirmed: Unconfirmed) => NetError): Unconfirmed {
     // Frames of the batch being filled have their sequence numbers: they count as sent.
+    this.#group = undefined;
     this.#batch = undefined;
     this.#batchUsed = DATA_HEADER_BYTES;
     this.#batchFirst = this.#nextSeq;
