@@ -13,7 +13,6 @@ import type { Connection } from "../connection.ts";
 import { NetError } from "../errors.ts";
 import { DATA_HEADER_BYTES, encodeHello, encodeResume, MessageType, RefusedReason, SESSION_PROTOCOL_VERSION, type SessionMessage, type WindowSize } from "./envelope.ts";
 import { sessionIdText } from "./handshake.ts";
-import { SessionFrames } from "./session-frames.ts";
 import { SessionLink } from "./session-link.ts";
 import { SessionState, type Unconfirmed } from "./session-state.ts";
 
@@ -101,7 +100,8 @@ function lostError(id: string, why: string, unconfirmed: Unconfirmed): NetError 
  * ```
  */
 export class ClientSession<T> {
-  readonly frames: SessionFrames<T>;
+  /** The frames the application sends and reads: the protocol state itself. */
+  readonly frames: SessionState<T>;
   readonly #state: SessionState<T>;
   readonly #clock: Clock;
   readonly #hooks: ClientSessionHooks;
@@ -110,7 +110,7 @@ export class ClientSession<T> {
 
   constructor(window: WindowSize, codec: Codec<T> | undefined, clock: Clock, hooks: ClientSessionHooks) {
     this.#state = new SessionState<T>(window, clock, codec);
-    this.frames = new SessionFrames(this.#state);
+    this.frames = this.#state;
     this.#clock = clock;
     this.#hooks = hooks;
   }

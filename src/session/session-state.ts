@@ -38,16 +38,8 @@ export interface SessionSink {
   flush?(): void;
 }
 
-/**
- * The raw-message codec of a session without one: a 4-byte big-endian length, then the bytes.
- *
- * @example
- * ```ts
- * import { RAW_MESSAGES } from "./session-state.ts";
- * RAW_MESSAGES.encode(Uint8Array.of(1)); // [0, 0, 0, 1, 1] in parts
- * ```
- */
-export const RAW_MESSAGES: Codec<Uint8Array> = lengthPrefixed({ maxFrameLength: 0xffffffff });
+/** The codec of a session without one (raw byte messages): a 4-byte big-endian length, then the bytes. */
+const RAW_MESSAGES: Codec<Uint8Array> = lengthPrefixed({ maxFrameLength: 0xffffffff });
 /** The frames of one batch grow it (×4) up to this size; a full one goes out at once. */
 const MAX_BATCH_BYTES = 64 * 1024;
 const MIN_BATCH_BYTES = 1024;
@@ -466,11 +458,6 @@ export class SessionState<T = Uint8Array> {
       this.#consumer = undefined;
       consumer.resolve({ value: this.#take()!, done: false });
     }
-  }
-
-  /** A frame already received, or undefined: for a reader that goes on without a promise when it can. */
-  poll(): T | undefined {
-    return this.#take();
   }
 
   /** The next frame; done once the peer closed the session and every frame was read. Reading makes room, so a held-back acknowledgement can go. */
