@@ -5,7 +5,8 @@
  * batches (one DATA message each); a batch is kept whole until its last
  * frame is acknowledged, and cut at a frame boundary when a resumed
  * connection needs only its tail. Per frame it holds no object: its size
- * and its promise's functions sit in rings indexed by sequence number.
+ * sits in a ring indexed by sequence number, and its send's promise in a
+ * group of frames that share it.
  *
  * @module
  */
@@ -17,6 +18,14 @@ interface Batch {
   readonly end: number;
   readonly first: number;
   readonly count: number;
+}
+
+/** Consecutive frames whose sends share one promise (one send's frame, or the frames of one batch): it settles with the last. */
+interface Group {
+  last: number;
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
 }
 
 /** What {@link ReplayBuffer.takeAll} removed: frames sent and not acknowledged. */
@@ -48,9 +57,9 @@ const SPARE_MAX_BYTES = 128 * 1024;
 export class ReplayBuffer {
   #mask = 63;
   #sizes = new Uint32Array(64);
-  #promises: (Promise<void> | undefined)[] = new Array<Promise<void> | undefined>(64);
-  #resolves: ((() => void) | undefined)[] = new Array<(() => void) | undefined>(64);
-  #rejects: (((error: unknown) => void) | undefined)[] = new Array<((error: unknown) => void) | undefined>(64);
+  #groups: Group[] = [];
+  #groupHead = 0;
+  #lastGroup: Group | undefined;
   /** The oldest frame held, and one past the newest. */
   #first = 1;
   #next = 1;
@@ -73,11 +82,10 @@ export class ReplayBuffer {
   /** Holds frame `seq` (the next one) of `bytes` bytes, until acknowledged. */
   add(seq: number, bytes: number, promise: Promise<void>, resolve: () => void, reject: (error: unknown) => void): void {
     if (this.#next - this.#first > this.#mask) this.#grow();
-    const i = seq & this.#mask;
-    this.#sizes[i] = bytes;
-    this.#promises[i] = promise;
-    this.#resolves[i] = resolve;
-    this.#rejects[i] = reject;
+    this.#sizes[seq & this.#mask] = bytes;
+    const group = this.#lastGroup;
+    if (group !== undefined && group.promise === promise) group.last = seq;
+    else this.#groups.push((this.#lastGroup = { last: seq, promise, resolve, reject }));
     this.#next = seq + 1;
     this.#bytes += bytes;
   }
@@ -91,22 +99,9 @@ export class ReplayBuffer {
     const size = (this.#mask + 1) * 2;
     const mask = size - 1;
     const sizes = new Uint32Array(size);
-    const promises = new Array<Promise<void> | undefined>(size);
-    const resolves = new Array<(() => void) | undefined>(size);
-    const rejects = new Array<((error: unknown) => void) | undefined>(size);
-    for (let seq = this.#first; seq < this.#next; seq++) {
-      const from = seq & this.#mask;
-      const to = seq & mask;
-      sizes[to] = this.#sizes[from]!;
-      promises[to] = this.#promises[from];
-      resolves[to] = this.#resolves[from];
-      rejects[to] = this.#rejects[from];
-    }
+    for (let seq = this.#first; seq < this.#next; seq++) sizes[seq & mask] = this.#sizes[seq & this.#mask]!;
     this.#mask = mask;
     this.#sizes = sizes;
-    this.#promises = promises;
-    this.#resolves = resolves;
-    this.#rejects = rejects;
   }
 
   /** Drops and resolves every frame up to and including `seq`; returns how many. */
@@ -114,20 +109,26 @@ export class ReplayBuffer {
     const first = this.#first;
     if (seq < first) return 0;
     const mask = this.#mask;
-    const resolves = this.#resolves;
     const sizes = this.#sizes;
     let bytes = 0;
-    // The ring keeps the settled entries until a later frame takes the slot: it never holds more than a window's.
-    const next = this.#next;
-    for (let s = first; s <= seq; s++) {
-      const i = s & mask;
-      bytes += sizes[i]!;
-      const resolve = resolves[i]!;
-      // Frames of one batch may share one send() promise: it resolves with the batch's last frame.
-      if (s + 1 < next && resolves[(s + 1) & mask] === resolve) continue;
-      resolve();
-    }
+    for (let s = first; s <= seq; s++) bytes += sizes[s & mask]!;
     this.#bytes -= bytes;
+    // A group settles with its last frame: an acknowledgement inside it leaves it pending.
+    const groups = this.#groups;
+    let g = this.#groupHead;
+    while (g < groups.length && groups[g]!.last <= seq) {
+      groups[g]!.resolve();
+      (groups as (Group | undefined)[])[g++] = undefined;
+    }
+    if (g === groups.length) {
+      this.#groups = [];
+      this.#lastGroup = undefined;
+      g = 0;
+    } else if (g > 64 && g * 2 > groups.length) {
+      this.#groups = groups.slice(g);
+      g = 0;
+    }
+    this.#groupHead = g;
     this.#first = seq + 1;
     const batches = this.#batches;
     let head = this.#batchHead;
@@ -195,27 +196,18 @@ export class ReplayBuffer {
       reject: noop,
     };
     if (count > 0) {
-      const mask = this.#mask;
-      const promises = this.#promises.slice();
-      const rejects = this.#rejects.slice();
-      const from = this.#first;
-      const to = this.#next;
+      const groups = this.#groups.slice(this.#groupHead);
       report.reject = (reason: unknown): void => {
-        let last: Promise<void> | undefined;
-        for (let s = from; s < to; s++) {
-          const i = s & mask;
-          const promise = promises[i]!;
-          if (promise === last) continue;
-          last = promise;
+        for (const group of groups) {
           // Marked handled only when it rejects: a handler on every send would cost a microtask per acknowledgement.
-          promise.catch(noop);
-          rejects[i]!(reason);
+          group.promise.catch(noop);
+          group.reject(reason);
         }
       };
     }
-    this.#resolves.fill(undefined);
-    this.#rejects.fill(undefined);
-    this.#promises.fill(undefined);
+    this.#groups = [];
+    this.#groupHead = 0;
+    this.#lastGroup = undefined;
     this.#batches = [];
     this.#batchHead = 0;
     this.#bytes = 0;

@@ -584,7 +584,8 @@ export class SessionState<T = Uint8Array> {
   }
 
   #acknowledged(ack: number): void {
-    if (ack >= this.#nextSeq) throw new NetError("ERR_SESSION_PROTOCOL", `the peer acknowledged frame ${ack}, but the last frame sent was ${this.#nextSeq - 1}`);
+    // Frames of the batch being filled are not sent yet.
+    if (ack >= this.#batchFirst) throw new NetError("ERR_SESSION_PROTOCOL", `the peer acknowledged frame ${ack}, but the last frame sent was ${this.#batchFirst - 1}`);
     if (this.#buffer.acknowledge(ack) === 0) return;
     this.#pump();
     if (this.unacknowledged === 0) this.#wakeDrained();
