@@ -98,16 +98,16 @@ describe("sessions on a manual clock", () => {
     const first = await peer(port);
     await first.conn.write(encodeHello(W));
     const welcome = (await first.next()) as Extract<SessionMessage, { type: 3 }>;
-    await first.conn.write(encodeDataHeader(1, 0, 1));
-    await first.conn.write(Uint8Array.of(42));
-    expect(await first.next()).toMatchObject({ type: MessageType.Data, seq: 1, payload: Uint8Array.of(42) }); // the echo
+    await first.conn.write(encodeDataHeader(1, 1, 0, 5));
+    await first.conn.write(Uint8Array.of(0, 0, 0, 1, 42)); // a raw message: its length, then its bytes
+    expect(await first.next()).toMatchObject({ type: MessageType.Data, first: 1, count: 1, frames: Uint8Array.of(0, 0, 0, 1, 42) }); // the echo
     first.conn.destroy(); // before acknowledging the echo
     await until(clock, () => served?.connected === false, "the server to see the connection go");
     await clock.advance(999);
     const back = await peer(port);
     await back.conn.write(encodeResume(W, welcome.id, welcome.token, 0));
     expect(await back.next()).toMatchObject({ type: MessageType.Welcome, resumed: true, lastReceived: 1 });
-    expect(await back.next()).toMatchObject({ type: MessageType.Data, seq: 1, payload: Uint8Array.of(42) }); // replayed
+    expect(await back.next()).toMatchObject({ type: MessageType.Data, first: 1, count: 1, frames: Uint8Array.of(0, 0, 0, 1, 42) }); // replayed
     await clock.advance(5_000);
     expect(s.sessions).toMatchObject({ active: 1, resumed: 1, expired: 0 });
     expect(calls).toBe(1);

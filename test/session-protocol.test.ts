@@ -48,6 +48,8 @@ class Wire {
 }
 
 const bytes = (n: number, len = 1): Uint8Array => new Uint8Array(len).fill(n);
+/** A raw message as a session without a codec puts it in a DATA message: a 4-byte length, then the bytes. */
+const raw = (message: Uint8Array): Uint8Array => concatAll([Uint8Array.of(0, 0, 0, message.length), message]);
 
 describe("session wire format", () => {
   it("round-trips every message, cut at any byte", () => {
@@ -59,7 +61,7 @@ describe("session wire format", () => {
       encodeResume(W, id, token, 2 ** 40 + 5),
       encodeWelcome(true, W, id, token, 7),
       encodeRefused(RefusedReason.BadToken, "wrong token"),
-      encodeDataHeader(3, 2, payload.length),
+      encodeDataHeader(3, 1, 2, payload.length),
       payload,
       encodeAck(2 ** 33),
       encodeClose(12),
@@ -82,7 +84,7 @@ describe("session wire format", () => {
       const welcome = got[2] as Extract<SessionMessage, { type: 3 }>;
       expect([welcome.resumed, welcome.lastReceived, sessionIdText(welcome.id)]).toEqual([true, 7, sessionIdText(id)]);
       expect(got[3]).toMatchObject({ reason: RefusedReason.BadToken, message: "wrong token" });
-      expect(got[4]).toMatchObject({ seq: 3, ack: 2, payload: payload });
+      expect(got[4]).toMatchObject({ first: 3, count: 1, ack: 2, frames: payload });
       expect(got[5]).toMatchObject({ ack: 2 ** 33 });
       expect(got[6]).toMatchObject({ lastSeq: 12 });
     }
@@ -136,9 +138,11 @@ describe("SessionState", () => {
     expect((await b.next()).value).toEqual(bytes(2));
     // Piggy-backed: b's data frame carries the ack; no separate ACK follows.
     void a.send(bytes(3)).then(() => done++);
+    await microtasks();
     ab.deliver(b);
     void b.send(bytes(4));
-    expect(ba.deliver(a)).toEqual([expect.objectContaining({ type: MessageType.Data, seq: 1, ack: 3 })]);
+    await microtasks();
+    expect(ba.deliver(a)).toEqual([expect.objectContaining({ type: MessageType.Data, first: 1, count: 1, ack: 3 })]);
     await clock.advance(0);
     expect(ba.chunks.length).toBe(0);
     await microtasks();
@@ -151,7 +155,7 @@ describe("SessionState", () => {
     const sends = [];
     for (let i = 1; i <= 8; i++) sends.push(a.send(bytes(i)).then(() => settled.push(i)));
     await expect(a.send(bytes(9))).rejects.toMatchObject({ code: "ERR_QUEUE_FULL" }); // a window's worth already waits
-    expect(decodeAll(concatAll(ab.chunks)).length).toBe(4); // only the window went out
+    expect(decodeAll(concatAll(ab.chunks))).toEqual([expect.objectContaining({ first: 1, count: 4 })]); // only the window went out, in one DATA message
     ab.deliver(b);
     ba.deliver(a);
     await microtasks();
@@ -169,9 +173,19 @@ describe("SessionState", () => {
     await expect(a.send(new Uint8Array(65))).rejects.toMatchObject({ code: "ERR_FRAME_TOO_LARGE" });
   });
 
+  it("a frame sent after a refused one goes out", async () => {
+    const { a, b, ab } = pair();
+    await expect(a.send(new Uint8Array(65))).rejects.toMatchObject({ code: "ERR_FRAME_TOO_LARGE" });
+    await microtasks();
+    void a.send(bytes(1));
+    await microtasks();
+    ab.deliver(b);
+    expect((await b.next()).value).toEqual(bytes(1));
+  });
+
   it("a peer that ignores the window is a protocol error", () => {
     const { b } = pair();
-    const frame = (seq: number) => decodeAll(concatAll([encodeDataHeader(seq, 0, 1), bytes(seq)]))[0]!;
+    const frame = (seq: number) => decodeAll(concatAll([encodeDataHeader(seq, 1, 0, 5), raw(bytes(seq))]))[0]!;
     for (let seq = 1; seq <= 8; seq++) b.receive(frame(seq));
     expect(() => b.receive(frame(9))).toThrow(expect.objectContaining({ code: "ERR_SESSION_PROTOCOL" }));
     expect(() => b.receive(frame(11))).toThrow(/missing/);
@@ -180,10 +194,14 @@ describe("SessionState", () => {
   it("after a lost connection, resuming replays exactly the frames the peer did not receive, and duplicates are dropped", async () => {
     const { a, b, ab } = pair();
     const settled: number[] = [];
-    for (let i = 1; i <= 4; i++) void a.send(bytes(i)).then(() => settled.push(i));
-    // Frames 1-2 arrive; 3-4 die with the connection, and so do b's acks.
+    for (let i = 1; i <= 2; i++) void a.send(bytes(i)).then(() => settled.push(i));
+    await microtasks();
+    for (let i = 3; i <= 4; i++) void a.send(bytes(i)).then(() => settled.push(i));
+    await microtasks();
+    // Frames 1-2 (one DATA message) arrive; 3-4 (the next) die with the connection, and so do b's acks.
     const written = ab.chunks.splice(0);
-    ab.chunks = written.slice(0, 4);
+    expect(written.length).toBe(2);
+    ab.chunks = written.slice(0, 1);
     ab.deliver(b);
     a.detach();
     b.detach();
@@ -193,9 +211,9 @@ describe("SessionState", () => {
     a.attach(ab2, b.lastReceived, W);
     b.attach(ba2, a.lastReceived, W);
     const replay = decodeAll(concatAll(ab2.chunks));
-    expect(replay.map((m) => (m.type === MessageType.Data ? m.seq : -1))).toEqual([3, 4]);
-    // A stale copy of frame 2 (from the old connection, say) changes nothing.
-    b.receive(decodeAll(concatAll(written.slice(2, 4)))[0]!);
+    expect(replay).toEqual([expect.objectContaining({ type: MessageType.Data, first: 3, count: 2, frames: concatAll([raw(bytes(3)), raw(bytes(4))]) })]);
+    // A stale copy of frames 1-2 (from the old connection, say) changes nothing.
+    b.receive(decodeAll(written[0]!)[0]!);
     ab2.deliver(b);
     ba2.deliver(a);
     await microtasks();
@@ -206,11 +224,71 @@ describe("SessionState", () => {
     expect(b.unread).toBe(0);
   });
 
+  it("a resume cuts a batch the peer holds in part, and a DATA message overlapping what was received delivers only the new frames", async () => {
+    const { a, b } = pair();
+    for (let i = 1; i <= 4; i++) void a.send(bytes(i));
+    await microtasks(); // frames 1-4 went out as one DATA message, which is lost
+    a.detach();
+    // b holds frames 1-2 (say another implementation sent them on their own).
+    b.receive(decodeAll(concatAll([encodeDataHeader(1, 2, 0, 10), raw(bytes(1)), raw(bytes(2))]))[0]!);
+    const wire = new Wire();
+    a.attach(wire, b.lastReceived, W);
+    expect(decodeAll(concatAll(wire.chunks))).toEqual([expect.objectContaining({ first: 3, count: 2, frames: concatAll([raw(bytes(3)), raw(bytes(4))]) })]);
+    // Frames 2-4 again: 2 is a duplicate, 3-4 are new.
+    b.receive(decodeAll(concatAll([encodeDataHeader(2, 3, 0, 15), raw(bytes(2)), raw(bytes(3)), raw(bytes(4))]))[0]!);
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push((await b.next()).value![0]);
+    expect(got).toEqual([1, 2, 3, 4]);
+    expect(b.lastReceived).toBe(4);
+  });
+
+  it("frames sent before the handshake are resent within the peer's window, in as many DATA messages as it takes", async () => {
+    for (const [peer, counts] of [
+      [{ frames: 4, bytes: 1024 }, [4, 4, 4, 4]],
+      [{ frames: 16, bytes: 64 }, [12, 4]], // raw 1-byte messages are 5 bytes each
+    ] as const) {
+      const a = new SessionState({ frames: 16, bytes: 1024 }, new ManualClock());
+      for (let i = 1; i <= 16; i++) void a.send(bytes(i));
+      await microtasks();
+      const wire = new Wire();
+      a.attach(wire, 0, peer);
+      const messages = decodeAll(concatAll(wire.chunks)) as Extract<SessionMessage, { type: 0x10 }>[];
+      expect(messages.map((m) => m.count)).toEqual(counts);
+      expect(messages.map((m) => m.first)).toEqual(counts.map((_, i) => 1 + counts.slice(0, i).reduce((n: number, c) => n + c, 0)));
+    }
+  });
+
+  it("the sends of one DATA message settle together, when its last frame is acknowledged", async () => {
+    const { a } = pair();
+    const settled: number[] = [];
+    for (let i = 1; i <= 3; i++) void a.send(bytes(i)).then(() => settled.push(i));
+    await microtasks(); // frames 1-3 went out as one DATA message
+    a.receive({ type: MessageType.Ack, ack: 2 }); // not how a session acknowledges (it takes messages whole), but allowed
+    await microtasks();
+    expect(settled).toEqual([]);
+    expect(a.unacknowledged).toBe(1);
+    a.receive({ type: MessageType.Ack, ack: 3 });
+    await microtasks();
+    expect(settled).toEqual([1, 2, 3]);
+  });
+
+  it("a DATA message whose bytes do not hold its count of frames is a protocol error, and delivers nothing", () => {
+    const { b } = pair();
+    expect(() => b.receive(decodeAll(concatAll([encodeDataHeader(1, 2, 0, 5), raw(bytes(1))]))[0]!)).toThrow(/announced 2 frames/);
+    expect(() => b.receive(decodeAll(concatAll([encodeDataHeader(1, 1, 0, 7), raw(bytes(1)), Uint8Array.of(0, 0)]))[0]!)).toThrow(/announced 1 frames/);
+    expect(b.unread).toBe(0);
+    expect(b.lastReceived).toBe(0);
+  });
+
   it("lose() rejects exactly the unacknowledged sends, names them, and restarts at sequence 1", async () => {
     const { a, b, ab, ba } = pair();
     const results: string[] = [];
-    for (let i = 1; i <= 6; i++) a.send(bytes(i)).then(() => results.push(`ok ${i}`), (e: NetError) => results.push(`${e.code} ${i}`));
-    ab.chunks = ab.chunks.slice(0, 2); // only frame 1 reaches b
+    const record = (i: number): void => void a.send(bytes(i)).then(() => results.push(`ok ${i}`), (e: NetError) => results.push(`${e.code} ${i}`));
+    record(1);
+    await microtasks();
+    for (let i = 2; i <= 6; i++) record(i);
+    await microtasks();
+    ab.chunks = ab.chunks.slice(0, 1); // only frame 1 reaches b
     ab.deliver(b);
     ba.deliver(a); // frame 1 acknowledged; frame 5 takes its place in the window
     await microtasks();
@@ -225,13 +303,15 @@ describe("SessionState", () => {
     const wire = new Wire();
     a.attach(wire, 0, W);
     void a.send(bytes(7));
-    expect(decodeAll(concatAll(wire.chunks))[0]).toMatchObject({ seq: 1 });
+    await microtasks();
+    expect(decodeAll(concatAll(wire.chunks))[0]).toMatchObject({ first: 1, count: 1 });
     expect(fresh.lastReceived).toBe(0);
   });
 
   it("end() rejects pending sends and ends the reader after the unread frames", async () => {
     const { a, b, ab } = pair();
     const pending = a.send(bytes(1));
+    await microtasks();
     ab.deliver(b);
     b.receive({ type: MessageType.Close, lastSeq: 1 });
     expect((await b.next()).value).toEqual(bytes(1));

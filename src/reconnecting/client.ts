@@ -260,7 +260,7 @@ export class ReconnectingClient<T = Uint8Array> extends TypedEventTarget<Reconne
   write(data: Uint8Array | string, options?: WriteOptions): Promise<void> {
     if (typeof data === "string") data = encoder.encode(data);
     if (!(data instanceof Uint8Array)) return rejected(invalidOption("data", data, "a Uint8Array or a string"));
-    if (this.#session) return this.#sessionSend(options) ?? this.#session.frames.sendBytes(data);
+    if (this.#session) return this.#sessionSend(options) ?? this.#session.frames.sendEncoded(data);
     return this.#submit(data, options);
   }
 

@@ -13,7 +13,6 @@ import type { Connection } from "../connection.ts";
 import { NetError } from "../errors.ts";
 import { DATA_HEADER_BYTES, encodeHello, encodeResume, MessageType, RefusedReason, SESSION_PROTOCOL_VERSION, type SessionMessage, type WindowSize } from "./envelope.ts";
 import { sessionIdText } from "./handshake.ts";
-import { SessionFrames } from "./session-frames.ts";
 import { SessionLink } from "./session-link.ts";
 import { SessionState, type Unconfirmed } from "./session-state.ts";
 
@@ -101,22 +100,23 @@ function lostError(id: string, why: string, unconfirmed: Unconfirmed): NetError 
  * ```
  */
 export class ClientSession<T> {
-  readonly frames: SessionFrames<T>;
-  readonly #state: SessionState;
+  /** The frames the application sends and reads: the protocol state itself. */
+  readonly frames: SessionState<T>;
+  readonly #state: SessionState<T>;
   readonly #clock: Clock;
   readonly #hooks: ClientSessionHooks;
   #id: Uint8Array | undefined;
   #token: Uint8Array | undefined;
 
   constructor(window: WindowSize, codec: Codec<T> | undefined, clock: Clock, hooks: ClientSessionHooks) {
-    this.#state = new SessionState(window, clock);
-    this.frames = new SessionFrames(this.#state, codec);
+    this.#state = new SessionState<T>(window, clock, codec);
+    this.frames = this.#state;
     this.#clock = clock;
     this.#hooks = hooks;
   }
 
   /** The protocol state, for counters and tests. */
-  get state(): SessionState {
+  get state(): SessionState<T> {
     return this.#state;
   }
 
@@ -177,10 +177,10 @@ export class ClientSession<T> {
       if (!message.resumed && this.#id) this.#lose("the server started a new session");
       this.#id = message.id;
       this.#token = message.token;
-      link.maxMessageBytes = this.#state.window.bytes + DATA_HEADER_BYTES;
+      link.maxMessageBytes = this.#state.window.bytes + DATA_HEADER_BYTES - 4;
       this.#state.attach(link, message.lastReceived, message.window);
       const state = this.#state;
-      link.onData = (seq, ack, payload) => state.receiveData(seq, ack, payload);
+      link.onData = (first, count, ack, frames) => state.receiveData(first, count, ack, frames);
       this.#hooks.session({ id: sessionIdText(message.id), resumed: message.resumed });
       return true;
     }
@@ -214,7 +214,6 @@ export class ClientSession<T> {
     this.#token = undefined;
     let error: NetError | undefined;
     const unconfirmed = this.#state.lose((report) => (error = lostError(id, why, report)));
-    this.frames.resetDecoder();
     this.#hooks.lost({ id, unconfirmed: unconfirmed.count, bytes: unconfirmed.bytes, firstSeq: unconfirmed.firstSeq, lastSeq: unconfirmed.lastSeq, error: error ?? lostError(id, why, unconfirmed) });
   }
 }

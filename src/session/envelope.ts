@@ -9,7 +9,7 @@
 import { NetError } from "../errors.ts";
 
 /** The protocol version this implementation speaks (HELLO, RESUME, WELCOME carry it). */
-export const SESSION_PROTOCOL_VERSION: number = 1;
+export const SESSION_PROTOCOL_VERSION: number = 2;
 /** "WLSS": the first bytes of every handshake body, so a peer that does not speak the protocol is told apart. */
 const MAGIC = 0x574c5353;
 /** Bytes of a session id and of a resume token. */
@@ -70,12 +70,12 @@ export type SessionMessage =
   | { readonly type: typeof MessageType.Resume; readonly version: number; readonly window: WindowSize; readonly id: Uint8Array; readonly token: Uint8Array; readonly lastReceived: number }
   | { readonly type: typeof MessageType.Welcome; readonly version: number; readonly resumed: boolean; readonly window: WindowSize; readonly id: Uint8Array; readonly token: Uint8Array; readonly lastReceived: number }
   | { readonly type: typeof MessageType.Refused; readonly reason: RefusedReason; readonly message: string }
-  | { readonly type: typeof MessageType.Data; readonly seq: number; readonly ack: number; readonly payload: Uint8Array }
+  | { readonly type: typeof MessageType.Data; readonly first: number; readonly count: number; readonly ack: number; readonly frames: Uint8Array }
   | { readonly type: typeof MessageType.Ack; readonly ack: number }
   | { readonly type: typeof MessageType.Close; readonly lastSeq: number };
 
-/** Bytes before a DATA payload: length (4), type (1), seq (8), ack (8). */
-export const DATA_HEADER_BYTES = 21;
+/** Bytes before a DATA message's frames: length (4), type (1), first seq (8), count (4), ack (8). */
+export const DATA_HEADER_BYTES = 25;
 const TWO_32 = 2 ** 32;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -189,39 +189,40 @@ export function encodeRefused(reason: RefusedReason, text: string): Uint8Array {
 }
 
 /**
- * The header of a DATA message whose payload has `payloadBytes` bytes; the
- * payload follows it on the wire.
+ * The header of a DATA message carrying `count` frames from sequence number
+ * `first` on, encoded back to back in `frameBytes` bytes, which follow it.
  *
  * @example
  * ```ts
  * import { encodeDataHeader } from "./envelope.ts";
- * const header = encodeDataHeader(7, 3, payload.length);
+ * const header = encodeDataHeader(7, 2, 3, frames.length);
  * ```
  */
-export function encodeDataHeader(seq: number, ack: number, payloadBytes: number): Uint8Array {
+export function encodeDataHeader(first: number, count: number, ack: number, frameBytes: number): Uint8Array {
   const bytes = new Uint8Array(DATA_HEADER_BYTES);
-  putDataHeader(bytes, 0, seq, ack, payloadBytes);
+  putDataHeader(bytes, 0, first, count, ack, frameBytes);
   return bytes;
 }
 
 /**
- * Writes a DATA header into `target` at `at` (by hand, without a DataView:
- * this runs once per frame); the payload's `payloadBytes` follow it.
+ * Writes a DATA header into `target` at `at` (by hand, without a DataView);
+ * the `count` frames' `frameBytes` follow it.
  *
  * @example
  * ```ts
  * import { DATA_HEADER_BYTES, putDataHeader } from "./envelope.ts";
  * const message = new Uint8Array(DATA_HEADER_BYTES + 3);
- * putDataHeader(message, 0, 7, 3, 3);
+ * putDataHeader(message, 0, 7, 1, 3, 3);
  * ```
  */
-export function putDataHeader(target: Uint8Array, at: number, seq: number, ack: number, payloadBytes: number): void {
-  putU32(target, at, 17 + payloadBytes);
+export function putDataHeader(target: Uint8Array, at: number, first: number, count: number, ack: number, frameBytes: number): void {
+  putU32(target, at, DATA_HEADER_BYTES - 4 + frameBytes);
   target[at + 4] = MessageType.Data;
-  putU32(target, at + 5, Math.floor(seq / TWO_32));
-  putU32(target, at + 9, seq >>> 0);
-  putU32(target, at + 13, Math.floor(ack / TWO_32));
-  putU32(target, at + 17, ack >>> 0);
+  putU32(target, at + 5, Math.floor(first / TWO_32));
+  putU32(target, at + 9, first >>> 0);
+  putU32(target, at + 13, count);
+  putU32(target, at + 17, Math.floor(ack / TWO_32));
+  putU32(target, at + 21, ack >>> 0);
 }
 
 function putU32(bytes: Uint8Array, at: number, value: number): void {
@@ -231,7 +232,16 @@ function putU32(bytes: Uint8Array, at: number, value: number): void {
   bytes[at + 3] = value & 0xff;
 }
 
-function readU32(bytes: Uint8Array, at: number): number {
+/**
+ * The big-endian 32-bit number at `at`.
+ *
+ * @example
+ * ```ts
+ * import { readU32 } from "./envelope.ts";
+ * readU32(new Uint8Array([0, 0, 1, 0]), 0); // 256
+ * ```
+ */
+export function readU32(bytes: Uint8Array, at: number): number {
   return ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
 }
 
@@ -292,7 +302,7 @@ function readHandshake(view: DataView, body: Uint8Array): { version: number; win
 
 /**
  * Decodes one message body (type byte first, length prefix removed). Throws
- * `ERR_SESSION_PROTOCOL` on a malformed one. A DATA payload is a view into `body`.
+ * `ERR_SESSION_PROTOCOL` on a malformed one. DATA frames are a view into `body`.
  *
  * @example
  * ```ts
@@ -304,8 +314,8 @@ export function decodeMessage(body: Uint8Array): SessionMessage {
   const type = body[0];
   // The per-frame messages first, without a DataView.
   if (type === MessageType.Data) {
-    if (body.length < 17) throw protocolError("a DATA message too short");
-    return { type, seq: readU64(body, 1), ack: readU64(body, 9), payload: body.subarray(17) };
+    if (body.length < DATA_HEADER_BYTES - 4) throw protocolError("a DATA message too short");
+    return { type, first: readU64(body, 1), count: readU32(body, 9), ack: readU64(body, 13), frames: body.subarray(DATA_HEADER_BYTES - 4) };
   }
   if (type === MessageType.Ack) {
     if (body.length !== 9) throw protocolError(`an ACK of ${body.length} bytes`);

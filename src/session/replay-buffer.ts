@@ -1,22 +1,46 @@
 /**
  * The frames a session sent and the peer has not acknowledged yet, oldest
- * first, with the promises of their `send()` calls. It is what a resumed
- * connection replays, and what the window bounds.
+ * first, with the promises of their `send()` calls (the frames of one
+ * batch may share one, which settles with the batch's last frame). Frames travel in
+ * batches (one DATA message each); a batch is kept whole until its last
+ * frame is acknowledged, and cut at a frame boundary when a resumed
+ * connection needs only its tail. Per frame it holds no object: its size
+ * sits in a ring indexed by sequence number, and its send's promise in a
+ * group of frames that share it.
  *
  * @module
  */
 
-/** One send awaiting its acknowledgement: sent, or waiting for the window (`seq` 0 until it is sent). */
-export interface Unacked {
-  seq: number;
-  /** The frame's bytes: one array, or parts kept unjoined (a codec's header and the caller's payload, say). */
-  readonly parts: Uint8Array | readonly Uint8Array[];
-  readonly bytes: number;
-  /** The send's promise, and its resolving functions. */
+/** The frames of one DATA message, encoded back to back from `message[start]` on (a header slot precedes them). */
+interface Batch {
+  readonly message: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+  readonly first: number;
+  readonly count: number;
+}
+
+/** Consecutive frames whose sends share one promise (one send's frame, or the frames of one batch): it settles with the last. */
+interface Group {
+  last: number;
   readonly promise: Promise<void>;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
+
+/** What {@link ReplayBuffer.takeAll} removed: frames sent and not acknowledged. */
+export interface Unsent {
+  readonly count: number;
+  readonly bytes: number;
+  readonly firstSeq: number | undefined;
+  readonly lastSeq: number | undefined;
+  /** Rejects each of their sends with `reason`. */
+  reject(reason: unknown): void;
+}
+
+const noop = (): void => {};
+/** A batch array larger than this (made for one large frame) is not kept for reuse. */
+const SPARE_MAX_BYTES = 128 * 1024;
 
 /**
  * Unacknowledged frames in sequence order, with their total size.
@@ -25,68 +49,174 @@ export interface Unacked {
  * ```ts
  * import { ReplayBuffer } from "./replay-buffer.ts";
  * const buffer = new ReplayBuffer();
- * buffer.push({ seq: 1, parts: new Uint8Array(3), bytes: 3, promise: Promise.resolve(), resolve() {}, reject() {} });
+ * buffer.add(1, 3, promise, resolve, reject);
+ * buffer.addBatch(message, 25, 28, 1, 1);
  * buffer.acknowledge(1); // resolves frame 1's send()
  * ```
  */
 export class ReplayBuffer {
-  #items: Unacked[] = [];
-  #head = 0;
+  #mask = 63;
+  #sizes = new Uint32Array(64);
+  #groups: Group[] = [];
+  #groupHead = 0;
+  #lastGroup: Group | undefined;
+  /** The oldest frame held, and one past the newest. */
+  #first = 1;
+  #next = 1;
   #bytes = 0;
+  #batches: Batch[] = [];
+  #batchHead = 0;
+  /** The array of the last batch acknowledged whole: acknowledged means written and received, so the next batch may reuse it. */
+  #spare: Uint8Array | undefined;
 
-  /** Frames held. */
+  /** Frames held (batched or not yet). */
   get frames(): number {
-    return this.#items.length - this.#head;
+    return this.#next - this.#first;
   }
 
-  /** Payload bytes held. */
+  /** Encoded bytes held. */
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Sequence number of the newest frame held, or undefined when empty. */
-  get lastSeq(): number | undefined {
-    return this.frames === 0 ? undefined : this.#items[this.#items.length - 1]!.seq;
+  /** Holds frame `seq` (the next one) of `bytes` bytes, until acknowledged. */
+  add(seq: number, bytes: number, promise: Promise<void>, resolve: () => void, reject: (error: unknown) => void): void {
+    if (this.#next - this.#first > this.#mask) this.#grow();
+    this.#sizes[seq & this.#mask] = bytes;
+    const group = this.#lastGroup;
+    if (group !== undefined && group.promise === promise) group.last = seq;
+    else this.#groups.push((this.#lastGroup = { last: seq, promise, resolve, reject }));
+    this.#next = seq + 1;
+    this.#bytes += bytes;
   }
 
-  push(item: Unacked): void {
-    this.#items.push(item);
-    this.#bytes += item.bytes;
+  /** The frames `first` to `first + count - 1`, already added, went out as `message[start, end)`. */
+  addBatch(message: Uint8Array, start: number, end: number, first: number, count: number): void {
+    this.#batches.push({ message, start, end, first, count });
+  }
+
+  #grow(): void {
+    const size = (this.#mask + 1) * 2;
+    const mask = size - 1;
+    const sizes = new Uint32Array(size);
+    for (let seq = this.#first; seq < this.#next; seq++) sizes[seq & mask] = this.#sizes[seq & this.#mask]!;
+    this.#mask = mask;
+    this.#sizes = sizes;
   }
 
   /** Drops and resolves every frame up to and including `seq`; returns how many. */
   acknowledge(seq: number): number {
-    let count = 0;
-    while (this.#head < this.#items.length && this.#items[this.#head]!.seq <= seq) {
-      const item = this.#items[this.#head]!;
-      (this.#items as (Unacked | undefined)[])[this.#head] = undefined;
-      this.#head++;
-      this.#bytes -= item.bytes;
-      count++;
-      item.resolve();
+    const first = this.#first;
+    if (seq < first) return 0;
+    const mask = this.#mask;
+    const sizes = this.#sizes;
+    let bytes = 0;
+    for (let s = first; s <= seq; s++) bytes += sizes[s & mask]!;
+    this.#bytes -= bytes;
+    // A group settles with its last frame: an acknowledgement inside it leaves it pending.
+    const groups = this.#groups;
+    let g = this.#groupHead;
+    while (g < groups.length && groups[g]!.last <= seq) {
+      groups[g]!.resolve();
+      (groups as (Group | undefined)[])[g++] = undefined;
     }
-    // Compact now and then, so the array does not grow with the session's life.
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
+    if (g === groups.length) {
+      this.#groups = [];
+      this.#lastGroup = undefined;
+      g = 0;
+    } else if (g > 64 && g * 2 > groups.length) {
+      this.#groups = groups.slice(g);
+      g = 0;
     }
-    return count;
+    this.#groupHead = g;
+    this.#first = seq + 1;
+    const batches = this.#batches;
+    let head = this.#batchHead;
+    while (head < batches.length && batches[head]!.first + batches[head]!.count <= this.#first) {
+      const message = batches[head]!.message;
+      if (message.length <= SPARE_MAX_BYTES) this.#spare = message;
+      (batches as (Batch | undefined)[])[head++] = undefined;
+    }
+    if (head === batches.length) {
+      this.#batches = [];
+      head = 0;
+    } else if (head > 64 && head * 2 > batches.length) {
+      this.#batches = batches.slice(head);
+      head = 0;
+    }
+    this.#batchHead = head;
+    return seq + 1 - first;
   }
 
-  /** The frames after `seq`, oldest first: what a resumed connection must resend. */
-  *after(seq: number): IterableIterator<Unacked> {
-    for (let i = this.#head; i < this.#items.length; i++) {
-      const item = this.#items[i]!;
-      if (item.seq > seq) yield item;
+  /**
+   * Calls `write` for the frames after `seq`, oldest first, batch by batch,
+   * the first batch cut to start at frame `seq + 1`, and any batch cut into
+   * pieces of at most `maxFrames` and `maxBytes` (a frame larger goes
+   * alone): what a resumed connection must resend, within the peer's window.
+   */
+  replay(seq: number, maxFrames: number, maxBytes: number, write: (first: number, count: number, frames: Uint8Array) => void): void {
+    const mask = this.#mask;
+    for (let b = this.#batchHead; b < this.#batches.length; b++) {
+      const batch = this.#batches[b]!;
+      const last = batch.first + batch.count - 1;
+      if (last <= seq) continue;
+      let at = batch.start;
+      let s = batch.first;
+      for (; s <= seq; s++) at += this.#sizes[s & mask]!;
+      while (s <= last) {
+        const first = s;
+        const start = at;
+        let bytes = 0;
+        while (s <= last && s - first < maxFrames && (s === first || bytes + this.#sizes[s & mask]! <= maxBytes)) {
+          bytes += this.#sizes[s & mask]!;
+          s++;
+        }
+        at = start + bytes;
+        write(first, s - first, batch.message.subarray(start, at));
+      }
     }
   }
 
-  /** Empties the buffer and returns what it held, for the caller to reject. */
-  takeAll(): Unacked[] {
-    const items = this.#items.slice(this.#head);
-    this.#items = [];
-    this.#head = 0;
+  /** An array of at least `bytes` no longer needed (its batch was acknowledged), or undefined. */
+  takeSpare(bytes: number): Uint8Array | undefined {
+    const spare = this.#spare;
+    if (spare === undefined || spare.length < bytes) return undefined;
+    this.#spare = undefined;
+    return spare;
+  }
+
+  /** Empties the buffer; the caller rejects what it held. */
+  takeAll(): Unsent {
+    const count = this.#next - this.#first;
+    const report: Unsent = {
+      count,
+      bytes: this.#bytes,
+      firstSeq: count > 0 ? this.#first : undefined,
+      lastSeq: count > 0 ? this.#next - 1 : undefined,
+      reject: noop,
+    };
+    if (count > 0) {
+      const groups = this.#groups.slice(this.#groupHead);
+      report.reject = (reason: unknown): void => {
+        for (const group of groups) {
+          // Marked handled only when it rejects: a handler on every send would cost a microtask per acknowledgement.
+          group.promise.catch(noop);
+          group.reject(reason);
+        }
+      };
+    }
+    this.#groups = [];
+    this.#groupHead = 0;
+    this.#lastGroup = undefined;
+    this.#batches = [];
+    this.#batchHead = 0;
     this.#bytes = 0;
-    return items;
+    this.#first = this.#next;
+    return report;
+  }
+
+  /** Sequence numbers start again at `seq` (a new session). */
+  restart(seq: number): void {
+    this.#first = this.#next = seq;
   }
 }

@@ -12,7 +12,6 @@ import type { Connection } from "../connection.ts";
 import { NetError, toNetError } from "../errors.ts";
 import { DATA_HEADER_BYTES, encodeRefused, encodeWelcome, MessageType, RefusedReason, SESSION_PROTOCOL_VERSION, type SessionMessage } from "./envelope.ts";
 import { randomSecret, sameSecret, sessionIdText } from "./handshake.ts";
-import { SessionFrames } from "./session-frames.ts";
 import { SessionLink } from "./session-link.ts";
 import type { SessionServerSettings } from "./session-options.ts";
 import { SessionState } from "./session-state.ts";
@@ -97,14 +96,12 @@ export interface SessionStats {
 export class ServerSession<T = Uint8Array> implements AsyncIterable<T> {
   /** The session id (hex). */
   readonly id: string;
-  readonly #frames: SessionFrames<T>;
-  readonly #state: SessionState;
+  readonly #state: SessionState<T>;
 
   /** Created by the server. */
-  constructor(id: string, state: SessionState, frames: SessionFrames<T>) {
+  constructor(id: string, state: SessionState<T>) {
     this.id = id;
     this.#state = state;
-    this.#frames = frames;
   }
 
   /** True while a client connection carries the session. */
@@ -118,12 +115,13 @@ export class ServerSession<T = Uint8Array> implements AsyncIterable<T> {
    * expires or the server stops first.
    */
   send(frame: T): Promise<void> {
-    return this.#frames.send(frame);
+    return this.#state.send(frame);
   }
 
   /** Yields the client's frames, each once and in order, across its reconnects; ends when the client closes the session or it expires. */
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return { next: () => this.#frames.next(), return: () => Promise.resolve(DONE) };
+    const state = this.#state;
+    return { next: () => state.next(), return: () => Promise.resolve(DONE) };
   }
 }
 
@@ -132,7 +130,7 @@ interface Entry {
   readonly idBytes: Uint8Array;
   readonly id: string;
   readonly token: Uint8Array;
-  readonly state: SessionState;
+  readonly state: SessionState<unknown>;
   readonly controller: AbortController;
   link: SessionLink | undefined;
   ttlTimer: TimerHandle | undefined;
@@ -205,7 +203,7 @@ export class SessionRegistry<T = Uint8Array> {
       if (!entry) return;
       this.#clock.clearTimeout(timer);
       const state = entry.state;
-      link.onData = (seq, ack, payload) => state.receiveData(seq, ack, payload);
+      link.onData = (first, count, ack, frames) => state.receiveData(first, count, ack, frames);
     });
     return done.then(() => {
       this.#clock.clearTimeout(timer);
@@ -248,7 +246,7 @@ export class SessionRegistry<T = Uint8Array> {
       if (previous) previous.conn.destroy(new NetError("ERR_SOCKET_CLOSED", "the session resumed on another connection"));
       this.#cancelTtl(entry);
       entry.link = link;
-      link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES;
+      link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES - 4;
       link.write(encodeWelcome(true, window, entry.idBytes, entry.token, entry.state.lastReceived));
       entry.state.attach(link, message.lastReceived, message.window);
       return entry;
@@ -259,7 +257,7 @@ export class SessionRegistry<T = Uint8Array> {
     }
     const entry = this.#create();
     entry.link = link;
-    link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES;
+    link.maxMessageBytes = window.bytes + DATA_HEADER_BYTES - 4;
     link.write(encodeWelcome(false, window, entry.idBytes, entry.token, 0));
     entry.state.attach(link, 0, message.window);
     this.#run(entry);
@@ -278,7 +276,7 @@ export class SessionRegistry<T = Uint8Array> {
       idBytes,
       id: sessionIdText(idBytes),
       token: randomSecret(),
-      state: new SessionState(this.#settings.window, this.#clock),
+      state: new SessionState<unknown>(this.#settings.window, this.#clock, this.#settings.codec),
       controller: new AbortController(),
       link: undefined,
       ttlTimer: undefined,
@@ -290,7 +288,7 @@ export class SessionRegistry<T = Uint8Array> {
 
   /** Calls the handler once; when it settles, the session ends after the client acknowledged what it sent. */
   #run(entry: Entry): void {
-    const session = new ServerSession<T>(entry.id, entry.state, new SessionFrames<T>(entry.state, this.#settings.codec));
+    const session = new ServerSession<T>(entry.id, entry.state as SessionState<T>);
     const ctx: SessionContext = { signal: entry.controller.signal, id: entry.id };
     let result: void | Promise<void>;
     try {

@@ -8,15 +8,15 @@
 
 import type { Connection } from "../connection.ts";
 import { NetError, toNetError } from "../errors.ts";
-import { DATA_HEADER_BYTES, decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, MessageType, putDataHeader, readU64, type SessionMessage } from "./envelope.ts";
+import { DATA_HEADER_BYTES, decodeMessage, MAX_HANDSHAKE_BYTES, MessageReader, MessageType, readU32, readU64, type SessionMessage } from "./envelope.ts";
 import type { SessionSink } from "./session-state.ts";
 
 const noop = (): void => {};
 /** Messages written in one tick go out in one write of up to this many bytes. */
 const BATCH_BYTES = 64 * 1024;
 const MIN_BATCH_BYTES = 1024;
-/** A DATA payload this large is written on its own rather than copied into the batch. */
-const LARGE_PART = 16 * 1024;
+/** A DATA message this large is written on its own rather than copied into the batch. */
+const LARGE_MESSAGE = 4 * 1024;
 
 /**
  * A connection's reading side and writing side, as a session uses them.
@@ -38,8 +38,8 @@ export class SessionLink implements SessionSink {
   /** Size of the next batch: it grows (×4) while ticks overflow it, up to BATCH_BYTES, and shrinks when quiet. */
   #size = MIN_BATCH_BYTES;
   #flushQueued = false;
-  /** Once the handshake is done: takes each DATA message (sequence, acknowledgement, owned payload) instead of `run`'s handler. */
-  onData: ((seq: number, ack: number, payload: Uint8Array) => void) | undefined;
+  /** Once the handshake is done: takes each DATA message (first sequence number, frame count, acknowledgement, owned frame bytes) instead of `run`'s handler. */
+  onData: ((first: number, count: number, ack: number, frames: Uint8Array) => void) | undefined;
 
   constructor(conn: Connection) {
     this.conn = conn;
@@ -62,39 +62,14 @@ export class SessionLink implements SessionSink {
   }
 
   /**
-   * Queues one DATA message: its header is encoded straight into the batch,
-   * and so are small parts; a large part goes out on its own, uncopied, so
-   * it must not change until it is acknowledged.
+   * Queues a whole DATA message: a small one is copied into the batch; a
+   * large one goes out on its own, uncopied, after what is batched, so it
+   * must not change afterwards.
    */
-  writeData(seq: number, ack: number, parts: Uint8Array | readonly Uint8Array[], bytes: number): void {
-    if (bytes >= LARGE_PART) {
-      const at = this.#room(DATA_HEADER_BYTES);
-      putDataHeader(this.#batch!, at, seq, ack, bytes);
-      this.#used = at + DATA_HEADER_BYTES;
-      this.flush();
-      if (parts instanceof Uint8Array) return this.#send(parts);
-      for (const part of parts) {
-        if (part.length === 0) continue;
-        this.flush();
-        this.#send(part);
-      }
-      return;
-    }
-    let at = this.#room(DATA_HEADER_BYTES + bytes);
-    const batch = this.#batch!;
-    putDataHeader(batch, at, seq, ack, bytes);
-    at += DATA_HEADER_BYTES;
-    if (parts instanceof Uint8Array) {
-      batch.set(parts, at);
-      at += bytes;
-    } else {
-      for (let i = 0; i < parts.length; i++) {
-        const part = parts[i]!;
-        batch.set(part, at);
-        at += part.length;
-      }
-    }
-    this.#used = at;
+  writeMessage(message: Uint8Array): void {
+    if (message.length < LARGE_MESSAGE) return this.write(message);
+    this.flush();
+    this.#send(message);
   }
 
   /** Where `bytes` more go in the batch (grown, or flushed when full), with a flush queued for the end of the tick. */
@@ -156,9 +131,9 @@ export class SessionLink implements SessionSink {
     const emit = (body: Uint8Array): void => {
       const data = this.onData;
       if (data !== undefined && body[0] === MessageType.Data) {
-        // The per-frame path: no message object, and the payload is a view of the chunk's own copy.
-        if (body.length < 17) throw new NetError("ERR_SESSION_PROTOCOL", "a DATA message too short");
-        data(readU64(body, 1), readU64(body, 9), body.subarray(17));
+        // The data path: no message object, and the frames are a view of the chunk's own copy.
+        if (body.length < DATA_HEADER_BYTES - 4) throw new NetError("ERR_SESSION_PROTOCOL", "a DATA message too short");
+        data(readU64(body, 1), readU32(body, 9), readU64(body, 13), body.subarray(DATA_HEADER_BYTES - 4));
         return;
       }
       const message = decodeMessage(body);
