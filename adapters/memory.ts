@@ -113,8 +113,12 @@ class MemoryDriver implements SocketDriver {
     this.#inboundBytes = 0;
     // Abortive (destroy, a close timeout): the peer sees a reset, as with TCP's RST.
     if (!graceful) this.peer.#fail(new NetError("ECONNRESET", "connection reset by peer"));
-    // A peer blocked on this end's full pipe writes again, and learns the pipe is broken.
-    else this.peer.#wakeWriter();
+    else {
+      // A graceful release is TCP's close(2): the peer gets our FIN, even when no shutdown came first.
+      this.shutdownWrite();
+      // A peer blocked on this end's full pipe writes again, and learns the pipe is broken.
+      this.peer.#wakeWriter();
+    }
     this.#sink?.closed();
   }
 

@@ -181,6 +181,23 @@ function contract(name: string, transport: Transport): void {
       await teardown(p, c, s);
     });
 
+    it("close() after the peer's EOF, with nothing left to send: the peer still gets EOF, then both close cleanly", async () => {
+      const p = await pair();
+      const c = record(p.client);
+      const s = record(p.server);
+      p.client.write(encoder.encode("bye"));
+      p.client.end();
+      await bounded(s.ended, "server onEnd");
+      // The kernel may skip the separate shutdown here: releasing the socket must send the FIN itself.
+      p.server.close();
+      await bounded(c.ended, "client onEnd after the server's close");
+      expect(await bounded(s.closed, "server onClose")).toBeUndefined();
+      p.client.close();
+      expect(await bounded(c.closed, "client onClose")).toBeUndefined();
+      expect(c.events).toEqual(["end", "close"]);
+      await teardown(p, c, s);
+    });
+
     it("close() flushes first: the peer receives every byte of a large write, then EOF", async () => {
       const p = await pair();
       const c = record(p.client);

@@ -100,8 +100,10 @@ export interface SocketDriver {
   /** Sends FIN (TLS: close_notify) once everything taken was sent; reading goes on. */
   shutdownWrite(): void | Promise<void>;
   /**
-   * Releases the socket. `graceful`: the kernel already flushed and shut the
-   * write side down, so a plain close. Not graceful (`destroy`, a timeout):
+   * Releases the socket. `graceful`: the kernel flushed, and either shut the
+   * write side down or got the peer's EOF with nothing left to send: a plain
+   * close, which must still give the peer our FIN (as TCP's close does). Not
+   * graceful (`destroy`, a timeout):
    * drop what is unsent, as abortively as the runtime allows.
    */
   release(graceful: boolean): void;
