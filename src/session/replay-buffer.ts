@@ -39,8 +39,10 @@ export interface Unsent {
 }
 
 const noop = (): void => {};
-/** A batch array larger than this (made for one large frame) is not kept for reuse. */
+/** The arrays kept for reuse hold at most this many bytes together; a larger one (made for one large frame) is not kept. */
 const SPARE_MAX_BYTES = 128 * 1024;
+/** Several batches are in flight when a window's worth is acknowledged at once: one array each can be reused. */
+const SPARE_MAX_ARRAYS = 16;
 
 /**
  * Unacknowledged frames in sequence order, with their total size.
@@ -66,8 +68,9 @@ export class ReplayBuffer {
   #bytes = 0;
   #batches: Batch[] = [];
   #batchHead = 0;
-  /** The array of the last batch acknowledged whole: acknowledged means written and received, so the next batch may reuse it. */
-  #spare: Uint8Array | undefined;
+  /** Arrays of the last batches acknowledged whole, oldest first: acknowledged means written and received, so the next batches may reuse them. */
+  #spares: Uint8Array[] = [];
+  #spareBytes = 0;
 
   /** Frames held (batched or not yet). */
   get frames(): number {
@@ -134,7 +137,7 @@ export class ReplayBuffer {
     let head = this.#batchHead;
     while (head < batches.length && batches[head]!.first + batches[head]!.count <= this.#first) {
       const message = batches[head]!.message;
-      if (message.length <= SPARE_MAX_BYTES) this.#spare = message;
+      if (message.length <= SPARE_MAX_BYTES) this.#keepSpare(message);
       (batches as (Batch | undefined)[])[head++] = undefined;
     }
     if (head === batches.length) {
@@ -179,10 +182,25 @@ export class ReplayBuffer {
 
   /** An array of at least `bytes` no longer needed (its batch was acknowledged), or undefined. */
   takeSpare(bytes: number): Uint8Array | undefined {
-    const spare = this.#spare;
-    if (spare === undefined || spare.length < bytes) return undefined;
-    this.#spare = undefined;
-    return spare;
+    const spares = this.#spares;
+    for (let i = spares.length - 1; i >= 0; i--) {
+      const spare = spares[i]!;
+      if (spare.length < bytes) continue;
+      spares.splice(i, 1);
+      this.#spareBytes -= spare.length;
+      return spare;
+    }
+    return undefined;
+  }
+
+  /** Keeps `message` for reuse, dropping the oldest kept arrays beyond the bounds. */
+  #keepSpare(message: Uint8Array): void {
+    const spares = this.#spares;
+    while (spares.length > 0 && (spares.length >= SPARE_MAX_ARRAYS || this.#spareBytes + message.length > SPARE_MAX_BYTES)) {
+      this.#spareBytes -= spares.shift()!.length;
+    }
+    spares.push(message);
+    this.#spareBytes += message.length;
   }
 
   /** Empties the buffer; the caller rejects what it held. */

@@ -15,6 +15,8 @@ const noop = (): void => {};
 /** Messages written in one tick go out in one write of up to this many bytes. */
 const BATCH_BYTES = 64 * 1024;
 const MIN_BATCH_BYTES = 1024;
+/** A flush of at most this many bytes from a smallest batch copies them out and keeps the batch. */
+const SMALL_FLUSH_BYTES = 256;
 /** A DATA message this large is written on its own rather than copied into the batch. */
 const LARGE_MESSAGE = 4 * 1024;
 
@@ -32,7 +34,7 @@ const LARGE_MESSAGE = 4 * 1024;
 export class SessionLink implements SessionSink {
   readonly conn: Connection;
   readonly #reader = new MessageReader(MAX_HANDSHAKE_BYTES);
-  /** The messages of this tick, written side by side; handed to the connection whole, then replaced (never reused). */
+  /** The messages of this tick, written side by side; handed to the connection whole, then replaced, unless a small copy of them went out instead. */
   #batch: Uint8Array | undefined;
   #used = 0;
   /** Size of the next batch: it grows (×4) while ticks overflow it, up to BATCH_BYTES, and shrinks when quiet. */
@@ -103,8 +105,13 @@ export class SessionLink implements SessionSink {
     const used = this.#used;
     if (used === 0) return;
     const batch = this.#batch!;
-    this.#batch = undefined;
     this.#used = 0;
+    if (used <= SMALL_FLUSH_BYTES && batch.length === MIN_BATCH_BYTES) {
+      // A few bytes (acknowledgements, say): a copy of them goes out and the array stays for the next tick, as a new one would cost more.
+      this.#send(batch.slice(0, used));
+      return;
+    }
+    this.#batch = undefined;
     // A quiet link gets small batches again (one message per tick would otherwise cost a 64 KiB array each).
     if (used * 4 < this.#size) this.#size = Math.max(MIN_BATCH_BYTES, this.#size >>> 1);
     // The connection may hold the bytes until they are sent: the next batch is a new array.
