@@ -13,11 +13,11 @@
 
 import * as dc from "node:diagnostics_channel";
 import process from "node:process";
-import { describeDiagnostic } from "../src/debug-log.ts";
-import { DIAGNOSTICS_CHANNELS, useDiagnosticsSink, type DiagnosticsChannelName } from "../src/diagnostics.ts";
-import { useTimerRefHooks } from "../src/event-loop-ref.ts";
-import { useInspectSymbol } from "../src/inspect.ts";
-import type { TimerHandle } from "../src/clock.ts";
+import { describeDiagnostic } from "../src/observability/debug-log.ts";
+import { DIAGNOSTICS_CHANNELS, useDiagnosticsSink, type DiagnosticsChannelName } from "../src/observability/diagnostics.ts";
+import { useTimerRefHooks } from "../src/timers/event-loop-ref.ts";
+import { useInspectSymbol } from "../src/observability/inspect.ts";
+import type { TimerHandle } from "../src/timers/clock.ts";
 
 interface DenoTimers {
   unrefTimer(id: number): void;

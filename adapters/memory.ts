@@ -23,15 +23,8 @@ import { createNet, type Net } from "../src/net.ts";
 import { NetError, unsupported } from "../src/errors.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
-import type {
-  RawConnectOptions,
-  RawListener,
-  RawListenOptions,
-  RawSocket,
-  SocketAddress,
-  Transport,
-  TransportCapabilities,
-} from "../src/transport.ts";
+import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
+import type { SocketAddress } from "../src/address.ts";
 
 type Acceptor = (socket: RawSocket) => void;
 

@@ -14,12 +14,13 @@ import { dirname } from "node:path";
 import * as tls from "node:tls";
 import { formatAddress, type Address } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
-import { acceptedLocal, dialledPeer } from "../src/known-addresses.ts";
+import { acceptedLocal, dialledPeer } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
-import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
+import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
+import type { SocketAddress } from "../src/address.ts";
 import { clientHandshake, clientTlsOptions, serverHandshake, serverTlsOptions, tlsInfoOf } from "./node-tls.ts";
 import { isTlsLayerError, toOpenSslTlsError } from "./openssl-tls.ts";
 import { systemResolve } from "./system-resolver.ts";
@@ -83,7 +84,7 @@ class NodeDriver implements SocketDriver {
   /** The listeners as `on()` takes them; each reads its socket through `this`. */
   static readonly #events = Object.entries(NodeDriver.#listeners) as unknown as ReadonlyArray<[string, (...args: unknown[]) => void]>;
 
-  /** `known`: an address known without a system call (src/known-addresses.ts). */
+  /** `known`: an address known without a system call (src/connect/known-addresses.ts). */
   constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<void>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
     this.#socket = socket;
     this.#label = label;

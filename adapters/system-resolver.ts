@@ -7,7 +7,7 @@
  */
 
 import { toNetError } from "../src/errors.ts";
-import type { ResolvedAddress } from "../src/happy-eyeballs.ts";
+import type { ResolvedAddress } from "../src/address.ts";
 
 /**
  * Every IPv4 and IPv6 address of `hostname`, in the resolver's order; rejects

@@ -20,6 +20,18 @@ export interface UnixAddress {
   readonly path: string;
 }
 
+/** The address of one end of an open connection. */
+export type SocketAddress =
+  | { readonly transport: "tcp"; readonly hostname: string; readonly port: number; readonly family: "IPv4" | "IPv6" }
+  | { readonly transport: "unix"; readonly path: string };
+
+/** One address a host name resolved to. */
+export interface ResolvedAddress {
+  /** An IP literal, without brackets. */
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
 /** A parsed, validated endpoint. */
 export type Address = TcpAddress | UnixAddress;
 

@@ -10,10 +10,11 @@ import { NetError, toNetError, unsupported } from "./errors.ts";
 import { checkTlsClientOptions, checkTlsServerOptions, type PeerCertificate, type RawStartTlsOptions, type StartTlsOptions, type TlsInfo } from "./tls.ts";
 import { checkStartTlsCapabilities } from "./capabilities.ts";
 import type { ProxyInfo } from "./proxy-protocol/types.ts";
-import { describeConnection, inspectAs } from "./inspect.ts";
+import { describeConnection, inspectAs } from "./observability/inspect.ts";
 import { checkKnownKeys } from "./options.ts";
-import { checkUnrefCapability } from "./unref.ts";
-import type { RawHandlers, RawSocket, SocketAddress, TransportCapabilities, UnsentWrites } from "./transport.ts";
+import { checkUnrefCapability } from "./timers/unref.ts";
+import type { RawHandlers, RawSocket, TransportCapabilities, UnsentWrites } from "./transport.ts";
+import type { SocketAddress } from "./address.ts";
 
 /**
  * Read-side buffer limit, in bytes: past it the socket is paused until the

@@ -22,25 +22,26 @@
  * @module
  */
 
-export type { Address, AddressInput, TcpAddress, UnixAddress } from "./address.ts";
-export type { Backoff, BackoffFunction, BackoffOptions, Jitter } from "./backoff.ts";
-export type { Codec, FrameDecoder } from "./codec.ts";
-export type { ConnectOptions } from "./connect.ts";
+export type { Address, AddressInput, ResolvedAddress, SocketAddress, TcpAddress, UnixAddress } from "./address.ts";
+export type { Backoff, BackoffFunction, BackoffOptions, Jitter } from "./reconnecting/backoff.ts";
+export type { Codec, FrameDecoder } from "./framing/codec.ts";
+export type { ConnectOptions } from "./connect/connect.ts";
 export type { CloseOptions, Connection } from "./connection.ts";
-export { delimited, type DelimitedOptions } from "./delimited.ts";
-export type { Target } from "./endpoints.ts";
-export { DIAGNOSTICS_CHANNELS, type DiagnosticsChannelName, type DiagnosticsMessages } from "./diagnostics.ts";
+export { delimited, type DelimitedOptions } from "./framing/delimited.ts";
+export type { Target } from "./connect/endpoints.ts";
+export { DIAGNOSTICS_CHANNELS, type DiagnosticsChannelName, type DiagnosticsMessages } from "./observability/diagnostics.ts";
 export { NetError, type NetErrorCode } from "./errors.ts";
-export { framed, type ByteConnection, type FramedChannel, type FramedOptions } from "./framed.ts";
-export { FramingError, type FramingErrorCode } from "./framing-error.ts";
-export type { ClientRate, ClientRefusal, PerClientLimit } from "./client-admission.ts";
-export type { Lookup, ResolvedAddress } from "./happy-eyeballs.ts";
-export type { HeartbeatOptions } from "./heartbeat.ts";
-export type { IdleEvent, IdleKind, IdleTimeoutOptions } from "./idle-timeout.ts";
-export { lengthPrefixed, type LengthPrefixedOptions } from "./length-prefixed.ts";
-export { lines, text } from "./lines.ts";
+export type { ByteConnection } from "./framing/byte-connection.ts";
+export { framed, type FramedChannel, type FramedOptions } from "./framing/framed.ts";
+export { FramingError, type FramingErrorCode } from "./framing/framing-error.ts";
+export type { ClientRate, ClientRefusal, PerClientLimit } from "./server/client-admission.ts";
+export type { Lookup } from "./connect/happy-eyeballs.ts";
+export type { HeartbeatOptions } from "./liveness/heartbeat.ts";
+export type { IdleEvent, IdleKind, IdleTimeoutOptions } from "./liveness/idle-timeout.ts";
+export { lengthPrefixed, type LengthPrefixedOptions } from "./framing/length-prefixed.ts";
+export { lines, text } from "./framing/lines.ts";
 export { createNet, type Net } from "./net.ts";
-export type { OfflineQueueOptions, OverflowPolicy } from "./offline-queue.ts";
+export type { OfflineQueueOptions, OverflowPolicy } from "./reconnecting/offline-queue.ts";
 export type { SocketOptions } from "./options.ts";
 export type { ReconnectingStats } from "./reconnecting/client-observer.ts";
 export type { ReconnectingClient } from "./reconnecting/client.ts";
@@ -56,7 +57,7 @@ export {
   type RequestMatch,
   type RequestOptions,
 } from "./requester/requester.ts";
-export { resp, RespError, RespSimpleString, type RespOptions, type RespValue } from "./resp.ts";
+export { resp, RespError, RespSimpleString, type RespOptions, type RespValue } from "./framing/resp.ts";
 export type {
   ProxiedProtocol,
   ProxyEndpoint,
@@ -68,8 +69,8 @@ export type {
   ProxyTlv,
   ProxyTlvs,
 } from "./proxy-protocol/types.ts";
-export type { MinReceiveRate } from "./receive-rate.ts";
-export type { ServerStats } from "./server-stats.ts";
+export type { MinReceiveRate } from "./server/receive-rate.ts";
+export type { ServerStats } from "./server/server-stats.ts";
 export type { SessionEvent, SessionLostEvent } from "./session/client-session.ts";
 export type { ServerSession, SessionContext, SessionHandler, SessionStats } from "./session/server-sessions.ts";
 export type { SessionClientOptions, SessionServerOptions, SessionWindowOptions } from "./session/session-options.ts";
@@ -79,11 +80,11 @@ export type {
   ConnectionFilter,
   ConnectionHandler,
   ListenOptions,
-  RefusedReason,
   Server,
   ServerCloseOptions,
   ServerEvents,
-} from "./server.ts";
+} from "./server/server.ts";
+export type { RefusedReason } from "./refused-reason.ts";
 export type { PeerCertificate, StartTlsOptions, TlsClientOptions, TlsInfo, TlsServerOptions } from "./tls.ts";
-export type { SocketAddress, Transport, UnsentWrites } from "./transport.ts";
+export type { Transport, UnsentWrites } from "./transport.ts";
 export type { TypedEvent, TypedEventTarget, TypedListener, TypedListenerOptions } from "./typed-events.ts";

@@ -5,13 +5,13 @@
  */
 
 import type { AddressInput } from "./address.ts";
-import type { Codec } from "./codec.ts";
-import { connectWith, type ConnectOptions } from "./connect.ts";
+import type { Codec } from "./framing/codec.ts";
+import { connectWith, type ConnectOptions } from "./connect/connect.ts";
 import type { Connection } from "./connection.ts";
-import type { Target } from "./endpoints.ts";
+import type { Target } from "./connect/endpoints.ts";
 import { reconnectingWith, type ReconnectingClient } from "./reconnecting/client.ts";
 import type { ReconnectingOptions } from "./reconnecting/options.ts";
-import { listenWith, type ConnectionHandler, type ListenOptions, type Server } from "./server.ts";
+import { listenWith, type ConnectionHandler, type ListenOptions, type Server } from "./server/server.ts";
 import type { SessionHandler } from "./session/server-sessions.ts";
 import type { SessionServerOptions } from "./session/session-options.ts";
 import type { Transport } from "./transport.ts";

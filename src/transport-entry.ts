@@ -28,22 +28,13 @@
  */
 
 export { formatAddress, parseAddress, type Address, type AddressInput, type TcpAddress, type UnixAddress } from "./address.ts";
-export { realClock, type Clock, type TimerHandle } from "./clock.ts";
-export { useDiagnosticsSink, type DiagnosticsChannel, type DiagnosticsSink } from "./diagnostics.ts";
-export { useTimerRefHooks, type TimerRefHooks } from "./event-loop-ref.ts";
+export { realClock, type Clock, type TimerHandle } from "./timers/clock.ts";
+export { useDiagnosticsSink, type DiagnosticsChannel, type DiagnosticsSink } from "./observability/diagnostics.ts";
+export { useTimerRefHooks, type TimerRefHooks } from "./timers/event-loop-ref.ts";
 export { invalidOption, NetError, toNetError, unsupported, type NetErrorCode } from "./errors.ts";
 export { createNet, type Net } from "./net.ts";
 export type { DriverSink, SocketDriver } from "./socket/driver.ts";
 export { createRawSocket, type KernelOptions } from "./socket/socket.ts";
 export { toTlsError, type PeerCertificate, type RawStartTlsOptions, type RawTlsClientOptions, type RawTlsServerOptions, type TlsInfo } from "./tls.ts";
-export type {
-  Capability,
-  RawConnectOptions,
-  RawHandlers,
-  RawListener,
-  RawListenOptions,
-  RawSocket,
-  SocketAddress,
-  Transport,
-  TransportCapabilities,
-} from "./transport.ts";
+export type { Capability, RawConnectOptions, RawHandlers, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "./transport.ts";
+export type { SocketAddress } from "./address.ts";

@@ -17,14 +17,9 @@
 
 import type { Address } from "./address.ts";
 import type { NetError } from "./errors.ts";
-import type { ResolvedAddress } from "./happy-eyeballs.ts";
+import type { ResolvedAddress, SocketAddress } from "./address.ts";
 import type { ProxyInfo } from "./proxy-protocol/types.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "./tls.ts";
-
-/** The address of one end of an open connection. */
-export type SocketAddress =
-  | { readonly transport: "tcp"; readonly hostname: string; readonly port: number; readonly family: "IPv4" | "IPv6" }
-  | { readonly transport: "unix"; readonly path: string };
 
 /**
  * Bytes accepted by `write()` that never reached the kernel because the

@@ -1,7 +1,7 @@
 // Backoff and endpoint policies: pure units, the same on every runtime.
 import { describe, expect, it } from "vitest";
-import { createBackoff, type BackoffPolicy } from "../src/backoff.ts";
-import { endpoints } from "../src/endpoints.ts";
+import { createBackoff, type BackoffPolicy } from "../src/reconnecting/backoff.ts";
+import { endpoints } from "../src/connect/endpoints.ts";
 import { NetError } from "../src/errors.ts";
 
 const refused = new NetError("ECONNREFUSED", "connection refused");

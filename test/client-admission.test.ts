@@ -4,12 +4,12 @@
 // behind the PROXY protocol, where the limits apply to the client named in the header.
 import { describe, expect, it } from "vitest";
 import { memoryTransport } from "../adapters/memory.ts";
-import { checkClientAdmission, ClientAdmission, clientKey } from "../src/client-admission.ts";
+import { checkClientAdmission, ClientAdmission, clientKey } from "../src/server/client-admission.ts";
 import { createNet } from "../src/net.ts";
-import { SERVER_CLOCK } from "../src/server-clock.ts";
-import type { ListenOptions, Server, ServerEvents } from "../src/server.ts";
+import { SERVER_CLOCK } from "../src/server/server-clock.ts";
+import type { ListenOptions, Server, ServerEvents } from "../src/server/server.ts";
 import type { Connection } from "../src/connection.ts";
-import type { SocketAddress } from "../src/transport.ts";
+import type { SocketAddress } from "../src/address.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { ManualClock } from "./helpers/manual-clock.ts";
 import { connect, delay, listen, portOf } from "./helpers/runtime.ts";

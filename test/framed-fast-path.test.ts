@@ -1,10 +1,11 @@
 // The small-message fast path: codecs encoding straight into framed()'s batch (encodeInto), and batches() on receive.
 import { describe, expect, it } from "vitest";
-import type { Codec } from "../src/codec.ts";
-import { delimited } from "../src/delimited.ts";
-import { framed, type ByteConnection } from "../src/framed.ts";
-import { FramingError } from "../src/framing-error.ts";
-import { lengthPrefixed, type LengthPrefixedOptions } from "../src/length-prefixed.ts";
+import type { Codec } from "../src/framing/codec.ts";
+import { delimited } from "../src/framing/delimited.ts";
+import type { ByteConnection } from "../src/framing/byte-connection.ts";
+import { framed } from "../src/framing/framed.ts";
+import { FramingError } from "../src/framing/framing-error.ts";
+import { lengthPrefixed, type LengthPrefixedOptions } from "../src/framing/length-prefixed.ts";
 
 /** Records writes; yields the chunks it is given, then ends (or fails with `error`). */
 class ScriptedConnection implements ByteConnection {

@@ -1,11 +1,12 @@
 // framed().forEach(): frames handed to a callback as each chunk is decoded, with backpressure and errors as
 // the frame iteration has them; and the outgoing batch sized from the previous tick.
 import { describe, expect, it } from "vitest";
-import type { Codec } from "../src/codec.ts";
-import { framed, type ByteConnection } from "../src/framed.ts";
-import { FramingError } from "../src/framing-error.ts";
-import { lengthPrefixed } from "../src/length-prefixed.ts";
-import { lines } from "../src/lines.ts";
+import type { Codec } from "../src/framing/codec.ts";
+import type { ByteConnection } from "../src/framing/byte-connection.ts";
+import { framed } from "../src/framing/framed.ts";
+import { FramingError } from "../src/framing/framing-error.ts";
+import { lengthPrefixed } from "../src/framing/length-prefixed.ts";
+import { lines } from "../src/framing/lines.ts";
 import { concat, cut, firstDifference, patternBytes } from "./helpers/bytes.ts";
 import { connect, listen, portOf, runtime } from "./helpers/runtime.ts";
 

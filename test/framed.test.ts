@@ -1,12 +1,13 @@
 // framed(): frames over a connection, microtask batching, backpressure and failure, over an in-memory fake.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { delimited } from "../src/delimited.ts";
+import { delimited } from "../src/framing/delimited.ts";
 import { NetError } from "../src/errors.ts";
-import { framed, type ByteConnection } from "../src/framed.ts";
-import { FramingError } from "../src/framing-error.ts";
-import { lengthPrefixed } from "../src/length-prefixed.ts";
-import { lines } from "../src/lines.ts";
+import type { ByteConnection } from "../src/framing/byte-connection.ts";
+import { framed } from "../src/framing/framed.ts";
+import { FramingError } from "../src/framing/framing-error.ts";
+import { lengthPrefixed } from "../src/framing/length-prefixed.ts";
+import { lines } from "../src/framing/lines.ts";
 
 /**
  * One end of an in-memory connection. Writes land in the peer's inbox (re-cut by

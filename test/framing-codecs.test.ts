@@ -1,13 +1,13 @@
 // The framing codecs on their own: round trips at random chunk boundaries, limits, malformed input.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { Codec, FrameDecoder } from "../src/codec.ts";
-import { delimited, type DelimitedOptions } from "../src/delimited.ts";
+import type { Codec, FrameDecoder } from "../src/framing/codec.ts";
+import { delimited, type DelimitedOptions } from "../src/framing/delimited.ts";
 import { NetError } from "../src/errors.ts";
-import { FramingError } from "../src/framing-error.ts";
-import { lengthPrefixed, type LengthPrefixedOptions } from "../src/length-prefixed.ts";
+import { FramingError } from "../src/framing/framing-error.ts";
+import { lengthPrefixed, type LengthPrefixedOptions } from "../src/framing/length-prefixed.ts";
 import { concat, cut } from "./helpers/bytes.ts";
-import { lines, text } from "../src/lines.ts";
+import { lines, text } from "../src/framing/lines.ts";
 
 const RUNS = { numRuns: 200 };
 const utf8 = new TextEncoder();

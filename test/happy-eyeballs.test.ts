@@ -5,7 +5,8 @@
 // The same file runs on all three.
 import { describe, expect, it } from "vitest";
 import { NetError } from "../src/errors.ts";
-import { checkResolved, orderAddresses, raceConnections, type ResolvedAddress } from "../src/happy-eyeballs.ts";
+import { checkResolved, orderAddresses, raceConnections } from "../src/connect/happy-eyeballs.ts";
+import type { ResolvedAddress } from "../src/address.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";

@@ -1,7 +1,7 @@
 // Heartbeat stale detection, driven by a manual clock: no timed assertions.
 import { describe, expect, it } from "vitest";
 import type { Connection } from "../src/connection.ts";
-import { Heartbeat, heartbeatSettings } from "../src/heartbeat.ts";
+import { Heartbeat, heartbeatSettings } from "../src/liveness/heartbeat.ts";
 import { ManualClock } from "./helpers/manual-clock.ts";
 
 function watch(settings: Parameters<typeof heartbeatSettings>[0], blocked = false) {

@@ -1,6 +1,6 @@
 // Idle detection (read / write / all, first and repeated reports), driven by a manual clock.
 import { describe, expect, it } from "vitest";
-import { checkIdleTimeout, IdleWatcher, type IdleEvent } from "../src/idle-timeout.ts";
+import { checkIdleTimeout, IdleWatcher, type IdleEvent } from "../src/liveness/idle-timeout.ts";
 import { ManualClock } from "./helpers/manual-clock.ts";
 
 function watch(options: Parameters<typeof checkIdleTimeout>[0]) {

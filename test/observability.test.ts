@@ -4,7 +4,7 @@ import * as dc from "node:diagnostics_channel";
 import { spawn } from "node:child_process";
 import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
-import { DIAGNOSTICS_CHANNELS, type DiagnosticsMessages } from "../src/diagnostics.ts";
+import { DIAGNOSTICS_CHANNELS, type DiagnosticsMessages } from "../src/observability/diagnostics.ts";
 import { memoryTransport } from "../adapters/memory.ts";
 import { createNet, lines, NetError, requester, type Connection } from "../src/mod.ts";
 import { testCerts } from "./helpers/certs.ts";

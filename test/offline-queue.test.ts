@@ -1,7 +1,7 @@
 // The offline queue's bounds and overflow policies: pure units, the same on every runtime.
 import { describe, expect, it } from "vitest";
 import type { NetError } from "../src/errors.ts";
-import { OfflineQueue, type OverflowPolicy } from "../src/offline-queue.ts";
+import { OfflineQueue, type OverflowPolicy } from "../src/reconnecting/offline-queue.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 import { delay } from "./helpers/runtime.ts";
 

@@ -11,7 +11,8 @@ import { ProxiedSocket, type HeaderOutcome } from "../src/proxy-protocol/proxied
 import { MAX_PROXY_V1_HEADER, MAX_PROXY_V2_HEADER, PROXY_V2_SIGNATURE, ProxyHeaderParser, type ProxyParseResult } from "../src/proxy-protocol/parse.ts";
 import { TrustedPeers } from "../src/proxy-protocol/trusted.ts";
 import type { ProxyHeaderOptions, ProxyInfo, ProxyTlv } from "../src/proxy-protocol/types.ts";
-import type { RawHandlers, RawSocket, SocketAddress } from "../src/transport.ts";
+import type { RawHandlers, RawSocket } from "../src/transport.ts";
+import type { SocketAddress } from "../src/address.ts";
 import { concat, cut } from "./helpers/bytes.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 

@@ -4,8 +4,8 @@
 import { describe, expect, it } from "vitest";
 import * as memory from "../adapters/memory.ts";
 import { NetError, type Connection, type Net } from "../src/mod.ts";
-import type { ConnectOptions } from "../src/connect.ts";
-import type { ListenOptions } from "../src/server.ts";
+import type { ConnectOptions } from "../src/connect/connect.ts";
+import type { ListenOptions } from "../src/server/server.ts";
 import { firstDifference, patternBytes } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, listen, portOf, runtime } from "./helpers/runtime.ts";

@@ -8,7 +8,7 @@ import { ReconnectingClient } from "../src/reconnecting/client.ts";
 import type { ReconnectingEvents } from "../src/reconnecting/events.ts";
 import type { ReconnectingOptions } from "../src/reconnecting/options.ts";
 import { WriteStallWatch } from "../src/reconnecting/write-stall.ts";
-import type { Target } from "../src/endpoints.ts";
+import type { Target } from "../src/connect/endpoints.ts";
 import type { RawConnectOptions, RawSocket, Transport } from "../src/transport.ts";
 import { memoryTransport } from "../adapters/memory.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";

@@ -3,13 +3,13 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Connection, NetError, Server } from "../src/mod.ts";
-import { framed } from "../src/framed.ts";
-import { lengthPrefixed } from "../src/length-prefixed.ts";
+import { framed } from "../src/framing/framed.ts";
+import { lengthPrefixed } from "../src/framing/length-prefixed.ts";
 import { ReconnectingClient, reconnectingWith } from "../src/reconnecting/client.ts";
 import type { ReconnectingEvents } from "../src/reconnecting/events.ts";
 import type { ReconnectingOptions } from "../src/reconnecting/options.ts";
-import type { Codec } from "../src/codec.ts";
-import type { Target } from "../src/endpoints.ts";
+import type { Codec } from "../src/framing/codec.ts";
+import type { Target } from "../src/connect/endpoints.ts";
 import type { Transport } from "../src/transport.ts";
 import { createNet } from "../src/net.ts";
 import { memoryTransport } from "../adapters/memory.ts";

@@ -10,7 +10,7 @@ import type { Connection } from "../src/connection.ts";
 import type { NetError } from "../src/errors.ts";
 import { reconnectingWith } from "../src/reconnecting/client.ts";
 import { requester, type Requester } from "../src/requester/requester.ts";
-import { resp, RespError, type RespValue } from "../src/resp.ts";
+import { resp, RespError, type RespValue } from "../src/framing/resp.ts";
 import { delay, listen, portOf, transport } from "./helpers/runtime.ts";
 
 const REDIS = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((path) => existsSync(path));

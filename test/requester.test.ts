@@ -2,8 +2,8 @@
 // on a single connection and across reconnects (fault proxy). The same file runs on Node, Deno and Bun.
 import { afterEach, describe, expect, it } from "vitest";
 import type { Connection, NetError, Server } from "../src/mod.ts";
-import { framed, type FramedChannel } from "../src/framed.ts";
-import { lines } from "../src/lines.ts";
+import { framed, type FramedChannel } from "../src/framing/framed.ts";
+import { lines } from "../src/framing/lines.ts";
 import { reconnectingWith, type ReconnectingClient } from "../src/reconnecting/client.ts";
 import type { ReconnectingChannel } from "../src/requester/channel.ts";
 import { requester, type Requester, type RequesterOptions } from "../src/requester/requester.ts";

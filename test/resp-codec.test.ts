@@ -1,10 +1,10 @@
 // The RESP2 codec on its own: round trips at random chunk boundaries, limits, garbage, wire format.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import type { Codec } from "../src/codec.ts";
-import { FramingError } from "../src/framing-error.ts";
+import type { Codec } from "../src/framing/codec.ts";
+import { FramingError } from "../src/framing/framing-error.ts";
 import { concat, cut } from "./helpers/bytes.ts";
-import { resp, RespError, RespSimpleString, type RespValue } from "../src/resp.ts";
+import { resp, RespError, RespSimpleString, type RespValue } from "../src/framing/resp.ts";
 
 const RUNS = { numRuns: 300 };
 const utf8 = new TextEncoder();

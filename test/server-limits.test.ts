@@ -4,9 +4,10 @@
 // The same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import { NetError, type Connection } from "../src/mod.ts";
-import { SERVER_CLOCK } from "../src/server-clock.ts";
-import { listenWith, type ConnectionHandler, type ListenOptions, type Server, type ServerEvents } from "../src/server.ts";
-import type { RawHandlers, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
+import { SERVER_CLOCK } from "../src/server/server-clock.ts";
+import { listenWith, type ConnectionHandler, type ListenOptions, type Server, type ServerEvents } from "../src/server/server.ts";
+import type { RawHandlers, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
+import type { SocketAddress } from "../src/address.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { ManualClock } from "./helpers/fake-driver.ts";
 import { connect, delay, listen, portOf, runtime } from "./helpers/runtime.ts";

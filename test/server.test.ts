@@ -2,8 +2,8 @@
 // The same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import { NetError, type Connection } from "../src/mod.ts";
-import type { IdleEvent } from "../src/idle-timeout.ts";
-import type { ConnectionHandler, ListenOptions, Server, ServerEvents } from "../src/server.ts";
+import type { IdleEvent } from "../src/liveness/idle-timeout.ts";
+import type { ConnectionHandler, ListenOptions, Server, ServerEvents } from "../src/server/server.ts";
 import { concat, firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
 import { until } from "./helpers/until.ts";

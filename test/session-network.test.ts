@@ -3,11 +3,11 @@
 // proxy. The same file runs on Node, Deno and Bun.
 import { afterEach, describe, expect, it } from "vitest";
 import type { Connection, NetError, Server } from "../src/mod.ts";
-import { lengthPrefixed } from "../src/length-prefixed.ts";
+import { lengthPrefixed } from "../src/framing/length-prefixed.ts";
 import { reconnectingWith, type ReconnectingClient } from "../src/reconnecting/client.ts";
 import type { ReconnectingEvents } from "../src/reconnecting/events.ts";
 import type { ReconnectingOptions } from "../src/reconnecting/options.ts";
-import { listenWith } from "../src/server.ts";
+import { listenWith } from "../src/server/server.ts";
 import { decodeMessage, encodeHello, encodeResume, MessageReader, MessageType, RefusedReason, type SessionMessage } from "../src/session/envelope.ts";
 import type { ServerSession, SessionContext, SessionHandler } from "../src/session/server-sessions.ts";
 import type { SessionServerOptions } from "../src/session/session-options.ts";

@@ -1,6 +1,6 @@
 // Timeouts shared by many connections: one runtime timer per timeout value, in deadline order.
 import { describe, expect, it } from "vitest";
-import { SharedTimeouts } from "../src/shared-timeouts.ts";
+import { SharedTimeouts } from "../src/timers/shared-timeouts.ts";
 import { ManualClock } from "./helpers/manual-clock.ts";
 
 describe("SharedTimeouts", () => {

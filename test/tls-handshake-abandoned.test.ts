@@ -6,7 +6,7 @@
 // file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import type { Connection, NetError } from "../src/mod.ts";
-import type { Server, ServerEvents } from "../src/server.ts";
+import type { Server, ServerEvents } from "../src/server/server.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, delay, listen, portOf, runtime, transport } from "./helpers/runtime.ts";
 import { until } from "./helpers/until.ts";

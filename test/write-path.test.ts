@@ -2,7 +2,7 @@
 // messages kept whole when the connection dies before the flush, and congestion.
 import { describe, expect, it } from "vitest";
 import type { Connection } from "../src/connection.ts";
-import { OfflineQueue } from "../src/offline-queue.ts";
+import { OfflineQueue } from "../src/reconnecting/offline-queue.ts";
 import { WritePath } from "../src/reconnecting/write-path.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 

@@ -11,9 +11,9 @@
 
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import type * as nodeNet from "node:net";
-import type { ConnectOptions } from "../../src/connect.ts";
+import type { ConnectOptions } from "../../src/connect/connect.ts";
 import type { Net } from "../../src/net.ts";
-import type { ListenOptions } from "../../src/server.ts";
+import type { ListenOptions } from "../../src/server/server.ts";
 import type { PerRuntime } from "./baseline-variants.ts";
 import { BunOutbox } from "./bun-net.ts";
 import type { DenoConn, DenoListener } from "./deno-api.ts";

@@ -12,7 +12,7 @@ import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import type { Net } from "../../src/net.ts";
 import { requester } from "../../src/requester/requester.ts";
-import { resp } from "../../src/resp.ts";
+import { resp } from "../../src/framing/resp.ts";
 import { wirelineVariant } from "../lib/baseline-variants.ts";
 import { now } from "../lib/platform.ts";
 import type { Measurement, Scenario, Variant } from "../lib/scenario.ts";

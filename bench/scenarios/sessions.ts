@@ -18,8 +18,8 @@
  * @module
  */
 
-import { framed } from "../../src/framed.ts";
-import { lengthPrefixed } from "../../src/length-prefixed.ts";
+import { framed } from "../../src/framing/framed.ts";
+import { lengthPrefixed } from "../../src/framing/length-prefixed.ts";
 import type { Net } from "../../src/net.ts";
 import { now, portOf, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";

@@ -19,8 +19,8 @@
 
 import type { Socket } from "bun";
 import type * as nodeNet from "node:net";
-import { framed } from "../../src/framed.ts";
-import { lengthPrefixed } from "../../src/length-prefixed.ts";
+import { framed } from "../../src/framing/framed.ts";
+import { lengthPrefixed } from "../../src/framing/length-prefixed.ts";
 import type { Net } from "../../src/net.ts";
 import { rawVariant, wirelineOptionVariant, wirelineVariant, type PerRuntime } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";

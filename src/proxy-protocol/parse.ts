@@ -11,7 +11,7 @@
 import { crc32c } from "./crc32c.ts";
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";
 import type { ProxiedProtocol, ProxyHeader, ProxySslInfo, ProxyTlv, ProxyTlvs } from "./types.ts";
-import type { SocketAddress } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 
 /** The 12 bytes every v2 header starts with. */
 export const PROXY_V2_SIGNATURE: Uint8Array = Uint8Array.of(0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a);

@@ -7,10 +7,11 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../clock.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
 import { NetError } from "../errors.ts";
 import type { RawStartTlsOptions, RawTlsServerOptions, TlsInfo } from "../tls.ts";
-import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "../transport.ts";
+import type { RawHandlers, RawSocket, UnsentWrites } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 import { ProxyHeaderParser } from "./parse.ts";
 import type { ProxyHeader, ProxyInfo } from "./types.ts";
 
@@ -47,7 +48,7 @@ type Event = Uint8Array | "end" | { readonly close: NetError | undefined };
  * @example
  * ```ts
  * import { ProxiedSocket } from "./proxied-socket.ts";
- * import { realClock } from "../clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * import type { RawSocket } from "../transport.ts";
  * declare const raw: RawSocket;
  * const socket = new ProxiedSocket(raw, { optional: false, headerAllowed: true, timeout: 5000, clock: realClock, label: "peer" }, (outcome) => {

@@ -6,7 +6,7 @@
  */
 
 import { invalidOption } from "../errors.ts";
-import type { SocketAddress } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 import { isV4Mapped, parseIP } from "./ip.ts";
 
 interface Range {

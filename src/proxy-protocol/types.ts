@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SocketAddress } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 
 /** One v2 TLV (type-length-value) as it came on the wire. */
 export interface ProxyTlv {

@@ -8,7 +8,7 @@
 
 import { formatAddress, type Address } from "../address.ts";
 import type { Connection } from "../connection.ts";
-import { channels } from "../diagnostics.ts";
+import { channels } from "../observability/diagnostics.ts";
 import type { NetError } from "../errors.ts";
 import type { TypedEventTarget } from "../typed-events.ts";
 import type { ReconnectingEvents, ReconnectingState } from "./events.ts";

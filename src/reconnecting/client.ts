@@ -7,26 +7,26 @@
  */
 
 import { formatAddress, type Address } from "../address.ts";
-import { realClock, type Clock } from "../clock.ts";
-import type { Codec } from "../codec.ts";
+import { realClock, type Clock } from "../timers/clock.ts";
+import type { Codec } from "../framing/codec.ts";
 import type { Connection } from "../connection.ts";
-import { endpoints, type EndpointSource, type Target } from "../endpoints.ts";
+import { endpoints, type EndpointSource, type Target } from "../connect/endpoints.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
-import { Heartbeat } from "../heartbeat.ts";
-import { OfflineQueue } from "../offline-queue.ts";
+import { Heartbeat } from "../liveness/heartbeat.ts";
+import { OfflineQueue } from "./offline-queue.ts";
 import { ClientSession } from "../session/client-session.ts";
 import { checkMillis } from "../options.ts";
 import type { Transport } from "../transport.ts";
 import { emitEvent, TypedEventTarget } from "../typed-events.ts";
-import { encodeFrame, joinParts } from "../write-coalescer.ts";
+import { encodeFrame, joinParts } from "../framing/write-coalescer.ts";
 import type { ReconnectingEvents, ReconnectingState } from "./events.ts";
 import { Inbox } from "./inbox.ts";
 import { reconnectingSettings, type ReconnectingOptions, type ReconnectingSettings, type WriteOptions } from "./options.ts";
 import { Supervisor } from "./supervisor.ts";
 import { ClientObserver, type ReconnectingStats } from "./client-observer.ts";
-import { RefClock } from "../event-loop-ref.ts";
-import { describeClient, inspectAs } from "../inspect.ts";
-import { checkUnrefCapability } from "../unref.ts";
+import { RefClock } from "../timers/event-loop-ref.ts";
+import { describeClient, inspectAs } from "../observability/inspect.ts";
+import { checkUnrefCapability } from "../timers/unref.ts";
 import type { TransportCapabilities } from "../transport.ts";
 import { WritePath } from "./write-path.ts";
 import { WriteStallWatch } from "./write-stall.ts";

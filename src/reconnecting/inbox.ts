@@ -7,10 +7,10 @@
  * @module
  */
 
-import type { Codec, FrameDecoder } from "../codec.ts";
+import type { Codec, FrameDecoder } from "../framing/codec.ts";
 import type { Connection } from "../connection.ts";
 import { NetError } from "../errors.ts";
-import { FrameReader } from "../frame-reader.ts";
+import { FrameReader } from "../framing/frame-reader.ts";
 
 const DONE: IteratorResult<never> = Object.freeze({ value: undefined, done: true });
 

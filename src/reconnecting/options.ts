@@ -6,13 +6,13 @@
  * @module
  */
 
-import { createBackoff, type Backoff, type BackoffPolicy } from "../backoff.ts";
-import type { Codec } from "../codec.ts";
-import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from "../connect.ts";
+import { createBackoff, type Backoff, type BackoffPolicy } from "./backoff.ts";
+import type { Codec } from "../framing/codec.ts";
+import { DEFAULT_CONNECT_TIMEOUT, type ConnectOptions } from "../connect/connect.ts";
 import type { Connection } from "../connection.ts";
 import { invalidOption, type NetError } from "../errors.ts";
-import { heartbeatSettings, type HeartbeatOptions, type HeartbeatSettings } from "../heartbeat.ts";
-import type { OverflowPolicy } from "../offline-queue.ts";
+import { heartbeatSettings, type HeartbeatOptions, type HeartbeatSettings } from "../liveness/heartbeat.ts";
+import type { OverflowPolicy } from "./offline-queue.ts";
 import { checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
 import type { TlsClientOptions } from "../tls.ts";
 import type { Transport } from "../transport.ts";

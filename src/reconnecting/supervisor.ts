@@ -7,10 +7,10 @@
  */
 
 import { formatAddress, type Address } from "../address.ts";
-import type { Clock, TimerHandle } from "../clock.ts";
-import { connectWith, withAddressRotation } from "../connect.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
+import { connectWith, withAddressRotation } from "../connect/connect.ts";
 import type { Connection } from "../connection.ts";
-import type { EndpointSource } from "../endpoints.ts";
+import type { EndpointSource } from "../connect/endpoints.ts";
 import { NetError, toNetError, type NetErrorCode } from "../errors.ts";
 import type { Transport } from "../transport.ts";
 import type { ReconnectingSettings } from "./options.ts";

@@ -7,12 +7,12 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../timers/clock.ts";
 import type { Connection } from "../connection.ts";
-import { DEFAULT_MAX_BATCH_BYTES } from "../framed.ts";
-import type { DequeuedWrite, OfflineQueue } from "../offline-queue.ts";
+import { DEFAULT_MAX_BATCH_BYTES } from "../framing/framed.ts";
+import type { DequeuedWrite, OfflineQueue } from "./offline-queue.ts";
 import { DEFAULT_HIGH_WATER_MARK } from "../transport.ts";
-import { WriteCoalescer } from "../write-coalescer.ts";
+import { WriteCoalescer } from "../framing/write-coalescer.ts";
 
 const noop = (): void => {};
 
@@ -40,8 +40,8 @@ interface Outlet {
  * @example
  * ```ts
  * import { WritePath } from "./write-path.ts";
- * import { OfflineQueue } from "../offline-queue.ts";
- * import { realClock } from "../clock.ts";
+ * import { OfflineQueue } from "./offline-queue.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const path = new WritePath(new OfflineQueue({ maxBytes: 1 << 20, maxWrites: 1000 }), realClock);
  * path.attach(conn);
  * await path.submit(new TextEncoder().encode("hello\n"), Infinity);

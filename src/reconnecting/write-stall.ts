@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../clock.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
 
 /** What the watch samples: a connection's write counters. */
 export interface WriteCounters {
@@ -26,7 +26,7 @@ export interface WriteCounters {
  * @example
  * ```ts
  * import { WriteStallWatch } from "./write-stall.ts";
- * import { realClock } from "../clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const watch = new WriteStallWatch(conn, 30_000, realClock, (ms) => conn.destroy(new Error(`no write progress for ${ms} ms`)));
  * conn.closed.then(() => watch.stop());
  * ```

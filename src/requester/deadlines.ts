@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../clock.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
 
 /** What {@link Deadlines} needs of a request. */
 export interface Timed {
@@ -34,7 +34,7 @@ interface Line<R> {
  *
  * @example
  * ```ts
- * import { realClock } from "../clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * import { Deadlines } from "./deadlines.ts";
  * const deadlines = new Deadlines(realClock, (r) => console.log("timed out", r));
  * deadlines.add({ settled: false, timeout: 100, deadline: realClock.now() + 100, timing: false });

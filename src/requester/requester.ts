@@ -6,11 +6,11 @@
  * @module
  */
 
-import { realClock } from "../clock.ts";
-import { channels } from "../diagnostics.ts";
+import { realClock } from "../timers/clock.ts";
+import { channels } from "../observability/diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { checkKnownKeys } from "../options.ts";
-import { FramingError } from "../framing-error.ts";
+import { FramingError } from "../framing/framing-error.ts";
 import { emitEvent, TypedEventTarget } from "../typed-events.ts";
 import { isReconnecting, type ReconnectingChannel, type RequestChannel } from "./channel.ts";
 import { Deadlines, type Timed } from "./deadlines.ts";

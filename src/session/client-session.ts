@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
-import type { Codec } from "../codec.ts";
+import type { Clock } from "../timers/clock.ts";
+import type { Codec } from "../framing/codec.ts";
 import type { Connection } from "../connection.ts";
 import { NetError } from "../errors.ts";
 import { DATA_HEADER_BYTES, encodeHello, encodeResume, MessageType, RefusedReason, SESSION_PROTOCOL_VERSION, type SessionMessage, type WindowSize } from "./envelope.ts";
@@ -94,7 +94,7 @@ function lostError(id: string, why: string, unconfirmed: Unconfirmed): NetError 
  * @example
  * ```ts
  * import { ClientSession } from "./client-session.ts";
- * import { realClock } from "../clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const session = new ClientSession({ frames: 1024, bytes: 1 << 20 }, undefined, realClock, { session() {}, lost() {} });
  * await session.open(conn, 10_000); // handshake done; frames flow
  * ```

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../clock.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
 import type { Connection } from "../connection.ts";
 import { NetError, toNetError } from "../errors.ts";
 import { DATA_HEADER_BYTES, encodeRefused, encodeWelcome, MessageType, RefusedReason, SESSION_PROTOCOL_VERSION, type SessionMessage } from "./envelope.ts";
@@ -143,7 +143,7 @@ interface Entry {
  * ```ts
  * import { SessionRegistry } from "./server-sessions.ts";
  * import { sessionServerSettings } from "./session-options.ts";
- * import { realClock } from "../clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const registry = new SessionRegistry(sessionServerSettings(true), async (session) => {
  *   for await (const frame of session) await session.send(frame);
  * }, realClock, console.error);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Codec } from "../codec.ts";
+import type { Codec } from "../framing/codec.ts";
 import { invalidOption } from "../errors.ts";
 import { checkKnownKeys, checkMillis } from "../options.ts";
 import type { WindowSize } from "./envelope.ts";

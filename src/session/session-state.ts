@@ -10,11 +10,11 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../clock.ts";
-import type { Codec, FrameDecoder } from "../codec.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
+import type { Codec, FrameDecoder } from "../framing/codec.ts";
 import { NetError, toNetError } from "../errors.ts";
-import { lengthPrefixed } from "../length-prefixed.ts";
-import { encodeFrame } from "../write-coalescer.ts";
+import { lengthPrefixed } from "../framing/length-prefixed.ts";
+import { encodeFrame } from "../framing/write-coalescer.ts";
 import { DATA_HEADER_BYTES, encodeAck, encodeClose, encodeDataHeader, MessageType, putDataHeader, type SessionMessage, type WindowSize } from "./envelope.ts";
 import { ReplayBuffer } from "./replay-buffer.ts";
 
@@ -84,7 +84,7 @@ export interface Unconfirmed {
  * @example
  * ```ts
  * import { SessionState } from "./session-state.ts";
- * import { realClock } from "../clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const state = new SessionState({ frames: 1024, bytes: 1 << 20 }, realClock);
  * state.attach({ write: (b) => conn.write(b) }, 0, { frames: 1024, bytes: 1 << 20 });
  * await state.send(new TextEncoder().encode("hi")); // resolves when the peer's session holds it

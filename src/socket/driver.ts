@@ -19,7 +19,7 @@
 
 import type { NetError } from "../errors.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
-import type { SocketAddress } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 
 /**
  * What a driver reports to the kernel. The kernel passes it once, through
@@ -116,7 +116,7 @@ export interface SocketDriver {
   setKeepAlive(enabled: boolean, initialDelay?: number): void;
   /**
    * Both ends, still readable after release: a driver whose runtime forgets
-   * them at close reads them before (or knows them, src/known-addresses.ts).
+   * them at close reads them before (or knows them, src/connect/known-addresses.ts).
    * Read only when asked for, so they may be getters.
    */
   readonly localAddress: SocketAddress | undefined;

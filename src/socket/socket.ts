@@ -19,11 +19,12 @@
  * @module
  */
 
-import { realClock, type Clock } from "../clock.ts";
-import { SharedTimeouts, type SharedTimeout } from "../shared-timeouts.ts";
+import { realClock, type Clock } from "../timers/clock.ts";
+import { SharedTimeouts, type SharedTimeout } from "../timers/shared-timeouts.ts";
 import { NetError, toNetError, unsupported } from "../errors.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
-import { DEFAULT_HIGH_WATER_MARK, DETACHED_HANDLERS, type RawHandlers, type RawSocket, type SocketAddress, type UnsentWrites } from "../transport.ts";
+import { DEFAULT_HIGH_WATER_MARK, DETACHED_HANDLERS, type RawHandlers, type RawSocket, type UnsentWrites } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 import type { DriverSink, SocketDriver } from "./driver.ts";
 
 /** Below this many buffered bytes a blocked writer is told to go on (Netty's low watermark). */

@@ -7,10 +7,10 @@
  * close timeouts run without waiting on real time.
  */
 import type { NetError } from "../../src/errors.ts";
-import type { Clock, TimerHandle } from "../../src/clock.ts";
+import type { Clock, TimerHandle } from "../../src/timers/clock.ts";
 import type { DriverSink, SocketDriver } from "../../src/socket/driver.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../../src/tls.ts";
-import type { SocketAddress } from "../../src/transport.ts";
+import type { SocketAddress } from "../../src/address.ts";
 import { concat } from "./bytes.ts";
 
 /** One `writeSome` whose promise the test settles (async mode). */

@@ -3,7 +3,7 @@
  * timing logic (heartbeat, idle, backoff sleeps, deadlines, stall detection).
  * Not shipped.
  */
-import type { Clock, TimerHandle } from "../../src/clock.ts";
+import type { Clock, TimerHandle } from "../../src/timers/clock.ts";
 
 interface Timer {
   readonly at: number;

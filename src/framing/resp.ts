@@ -6,8 +6,8 @@
  */
 
 import type { Codec, FrameDecoder } from "./codec.ts";
-import { invalidOption } from "./errors.ts";
-import { checkKnownKeys } from "./options.ts";
+import { invalidOption } from "../errors.ts";
+import { checkKnownKeys } from "../options.ts";
 import { FramingError } from "./framing-error.ts";
 import { PartialFrame } from "./partial-frame.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { hasBrand, NetError } from "./errors.ts";
+import { hasBrand, NetError } from "../errors.ts";
 
 /** Registered (`Symbol.for`), so every copy of wireline in a process shares it. */
 const FRAMING_ERROR_BRAND: unique symbol = Symbol.for("wireline.FramingError");

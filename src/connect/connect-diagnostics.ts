@@ -5,11 +5,11 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type AddressInput } from "./address.ts";
-import { realClock } from "./clock.ts";
-import type { Connection } from "./connection.ts";
-import { channels, connectId } from "./diagnostics.ts";
-import { toNetError } from "./errors.ts";
+import { formatAddress, parseAddress, type AddressInput } from "../address.ts";
+import { realClock } from "../timers/clock.ts";
+import type { Connection } from "../connection.ts";
+import { channels, connectId } from "../observability/diagnostics.ts";
+import { toNetError } from "../errors.ts";
 
 /**
  * Runs `open` (one `connect()`), publishing its start, end or error when
@@ -18,7 +18,7 @@ import { toNetError } from "./errors.ts";
  * @example
  * ```ts
  * import { observeConnect } from "./connect-diagnostics.ts";
- * declare function dial(): Promise<import("./connection.ts").Connection>;
+ * declare function dial(): Promise<import("../connection.ts").Connection>;
  * const conn = await observeConnect("node", "127.0.0.1:7000", dial);
  * ```
  */

@@ -13,7 +13,7 @@
  * @example
  * ```ts
  * import { SERVER_CLOCK } from "./server-clock.ts";
- * import { realClock } from "./clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const options = { port: 0, [SERVER_CLOCK]: realClock };
  * ```
  */

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { realClock, type Clock, type TimerHandle } from "./clock.ts";
-import { invalidOption } from "./errors.ts";
-import { checkMillis } from "./options.ts";
+import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
+import { invalidOption } from "../errors.ts";
+import { checkMillis } from "../options.ts";
 
 /** Which direction was idle: nothing received, nothing written, or neither. */
 export type IdleKind = "read" | "write" | "all";

@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { Address } from "./address.ts";
-import { invalidOption, type NetError } from "./errors.ts";
-import { checkKnownKeys, checkMillis } from "./options.ts";
+import type { Address } from "../address.ts";
+import { invalidOption, type NetError } from "../errors.ts";
+import { checkKnownKeys, checkMillis } from "../options.ts";
 
 /**
  * How the exponential delay is randomised, so that many clients that lost the

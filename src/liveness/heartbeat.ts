@@ -6,10 +6,10 @@
  * @module
  */
 
-import { realClock, type Clock, type TimerHandle } from "./clock.ts";
-import type { Connection } from "./connection.ts";
-import { invalidOption } from "./errors.ts";
-import { checkKnownKeys, checkMillis } from "./options.ts";
+import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
+import type { Connection } from "../connection.ts";
+import { invalidOption } from "../errors.ts";
+import { checkKnownKeys, checkMillis } from "../options.ts";
 
 /**
  * The `heartbeat` option. When nothing has arrived for `interval` ms, `ping`

@@ -7,7 +7,7 @@
  */
 
 import type { FrameDecoder } from "./codec.ts";
-import type { ByteConnection } from "./framed.ts";
+import type { ByteConnection } from "./byte-connection.ts";
 
 /**
  * Decodes one connection's byte stream, a chunk per {@link FrameReader.read}.

@@ -5,19 +5,19 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type Address, type AddressInput, type TcpAddress } from "./address.ts";
-import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "./capabilities.ts";
-import { realClock } from "./clock.ts";
-import { SharedTimeouts, type SharedTimeout } from "./shared-timeouts.ts";
-import { Connection } from "./connection.ts";
+import { formatAddress, parseAddress, type Address, type AddressInput, type ResolvedAddress, type TcpAddress } from "../address.ts";
+import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "../capabilities.ts";
+import { realClock } from "../timers/clock.ts";
+import { SharedTimeouts, type SharedTimeout } from "../timers/shared-timeouts.ts";
+import { Connection } from "../connection.ts";
 import { observeConnect } from "./connect-diagnostics.ts";
-import { invalidOption, NetError, toNetError } from "./errors.ts";
-import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup, type ResolvedAddress } from "./happy-eyeballs.ts";
-import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
-import { encodeProxyHeader } from "./proxy-protocol/encode.ts";
-import type { ProxyHeaderOptions } from "./proxy-protocol/types.ts";
-import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "./tls.ts";
-import type { RawConnectOptions, RawSocket, Transport } from "./transport.ts";
+import { invalidOption, NetError, toNetError } from "../errors.ts";
+import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup } from "./happy-eyeballs.ts";
+import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
+import { encodeProxyHeader } from "../proxy-protocol/encode.ts";
+import type { ProxyHeaderOptions } from "../proxy-protocol/types.ts";
+import { checkTlsClientOptions, type RawTlsClientOptions, type TlsClientOptions } from "../tls.ts";
+import type { RawConnectOptions, RawSocket, Transport } from "../transport.ts";
 
 /**
  * Default connect timeout, in ms (10 s), TLS handshake included.
@@ -108,7 +108,7 @@ const TLS_CLIENT_OPTION_KEYS: readonly string[] = Object.keys({
  * @example
  * ```ts
  * import { connectWith } from "./connect.ts";
- * import { memoryTransport } from "../adapters/memory.ts";
+ * import { memoryTransport } from "../../adapters/memory.ts";
  * const conn = await connectWith(memoryTransport, "localhost:7000", { timeout: 1000 });
  * ```
  */
@@ -309,7 +309,7 @@ const ADDRESS_ROTATION: unique symbol = Symbol("wireline.addressRotation");
  * @example
  * ```ts
  * import { connectWith, withAddressRotation } from "./connect.ts";
- * import { memoryTransport } from "../adapters/memory.ts";
+ * import { memoryTransport } from "../../adapters/memory.ts";
  * const conn = await connectWith(memoryTransport, "db:5432", withAddressRotation({ timeout: 1000 }, 3));
  * ```
  */

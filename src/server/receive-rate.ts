@@ -6,12 +6,13 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "./clock.ts";
-import { invalidOption, NetError } from "./errors.ts";
-import { checkMillis } from "./options.ts";
-import type { ProxyInfo } from "./proxy-protocol/types.ts";
-import type { RawHandlers, RawSocket, SocketAddress, UnsentWrites } from "./transport.ts";
-import type { RawStartTlsOptions, TlsInfo } from "./tls.ts";
+import type { Clock, TimerHandle } from "../timers/clock.ts";
+import { invalidOption, NetError } from "../errors.ts";
+import { checkMillis } from "../options.ts";
+import type { ProxyInfo } from "../proxy-protocol/types.ts";
+import type { RawHandlers, RawSocket, UnsentWrites } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
+import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
 
 /**
  * At least `bytes` must arrive in every window of `per` ms while the server
@@ -63,7 +64,7 @@ export function checkMinReceiveRate(value: unknown): MinReceiveRate | undefined 
  * @example
  * ```ts
  * import { realClock, type RawSocket } from "wireline/transport";
- * import { Connection } from "./connection.ts"; // internal: listen({ minReceiveRate }) builds this
+ * import { Connection } from "../connection.ts"; // internal: listen({ minReceiveRate }) builds this
  * import { ReceiveRateGuard } from "./receive-rate.ts";
  * declare const raw: RawSocket;
  * const guarded = new ReceiveRateGuard(raw, { bytes: 512, per: 10_000 }, realClock, () => console.warn("too slow"));

@@ -6,7 +6,7 @@
  */
 
 import type { Codec, FrameDecoder } from "./codec.ts";
-import { invalidOption } from "./errors.ts";
+import { invalidOption } from "../errors.ts";
 import { FramingError } from "./framing-error.ts";
 import { PartialFrame } from "./partial-frame.ts";
 

@@ -11,15 +11,9 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "./clock.ts";
-import { NetError, toNetError, type NetErrorCode } from "./errors.ts";
-
-/** One address a host name resolved to. */
-export interface ResolvedAddress {
-  /** An IP literal, without brackets. */
-  readonly address: string;
-  readonly family: 4 | 6;
-}
+import type { Clock, TimerHandle } from "../timers/clock.ts";
+import type { ResolvedAddress } from "../address.ts";
+import { NetError, toNetError, type NetErrorCode } from "../errors.ts";
 
 /**
  * Resolves a host name to its addresses: a transport's `resolve`, or the
@@ -187,7 +181,7 @@ export interface RaceOptions<T> {
  * @example
  * ```ts
  * import { raceConnections } from "./happy-eyeballs.ts";
- * import { realClock } from "./clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const winner = await raceConnections({
  *   addresses: [{ address: "::1", family: 6 }, { address: "127.0.0.1", family: 4 }],
  *   dial: async (a) => a.address,

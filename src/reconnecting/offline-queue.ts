@@ -5,9 +5,9 @@
  * @module
  */
 
-import { realClock, type Clock, type TimerHandle } from "./clock.ts";
-import { invalidOption, NetError } from "./errors.ts";
-import { checkMillis } from "./options.ts";
+import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
+import { invalidOption, NetError } from "../errors.ts";
+import { checkMillis } from "../options.ts";
 
 /**
  * What happens to a write that does not fit in the queue:

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { formatAddress, type Address } from "./address.ts";
-import type { SocketAddress } from "./transport.ts";
+import { formatAddress, type Address } from "../address.ts";
+import type { SocketAddress } from "../address.ts";
 
 /**
  * The key of a custom inspect method: `[INSPECT]() { return "..." }`.
@@ -118,7 +118,7 @@ export interface InspectedConnection {
  * @example
  * ```ts
  * import { describeConnection } from "./inspect.ts";
- * declare const conn: import("./connection.ts").Connection;
+ * declare const conn: import("../connection.ts").Connection;
  * console.log(describeConnection(conn));
  * ```
  */
@@ -183,7 +183,7 @@ export interface InspectedClient {
  * @example
  * ```ts
  * import { describeClient } from "./inspect.ts";
- * declare const client: import("./reconnecting/client.ts").ReconnectingClient;
+ * declare const client: import("../reconnecting/client.ts").ReconnectingClient;
  * console.log(client); // uses describeClient
  * ```
  */

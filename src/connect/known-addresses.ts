@@ -10,8 +10,8 @@
  * @module
  */
 
-import type { Address } from "./address.ts";
-import type { SocketAddress } from "./transport.ts";
+import type { Address } from "../address.ts";
+import type { SocketAddress } from "../address.ts";
 
 /**
  * The peer of a socket connected to `dialled`, or undefined where the runtime

@@ -7,29 +7,31 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type Address } from "./address.ts";
-import { SessionRegistry, type SessionHandler, type SessionStats } from "./session/server-sessions.ts";
-import { sessionServerSettings, type SessionServerOptions } from "./session/session-options.ts";
+import { formatAddress, parseAddress, type Address } from "../address.ts";
+import { SessionRegistry, type SessionHandler, type SessionStats } from "../session/server-sessions.ts";
+import { sessionServerSettings, type SessionServerOptions } from "../session/session-options.ts";
 import { AdmissionQueue } from "./admission-queue.ts";
-import { checkListenCapabilities } from "./capabilities.ts";
-import { realClock, type Clock, type TimerHandle } from "./clock.ts";
-import { checkUnrefCapability } from "./unref.ts";
-import { describeServer, inspectAs } from "./inspect.ts";
-import { Connection, watchClose, type CloseWatcher } from "./connection.ts";
-import { invalidOption, NetError, toNetError } from "./errors.ts";
-import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
-import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
+import { checkListenCapabilities } from "../capabilities.ts";
+import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
+import { checkUnrefCapability } from "../timers/unref.ts";
+import { describeServer, inspectAs } from "../observability/inspect.ts";
+import { Connection, watchClose, type CloseWatcher } from "../connection.ts";
+import { invalidOption, NetError, toNetError } from "../errors.ts";
+import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "../liveness/idle-timeout.ts";
+import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
 import { checkClientAdmission, ClientAdmission, type ClientAdmissionSettings, type ClientRate, type PerClientLimit } from "./client-admission.ts";
-import { checkProxyProtocolOptions, type ProxyProtocolSettings } from "./proxy-protocol/options.ts";
-import { ProxiedSocket, type HeaderOutcome } from "./proxy-protocol/proxied-socket.ts";
-import type { ProxyProtocolOptions } from "./proxy-protocol/types.ts";
+import { checkProxyProtocolOptions, type ProxyProtocolSettings } from "../proxy-protocol/options.ts";
+import { ProxiedSocket, type HeaderOutcome } from "../proxy-protocol/proxied-socket.ts";
+import type { ProxyProtocolOptions } from "../proxy-protocol/types.ts";
 import { checkMinReceiveRate, ReceiveRateGuard, type MinReceiveRate } from "./receive-rate.ts";
 import { SERVER_CLOCK } from "./server-clock.ts";
+import type { RefusedReason } from "../refused-reason.ts";
 import { observeServerHandshake, publishAccept, publishFiltered, publishRefuse } from "./server-diagnostics.ts";
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
-import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "./tls.ts";
-import type { RawListener, RawSocket, SocketAddress, Transport, TransportCapabilities } from "./transport.ts";
-import { emitEvent, hasListeners, TypedEventTarget, type TypedListener, type TypedListenerOptions } from "./typed-events.ts";
+import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "../tls.ts";
+import type { RawListener, RawSocket, Transport, TransportCapabilities } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
+import { emitEvent, hasListeners, TypedEventTarget, type TypedListener, type TypedListenerOptions } from "../typed-events.ts";
 
 /** Default {@link ListenOptions.maxConnections}. */
 const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -267,8 +269,6 @@ interface SignalSource {
 /** Serves one connection; the connection is closed when the returned promise settles. */
 export type ConnectionHandler = (conn: Connection, ctx: ConnectionContext) => void | Promise<void>;
 
-/** Why a connection was refused. */
-export type RefusedReason = "full" | "stopping" | "per-client" | "client-rate";
 
 /** Events of a {@link Server}, by name, with their payloads. */
 export interface ServerEvents {

@@ -12,9 +12,9 @@
  * @module
  */
 
-import type { NetError } from "./errors.ts";
-import type { RefusedReason } from "./server.ts";
-import type { SocketAddress } from "./transport.ts";
+import type { NetError } from "../errors.ts";
+import type { RefusedReason } from "../refused-reason.ts";
+import type { SocketAddress } from "../address.ts";
 
 /** One named channel, as `node:diagnostics_channel`'s `Channel` provides it. */
 export interface DiagnosticsChannel {

@@ -8,9 +8,9 @@
  * @module
  */
 
-import type { Clock } from "./clock.ts";
-import { invalidOption } from "./errors.ts";
-import type { SocketAddress } from "./transport.ts";
+import type { Clock } from "../timers/clock.ts";
+import { invalidOption } from "../errors.ts";
+import type { SocketAddress } from "../address.ts";
 
 /**
  * `maxConnectionsPerClient` of `listen()`: a number (per remote IP), or the
@@ -200,7 +200,7 @@ function ipv6Words(host: string): number[] | undefined {
  * @example
  * ```ts
  * import { ClientAdmission, checkClientAdmission } from "./client-admission.ts";
- * import { realClock } from "./clock.ts";
+ * import { realClock } from "../timers/clock.ts";
  * const clients = new ClientAdmission(checkClientAdmission(2, undefined), realClock);
  * const verdict = clients.admit({ transport: "tcp", hostname: "10.0.0.1", port: 4000, family: "IPv4" });
  * if (typeof verdict === "function") verdict(); // the connection closed

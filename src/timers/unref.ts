@@ -6,8 +6,8 @@
  * @module
  */
 
-import { unsupported } from "./errors.ts";
-import type { TransportCapabilities } from "./transport.ts";
+import { unsupported } from "../errors.ts";
+import type { TransportCapabilities } from "../transport.ts";
 
 /**
  * Throws ERR_UNSUPPORTED unless the transport declared `unref`. Without
@@ -17,7 +17,7 @@ import type { TransportCapabilities } from "./transport.ts";
  * @example
  * ```ts
  * import { checkUnrefCapability } from "./unref.ts";
- * import type { TransportCapabilities } from "./transport.ts";
+ * import type { TransportCapabilities } from "../transport.ts";
  * declare const caps: TransportCapabilities;
  * checkUnrefCapability(caps); // ERR_UNSUPPORTED where caps.unref is a reason
  * ```

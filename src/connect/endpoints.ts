@@ -5,8 +5,8 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type Address, type AddressInput } from "./address.ts";
-import { invalidOption, NetError } from "./errors.ts";
+import { formatAddress, parseAddress, type Address, type AddressInput } from "../address.ts";
+import { invalidOption, NetError } from "../errors.ts";
 
 /**
  * What a reconnecting client connects to:

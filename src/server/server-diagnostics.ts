@@ -6,12 +6,13 @@
  * @module
  */
 
-import { formatAddress } from "./address.ts";
-import { realClock } from "./clock.ts";
-import { channels } from "./diagnostics.ts";
-import { NetError, toNetError } from "./errors.ts";
-import type { RefusedReason } from "./server.ts";
-import type { RawSocket, SocketAddress } from "./transport.ts";
+import { formatAddress } from "../address.ts";
+import { realClock } from "../timers/clock.ts";
+import { channels } from "../observability/diagnostics.ts";
+import { NetError, toNetError } from "../errors.ts";
+import type { RefusedReason } from "../refused-reason.ts";
+import type { RawSocket } from "../transport.ts";
+import type { SocketAddress } from "../address.ts";
 
 /**
  * `wireline:server:accept`. The socket's address is read only if someone subscribed.
@@ -19,7 +20,7 @@ import type { RawSocket, SocketAddress } from "./transport.ts";
  * @example
  * ```ts
  * import { publishAccept } from "./server-diagnostics.ts";
- * import type { RawSocket } from "./transport.ts";
+ * import type { RawSocket } from "../transport.ts";
  * declare const accepted: RawSocket;
  * publishAccept(undefined, accepted);
  * ```
@@ -62,7 +63,7 @@ export function publishFiltered(server: SocketAddress | undefined, remoteAddress
  * @example
  * ```ts
  * import { observeServerHandshake } from "./server-diagnostics.ts";
- * declare const raw: import("./transport.ts").RawSocket;
+ * declare const raw: import("../transport.ts").RawSocket;
  * if (raw.handshake) observeServerHandshake(raw, raw.handshake);
  * ```
  */
