@@ -10,6 +10,7 @@ import { createNet, lines, NetError, requester, type Connection } from "../src/m
 import { testCerts } from "./helpers/certs.ts";
 import { connect, listen, portOf, reconnecting, runtime, transport } from "./helpers/runtime.ts";
 import { commandFor, root, startFixture } from "./helpers/spawn.ts";
+import { until } from "./helpers/until.ts";
 
 type Name = keyof DiagnosticsMessages;
 const subscriptions: [Name, (message: unknown) => void][] = [];
@@ -34,14 +35,6 @@ async function closedPort(): Promise<number> {
   const port = portOf(server.address);
   await server.close();
   return port;
-}
-
-/** Waits for `predicate` over events that arrive asynchronously, at most `ms`. */
-async function until(predicate: () => boolean, ms = 5_000): Promise<void> {
-  for (let waited = 0; !predicate(); waited += 10) {
-    if (waited >= ms) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe(`diagnostics channels (${runtime})`, () => {
@@ -87,9 +80,9 @@ describe(`diagnostics channels (${runtime})`, () => {
     try {
       const address = `127.0.0.1:${portOf(server.address)}`;
       conns.push(await connect(address));
-      await until(() => seen.length === 1);
+      await until(() => seen.length === 1, "seen.length === 1");
       conns.push(await connect(address));
-      await until(() => seen.length === 3);
+      await until(() => seen.length === 3, "seen.length === 3");
       expect(seen.map((e) => e.name)).toEqual(["wireline:server:accept", "wireline:server:accept", "wireline:server:refuse"]);
       expect(seen[0]!.message).toMatchObject({ server: address, remoteAddress: conns[0]!.localAddress });
       expect(seen[2]!.message).toMatchObject({ server: address, reason: "full", remoteAddress: conns[1]!.localAddress });
@@ -106,7 +99,7 @@ describe(`diagnostics channels (${runtime})`, () => {
     try {
       const conn = await connect(`127.0.0.1:${portOf(server.address)}`);
       await conn.closed;
-      await until(() => seen.length === 1);
+      await until(() => seen.length === 1, "seen.length === 1");
       expect(seen[0]!.message).toMatchObject({ remoteAddress: conn.localAddress, error: undefined });
     } finally {
       await server.close();
@@ -118,7 +111,7 @@ describe(`diagnostics channels (${runtime})`, () => {
     const seen = record("wireline:reconnect:attempt", "wireline:reconnect:backoff");
     const client = reconnecting(`127.0.0.1:${port}`, { backoff: { initial: 10, max: 10, jitter: "none" } });
     try {
-      await until(() => seen.filter((e) => e.name === "wireline:reconnect:backoff").length >= 2);
+      await until(() => seen.filter((e) => e.name === "wireline:reconnect:backoff").length >= 2, "two backoff events");
       const [attempt, backoff] = seen;
       expect(attempt).toMatchObject({ name: "wireline:reconnect:attempt", message: { target: `127.0.0.1:${port}`, endpoint: `127.0.0.1:${port}`, attempt: 1 } });
       expect(backoff).toMatchObject({ name: "wireline:reconnect:backoff", message: { endpoint: `127.0.0.1:${port}`, attempt: 1, delay: 10 } });
@@ -160,7 +153,7 @@ describe(`diagnostics channels: TLS, drops, request timeouts (${runtime})`, () =
     try {
       const address = `127.0.0.1:${portOf(server.address)}`;
       const conn = await connect(address, { tls: { ca: certs.ca } });
-      await until(() => seen.length === 2);
+      await until(() => seen.length === 2, "seen.length === 2");
       conn.destroy();
       const sides = seen.map((e) => e.message).sort((a, b) => String(a.side).localeCompare(String(b.side)));
       expect(sides[0]).toMatchObject({ side: "client", address, error: undefined });
@@ -177,7 +170,7 @@ describe(`diagnostics channels: TLS, drops, request timeouts (${runtime})`, () =
     try {
       const error = await connect(`127.0.0.1:${portOf(server.address)}`, { tls: { ca: certs.ca } }).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: "ERR_TLS_CERT" });
-      await until(() => seen.some((e) => e.message.side === "client"));
+      await until(() => seen.some((e) => e.message.side === "client"), "a client-side event");
       const client = seen.find((e) => e.message.side === "client")!.message;
       expect((client.error as NetError).code).toBe("ERR_TLS_CERT");
     } finally {

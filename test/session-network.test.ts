@@ -14,6 +14,7 @@ import type { SessionServerOptions } from "../src/session/session-options.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { FaultProxy } from "./helpers/fault-proxy.ts";
 import { connect, delay, portOf, transport } from "./helpers/runtime.ts";
+import { until } from "./helpers/until.ts";
 
 const FAST = { initial: 5, max: 50 } as const;
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -52,15 +53,6 @@ function nextEvent<K extends keyof ReconnectingEvents>(c: ReconnectingClient<Uin
       resolve(detail);
     });
   });
-}
-
-/** Resolves when `condition()` holds, checking every few ms; rejects after `ms`. */
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(5);
-  }
 }
 
 /** Sends 1..count, keeping at most `inFlight` sends unsettled; resolves with how many resolved. */

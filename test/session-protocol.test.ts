@@ -18,6 +18,7 @@ import {
 } from "../src/session/envelope.ts";
 import { randomSecret, sameSecret, sessionIdText } from "../src/session/handshake.ts";
 import { SessionState } from "../src/session/session-state.ts";
+import { concat } from "./helpers/bytes.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 
 const W = { frames: 4, bytes: 64 };
@@ -49,7 +50,7 @@ class Wire {
 
 const bytes = (n: number, len = 1): Uint8Array => new Uint8Array(len).fill(n);
 /** A raw message as a session without a codec puts it in a DATA message: a 4-byte length, then the bytes. */
-const raw = (message: Uint8Array): Uint8Array => concatAll([Uint8Array.of(0, 0, 0, message.length), message]);
+const raw = (message: Uint8Array): Uint8Array => concat([Uint8Array.of(0, 0, 0, message.length), message]);
 
 describe("session wire format", () => {
   it("round-trips every message, cut at any byte", () => {
@@ -155,7 +156,7 @@ describe("SessionState", () => {
     const sends = [];
     for (let i = 1; i <= 8; i++) sends.push(a.send(bytes(i)).then(() => settled.push(i)));
     await expect(a.send(bytes(9))).rejects.toMatchObject({ code: "ERR_QUEUE_FULL" }); // a window's worth already waits
-    expect(decodeAll(concatAll(ab.chunks))).toEqual([expect.objectContaining({ first: 1, count: 4 })]); // only the window went out, in one DATA message
+    expect(decodeAll(concat(ab.chunks))).toEqual([expect.objectContaining({ first: 1, count: 4 })]); // only the window went out, in one DATA message
     ab.deliver(b);
     ba.deliver(a);
     await microtasks();
@@ -185,7 +186,7 @@ describe("SessionState", () => {
 
   it("a peer that ignores the window is a protocol error", () => {
     const { b } = pair();
-    const frame = (seq: number) => decodeAll(concatAll([encodeDataHeader(seq, 1, 0, 5), raw(bytes(seq))]))[0]!;
+    const frame = (seq: number) => decodeAll(concat([encodeDataHeader(seq, 1, 0, 5), raw(bytes(seq))]))[0]!;
     for (let seq = 1; seq <= 8; seq++) b.receive(frame(seq));
     expect(() => b.receive(frame(9))).toThrow(expect.objectContaining({ code: "ERR_SESSION_PROTOCOL" }));
     expect(() => b.receive(frame(11))).toThrow(/missing/);
@@ -210,8 +211,8 @@ describe("SessionState", () => {
     const ba2 = new Wire();
     a.attach(ab2, b.lastReceived, W);
     b.attach(ba2, a.lastReceived, W);
-    const replay = decodeAll(concatAll(ab2.chunks));
-    expect(replay).toEqual([expect.objectContaining({ type: MessageType.Data, first: 3, count: 2, frames: concatAll([raw(bytes(3)), raw(bytes(4))]) })]);
+    const replay = decodeAll(concat(ab2.chunks));
+    expect(replay).toEqual([expect.objectContaining({ type: MessageType.Data, first: 3, count: 2, frames: concat([raw(bytes(3)), raw(bytes(4))]) })]);
     // A stale copy of frames 1-2 (from the old connection, say) changes nothing.
     b.receive(decodeAll(written[0]!)[0]!);
     ab2.deliver(b);
@@ -230,12 +231,12 @@ describe("SessionState", () => {
     await microtasks(); // frames 1-4 went out as one DATA message, which is lost
     a.detach();
     // b holds frames 1-2 (say another implementation sent them on their own).
-    b.receive(decodeAll(concatAll([encodeDataHeader(1, 2, 0, 10), raw(bytes(1)), raw(bytes(2))]))[0]!);
+    b.receive(decodeAll(concat([encodeDataHeader(1, 2, 0, 10), raw(bytes(1)), raw(bytes(2))]))[0]!);
     const wire = new Wire();
     a.attach(wire, b.lastReceived, W);
-    expect(decodeAll(concatAll(wire.chunks))).toEqual([expect.objectContaining({ first: 3, count: 2, frames: concatAll([raw(bytes(3)), raw(bytes(4))]) })]);
+    expect(decodeAll(concat(wire.chunks))).toEqual([expect.objectContaining({ first: 3, count: 2, frames: concat([raw(bytes(3)), raw(bytes(4))]) })]);
     // Frames 2-4 again: 2 is a duplicate, 3-4 are new.
-    b.receive(decodeAll(concatAll([encodeDataHeader(2, 3, 0, 15), raw(bytes(2)), raw(bytes(3)), raw(bytes(4))]))[0]!);
+    b.receive(decodeAll(concat([encodeDataHeader(2, 3, 0, 15), raw(bytes(2)), raw(bytes(3)), raw(bytes(4))]))[0]!);
     const got = [];
     for (let i = 0; i < 4; i++) got.push((await b.next()).value![0]);
     expect(got).toEqual([1, 2, 3, 4]);
@@ -252,7 +253,7 @@ describe("SessionState", () => {
       await microtasks();
       const wire = new Wire();
       a.attach(wire, 0, peer);
-      const messages = decodeAll(concatAll(wire.chunks)) as Extract<SessionMessage, { type: 0x10 }>[];
+      const messages = decodeAll(concat(wire.chunks)) as Extract<SessionMessage, { type: 0x10 }>[];
       expect(messages.map((m) => m.count)).toEqual(counts);
       expect(messages.map((m) => m.first)).toEqual(counts.map((_, i) => 1 + counts.slice(0, i).reduce((n: number, c) => n + c, 0)));
     }
@@ -274,8 +275,8 @@ describe("SessionState", () => {
 
   it("a DATA message whose bytes do not hold its count of frames is a protocol error, and delivers nothing", () => {
     const { b } = pair();
-    expect(() => b.receive(decodeAll(concatAll([encodeDataHeader(1, 2, 0, 5), raw(bytes(1))]))[0]!)).toThrow(/announced 2 frames/);
-    expect(() => b.receive(decodeAll(concatAll([encodeDataHeader(1, 1, 0, 7), raw(bytes(1)), Uint8Array.of(0, 0)]))[0]!)).toThrow(/announced 1 frames/);
+    expect(() => b.receive(decodeAll(concat([encodeDataHeader(1, 2, 0, 5), raw(bytes(1))]))[0]!)).toThrow(/announced 2 frames/);
+    expect(() => b.receive(decodeAll(concat([encodeDataHeader(1, 1, 0, 7), raw(bytes(1)), Uint8Array.of(0, 0)]))[0]!)).toThrow(/announced 1 frames/);
     expect(b.unread).toBe(0);
     expect(b.lastReceived).toBe(0);
   });
@@ -304,7 +305,7 @@ describe("SessionState", () => {
     a.attach(wire, 0, W);
     void a.send(bytes(7));
     await microtasks();
-    expect(decodeAll(concatAll(wire.chunks))[0]).toMatchObject({ first: 1, count: 1 });
+    expect(decodeAll(concat(wire.chunks))[0]).toMatchObject({ first: 1, count: 1 });
     expect(fresh.lastReceived).toBe(0);
   });
 
@@ -322,13 +323,3 @@ describe("SessionState", () => {
     await expect(a.send(bytes(2))).rejects.toBe(error);
   });
 });
-
-function concatAll(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
