@@ -28,8 +28,8 @@ import { installDiagnostics } from "./diagnostics-node.ts";
  * One read buffer; large enough that bulk transfers need few reads. Each read
  * hands its bytes on as a view and the next read fills the rest of the buffer:
  * a TLS read brings one 16 KiB record, so four share one buffer (a fresh,
- * zero-filled 64 KiB per record cost TLS bulk ~2,400 ms CPU per GB instead of
- * ~1,750). A kept chunk holds its whole buffer, at most 64 KiB, as before.
+ * zero-filled 64 KiB per record cost TLS bulk ~2,300 ms CPU per GB instead of
+ * ~1,700). A kept chunk holds its whole buffer, at most 64 KiB, as before.
  */
 const READ_SIZE = 64 * 1024;
 /** Reads smaller than this are copied out so the buffer can be reused; a rest smaller than this is not read into. */
