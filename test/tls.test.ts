@@ -237,6 +237,26 @@ describe(`TLS features (${runtime})`, () => {
     expect(await sha256(received)).toBe(await sha256(data));
     expect(await conn.closed).toBeUndefined();
   }, 60_000);
+
+  it("borrowed chunks over TLS: a reader that uses each chunk before the next step gets every byte intact", async () => {
+    // TLS reads bring one record at a time, so several chunks share one read buffer before it is lent again.
+    const data = patternBytes(16 * 1024 * 1024, 3);
+    await using server = await listen({ hostname: "127.0.0.1", port: 0, tls: serverTls(certs.server) }, async (conn) => {
+      for (let at = 0; at < data.length; at += 64 * 1024) await conn.write(data.subarray(at, at + 64 * 1024));
+      conn.end();
+    });
+    const conn = await connect(`127.0.0.1:${portOf(server.address)}`, { tls: trusted, borrowedChunks: true });
+    const received = new Uint8Array(data.length);
+    let at = 0;
+    let steps = 0;
+    for await (const chunk of conn) {
+      if (steps++ % 3 === 0) await delay(1);
+      received.set(chunk, at);
+      at += chunk.length;
+    }
+    expect(at).toBe(data.length);
+    expect(await sha256(received)).toBe(await sha256(data));
+  }, 60_000);
 });
 
 /** Runs the openssl CLI; resolves with its stdout once it exits (bounded). */

@@ -123,7 +123,7 @@ export const bulk: Scenario = {
     wirelineOptionVariant("wireline-borrowed", "wireline, borrowedChunks: true", (net, total) => wirelineBulk(net, total, { port: 0, borrowedChunks: true })),
     wirelineOptionVariant("wireline-read-into", "wireline read(into)", (net, total) => wirelineBulk(net, total, { port: 0 }, undefined, "read-into")),
     // Deno reads into JavaScript memory: a reader that keeps its chunks needs fresh memory per read. This is that cost in raw code.
-    { name: "raw-fresh", role: "reference", label: "raw, a new 64 KiB buffer per read", runtimes: ["deno"], run: (_net, total) => rawDenoBulk(total, denoEnds, true) },
+    { name: "raw-fresh", role: "reference", label: "raw, fresh memory per read", runtimes: ["deno"], run: (_net, total) => rawDenoBulk(total, denoEnds, true) },
     ...streamsAlternatives({ nodeToWeb, nodeArrowood, denoStreams }),
   ],
 };

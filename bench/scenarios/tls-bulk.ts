@@ -15,6 +15,7 @@ import {
   MiB,
   rawBulk,
   rawBunBulk,
+  rawDenoBulk,
   wirelineBulk,
   type BulkReader,
   type BunBulkEnds,
@@ -124,6 +125,8 @@ export const tlsBulk: Scenario = {
     rawVariant(rawBulk({ node: nodeEnds, deno: denoEnds, bun: bunEnds })),
     wirelineOptionVariant("wireline-borrowed", "wireline, borrowedChunks: true", (net, total) => wireline(net, total, true)),
     wirelineOptionVariant("wireline-read-into", "wireline read(into)", (net, total) => wireline(net, total, false, "read-into")),
+    // Deno reads into JavaScript memory: a reader that keeps its chunks needs fresh memory per read. This is that cost in raw code.
+    { name: "raw-fresh", role: "reference", label: "raw, fresh memory per read", runtimes: ["deno"], run: (_net, total) => rawDenoBulk(total, denoEnds, true) },
     // The raw API read through a promise, as wireline's iteration must: Bun's GC then keeps about one more received chunk per collection.
     { name: "raw-pull", role: "reference", label: "raw, data awaited through a promise", runtimes: ["bun"], run: (_net, total) => rawBunBulk(total, bunEnds, true) },
   ],
