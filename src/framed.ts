@@ -168,8 +168,11 @@ class Channel<T> implements FramedChannel<T> {
   readonly #coalescer: WriteCoalescer;
   #iterated = false;
 
+  /** The codec, when it encodes straight into the batch (`encodeInto`). */
+  readonly #encodesInto: Required<Pick<Codec<T>, "encodeInto">> | undefined;
   /** Settles the sends whose last bytes wait in the coalescer's batch; made on the first such send. */
-  #batch: { promise: Promise<void>; resolve: (settled: Promise<void>) => void } | undefined;
+  #batch: Promise<void> | undefined;
+  #settleBatch: ((settled: Promise<void>) => void) | undefined;
   /**
    * Settles once every write issued so far is accepted, or rejects with the
    * first failure. Each send resolves with the write holding its last byte
@@ -180,12 +183,13 @@ class Channel<T> implements FramedChannel<T> {
   constructor(conn: ByteConnection, codec: Codec<T>, maxBatchBytes: number) {
     this.#conn = conn;
     this.#codec = codec;
+    this.#encodesInto = codec.encodeInto === undefined ? undefined : (codec as Required<Codec<T>>);
     this.#coalescer = new WriteCoalescer(maxBatchBytes, {
       write: (data) => this.#write(data),
       flushed: () => {
-        const batch = this.#batch;
-        this.#batch = undefined;
-        batch?.resolve(this.#written);
+        const settle = this.#settleBatch;
+        this.#batch = this.#settleBatch = undefined;
+        settle?.(this.#written);
       },
     });
   }
@@ -206,17 +210,33 @@ class Channel<T> implements FramedChannel<T> {
   }
 
   send(frame: T): Promise<void> {
-    const codec = this.#codec;
+    // Encoded straight into the batch where the codec can: no allocation per frame. This runs once per
+    // message, so it reads as few fields as it can.
+    const into = this.#encodesInto;
+    if (into !== undefined) {
+      let added: boolean;
+      try {
+        added = this.#coalescer.addInto(into, frame);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (added) return this.#batch ?? this.#openBatch();
+    }
     let parts: readonly Uint8Array[];
     try {
-      // Encoded straight into the batch where the codec can: no allocation per frame.
-      if (codec.encodeInto !== undefined && this.#coalescer.addInto(codec as Required<Codec<T>>, frame)) return (this.#batch ??= deferred()).promise;
-      parts = encodeFrame(codec, frame);
+      parts = encodeFrame(this.#codec, frame);
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.#coalescer.add(parts)) return this.#written;
-    return (this.#batch ??= deferred()).promise;
+    return this.#batch ?? this.#openBatch();
+  }
+
+  /** The promise of the sends in the coalescer's batch, made by the first of them. */
+  #openBatch(): Promise<void> {
+    const batch = new Promise<void>((resolve) => (this.#settleBatch = resolve));
+    batch.catch(ignore);
+    return (this.#batch = batch);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -364,11 +384,4 @@ async function forEachFrame<T>(conn: ByteConnection, decoder: FrameDecoder<T>, f
     if (reader.done) return;
     await reader.read();
   }
-}
-
-function deferred(): { promise: Promise<void>; resolve: (settled: Promise<void>) => void } {
-  let resolve!: (settled: Promise<void>) => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  promise.catch(ignore);
-  return { promise, resolve };
 }

@@ -167,59 +167,65 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
     const n = chunk.length;
     const format = this.#format;
     const headerLength = format.lengthBytes;
-    let at = 0;
-    if (this.#need < 0 && this.#headerFill === 0) {
-      // The frames that lie whole in the chunk, with nothing carried over: read in place, no state
-      // written per frame. The general loop below takes over at the first frame cut by the chunk's end.
-      const { adjustment, maxFrameLength } = format;
-      const default4 = headerLength === 4 && !format.little;
-      while (n - at >= headerLength) {
-        const field = default4 ? ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0 : readLength(chunk, at, format);
-        const need = field + adjustment;
-        // Out of range (an unsafe 8-byte field lands here too): the checks that name the problem, and throw.
-        if (need < 0 || need > maxFrameLength) this.#payloadLength(field);
-        if (n - at - headerLength < need) break;
+    // A chunk rarely ends on a frame boundary, so nearly every chunk starts by finishing a carried frame.
+    let at = this.#need >= 0 || this.#headerFill > 0 ? this.#step(chunk, 0, emit) : 0;
+    // The frames that lie whole in the chunk: read in place, no state written per frame.
+    const { adjustment, maxFrameLength } = format;
+    const default4 = headerLength === 4 && !format.little;
+    while (n - at >= headerLength) {
+      const field = default4 ? ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0 : readLength(chunk, at, format);
+      const need = field + adjustment;
+      // Out of range (an unsafe 8-byte field lands here too): the checks that name the problem, and throw.
+      if (need < 0 || need > maxFrameLength) this.#payloadLength(field);
+      if (n - at - headerLength < need) break;
+      at += headerLength;
+      emit(chunk.subarray(at, at + need));
+      at += need;
+    }
+    // The frame cut by the chunk's end is carried over.
+    while (at < n) at = this.#step(chunk, at, emit);
+  }
+
+  /**
+   * Reads from `at` into the frame in progress (its header, then its
+   * payload) and emits it once whole. Returns where the next frame starts,
+   * or the chunk's length when the frame goes on in the next chunk.
+   */
+  #step(chunk: Uint8Array, at: number, emit: (frame: Uint8Array) => void): number {
+    const n = chunk.length;
+    if (this.#need < 0) {
+      const headerLength = this.#format.lengthBytes;
+      let field: number;
+      if (this.#headerFill === 0 && n - at >= headerLength) {
+        field = readLength(chunk, at, this.#format);
         at += headerLength;
-        emit(chunk.subarray(at, at + need));
-        at += need;
+      } else {
+        const take = Math.min(headerLength - this.#headerFill, n - at);
+        this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
+        this.#headerFill += take;
+        at += take;
+        if (this.#headerFill < headerLength) return n;
+        field = readLength(this.#header, 0, this.#format);
+        this.#headerFill = 0;
       }
+      this.#need = this.#payloadLength(field);
     }
-    while (at < n) {
-      if (this.#need < 0) {
-        let field: number;
-        if (this.#headerFill === 0 && n - at >= headerLength) {
-          field = readLength(chunk, at, this.#format);
-          at += headerLength;
-        } else {
-          const take = Math.min(headerLength - this.#headerFill, n - at);
-          this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
-          this.#headerFill += take;
-          at += take;
-          if (this.#headerFill < headerLength) return;
-          field = readLength(this.#header, 0, this.#format);
-          this.#headerFill = 0;
-        }
-        this.#need = this.#payloadLength(field);
-      }
-      const need = this.#need;
-      const available = n - at;
-      const got = this.#partial.length;
-      if (got === 0 && available >= need) {
-        this.#need = -1;
-        emit(chunk.subarray(at, at + need));
-        at += need;
-        continue;
-      }
-      if (got + available < need) {
-        this.#partial.append(at === 0 ? chunk : chunk.subarray(at), need);
-        return;
-      }
-      const take = need - got;
+    const need = this.#need;
+    const available = n - at;
+    const got = this.#partial.length;
+    if (got === 0 && available >= need) {
       this.#need = -1;
-      const frame = this.#partial.take(need, chunk.subarray(at, at + take));
-      at += take;
-      emit(frame);
+      emit(chunk.subarray(at, at + need));
+      return at + need;
     }
+    if (got + available < need) {
+      this.#partial.append(at === 0 ? chunk : chunk.subarray(at), need);
+      return n;
+    }
+    const take = need - got;
+    this.#need = -1;
+    emit(this.#partial.take(need, chunk.subarray(at, at + take)));
+    return at + take;
   }
 
   finish(): void {
