@@ -338,36 +338,50 @@ async function forEachFrame<T>(conn: ByteConnection, decoder: FrameDecoder<T>, f
   let waiting: PromiseLike<void> | undefined;
   let backlog: T[] = [];
   let stopped: { error: unknown } | undefined;
+  /** `waiting` or `stopped` is set: frames go to the backlog, or nowhere. */
+  let blocked = false;
+  /** Inside `fn`: an error that leaves the decoder now is `fn`'s, not the stream's. */
+  let calling = false;
+  const hold = (result: PromiseLike<void>): void => {
+    if (result === null || typeof result.then !== "function") return;
+    waiting = result;
+    blocked = true;
+  };
+  const stop = (error: unknown): void => {
+    stopped = { error };
+    blocked = true;
+  };
   const call = (frame: T): void => {
     try {
       const result = fn(frame);
-      if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") waiting = result;
+      if (result !== undefined) hold(result);
     } catch (error) {
-      stopped = { error };
+      stop(error);
     }
   };
-  // `call` written out again: this runs once per frame, and a call less shows on every runtime.
-  const reader = new FrameReader(conn, decoder, (frame) => {
-    if (waiting !== undefined || stopped !== undefined) {
+  // Runs once per frame, so it stays small enough for every runtime's JIT to inline into the decoder: no
+  // try/catch (a throw from `fn` reaches reader.read(), which hands it back as `fn`'s), rare paths as calls.
+  const emit = (frame: T): void => {
+    if (blocked) {
       if (stopped === undefined) backlog.push(frame);
       return;
     }
-    try {
-      const result = fn(frame);
-      if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") waiting = result;
-    } catch (error) {
-      stopped = { error };
-    }
-  });
+    calling = true;
+    const result = fn(frame);
+    if (result !== undefined) hold(result);
+    calling = false;
+  };
+  const reader = new FrameReader(conn, decoder, emit, () => calling);
   for (;;) {
     while (waiting !== undefined && stopped === undefined) {
       try {
         await waiting;
       } catch (error) {
-        stopped = { error };
+        stop(error);
         break;
       }
       waiting = undefined;
+      blocked = false;
       const frames = backlog;
       backlog = [];
       for (let i = 0; i < frames.length && stopped === undefined; i++) {
@@ -382,6 +396,12 @@ async function forEachFrame<T>(conn: ByteConnection, decoder: FrameDecoder<T>, f
     }
     if (reader.failure !== undefined) throw reader.failure;
     if (reader.done) return;
-    await reader.read();
+    try {
+      await reader.read();
+    } catch (error) {
+      if (!calling) throw error;
+      calling = false;
+      stop(error);
+    }
   }
 }
