@@ -169,9 +169,13 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
     const headerLength = format.lengthBytes;
     // A chunk rarely ends on a frame boundary, so nearly every chunk starts by finishing a carried frame.
     let at = this.#need >= 0 || this.#headerFill > 0 ? this.#step(chunk, 0, emit) : 0;
-    // The frames that lie whole in the chunk: read in place, no state written per frame.
+    // The frames that lie whole in the chunk: read in place, no state written per frame. Each is a view made
+    // with the Uint8Array constructor, not subarray(): on V8 that is a fraction of the cost (a Node Buffer's
+    // subarray() is JavaScript that builds a Buffer), and frames are plain Uint8Arrays on every runtime.
     const { adjustment, maxFrameLength } = format;
     const default4 = headerLength === 4 && !format.little;
+    const buffer = chunk.buffer;
+    const base = chunk.byteOffset;
     while (n - at >= headerLength) {
       const field = default4 ? ((chunk[at]! << 24) | (chunk[at + 1]! << 16) | (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0 : readLength(chunk, at, format);
       const need = field + adjustment;
@@ -179,7 +183,7 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
       if (need < 0 || need > maxFrameLength) this.#payloadLength(field);
       if (n - at - headerLength < need) break;
       at += headerLength;
-      emit(chunk.subarray(at, at + need));
+      emit(new Uint8Array(buffer, base + at, need));
       at += need;
     }
     // The frame cut by the chunk's end is carried over.
@@ -215,7 +219,7 @@ class LengthPrefixedDecoder implements FrameDecoder<Uint8Array> {
     const got = this.#partial.length;
     if (got === 0 && available >= need) {
       this.#need = -1;
-      emit(chunk.subarray(at, at + need));
+      emit(new Uint8Array(chunk.buffer, chunk.byteOffset + at, need));
       return at + need;
     }
     if (got + available < need) {

@@ -193,6 +193,17 @@ describe("lengthPrefixed", () => {
     for (const f of frames) expect(f.buffer).toBe(chunk.buffer);
   });
 
+  it("emits plain Uint8Arrays whatever Uint8Array subclass the chunks are (a Node Buffer, say), whole or cut", () => {
+    class Chunk extends Uint8Array {}
+    const codec = lengthPrefixed();
+    const wire = encodeAll(codec, [Uint8Array.of(1, 2), Uint8Array.of(3), Uint8Array.of(4, 5, 6)]);
+    // Cut inside the second frame's payload: frames come from the whole-frame loop, and from finishing a carried one.
+    const chunks = [wire.subarray(0, 6), wire.subarray(6, 10), wire.subarray(10)].map((c) => new Chunk(c));
+    const frames = decodeAll(codec, chunks);
+    expect(frames.map(hex)).toEqual(["0102", "03", "040506"]);
+    for (const f of frames) expect(Object.getPrototypeOf(f)).toBe(Uint8Array.prototype);
+  });
+
   it("assembles a 16 MiB frame arriving in 64 KiB pieces", () => {
     const codec = lengthPrefixed();
     const payload = new Uint8Array(16 * 1024 * 1024);
@@ -340,6 +351,13 @@ describe("delimited", () => {
     const frames = decodeAll(delimited(), [chunk]);
     expect(frames.map(hex)).toEqual(["61", "6263", ""]);
     for (const f of frames) expect(f.buffer).toBe(chunk.buffer);
+  });
+
+  it("emits plain Uint8Arrays whatever Uint8Array subclass the chunks are (a Node Buffer, say)", () => {
+    class Chunk extends Uint8Array {}
+    const frames = decodeAll(delimited(), [new Chunk(utf8.encode("a\nbc\n"))]);
+    expect(frames.map(hex)).toEqual(["61", "6263"]);
+    for (const f of frames) expect(Object.getPrototypeOf(f)).toBe(Uint8Array.prototype);
   });
 
   it("fails encoding frames over maxLength or containing the delimiter", () => {
