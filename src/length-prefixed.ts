@@ -123,11 +123,37 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): Codec<Uint8
       writeLength(header, fieldOf(payload), format);
       return [header, payload];
     },
-    encodeInto: lengthBytes === 4 && !format.little && adjustment === 0 ? encodeIntoDefault : encodeInto,
+    encodeInto:
+      lengthBytes === 4 && !format.little && adjustment === 0
+        ? maxFrameLength === DEFAULT_MAX_FRAME_LENGTH
+          ? encodeIntoWithDefaults
+          : encodeIntoDefault
+        : encodeInto,
     createDecoder(): FrameDecoder<Uint8Array> {
       return new LengthPrefixedDecoder(format);
     },
   };
+}
+
+/**
+ * `encodeInto` of every codec made with the default options: one function
+ * for all of them, where a closure per codec would be one per connection,
+ * and a call site that serves many connections would see many callees
+ * (JavaScriptCore then stops inlining it).
+ */
+function encodeIntoWithDefaults(payload: Uint8Array, target: Uint8Array, offset: number): number {
+  const length = payload.length;
+  if (length > DEFAULT_MAX_FRAME_LENGTH) {
+    throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${length} bytes exceeds maxFrameLength ${DEFAULT_MAX_FRAME_LENGTH}`);
+  }
+  const size = 4 + length;
+  if (offset + size > target.length) return -1;
+  target[offset] = length >>> 24;
+  target[offset + 1] = (length >>> 16) & 0xff;
+  target[offset + 2] = (length >>> 8) & 0xff;
+  target[offset + 3] = length & 0xff;
+  target.set(payload, offset + 4);
+  return size;
 }
 
 interface Format {

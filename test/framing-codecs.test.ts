@@ -5,13 +5,22 @@ import type { Codec, FrameDecoder } from "../src/codec.ts";
 import { delimited, type DelimitedOptions } from "../src/delimited.ts";
 import { NetError } from "../src/errors.ts";
 import { FramingError } from "../src/framing-error.ts";
-import { lengthPrefixed, type LengthPrefixedOptions } from "../src/length-prefixed.ts";
+import { DEFAULT_MAX_FRAME_LENGTH, lengthPrefixed, type LengthPrefixedOptions } from "../src/length-prefixed.ts";
 import { concat, cut } from "./helpers/bytes.ts";
 import { lines, text } from "../src/lines.ts";
 
 const RUNS = { numRuns: 200 };
 const utf8 = new TextEncoder();
 
+
+function catchError(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
 
 function encodeAll<T>(codec: Codec<T>, frames: readonly T[]): Uint8Array {
   return concat(
@@ -165,6 +174,16 @@ describe("lengthPrefixed", () => {
   it("rejects a length that the adjustment makes negative as malformed", () => {
     const codec = lengthPrefixed({ lengthBytes: 2, lengthAdjustment: -2 });
     expectFramingError(thrown(() => codec.createDecoder().decode(Uint8Array.of(0, 1), () => {})), "ERR_FRAME_MALFORMED");
+  });
+
+  it("with the default options, encodeInto refuses a frame over 16 MiB with the error encode gives", () => {
+    const codec = lengthPrefixed();
+    const payload = new Uint8Array(DEFAULT_MAX_FRAME_LENGTH + 1);
+    const viaEncode = catchError(() => codec.encode(payload));
+    const viaEncodeInto = catchError(() => codec.encodeInto!(payload, new Uint8Array(64), 0));
+    expect(viaEncodeInto).toBeInstanceOf(FramingError);
+    expect([(viaEncodeInto as FramingError).code, (viaEncodeInto as Error).message]).toEqual([(viaEncode as FramingError).code, (viaEncode as Error).message]);
+    expect((viaEncode as FramingError).code).toBe("ERR_FRAME_TOO_LARGE");
   });
 
   it("fails encoding frames over the limit or the field, or under the adjustment", () => {
