@@ -5,13 +5,22 @@ import type { Codec, FrameDecoder } from "../src/framing/codec.ts";
 import { delimited, type DelimitedOptions } from "../src/framing/delimited.ts";
 import { NetError } from "../src/errors.ts";
 import { FramingError } from "../src/framing/framing-error.ts";
-import { lengthPrefixed, type LengthPrefixedOptions } from "../src/framing/length-prefixed.ts";
+import { DEFAULT_MAX_FRAME_LENGTH, lengthPrefixed, type LengthPrefixedOptions } from "../src/framing/length-prefixed.ts";
 import { concat, cut } from "./helpers/bytes.ts";
 import { lines, text } from "../src/framing/lines.ts";
 
 const RUNS = { numRuns: 200 };
 const utf8 = new TextEncoder();
 
+
+function catchError(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
 
 function encodeAll<T>(codec: Codec<T>, frames: readonly T[]): Uint8Array {
   return concat(
@@ -167,6 +176,16 @@ describe("lengthPrefixed", () => {
     expectFramingError(thrown(() => codec.createDecoder().decode(Uint8Array.of(0, 1), () => {})), "ERR_FRAME_MALFORMED");
   });
 
+  it("with the default options, encodeInto refuses a frame over 16 MiB with the error encode gives", () => {
+    const codec = lengthPrefixed();
+    const payload = new Uint8Array(DEFAULT_MAX_FRAME_LENGTH + 1);
+    const viaEncode = catchError(() => codec.encode(payload));
+    const viaEncodeInto = catchError(() => codec.encodeInto!(payload, new Uint8Array(64), 0));
+    expect(viaEncodeInto).toBeInstanceOf(FramingError);
+    expect([(viaEncodeInto as FramingError).code, (viaEncodeInto as Error).message]).toEqual([(viaEncode as FramingError).code, (viaEncode as Error).message]);
+    expect((viaEncode as FramingError).code).toBe("ERR_FRAME_TOO_LARGE");
+  });
+
   it("fails encoding frames over the limit or the field, or under the adjustment", () => {
     expectFramingError(thrown(() => lengthPrefixed({ maxFrameLength: 3 }).encode(new Uint8Array(4))), "ERR_FRAME_TOO_LARGE");
     expectFramingError(thrown(() => lengthPrefixed({ lengthBytes: 1 }).encode(new Uint8Array(256))), "ERR_FRAME_TOO_LARGE");
@@ -191,6 +210,17 @@ describe("lengthPrefixed", () => {
     const frames = decodeAll(codec, [chunk]);
     expect(frames.map(hex)).toEqual(["0102", "", "03"]);
     for (const f of frames) expect(f.buffer).toBe(chunk.buffer);
+  });
+
+  it("emits plain Uint8Arrays whatever Uint8Array subclass the chunks are (a Node Buffer, say), whole or cut", () => {
+    class Chunk extends Uint8Array {}
+    const codec = lengthPrefixed();
+    const wire = encodeAll(codec, [Uint8Array.of(1, 2), Uint8Array.of(3), Uint8Array.of(4, 5, 6)]);
+    // Cut inside the second frame's payload: frames come from the whole-frame loop, and from finishing a carried one.
+    const chunks = [wire.subarray(0, 6), wire.subarray(6, 10), wire.subarray(10)].map((c) => new Chunk(c));
+    const frames = decodeAll(codec, chunks);
+    expect(frames.map(hex)).toEqual(["0102", "03", "040506"]);
+    for (const f of frames) expect(Object.getPrototypeOf(f)).toBe(Uint8Array.prototype);
   });
 
   it("assembles a 16 MiB frame arriving in 64 KiB pieces", () => {
@@ -340,6 +370,13 @@ describe("delimited", () => {
     const frames = decodeAll(delimited(), [chunk]);
     expect(frames.map(hex)).toEqual(["61", "6263", ""]);
     for (const f of frames) expect(f.buffer).toBe(chunk.buffer);
+  });
+
+  it("emits plain Uint8Arrays whatever Uint8Array subclass the chunks are (a Node Buffer, say)", () => {
+    class Chunk extends Uint8Array {}
+    const frames = decodeAll(delimited(), [new Chunk(utf8.encode("a\nbc\n"))]);
+    expect(frames.map(hex)).toEqual(["61", "6263"]);
+    for (const f of frames) expect(Object.getPrototypeOf(f)).toBe(Uint8Array.prototype);
   });
 
   it("fails encoding frames over maxLength or containing the delimiter", () => {

@@ -160,7 +160,8 @@ class DelimitedDecoder implements FrameDecoder<Uint8Array> {
       const end = stripDelimiter ? found : found + d;
       let frame: Uint8Array;
       if (pending === 0) {
-        frame = chunk.subarray(start, end);
+        // The Uint8Array constructor, not subarray(): cheaper on V8, and a plain Uint8Array on every runtime.
+        frame = new Uint8Array(chunk.buffer, chunk.byteOffset + start, end - start);
       } else {
         frame = this.#partial.take(pending + end - start, chunk.subarray(start, end));
         this.#reset();

@@ -30,15 +30,22 @@ export class FrameReader<T> {
   readonly #conn: ByteConnection;
   readonly #decoder: FrameDecoder<T>;
   readonly #emit: (frame: T) => void;
+  readonly #emitFailed: (() => boolean) | undefined;
   #source: AsyncIterator<Uint8Array> | undefined;
   #failure: unknown;
   #ended = false;
 
-  /** `emit`, when given, receives each frame as it is decoded instead of `frames`; it must not throw. */
-  constructor(conn: ByteConnection, decoder: FrameDecoder<T>, emit?: (frame: T) => void) {
+  /**
+   * `emit`, when given, receives each frame as it is decoded instead of
+   * `frames`. It may throw only if `emitFailed` is given and then returns
+   * true: that error is `emit`'s own, not the stream's, so {@link FrameReader.read}
+   * rethrows it and leaves the connection open.
+   */
+  constructor(conn: ByteConnection, decoder: FrameDecoder<T>, emit?: (frame: T) => void, emitFailed?: () => boolean) {
     this.#conn = conn;
     this.#decoder = decoder;
     this.#emit = emit ?? ((frame) => this.frames.push(frame));
+    this.#emitFailed = emitFailed;
   }
 
   /** Hands over the decoded frames as one array (no copy) and starts a new one. */
@@ -65,8 +72,8 @@ export class FrameReader<T> {
 
   /**
    * Reads one chunk and decodes it into `frames`; returns the chunk's size (0
-   * at the end). Throws the connection's error; a decoding error is kept in
-   * `failure` instead, after destroying the connection with it.
+   * at the end). Throws the connection's error, or `emit`'s own; a decoding
+   * error is kept in `failure` instead, after destroying the connection with it.
    */
   async read(): Promise<number> {
     const next = await (this.#source ??= this.#conn[Symbol.asyncIterator]()).next();
@@ -79,6 +86,7 @@ export class FrameReader<T> {
       this.#decoder.decode(next.value, this.#emit);
       return next.value.length;
     } catch (error) {
+      if (this.#emitFailed?.() === true) throw error;
       this.#failure = error;
       // Destroy at once, so a bad peer stops being read; the frames decoded before the error stay.
       this.#conn.destroy(error instanceof Error ? error : new Error(String(error)));

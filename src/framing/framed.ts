@@ -143,8 +143,11 @@ class Channel<T> implements FramedChannel<T> {
   readonly #coalescer: WriteCoalescer;
   #iterated = false;
 
+  /** The codec, when it encodes straight into the batch (`encodeInto`). */
+  readonly #encodesInto: Required<Pick<Codec<T>, "encodeInto">> | undefined;
   /** Settles the sends whose last bytes wait in the coalescer's batch; made on the first such send. */
-  #batch: { promise: Promise<void>; resolve: (settled: Promise<void>) => void } | undefined;
+  #batch: Promise<void> | undefined;
+  #settleBatch: ((settled: Promise<void>) => void) | undefined;
   /**
    * Settles once every write issued so far is accepted, or rejects with the
    * first failure. Each send resolves with the write holding its last byte
@@ -155,12 +158,13 @@ class Channel<T> implements FramedChannel<T> {
   constructor(conn: ByteConnection, codec: Codec<T>, maxBatchBytes: number) {
     this.#conn = conn;
     this.#codec = codec;
+    this.#encodesInto = codec.encodeInto === undefined ? undefined : (codec as Required<Codec<T>>);
     this.#coalescer = new WriteCoalescer(maxBatchBytes, {
       write: (data) => this.#write(data),
       flushed: () => {
-        const batch = this.#batch;
-        this.#batch = undefined;
-        batch?.resolve(this.#written);
+        const settle = this.#settleBatch;
+        this.#batch = this.#settleBatch = undefined;
+        settle?.(this.#written);
       },
     });
   }
@@ -181,17 +185,33 @@ class Channel<T> implements FramedChannel<T> {
   }
 
   send(frame: T): Promise<void> {
-    const codec = this.#codec;
+    // Encoded straight into the batch where the codec can: no allocation per frame. This runs once per
+    // message, so it reads as few fields as it can.
+    const into = this.#encodesInto;
+    if (into !== undefined) {
+      let added: boolean;
+      try {
+        added = this.#coalescer.addInto(into, frame);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (added) return this.#batch ?? this.#openBatch();
+    }
     let parts: readonly Uint8Array[];
     try {
-      // Encoded straight into the batch where the codec can: no allocation per frame.
-      if (codec.encodeInto !== undefined && this.#coalescer.addInto(codec as Required<Codec<T>>, frame)) return (this.#batch ??= deferred()).promise;
-      parts = encodeFrame(codec, frame);
+      parts = encodeFrame(this.#codec, frame);
     } catch (error) {
       return Promise.reject(error);
     }
     if (this.#coalescer.add(parts)) return this.#written;
-    return (this.#batch ??= deferred()).promise;
+    return this.#batch ?? this.#openBatch();
+  }
+
+  /** The promise of the sends in the coalescer's batch, made by the first of them. */
+  #openBatch(): Promise<void> {
+    const batch = new Promise<void>((resolve) => (this.#settleBatch = resolve));
+    batch.catch(ignore);
+    return (this.#batch = batch);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -293,36 +313,50 @@ async function forEachFrame<T>(conn: ByteConnection, decoder: FrameDecoder<T>, f
   let waiting: PromiseLike<void> | undefined;
   let backlog: T[] = [];
   let stopped: { error: unknown } | undefined;
+  /** `waiting` or `stopped` is set: frames go to the backlog, or nowhere. */
+  let blocked = false;
+  /** Inside `fn`: an error that leaves the decoder now is `fn`'s, not the stream's. */
+  let calling = false;
+  const hold = (result: PromiseLike<void>): void => {
+    if (result === null || typeof result.then !== "function") return;
+    waiting = result;
+    blocked = true;
+  };
+  const stop = (error: unknown): void => {
+    stopped = { error };
+    blocked = true;
+  };
   const call = (frame: T): void => {
     try {
       const result = fn(frame);
-      if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") waiting = result;
+      if (result !== undefined) hold(result);
     } catch (error) {
-      stopped = { error };
+      stop(error);
     }
   };
-  // `call` written out again: this runs once per frame, and a call less shows on every runtime.
-  const reader = new FrameReader(conn, decoder, (frame) => {
-    if (waiting !== undefined || stopped !== undefined) {
+  // Runs once per frame, so it stays small enough for every runtime's JIT to inline into the decoder: no
+  // try/catch (a throw from `fn` reaches reader.read(), which hands it back as `fn`'s), rare paths as calls.
+  const emit = (frame: T): void => {
+    if (blocked) {
       if (stopped === undefined) backlog.push(frame);
       return;
     }
-    try {
-      const result = fn(frame);
-      if (result !== undefined && typeof (result as PromiseLike<void>).then === "function") waiting = result;
-    } catch (error) {
-      stopped = { error };
-    }
-  });
+    calling = true;
+    const result = fn(frame);
+    if (result !== undefined) hold(result);
+    calling = false;
+  };
+  const reader = new FrameReader(conn, decoder, emit, () => calling);
   for (;;) {
     while (waiting !== undefined && stopped === undefined) {
       try {
         await waiting;
       } catch (error) {
-        stopped = { error };
+        stop(error);
         break;
       }
       waiting = undefined;
+      blocked = false;
       const frames = backlog;
       backlog = [];
       for (let i = 0; i < frames.length && stopped === undefined; i++) {
@@ -337,13 +371,12 @@ async function forEachFrame<T>(conn: ByteConnection, decoder: FrameDecoder<T>, f
     }
     if (reader.failure !== undefined) throw reader.failure;
     if (reader.done) return;
-    await reader.read();
+    try {
+      await reader.read();
+    } catch (error) {
+      if (!calling) throw error;
+      calling = false;
+      stop(error);
+    }
   }
-}
-
-function deferred(): { promise: Promise<void>; resolve: (settled: Promise<void>) => void } {
-  let resolve!: (settled: Promise<void>) => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  promise.catch(ignore);
-  return { promise, resolve };
 }
