@@ -458,8 +458,9 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   readonly #clients: ClientAdmission | undefined;
   /** TLS sockets counted for their client from accept: each place goes on to the connection, or back when the handshake fails. */
   readonly #handshakePlaces = new Map<RawSocket, () => void>();
-  /** What every Session reports to: one object per server instead of two closures per connection. */
+  /** What every Session reports to and reads its settings from: one object per server instead of fields and closures per connection. */
   readonly #owner: SessionOwner = {
+    settings: undefined as unknown as ServerSettings, // set by the constructor
     ended: (session) => this.#ended(session),
     failed: (session, error) => {
       const { remoteAddress } = session.conn;
@@ -474,6 +475,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     super();
     if (typeof handler !== "function") throw invalidOption("handler", handler, "a function");
     this.#settings = checkListenOptions(options);
+    this.#owner.settings = this.#settings;
     this.#handler = handler;
     if (options.session !== undefined) {
       const registry = new SessionRegistry(sessionServerSettings(options.session), handler as unknown as SessionHandler<unknown>, this.#settings.clock, (error) => this.#report(error, undefined));
@@ -836,7 +838,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       return;
     }
     if (paused) conn.resume();
-    const session = new Session(this.#settings, conn, this.#stopping, this.#owner);
+    const session = new Session(conn, this.#stopping, this.#owner);
     this.#sessions.add(session);
     this.#stats.begin();
     if (hasListeners(this, "connection")) this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
@@ -939,8 +941,16 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 }
 
+// Session's yes/no states, as bits of its #flags.
+const STOPPING = 1 << 0;
+const HANDLER_DONE = 1 << 1;
+const ABANDONED = 1 << 2;
+const CLOSED = 1 << 3;
+const ENDED = 1 << 4;
+
 /** Where a {@link Session} reports the end of its connection and its handler's failure. */
 interface SessionOwner {
+  settings: ServerSettings;
   ended(session: Session): void;
   failed(session: Session, error: unknown): void;
 }
@@ -948,22 +958,17 @@ interface SessionOwner {
 /** One served connection: its context, timers, and the rule for giving its slot back. */
 class Session implements CloseWatcher, SignalSource {
   readonly conn: Connection;
-  readonly #settings: ServerSettings;
   readonly #owner: SessionOwner;
   readonly #ctx: ConnectionContext;
   #controller: AbortController | undefined;
-  #stopping: boolean;
   #idle: IdleWatcher | undefined;
   #firstByte: TimerHandle | undefined;
-  #handlerDone = false;
-  #abandoned = false;
-  #closed = false;
-  #ended = false;
+  /** The yes/no states (STOPPING, HANDLER_DONE, ...), as bits of one number: a field each cost every connection 8 bytes. */
+  #flags: number;
 
-  constructor(settings: ServerSettings, conn: Connection, stopping: boolean, owner: SessionOwner) {
-    this.#settings = settings;
+  constructor(conn: Connection, stopping: boolean, owner: SessionOwner) {
     this.conn = conn;
-    this.#stopping = stopping;
+    this.#flags = stopping ? STOPPING : 0;
     this.#owner = owner;
     this.#ctx = new ConnectionContext(this);
   }
@@ -971,14 +976,14 @@ class Session implements CloseWatcher, SignalSource {
   contextSignal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
-      if (this.#stopping) this.#controller.abort(stoppingError());
+      if ((this.#flags & STOPPING) !== 0) this.#controller.abort(stoppingError());
     }
     return this.#controller.signal;
   }
 
   run(handler: ConnectionHandler): void {
     const { conn } = this;
-    const { firstByteTimeout, idle } = this.#settings;
+    const { firstByteTimeout, idle } = this.#owner.settings;
     // The timers' closures are made in methods of their own: closures here would cost every connection their context.
     if (firstByteTimeout > 0) this.#watchFirstByte(firstByteTimeout);
     if (idle) this.#watchIdle(idle);
@@ -998,7 +1003,7 @@ class Session implements CloseWatcher, SignalSource {
 
   #watchFirstByte(ms: number): void {
     const { conn } = this;
-    this.#firstByte = this.#settings.clock.setTimeout(() => {
+    this.#firstByte = this.#owner.settings.clock.setTimeout(() => {
       if (conn.bytesRead === 0) conn.destroy(new NetError("ETIMEDOUT", `no data received within firstByteTimeout (${ms} ms)`));
     }, ms);
   }
@@ -1008,27 +1013,27 @@ class Session implements CloseWatcher, SignalSource {
   }
 
   connectionClosed(): void {
-    this.#closed = true;
-    if (this.#firstByte !== undefined) this.#settings.clock.clearTimeout(this.#firstByte);
+    this.#flags |= CLOSED;
+    if (this.#firstByte !== undefined) this.#owner.settings.clock.clearTimeout(this.#firstByte);
     this.#idle?.stop();
     this.#maybeEnd();
   }
 
   /** The server is stopping: abort the handler's signal. */
   stop(): void {
-    this.#stopping = true;
+    this.#flags |= STOPPING;
     this.#controller?.abort(stoppingError());
   }
 
   /** The close deadline passed: give the slot back once the connection is gone, whatever the handler does. */
   abandon(error: NetError): void {
-    this.#abandoned = true;
+    this.#flags |= ABANDONED;
     this.conn.destroy(error);
   }
 
   #idleFired(event: IdleEvent, idle: IdleSettings): void {
     // Once the handler has returned nobody can act on an event, so the connection just goes.
-    if (idle.action === "close" || this.#handlerDone) {
+    if (idle.action === "close" || (this.#flags & HANDLER_DONE) !== 0) {
       this.conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
     } else {
       emitIdle(this.#ctx, event);
@@ -1036,21 +1041,22 @@ class Session implements CloseWatcher, SignalSource {
   }
 
   #finished(): void {
-    this.#handlerDone = true;
+    this.#flags |= HANDLER_DONE;
     this.conn.close();
     this.#maybeEnd();
   }
 
   #failed(error: unknown): void {
-    this.#handlerDone = true;
+    this.#flags |= HANDLER_DONE;
     this.conn.destroy(error);
-    if (!this.#abandoned) this.#owner.failed(this, error);
+    if ((this.#flags & ABANDONED) === 0) this.#owner.failed(this, error);
     this.#maybeEnd();
   }
 
   #maybeEnd(): void {
-    if (this.#ended || !this.#closed || !(this.#handlerDone || this.#abandoned)) return;
-    this.#ended = true;
+    const flags = this.#flags;
+    if ((flags & ENDED) !== 0 || (flags & CLOSED) === 0 || (flags & (HANDLER_DONE | ABANDONED)) === 0) return;
+    this.#flags |= ENDED;
     this.#owner.ended(this);
   }
 }
