@@ -71,7 +71,8 @@ interface ConnectionSettings {
   readonly capabilities: TransportCapabilities | undefined;
 }
 
-/** The settings made last: a server's connections, and most of a client's, come with equal options. */
+/** The options given last, and the settings made of them: a server's connections, and most of a client's, come with equal options. */
+let lastOptions: ConnectionOptions | undefined;
 let lastSettings: ConnectionSettings = Object.freeze({
   allowHalfOpen: false,
   serverName: undefined,
@@ -82,11 +83,13 @@ let lastSettings: ConnectionSettings = Object.freeze({
 
 /** Normalises `options`, sharing the last settings when equal: an object per connection would cost ~64 bytes. */
 function settingsOf(options: ConnectionOptions): ConnectionSettings {
+  if (options === lastOptions) return lastSettings; // a server's (frozen) options, every time
   const allowHalfOpen = options.allowHalfOpen ?? false;
   const borrowedChunks = options.borrowedChunks === true;
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const { serverName, capabilities } = options;
   const last = lastSettings;
+  lastOptions = Object.isFrozen(options) ? options : undefined; // an unfrozen object may change before its next use
   if (last.allowHalfOpen === allowHalfOpen && last.borrowedChunks === borrowedChunks && last.maxBufferedBytes === maxBufferedBytes && last.serverName === serverName && last.capabilities === capabilities) {
     return last;
   }

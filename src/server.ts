@@ -15,7 +15,7 @@ import { checkListenCapabilities } from "./capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import { checkUnrefCapability } from "./unref.ts";
 import { describeServer, inspectAs } from "./inspect.ts";
-import { Connection, watchClose, type CloseWatcher } from "./connection.ts";
+import { Connection, watchClose, type CloseWatcher, type ConnectionOptions } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
@@ -453,6 +453,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   #closing: Promise<ServerStats> | undefined;
   /** The transport's, set when bound: connections refuse a `startTls()` it cannot do. */
   #capabilities: TransportCapabilities | undefined;
+  /** What every connection of this server is made with: one object, not one per connection. */
+  #connectionOptions: ConnectionOptions | undefined;
   #onIdle: (() => void) | undefined;
   /** Per-client counts, with maxConnectionsPerClient or clientRate. */
   readonly #clients: ClientAdmission | undefined;
@@ -549,6 +551,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   async #start(transport: Transport): Promise<void> {
     this.#capabilities = transport.capabilities;
+    const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = this.#settings.socketOptions;
+    this.#connectionOptions = Object.freeze({ allowHalfOpen, borrowedChunks, maxBufferedBytes, capabilities: transport.capabilities });
     const s = this.#settings;
     const listener = await transport.listen(
       // With proxyProtocol, TLS starts after the plain-text header (see #awaitProxyHeader).
@@ -798,8 +802,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
       const rate = s.minReceiveRate;
       const socket = rate === undefined ? raw : new ReceiveRateGuard(raw, rate, s.clock, () => this.#stats.slow());
-      const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = s.socketOptions;
-      const conn = new Connection(socket, s.label, { allowHalfOpen, borrowedChunks, maxBufferedBytes, capabilities: this.#capabilities });
+      const conn = new Connection(socket, s.label, this.#connectionOptions);
       this.#open.add(conn);
       // Only a per-client place needs giving back: `closed` costs a promise, a resolver and a reaction per connection.
       if (release !== noop) void conn.closed.then(release);
