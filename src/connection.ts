@@ -80,20 +80,30 @@ let lastSettings: ConnectionSettings = Object.freeze({
   maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
   capabilities: undefined,
 });
+/** The settings made most recently, newest first: a process that is both server and client alternates between a few. */
+const recentSettings: ConnectionSettings[] = [lastSettings];
+const RECENT_SETTINGS = 4;
 
-/** Normalises `options`, sharing the last settings when equal: an object per connection would cost ~64 bytes. */
+/** Normalises `options`, sharing equal settings made before: an object per connection would cost ~64 bytes. */
 function settingsOf(options: ConnectionOptions): ConnectionSettings {
   if (options === lastOptions) return lastSettings; // a server's (frozen) options, every time
   const allowHalfOpen = options.allowHalfOpen ?? false;
   const borrowedChunks = options.borrowedChunks === true;
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const { serverName, capabilities } = options;
-  const last = lastSettings;
-  lastOptions = Object.isFrozen(options) ? options : undefined; // an unfrozen object may change before its next use
-  if (last.allowHalfOpen === allowHalfOpen && last.borrowedChunks === borrowedChunks && last.maxBufferedBytes === maxBufferedBytes && last.serverName === serverName && last.capabilities === capabilities) {
-    return last;
+  let settings: ConnectionSettings | undefined;
+  for (const known of recentSettings) {
+    if (known.allowHalfOpen === allowHalfOpen && known.borrowedChunks === borrowedChunks && known.maxBufferedBytes === maxBufferedBytes && known.serverName === serverName && known.capabilities === capabilities) {
+      settings = known;
+      break;
+    }
   }
-  return (lastSettings = Object.freeze({ allowHalfOpen, serverName, borrowedChunks, maxBufferedBytes, capabilities }));
+  if (settings === undefined) {
+    settings = Object.freeze({ allowHalfOpen, serverName, borrowedChunks, maxBufferedBytes, capabilities });
+    if (recentSettings.unshift(settings) > RECENT_SETTINGS) recentSettings.pop();
+  }
+  lastOptions = Object.isFrozen(options) ? options : undefined; // an unfrozen object may change before its next use
+  return (lastSettings = settings);
 }
 
 /** A connection's state that most connections never need, made on first use: a field each would cost every connection 8 bytes. */
@@ -139,6 +149,20 @@ export interface CloseWatcher {
  */
 // Assigned in Connection's static block, the one place that may touch its private fields.
 export let watchClose: (conn: Connection, watcher: CloseWatcher) => void;
+
+/**
+ * Starts a graceful close, as `conn.close()` does, for a caller that does not
+ * wait for it: no promise is made (a server closes every connection it served).
+ *
+ * @example
+ * ```ts
+ * import { closeWithoutWaiting, type Connection } from "./connection.ts";
+ * declare const conn: Connection;
+ * closeWithoutWaiting(conn);
+ * ```
+ */
+// Assigned in Connection's static block.
+export let closeWithoutWaiting: (conn: Connection) => void;
 
 /** Options that shape a connection once it is open. */
 export interface ConnectionOptions {
@@ -208,6 +232,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     watchClose = (conn, watcher) => {
       if ((conn.#flags & CLOSED) !== 0) queueMicrotask(() => watcher.connectionClosed());
       else conn.#closeWatcher = watcher;
+    };
+    closeWithoutWaiting = (conn) => {
+      const upgradedTo = conn.#rare?.upgradedTo;
+      if (upgradedTo !== undefined) closeWithoutWaiting(upgradedTo);
+      else if ((conn.#flags & (CLOSED | CLOSE_REQUESTED)) === 0) conn.#requestClose();
     };
   }
 

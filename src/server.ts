@@ -15,7 +15,7 @@ import { checkListenCapabilities } from "./capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "./clock.ts";
 import { checkUnrefCapability } from "./unref.ts";
 import { describeServer, inspectAs } from "./inspect.ts";
-import { Connection, watchClose, type CloseWatcher, type ConnectionOptions } from "./connection.ts";
+import { closeWithoutWaiting, Connection, watchClose, type CloseWatcher, type ConnectionOptions } from "./connection.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "./idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
@@ -1045,7 +1045,7 @@ class Session implements CloseWatcher, SignalSource {
 
   #finished(): void {
     this.#flags |= HANDLER_DONE;
-    this.conn.close();
+    closeWithoutWaiting(this.conn);
     this.#maybeEnd();
   }
 
