@@ -41,6 +41,9 @@ const PEER_ENDED = 1 << 3;
 const ABANDONED = 1 << 4;
 const READING = 1 << 5;
 const NATIVE_PAUSED = 1 << 6;
+const ACCEPTED = 1 << 7;
+/** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
+const NO_DELAY = 1 << 8;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -51,7 +54,6 @@ class BunDriver implements SocketDriver {
   /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
   private readonly unixPath: string | undefined;
-  private readonly accepted: boolean;
   private sink: DriverSink | undefined;
   /** Data (null: EOF) and close that came before attach(): an upgraded socket is attached only after its handshake. */
   private early: (Uint8Array | null)[] | undefined;
@@ -60,7 +62,7 @@ class BunDriver implements SocketDriver {
    * The yes/no states below, as bits of one number: a server holds many idle sockets, and a field each
    * costs every socket 8 bytes. Plain accessors, which the JIT inlines.
    */
-  private flags = 0;
+  private flags = NO_DELAY;
   /** closed() was reported, or the driver was detached by STARTTLS: Bun's later events reach nobody. */
   private get done(): boolean { return (this.flags & DONE) !== 0; }
   private set done(on: boolean) { this.flags = on ? this.flags | DONE : this.flags & ~DONE; }
@@ -77,15 +79,16 @@ class BunDriver implements SocketDriver {
   private set reading(on: boolean) { this.flags = on ? this.flags | READING : this.flags & ~READING; }
   private get nativePaused(): boolean { return (this.flags & NATIVE_PAUSED) !== 0; }
   private set nativePaused(on: boolean) { this.flags = on ? this.flags | NATIVE_PAUSED : this.flags & ~NATIVE_PAUSED; }
-  /** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
-  private noDelay = true;
+  private get accepted(): boolean { return (this.flags & ACCEPTED) !== 0; }
+  private get noDelay(): boolean { return (this.flags & NO_DELAY) !== 0; }
+  private set noDelay(on: boolean) { this.flags = on ? this.flags | NO_DELAY : this.flags & ~NO_DELAY; }
   private readonly handshakeDone: Promise<void> | undefined;
   private settle: ((error?: NetError) => void) | undefined;
 
   constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean) {
     this.where = where;
     this.unixPath = unixPath;
-    this.accepted = accepted;
+    if (accepted) this.flags |= ACCEPTED;
     if (!tls) return;
     this.handshakeDone = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
     this.handshakeDone.catch(() => {});

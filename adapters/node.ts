@@ -41,17 +41,27 @@ function toSocketAddress(address: string | undefined, port: number | undefined, 
 const OWNER: unique symbol = Symbol("wireline.owner");
 type OwnedSocket = net.Socket & { [OWNER]: NodeDriver };
 
+/** A driver's TLS and failure state, made on first use: a plain, healthy socket needs none of it. */
+class DriverRare {
+  tls: TlsInfo | undefined = undefined;
+  handshake: Promise<void> | undefined = undefined;
+  error: NetError | undefined = undefined;
+}
+
 class NodeDriver implements SocketDriver {
-  tls: TlsInfo | undefined;
-  readonly handshake: Promise<void> | undefined;
-  /** Read at once (Node forgets them when the socket closes, a reset included), unless known without asking. */
+  /** Read at once, unless known without asking: Node forgets the local address when the socket closes, even one that was read. */
   readonly localAddress: SocketAddress | undefined;
-  readonly remoteAddress: SocketAddress | undefined;
+  /**
+   * Node forgets a peer address nobody read when the socket closes (a reset included), but keeps one that was
+   * read: the constructor reads it, and the SocketAddress is made on first use (56 bytes less per connection
+   * whose peer nobody asks for).
+   */
+  #remote: SocketAddress | undefined;
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
   #sink: DriverSink | undefined;
-  #error: NetError | undefined;
+  #rare: DriverRare | undefined;
 
   /**
    * One set of listener functions for every socket, instead of closures per
@@ -71,13 +81,14 @@ class NodeDriver implements SocketDriver {
       const self = this[OWNER];
       // A TLS alert after the handshake (a refused client certificate) is a TLS failure, not an unknown one, and
       // leaves Node's socket open: it is dead all the same.
-      self.#error ??= isTlsLayerError(err) ? toOpenSslTlsError(err, self.#label) : toNetError(err, self.#label);
+      const rare = self.#rareState();
+      rare.error ??= isTlsLayerError(err) ? toOpenSslTlsError(err, self.#label) : toNetError(err, self.#label);
       this.destroy();
     },
     close() {
       const self = this[OWNER];
       // Node closes a socket by itself once both directions ended; the kernel decides when it is gone (release() reports it).
-      if (self.#error !== undefined) self.#reportClosed();
+      if (self.#rare?.error !== undefined) self.#reportClosed();
     },
   };
 
@@ -89,11 +100,33 @@ class NodeDriver implements SocketDriver {
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
-    this.handshake = handshake;
+    if (handshake !== undefined) this.#rareState().handshake = handshake;
     this.localAddress = known?.local ?? toSocketAddress(socket.localAddress, socket.localPort, socket.localFamily, unixPath);
-    this.remoteAddress = known?.remote ?? toSocketAddress(socket.remoteAddress, socket.remotePort, socket.remoteFamily, unixPath);
+    this.#remote = known?.remote;
+    if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
     if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
     (socket as OwnedSocket)[OWNER] = this;
+  }
+
+  #rareState(): DriverRare {
+    return (this.#rare ??= new DriverRare());
+  }
+
+  get tls(): TlsInfo | undefined {
+    return this.#rare?.tls;
+  }
+
+  set tls(info: TlsInfo | undefined) {
+    this.#rareState().tls = info;
+  }
+
+  get handshake(): Promise<void> | undefined {
+    return this.#rare?.handshake;
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    const socket = this.#socket;
+    return (this.#remote ??= toSocketAddress(socket.remoteAddress, socket.remotePort, socket.remoteFamily, this.#unixPath));
   }
 
   attach(sink: DriverSink): void {
@@ -152,7 +185,7 @@ class NodeDriver implements SocketDriver {
   #reportClosed(): void {
     const sink = this.#sink;
     this.#sink = undefined;
-    sink?.closed(this.#error);
+    sink?.closed(this.#rare?.error);
   }
 
   release(graceful: boolean): void {

@@ -53,6 +53,74 @@ function concatChunks(chunks: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+// Connection's yes/no states, as bits of its #flags.
+const UPGRADING = 1 << 0;
+const PAUSED = 1 << 1;
+const EOF = 1 << 2;
+/** Set once iteration starts: from then on EOF closes only after the consumer has seen every chunk. */
+const READING = 1 << 3;
+const WRITE_CLOSED = 1 << 4;
+const CLOSE_REQUESTED = 1 << 5;
+const CLOSED = 1 << 6;
+
+/** A connection's options, normalised. Connections made with equal options share one (see {@link settingsOf}). */
+interface ConnectionSettings {
+  readonly allowHalfOpen: boolean;
+  readonly serverName: string | undefined;
+  readonly borrowedChunks: boolean;
+  readonly maxBufferedBytes: number;
+  readonly capabilities: TransportCapabilities | undefined;
+}
+
+/** The options given last, and the settings made of them: a server's connections, and most of a client's, come with equal options. */
+let lastOptions: ConnectionOptions | undefined;
+let lastSettings: ConnectionSettings = Object.freeze({
+  allowHalfOpen: false,
+  serverName: undefined,
+  borrowedChunks: false,
+  maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+  capabilities: undefined,
+});
+/** The settings made most recently, newest first: a process that is both server and client alternates between a few. */
+const recentSettings: ConnectionSettings[] = [lastSettings];
+const RECENT_SETTINGS = 4;
+
+/** Normalises `options`, sharing equal settings made before: an object per connection would cost ~64 bytes. */
+function settingsOf(options: ConnectionOptions): ConnectionSettings {
+  if (options === lastOptions) return lastSettings; // a server's (frozen) options, every time
+  const allowHalfOpen = options.allowHalfOpen ?? false;
+  const borrowedChunks = options.borrowedChunks === true;
+  const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+  const { serverName, capabilities } = options;
+  let settings: ConnectionSettings | undefined;
+  for (const known of recentSettings) {
+    if (known.allowHalfOpen === allowHalfOpen && known.borrowedChunks === borrowedChunks && known.maxBufferedBytes === maxBufferedBytes && known.serverName === serverName && known.capabilities === capabilities) {
+      settings = known;
+      break;
+    }
+  }
+  if (settings === undefined) {
+    settings = Object.freeze({ allowHalfOpen, serverName, borrowedChunks, maxBufferedBytes, capabilities });
+    if (recentSettings.unshift(settings) > RECENT_SETTINGS) recentSettings.pop();
+  }
+  lastOptions = Object.isFrozen(options) ? options : undefined; // an unfrozen object may change before its next use
+  return (lastSettings = settings);
+}
+
+/** A connection's state that most connections never need, made on first use: a field each would cost every connection 8 bytes. */
+class RareState {
+  /** Set by startTls(): the connection that now owns the socket. */
+  upgradedTo: Connection | undefined = undefined;
+  closed: Promise<NetError | undefined> | undefined = undefined;
+  resolveClosed: ((error: NetError | undefined) => void) | undefined = undefined;
+  /** What `closed` resolves with, once the connection is closed. */
+  closeResult: NetError | undefined = undefined;
+  resolveDrain: (() => void) | undefined = undefined;
+  rejectDrain: ((e: NetError) => void) | undefined = undefined;
+  readable: ReadableStream<Uint8Array> | undefined = undefined;
+  writable: WritableStream<Uint8Array> | undefined = undefined;
+}
+
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
 function quietReject(error: NetError): Promise<never> {
   const p = Promise.reject(error);
@@ -82,6 +150,20 @@ export interface CloseWatcher {
  */
 // Assigned in Connection's static block, the one place that may touch its private fields.
 export let watchClose: (conn: Connection, watcher: CloseWatcher) => void;
+
+/**
+ * Starts a graceful close, as `conn.close()` does, for a caller that does not
+ * wait for it: no promise is made (a server closes every connection it served).
+ *
+ * @example
+ * ```ts
+ * import { closeWithoutWaiting, type Connection } from "./connection.ts";
+ * declare const conn: Connection;
+ * closeWithoutWaiting(conn);
+ * ```
+ */
+// Assigned in Connection's static block.
+export let closeWithoutWaiting: (conn: Connection) => void;
 
 /** Options that shape a connection once it is open. */
 export interface ConnectionOptions {
@@ -141,22 +223,21 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   readonly #raw: RawSocket;
   readonly #label: string;
-  readonly #serverName: string | undefined;
-  readonly #maxBuffered: number;
-  readonly #capabilities: TransportCapabilities | undefined;
-  /** Set by startTls(): the connection that now owns the socket. */
-  #upgradedTo: Connection | undefined;
-  /** `closed`, made on first use: most connections never ask (a promise and its resolver are ~150 bytes). */
-  #closed: Promise<NetError | undefined> | undefined;
-  #resolveClosed: ((error: NetError | undefined) => void) | undefined;
-  /** What `closed` resolves with, once the connection is closed. */
-  #closeResult: NetError | undefined;
+  /** The options, shared by every connection made with equal ones. */
+  readonly #settings: ConnectionSettings;
+  /** What few connections need (an upgrade, `closed`, backpressure, streams), made on first use. */
+  #rare: RareState | undefined;
   #closeWatcher: CloseWatcher | undefined;
 
   static {
     watchClose = (conn, watcher) => {
-      if (conn.#isClosed) queueMicrotask(() => watcher.connectionClosed());
+      if ((conn.#flags & CLOSED) !== 0) queueMicrotask(() => watcher.connectionClosed());
       else conn.#closeWatcher = watcher;
+    };
+    closeWithoutWaiting = (conn) => {
+      const upgradedTo = conn.#rare?.upgradedTo;
+      if (upgradedTo !== undefined) closeWithoutWaiting(upgradedTo);
+      else if ((conn.#flags & (CLOSED | CLOSE_REQUESTED)) === 0) conn.#requestClose();
     };
   }
 
@@ -164,15 +245,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #chunks: Uint8Array[] | undefined;
   #queuedBytes = 0;
 
-  readonly #allowHalfOpen: boolean;
-  #upgrading = false;
-  #paused = false;
-  #eof = false;
-  /** Set once iteration starts: from then on EOF closes only after the consumer has seen every chunk. */
-  #reading = false;
-  #writeClosed = false;
-  #closeRequested = false;
-  #isClosed = false;
+  /** The yes/no states (UPGRADING, PAUSED, EOF, ...), as bits of one number: a field each cost every connection 8 bytes. */
+  #flags = 0;
 
   /** Set in borrowed mode: the raw socket takes chunks back once the reader has moved on. */
   readonly #recycle: ((chunk: Uint8Array) => void) | undefined;
@@ -188,12 +262,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #into: Uint8Array | undefined;
 
   #drain: Promise<void> | undefined;
-  #resolveDrain: (() => void) | undefined;
-  #rejectDrain: ((e: NetError) => void) | undefined;
   #bytesRead = 0;
   #bytesWritten = 0;
-  #readable: ReadableStream<Uint8Array> | undefined;
-  #writable: WritableStream<Uint8Array> | undefined;
 
   /**
    * Wraps a started-nowhere raw socket. Users get connections from `connect()`
@@ -202,54 +272,62 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   constructor(raw: RawSocket, label: string, options: ConnectionOptions = {}) {
     this.#raw = raw;
     this.#label = label;
-    this.#allowHalfOpen = options.allowHalfOpen ?? false;
-    this.#recycle = options.borrowedChunks === true ? raw.recycle : undefined;
-    this.#serverName = options.serverName;
-    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
-    this.#capabilities = options.capabilities;
+    this.#settings = settingsOf(options);
+    this.#recycle = this.#settings.borrowedChunks ? raw.recycle : undefined;
     // Addresses are not read here: most connections never ask, and the socket keeps them past close.
-    raw.start(Connection.#link(Connection.#handlers, this));
+    raw.start(new Connection.#Handlers(this));
   }
 
-  /** One small object linking a shared prototype to its connection: no closures per connection. */
-  static #link<P extends object>(proto: P, conn: Connection): P {
-    const linked = Object.create(proto) as P & { conn: Connection };
-    linked.conn = conn;
-    return linked;
-  }
-
-  static readonly #handlers: RawHandlers & ThisType<{ conn: Connection }> = {
-    onData(chunk) {
+  /**
+   * The raw socket's handlers: one small object per connection on a shared prototype, no closures. A class
+   * rather than `Object.create(proto)`: V8 fits its instances to their one field (32 bytes, not 56).
+   */
+  static readonly #Handlers = class implements RawHandlers {
+    readonly conn: Connection;
+    constructor(conn: Connection) {
+      this.conn = conn;
+    }
+    onData(chunk: Uint8Array): void {
       this.conn.#onData(chunk);
-    },
-    onEnd() {
+    }
+    onEnd(): void {
       this.conn.#onEnd();
-    },
-    onDrain() {
+    }
+    onDrain(): void {
       this.conn.#onDrain();
-    },
-    onClose(error) {
+    }
+    onClose(error: NetError | undefined): void {
       this.conn.#onClose(error);
-    },
+    }
   };
 
-  static readonly #iterator: AsyncIterator<Uint8Array> & ThisType<{ conn: Connection }> = {
-    next() {
+  /** The iterator `for await` gets; a class for the same reason as the handlers'. */
+  static readonly #Iterator = class implements AsyncIterator<Uint8Array> {
+    readonly conn: Connection;
+    constructor(conn: Connection) {
+      this.conn = conn;
+    }
+    next(): Promise<IteratorResult<Uint8Array>> {
       return this.conn.#next();
-    },
+    }
     // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
-    return() {
+    return(): Promise<IteratorResult<Uint8Array>> {
       const conn = this.conn;
       conn.#giveBack();
-      conn.#reading = false;
-      if (conn.#eof) conn.#closeAfterEof();
+      conn.#flags &= ~READING;
+      if ((conn.#flags & EOF) !== 0) conn.#closeAfterEof();
       return Promise.resolve(DONE);
-    },
+    }
   };
 
   /** Resolves when the connection is gone, with its error if it failed. Never rejects. */
   get closed(): Promise<NetError | undefined> {
-    return (this.#closed ??= this.#isClosed ? Promise.resolve(this.#closeResult) : new Promise((resolve) => (this.#resolveClosed = resolve)));
+    const rare = this.#rareState();
+    return (rare.closed ??= (this.#flags & CLOSED) !== 0 ? Promise.resolve(rare.closeResult) : new Promise((resolve) => (rare.resolveClosed = resolve)));
+  }
+
+  #rareState(): RareState {
+    return (this.#rare ??= new RareState());
   }
 
   /** The local end, or undefined where the runtime does not report it. */
@@ -295,7 +373,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * or the peer: only a reply from the peer proves delivery.
    */
   get unsent(): UnsentWrites | undefined {
-    return this.#upgradedTo ? this.#upgradedTo.unsent : this.#raw.unsent;
+    return this.#rare?.upgradedTo ? this.#rare.upgradedTo.unsent : this.#raw.unsent;
   }
 
   /** The TLS session, or undefined for a plain connection. */
@@ -320,12 +398,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** False once `end()`, `close()` or a failure closed the write side: `write()` would then reject. */
   get isWritable(): boolean {
-    return !this.#writeClosed;
+    return (this.#flags & WRITE_CLOSED) === 0;
   }
 
   /** True once the connection is fully closed. */
   get isClosed(): boolean {
-    return this.#isClosed;
+    return (this.#flags & CLOSED) !== 0;
   }
 
   /**
@@ -337,18 +415,18 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * did not wait and `maxBufferedBytes` are already buffered.
    */
   write(data: Uint8Array | string): Promise<void> {
-    if (this.#writeClosed) {
+    if ((this.#flags & WRITE_CLOSED) !== 0) {
       return quietReject(
-        this.#upgrading
+        (this.#flags & UPGRADING) !== 0
           ? this.#upgradedError()
           : new NetError("ERR_SOCKET_CLOSED", "write after the connection was closed or ended", { address: this.#label, cause: this.#readError }),
       );
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     // Only a writer that ignored backpressure can be past the cap, so the check waits for a pending drain.
-    if (this.#drain !== undefined && this.#raw.bufferedAmount >= this.#maxBuffered) {
+    if (this.#drain !== undefined && this.#raw.bufferedAmount >= this.#settings.maxBufferedBytes) {
       return quietReject(
-        new NetError("ERR_BUFFER_FULL", `write refused: ${this.#raw.bufferedAmount} bytes already buffered (maxBufferedBytes ${this.#maxBuffered}); await write() before writing more`, {
+        new NetError("ERR_BUFFER_FULL", `write refused: ${this.#raw.bufferedAmount} bytes already buffered (maxBufferedBytes ${this.#settings.maxBufferedBytes}); await write() before writing more`, {
           address: this.#label,
         }),
       );
@@ -360,8 +438,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   #newDrain(): Promise<void> {
     const p = new Promise<void>((resolve, reject) => {
-      this.#resolveDrain = resolve;
-      this.#rejectDrain = reject;
+      const rare = this.#rareState();
+      rare.resolveDrain = resolve;
+      rare.rejectDrain = reject;
     });
     p.catch(noop);
     return p;
@@ -369,11 +448,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** Half-closes: sends FIN after buffered bytes; reading goes on until the peer closes. */
   end(): void {
-    if (this.#upgradedTo) return this.#upgradedTo.end();
-    if (this.#writeClosed) return;
-    if (this.#eof) this.#requestClose();
+    const upgradedTo = this.#rare?.upgradedTo;
+    if (upgradedTo) return upgradedTo.end();
+    if ((this.#flags & WRITE_CLOSED) !== 0) return;
+    if ((this.#flags & EOF) !== 0) this.#requestClose();
     else {
-      this.#writeClosed = true;
+      this.#flags |= WRITE_CLOSED;
       this.#raw.end();
     }
   }
@@ -386,7 +466,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * `timeout` (default 10 s), after which the connection is destroyed.
    */
   close(options?: CloseOptions): Promise<void> {
-    if (this.#upgradedTo) return this.#upgradedTo.close(options);
+    const upgradedTo = this.#rare?.upgradedTo;
+    if (upgradedTo) return upgradedTo.close(options);
     if (options !== undefined && (options === null || typeof options !== "object")) {
       return Promise.reject(new NetError("ERR_INVALID_OPTION", `close() takes { timeout }, got ${String(options)}`));
     }
@@ -399,15 +480,16 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (timeout !== undefined && (typeof timeout !== "number" || !(timeout >= 0))) {
       return Promise.reject(new NetError("ERR_INVALID_OPTION", `option "timeout" must be a number of milliseconds ≥ 0, got ${String(timeout)}`));
     }
-    if (!this.#isClosed && !this.#closeRequested) this.#requestClose(timeout);
+    if ((this.#flags & (CLOSED | CLOSE_REQUESTED)) === 0) this.#requestClose(timeout);
     return this.closed.then(noop);
   }
 
   /** Closes at once, discarding unsent bytes. `closed` resolves with `error` if given. */
   destroy(error?: unknown): void {
-    if (this.#upgradedTo) return this.#upgradedTo.destroy(error);
-    if (this.#isClosed) return;
-    this.#writeClosed = true;
+    const upgradedTo = this.#rare?.upgradedTo;
+    if (upgradedTo) return upgradedTo.destroy(error);
+    if ((this.#flags & CLOSED) !== 0) return;
+    this.#flags |= WRITE_CLOSED;
     this.#raw.destroy(error === undefined ? undefined : toNetError(error, this.#label));
   }
 
@@ -434,8 +516,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * ```
    */
   async startTls(options: StartTlsOptions = {}): Promise<Connection> {
-    if (this.#upgrading) throw this.#upgradedError();
-    if (this.#isClosed || this.#writeClosed || this.#eof) {
+    if ((this.#flags & UPGRADING) !== 0) throw this.#upgradedError();
+    if ((this.#flags & (CLOSED | WRITE_CLOSED | EOF)) !== 0) {
       throw new NetError("ERR_SOCKET_CLOSED", "cannot start TLS on a closed or half-closed connection", { address: this.#label });
     }
     if (this.#raw.tls) throw new NetError("ERR_TLS", "the connection is already TLS", { address: this.#label });
@@ -443,8 +525,9 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (options === null || typeof options !== "object") throw new NetError("ERR_INVALID_OPTION", `option "startTls" must be an object of TLS options, got ${String(options)}`);
     let raw: RawStartTlsOptions = options.isServer === true
       ? { isServer: true, server: checkTlsServerOptions(options, "startTls") }
-      : { isServer: false, client: checkTlsClientOptions(options, this.#serverName, "startTls") };
-    if (this.#capabilities) checkStartTlsCapabilities(this.#capabilities, raw, this.#raw.remoteAddress?.transport === "unix" || this.#raw.localAddress?.transport === "unix");
+      : { isServer: false, client: checkTlsClientOptions(options, this.#settings.serverName, "startTls") };
+    const { capabilities } = this.#settings;
+    if (capabilities) checkStartTlsCapabilities(capabilities, raw, this.#raw.remoteAddress?.transport === "unix" || this.#raw.localAddress?.transport === "unix");
     if (this.#queuedBytes > 0) {
       // A client that reads plain text it did not ask for could be fooled by injected bytes. A server's
       // unread bytes are the client's ClientHello, racing startTls(): they belong to the TLS layer.
@@ -456,33 +539,25 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       raw = { ...raw, received: concatChunks(this.#chunks!.splice(0)) };
       this.#queuedBytes = 0;
     }
-    this.#upgrading = true;
-    this.#writeClosed = true;
+    this.#flags |= UPGRADING | WRITE_CLOSED;
     let upgraded: RawSocket;
     try {
       upgraded = await this.#raw.startTls(raw);
     } catch (error) {
       const netError = toNetError(error, this.#label);
       if (netError.code === "ERR_UNSUPPORTED") {
-        this.#upgrading = false;
-        this.#writeClosed = false;
+        this.#flags &= ~(UPGRADING | WRITE_CLOSED);
       } else {
         this.#onClose(netError);
       }
       throw netError;
     }
     // Reads on this object now end with the "upgraded" error; the new connection owns the socket.
-    this.#eof = true;
+    this.#flags |= EOF;
     this.#readError = this.#upgradedError();
     this.#settleWaiter();
-    const next = new Connection(upgraded, this.#label, {
-      allowHalfOpen: this.#allowHalfOpen,
-      serverName: this.#serverName,
-      borrowedChunks: this.#recycle !== undefined,
-      maxBufferedBytes: this.#maxBuffered,
-      capabilities: this.#capabilities,
-    });
-    this.#upgradedTo = next;
+    const next = new Connection(upgraded, this.#label, this.#settings);
+    this.#rareState().upgradedTo = next;
     next.closed.then((error) => this.#settleClosed(error));
     return next;
   }
@@ -493,13 +568,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** Stops reading from the socket until {@link Connection.resume}. Iteration waits meanwhile. */
   pause(): void {
-    this.#paused = true;
+    this.#flags |= PAUSED;
     this.#raw.pause();
   }
 
   /** Undoes {@link Connection.pause}. */
   resume(): void {
-    this.#paused = false;
+    this.#flags &= ~PAUSED;
     if (this.#queuedBytes < READ_HIGH_WATER_MARK) this.#raw.resume();
   }
 
@@ -518,13 +593,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * `socket.unref()`. ERR_UNSUPPORTED where the transport cannot.
    */
   unref(): void {
-    checkUnrefCapability(this.#capabilities);
+    checkUnrefCapability(this.#settings.capabilities);
     this.#raw.unref?.();
   }
 
   /** Undoes {@link Connection.unref}. */
   ref(): void {
-    checkUnrefCapability(this.#capabilities);
+    checkUnrefCapability(this.#settings.capabilities);
     this.#raw.ref?.();
   }
 
@@ -561,20 +636,20 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
     if (this.#resolveRead) return quietReject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
-    this.#reading = true;
+    this.#flags |= READING;
     if (this.#queuedBytes > 0) {
       const n = this.#copyQueued(into);
       if (n > 0) return Promise.resolve(n);
     }
     if (this.#readError) return Promise.reject(this.#readError);
-    if (this.#eof) {
+    if ((this.#flags & EOF) !== 0) {
       this.#closeAfterEof();
       return Promise.resolve(null);
     }
     this.#into = into;
     const p = new Promise<number | null>((resolve) => (this.#resolveRead = resolve));
     // A paused connection reads nothing until resume(); push runtimes deliver the next chunk to #onData.
-    if (!this.#paused && this.#raw.readInto) this.#raw.readInto(into);
+    if ((this.#flags & PAUSED) === 0 && this.#raw.readInto) this.#raw.readInto(into);
     return p;
   }
 
@@ -602,12 +677,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
     this.#queuedBytes -= n;
     // Push runtimes refill the queue; a pull-mode reader asks for what it wants instead.
-    if (!this.#raw.readInto && this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && !this.#paused && !this.#eof) this.#raw.resume();
+    if (!this.#raw.readInto && this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && (this.#flags & (PAUSED | EOF)) === 0) this.#raw.resume();
     return n;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return Connection.#link(Connection.#iterator, this);
+    return new Connection.#Iterator(this);
   }
 
   /** Closes the connection gracefully: `await using conn = await connect(...)`. */
@@ -617,7 +692,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** A Web Streams view of the received bytes, created on first use. Slower than iteration. */
   get readable(): ReadableStream<Uint8Array> {
-    return (this.#readable ??= new ReadableStream<Uint8Array>(
+    return (this.#rareState().readable ??= new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
           const result = await this.#next();
@@ -633,7 +708,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** A Web Streams view of the send side, created on first use. Closing it half-closes. */
   get writable(): WritableStream<Uint8Array> {
-    return (this.#writable ??= new WritableStream<Uint8Array>({
+    return (this.#rareState().writable ??= new WritableStream<Uint8Array>({
       write: (chunk) => this.write(chunk),
       close: () => this.end(),
       abort: (reason) => this.destroy(reason),
@@ -659,18 +734,18 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       const value = chunks.shift()!;
       if (this.#recycle) this.#lent = value;
       this.#queuedBytes -= value.length;
-      if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && !this.#paused && !this.#eof) this.#raw.resume();
+      if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && (this.#flags & PAUSED) === 0 && (this.#flags & EOF) === 0) this.#raw.resume();
       return Promise.resolve({ value, done: false });
     }
     if (this.#readError) return Promise.reject(this.#readError);
-    if (this.#eof) {
+    if ((this.#flags & EOF) !== 0) {
       this.#closeAfterEof();
       return Promise.resolve(DONE);
     }
-    this.#reading = true;
+    this.#flags |= READING;
     if (this.#resolveRead) return Promise.reject(this.#into ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
     // After read(into) the socket may be in pull mode: iteration wants chunks pushed.
-    if (this.#raw.readInto && !this.#paused) this.#raw.resume();
+    if (this.#raw.readInto && (this.#flags & PAUSED) === 0) this.#raw.resume();
     return new Promise((resolve) => (this.#resolveRead = resolve));
   }
 
@@ -710,48 +785,52 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #onEnd(): void {
-    this.#eof = true;
+    this.#flags |= EOF;
     this.#settleWaiter();
     // A consumer that is reading may still answer the chunks it has not processed yet: wait for it to see EOF.
-    if (!this.#reading) this.#closeAfterEof();
+    if ((this.#flags & READING) === 0) this.#closeAfterEof();
   }
 
   /** Both directions done, or half-open not wanted: release the socket once our writes flush. */
   #closeAfterEof(): void {
-    if (this.#closeRequested || this.#isClosed || (this.#allowHalfOpen && !this.#writeClosed)) return;
+    if ((this.#flags & (CLOSE_REQUESTED | CLOSED)) !== 0 || (this.#settings.allowHalfOpen && (this.#flags & WRITE_CLOSED) === 0)) return;
     this.#requestClose();
   }
 
   #requestClose(timeout?: number): void {
-    this.#writeClosed = true;
-    this.#closeRequested = true;
+    this.#flags |= WRITE_CLOSED | CLOSE_REQUESTED;
     this.#raw.close(timeout);
   }
 
   #onDrain(): void {
-    const resolve = this.#resolveDrain;
-    this.#drain = this.#resolveDrain = this.#rejectDrain = undefined;
+    this.#drain = undefined;
+    const rare = this.#rare;
+    const resolve = rare?.resolveDrain;
+    if (rare !== undefined) rare.resolveDrain = rare.rejectDrain = undefined;
     resolve?.();
   }
 
   #onClose(error: NetError | undefined): void {
-    this.#isClosed = true;
-    this.#writeClosed = true;
-    this.#eof = true;
+    this.#flags |= CLOSED | WRITE_CLOSED | EOF;
     if (error) this.#readError = error;
     this.#settleWaiter();
-    const reject = this.#rejectDrain;
-    this.#drain = this.#resolveDrain = this.#rejectDrain = undefined;
+    this.#drain = undefined;
+    const rare = this.#rare;
+    const reject = rare?.rejectDrain;
+    if (rare !== undefined) rare.resolveDrain = rare.rejectDrain = undefined;
     reject?.(error ?? new NetError("ERR_SOCKET_CLOSED", "connection closed before buffered data was flushed", { address: this.#label }));
     this.#settleClosed(error);
   }
 
   #settleClosed(error: NetError | undefined): void {
-    this.#isClosed = true;
-    this.#closeResult = error;
-    const resolve = this.#resolveClosed;
-    this.#resolveClosed = undefined;
-    resolve?.(error);
+    this.#flags |= CLOSED;
+    const rare = error === undefined ? this.#rare : this.#rareState();
+    if (rare !== undefined) {
+      rare.closeResult = error;
+      const resolve = rare.resolveClosed;
+      rare.resolveClosed = undefined;
+      resolve?.(error);
+    }
     const watcher = this.#closeWatcher;
     this.#closeWatcher = undefined;
     if (watcher !== undefined) queueMicrotask(() => watcher.connectionClosed());

@@ -213,6 +213,31 @@ describe(`errors (${runtime})`, () => {
     }
   });
 
+  it("a served connection's peer address is still known after the peer reset it, though nobody asked before", async () => {
+    let served!: Connection;
+    let failure: unknown;
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      served = conn;
+      try {
+        for await (const _ of conn);
+      } catch (error) {
+        failure = error;
+      }
+      done();
+    });
+    const peer = await startFixture("node", "test/fixtures/reset-client.ts", [String(portOf(server.address))]);
+    try {
+      await finished;
+      expect((failure as NetError | undefined)?.code).toBe("ECONNRESET");
+      expect(served.remoteAddress).toEqual({ transport: "tcp", hostname: "127.0.0.1", port: Number(peer.firstLine), family: "IPv4" });
+      expect(served.localAddress).toMatchObject({ transport: "tcp", hostname: "127.0.0.1", port: portOf(server.address) });
+    } finally {
+      await peer.stop();
+    }
+  });
+
   it("EADDRINUSE when the port is taken", async () => {
     await using server = await echoServer();
     const err = await echoServer({ hostname: "127.0.0.1", port: portOf(server.address) }).catch((e) => e);

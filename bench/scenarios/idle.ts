@@ -11,6 +11,7 @@
  * @module
  */
 
+import type { Socket as BunSocket } from "bun";
 import type * as nodeNet from "node:net";
 import type { Net } from "../../src/net.ts";
 import type { Connection } from "../../src/connection.ts";
@@ -208,6 +209,62 @@ async function rawBun(count: number): Promise<Measurement> {
   return m;
 }
 
+/** One Bun socket read the way wireline's iteration reads: a chunk waits for the reader, or the reader for a chunk. */
+interface AwaitedReader {
+  chunks: (Uint8Array | null)[];
+  wake: (() => void) | undefined;
+}
+
+/** Bun's handlers for an awaited reader: they queue the chunk (null: closed) and wake the reader. */
+const AWAITED_HANDLERS = {
+  data(socket: BunSocket<AwaitedReader>, chunk: Uint8Array): void {
+    socket.data.chunks.push(chunk);
+    socket.data.wake?.();
+  },
+  close(socket: BunSocket<AwaitedReader>): void {
+    socket.data.chunks.push(null);
+    socket.data.wake?.();
+  },
+};
+
+/** Reads until the socket closes, awaiting one promise per chunk: a suspended async function and a pending promise per idle socket. */
+async function readAwaited(reader: AwaitedReader): Promise<void> {
+  for (;;) {
+    while (reader.chunks.length === 0) await new Promise<void>((resolve) => (reader.wake = resolve));
+    reader.wake = undefined;
+    if (reader.chunks.shift() === null) return;
+  }
+}
+
+/**
+ * Bun's sockets read the way wireline's are, since Bun has no pull API: an
+ * async loop on each end awaits a promise per chunk (as `raw-iterated` does
+ * on Node). What that style of reading costs by itself, without wireline.
+ */
+async function rawBunAwaited(count: number): Promise<Measurement> {
+  const counter = acceptCounter();
+  const listener = Bun.listen<AwaitedReader>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      ...AWAITED_HANDLERS,
+      open(socket) {
+        counter.accepted();
+        socket.data = { chunks: [], wake: undefined };
+        void readAwaited(socket.data);
+      },
+    },
+  });
+  const m = await measure(count, counter, async () => {
+    const reader: AwaitedReader = { chunks: [], wake: undefined };
+    const socket = await Bun.connect<AwaitedReader>({ hostname: "127.0.0.1", port: listener.port, data: reader, socket: AWAITED_HANDLERS });
+    void readAwaited(reader);
+    return () => socket.end();
+  });
+  listener.stop(true);
+  return m;
+}
+
 /** The idle-connections scenario. */
 export const idle: Scenario = {
   name: "idle",
@@ -226,6 +283,13 @@ export const idle: Scenario = {
       label: "raw node:net, read with for await on both ends",
       runtimes: ["node"],
       run: (_net, size) => rawNodeIterated(size),
+    },
+    {
+      name: "raw-awaited",
+      role: "reference",
+      label: "raw Bun socket, an async loop on each end awaiting a promise per chunk",
+      runtimes: ["bun"],
+      run: (_net, size) => rawBunAwaited(size),
     },
   ],
 };

@@ -15,7 +15,7 @@ import { checkListenCapabilities } from "../capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
 import { checkUnrefCapability } from "../timers/unref.ts";
 import { describeServer, inspectAs } from "../observability/inspect.ts";
-import { Connection, watchClose, type CloseWatcher } from "../connection.ts";
+import { closeWithoutWaiting, Connection, watchClose, type CloseWatcher, type ConnectionOptions } from "../connection.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "../liveness/idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
@@ -453,13 +453,16 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   #closing: Promise<ServerStats> | undefined;
   /** The transport's, set when bound: connections refuse a `startTls()` it cannot do. */
   #capabilities: TransportCapabilities | undefined;
+  /** What every connection of this server is made with: one object, not one per connection. */
+  #connectionOptions: ConnectionOptions | undefined;
   #onIdle: (() => void) | undefined;
   /** Per-client counts, with maxConnectionsPerClient or clientRate. */
   readonly #clients: ClientAdmission | undefined;
   /** TLS sockets counted for their client from accept: each place goes on to the connection, or back when the handshake fails. */
   readonly #handshakePlaces = new Map<RawSocket, () => void>();
-  /** What every Session reports to: one object per server instead of two closures per connection. */
+  /** What every Session reports to and reads its settings from: one object per server instead of fields and closures per connection. */
   readonly #owner: SessionOwner = {
+    settings: undefined as unknown as ServerSettings, // set by the constructor
     ended: (session) => this.#ended(session),
     failed: (session, error) => {
       const { remoteAddress } = session.conn;
@@ -474,6 +477,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     super();
     if (typeof handler !== "function") throw invalidOption("handler", handler, "a function");
     this.#settings = checkListenOptions(options);
+    this.#owner.settings = this.#settings;
     this.#handler = handler;
     if (options.session !== undefined) {
       const registry = new SessionRegistry(sessionServerSettings(options.session), handler as unknown as SessionHandler<unknown>, this.#settings.clock, (error) => this.#report(error, undefined));
@@ -547,6 +551,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   async #start(transport: Transport): Promise<void> {
     this.#capabilities = transport.capabilities;
+    const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = this.#settings.socketOptions;
+    this.#connectionOptions = Object.freeze({ allowHalfOpen, borrowedChunks, maxBufferedBytes, capabilities: transport.capabilities });
     const s = this.#settings;
     const listener = await transport.listen(
       // With proxyProtocol, TLS starts after the plain-text header (see #awaitProxyHeader).
@@ -796,8 +802,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       applySocketOptions(raw, s.socketOptions, s.address.transport === "tcp");
       const rate = s.minReceiveRate;
       const socket = rate === undefined ? raw : new ReceiveRateGuard(raw, rate, s.clock, () => this.#stats.slow());
-      const { allowHalfOpen, borrowedChunks, maxBufferedBytes } = s.socketOptions;
-      const conn = new Connection(socket, s.label, { allowHalfOpen, borrowedChunks, maxBufferedBytes, capabilities: this.#capabilities });
+      const conn = new Connection(socket, s.label, this.#connectionOptions);
       this.#open.add(conn);
       // Only a per-client place needs giving back: `closed` costs a promise, a resolver and a reaction per connection.
       if (release !== noop) void conn.closed.then(release);
@@ -836,7 +841,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       return;
     }
     if (paused) conn.resume();
-    const session = new Session(this.#settings, conn, this.#stopping, this.#owner);
+    const session = new Session(conn, this.#stopping, this.#owner);
     this.#sessions.add(session);
     this.#stats.begin();
     if (hasListeners(this, "connection")) this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
@@ -939,8 +944,16 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   }
 }
 
+// Session's yes/no states, as bits of its #flags.
+const STOPPING = 1 << 0;
+const HANDLER_DONE = 1 << 1;
+const ABANDONED = 1 << 2;
+const CLOSED = 1 << 3;
+const ENDED = 1 << 4;
+
 /** Where a {@link Session} reports the end of its connection and its handler's failure. */
 interface SessionOwner {
+  settings: ServerSettings;
   ended(session: Session): void;
   failed(session: Session, error: unknown): void;
 }
@@ -948,22 +961,17 @@ interface SessionOwner {
 /** One served connection: its context, timers, and the rule for giving its slot back. */
 class Session implements CloseWatcher, SignalSource {
   readonly conn: Connection;
-  readonly #settings: ServerSettings;
   readonly #owner: SessionOwner;
   readonly #ctx: ConnectionContext;
   #controller: AbortController | undefined;
-  #stopping: boolean;
   #idle: IdleWatcher | undefined;
   #firstByte: TimerHandle | undefined;
-  #handlerDone = false;
-  #abandoned = false;
-  #closed = false;
-  #ended = false;
+  /** The yes/no states (STOPPING, HANDLER_DONE, ...), as bits of one number: a field each cost every connection 8 bytes. */
+  #flags: number;
 
-  constructor(settings: ServerSettings, conn: Connection, stopping: boolean, owner: SessionOwner) {
-    this.#settings = settings;
+  constructor(conn: Connection, stopping: boolean, owner: SessionOwner) {
     this.conn = conn;
-    this.#stopping = stopping;
+    this.#flags = stopping ? STOPPING : 0;
     this.#owner = owner;
     this.#ctx = new ConnectionContext(this);
   }
@@ -971,14 +979,14 @@ class Session implements CloseWatcher, SignalSource {
   contextSignal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
-      if (this.#stopping) this.#controller.abort(stoppingError());
+      if ((this.#flags & STOPPING) !== 0) this.#controller.abort(stoppingError());
     }
     return this.#controller.signal;
   }
 
   run(handler: ConnectionHandler): void {
     const { conn } = this;
-    const { firstByteTimeout, idle } = this.#settings;
+    const { firstByteTimeout, idle } = this.#owner.settings;
     // The timers' closures are made in methods of their own: closures here would cost every connection their context.
     if (firstByteTimeout > 0) this.#watchFirstByte(firstByteTimeout);
     if (idle) this.#watchIdle(idle);
@@ -998,7 +1006,7 @@ class Session implements CloseWatcher, SignalSource {
 
   #watchFirstByte(ms: number): void {
     const { conn } = this;
-    this.#firstByte = this.#settings.clock.setTimeout(() => {
+    this.#firstByte = this.#owner.settings.clock.setTimeout(() => {
       if (conn.bytesRead === 0) conn.destroy(new NetError("ETIMEDOUT", `no data received within firstByteTimeout (${ms} ms)`));
     }, ms);
   }
@@ -1008,27 +1016,27 @@ class Session implements CloseWatcher, SignalSource {
   }
 
   connectionClosed(): void {
-    this.#closed = true;
-    if (this.#firstByte !== undefined) this.#settings.clock.clearTimeout(this.#firstByte);
+    this.#flags |= CLOSED;
+    if (this.#firstByte !== undefined) this.#owner.settings.clock.clearTimeout(this.#firstByte);
     this.#idle?.stop();
     this.#maybeEnd();
   }
 
   /** The server is stopping: abort the handler's signal. */
   stop(): void {
-    this.#stopping = true;
+    this.#flags |= STOPPING;
     this.#controller?.abort(stoppingError());
   }
 
   /** The close deadline passed: give the slot back once the connection is gone, whatever the handler does. */
   abandon(error: NetError): void {
-    this.#abandoned = true;
+    this.#flags |= ABANDONED;
     this.conn.destroy(error);
   }
 
   #idleFired(event: IdleEvent, idle: IdleSettings): void {
     // Once the handler has returned nobody can act on an event, so the connection just goes.
-    if (idle.action === "close" || this.#handlerDone) {
+    if (idle.action === "close" || (this.#flags & HANDLER_DONE) !== 0) {
       this.conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
     } else {
       emitIdle(this.#ctx, event);
@@ -1036,21 +1044,22 @@ class Session implements CloseWatcher, SignalSource {
   }
 
   #finished(): void {
-    this.#handlerDone = true;
-    this.conn.close();
+    this.#flags |= HANDLER_DONE;
+    closeWithoutWaiting(this.conn);
     this.#maybeEnd();
   }
 
   #failed(error: unknown): void {
-    this.#handlerDone = true;
+    this.#flags |= HANDLER_DONE;
     this.conn.destroy(error);
-    if (!this.#abandoned) this.#owner.failed(this, error);
+    if ((this.#flags & ABANDONED) === 0) this.#owner.failed(this, error);
     this.#maybeEnd();
   }
 
   #maybeEnd(): void {
-    if (this.#ended || !this.#closed || !(this.#handlerDone || this.#abandoned)) return;
-    this.#ended = true;
+    const flags = this.#flags;
+    if ((flags & ENDED) !== 0 || (flags & CLOSED) === 0 || (flags & (HANDLER_DONE | ABANDONED)) === 0) return;
+    this.#flags |= ENDED;
     this.#owner.ended(this);
   }
 }

@@ -116,6 +116,19 @@ export function createRawSocket(driver: SocketDriver, options?: KernelOptions): 
   return new KernelSocket(driver, options);
 }
 
+/** A kernel socket's state that an open, idle socket does not need: a field each would cost every socket 8 bytes. */
+class RareState {
+  /** STARTTLS waits here for the queue to flush. */
+  flushWaiters: (() => void)[] | undefined = undefined;
+  /** Shared timeouts: set by nearly every close and nearly always cleared, a runtime timer each would cost microseconds. */
+  closeTimer: SharedTimeout | undefined = undefined;
+  lingerTimer: SharedTimeout | undefined = undefined;
+  /** close()'s bound, in ms. */
+  closeTimeout: number = DEFAULT_CLOSE_TIMEOUT;
+  closeError: NetError | undefined = undefined;
+  unsent: UnsentWrites | undefined = undefined;
+}
+
 class KernelSocket implements RawSocket, DriverSink {
   readonly #driver: SocketDriver;
   readonly #options: KernelOptions | undefined;
@@ -131,20 +144,14 @@ class KernelSocket implements RawSocket, DriverSink {
   /** The chunk an async driver write holds, and the writes it carries. */
   #inflight: Uint8Array | undefined;
   #inflightWrites = 0;
-  #flushWaiters: (() => void)[] | undefined;
-  /** Shared timeouts: set by nearly every close and nearly always cleared, a runtime timer each would cost microseconds. */
-  #closeTimer: SharedTimeout | undefined;
-  #lingerTimer: SharedTimeout | undefined;
-  /** close()'s bound, in ms. */
-  #closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+  /** State of closing, failing and STARTTLS, made on first use: an idle socket needs none of it. */
+  #rare: RareState | undefined;
 
   // ---- delivery ----
   #handlers: RawHandlers | undefined;
   /** Chunks received before start() or while paused; undefined while delivery is live. */
   #held: Uint8Array[] | undefined;
   #heldBytes = 0;
-  #closeError: NetError | undefined;
-  #unsent: UnsentWrites | undefined;
 
   /**
    * The nineteen yes/no states below, as bits of one number: a server holds
@@ -180,7 +187,7 @@ class KernelSocket implements RawSocket, DriverSink {
   private set peerHasEnded(on: boolean) { this.#flags = on ? this.#flags | PEER_ENDED : this.#flags & ~PEER_ENDED; }
   private get endReported(): boolean { return (this.#flags & END_REPORTED) !== 0; }
   private set endReported(on: boolean) { this.#flags = on ? this.#flags | END_REPORTED : this.#flags & ~END_REPORTED; }
-  /** The driver reported closed(); `#closeError` is what onClose will carry. */
+  /** The driver reported closed(); `closeError` is what onClose will carry. */
   private get driverClosed(): boolean { return (this.#flags & DRIVER_CLOSED) !== 0; }
   private set driverClosed(on: boolean) { this.#flags = on ? this.#flags | DRIVER_CLOSED : this.#flags & ~DRIVER_CLOSED; }
   private get released(): boolean { return (this.#flags & RELEASED) !== 0; }
@@ -198,6 +205,10 @@ class KernelSocket implements RawSocket, DriverSink {
   /** Pull mode: the driver reads only when readInto() asks, until resume() returns to push mode. */
   private get pulling(): boolean { return (this.#flags & PULLING) !== 0; }
   private set pulling(on: boolean) { this.#flags = on ? this.#flags | PULLING : this.#flags & ~PULLING; }
+
+  #rareState(): RareState {
+    return (this.#rare ??= new RareState());
+  }
 
   /** Read only when closing: not worth a field per socket. */
   get #clock(): Clock {
@@ -233,7 +244,7 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   get unsent(): UnsentWrites | undefined {
-    return this.#unsent;
+    return this.#rare?.unsent;
   }
 
   // ---- RawSocket: delivery ----
@@ -303,7 +314,7 @@ class KernelSocket implements RawSocket, DriverSink {
       // The runtime closed it under us: a failure, or a clean close that is also the peer's EOF.
       this.released = true;
       if (error !== undefined) {
-        this.#closeError ??= error;
+        this.#rareState().closeError ??= error;
         this.#held = undefined;
         this.#heldBytes = 0;
       } else {
@@ -355,18 +366,19 @@ class KernelSocket implements RawSocket, DriverSink {
     this.writeShut = true;
     this.closeRequested = true;
     const ms = timeout ?? this.#options?.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    this.#closeTimeout = ms;
+    const rare = this.#rareState();
+    rare.closeTimeout = ms;
     // After end() the FIN may be out already: go straight to lingering.
     if (this.shutdownDone) this.#afterShutdown();
     else this.#afterWrite();
     // Bytes still to flush, or a FIN still on its way: that wait is bounded here. A close that reached the
     // linger (or the release) at once needs no close timer: the linger timer keeps this bound too.
-    if (ms !== Infinity && !this.released && !this.lingering) this.#closeTimer = SharedTimeouts.of(this.#clock).set(ms, KernelSocket.#closeTimedOut, this);
+    if (ms !== Infinity && !this.released && !this.lingering) rare.closeTimer = SharedTimeouts.of(this.#clock).set(ms, KernelSocket.#closeTimedOut, this);
   }
 
   destroy(error?: NetError): void {
     if (this.released) return;
-    if (error !== undefined) this.#closeError ??= error;
+    if (error !== undefined) this.#rareState().closeError ??= error;
     this.writeShut = true;
     this.#held = undefined;
     this.#heldBytes = 0;
@@ -420,7 +432,7 @@ class KernelSocket implements RawSocket, DriverSink {
     const driver = this.#driver;
     if (driver.startTls === undefined) throw unsupported("startTls", "this transport has no TLS");
     // Bytes written before the upgrade go out in plain text, ahead of the handshake.
-    if (this.busy || this.#pending > 0) await new Promise<void>((resolve) => (this.#flushWaiters ??= []).push(resolve));
+    if (this.busy || this.#pending > 0) await new Promise<void>((resolve) => (this.#rareState().flushWaiters ??= []).push(resolve));
     if (this.released) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start");
     const held = this.#held;
     if (held !== undefined && held.length > 0) {
@@ -567,9 +579,9 @@ class KernelSocket implements RawSocket, DriverSink {
       this.#handlers?.onDrain();
     }
     if (this.busy || this.#pending > 0) return;
-    const waiters = this.#flushWaiters;
+    const waiters = this.#rare?.flushWaiters;
     if (waiters !== undefined) {
-      this.#flushWaiters = undefined;
+      this.#rare!.flushWaiters = undefined;
       for (const resolve of waiters) resolve();
     }
     if ((this.endRequested || this.closeRequested) && !this.shutdownStarted && !this.released) this.#shutdown();
@@ -609,26 +621,27 @@ class KernelSocket implements RawSocket, DriverSink {
     if (this.released) return;
     let linger = this.#options?.linger ?? DEFAULT_LINGER;
     // Reached within close() itself, before any close timer: the close timeout bounds the linger too.
-    if (this.#closeTimer === undefined) linger = Math.min(linger, this.#closeTimeout);
-    this.#lingerTimer = SharedTimeouts.of(this.#clock).set(linger, KernelSocket.#lingered, this);
+    const rare = this.#rareState();
+    if (rare.closeTimer === undefined) linger = Math.min(linger, rare.closeTimeout);
+    rare.lingerTimer = SharedTimeouts.of(this.#clock).set(linger, KernelSocket.#lingered, this);
   }
 
   static #lingered(socket: KernelSocket): void {
-    socket.#lingerTimer = undefined;
+    socket.#rare!.lingerTimer = undefined;
     socket.#release(true);
   }
 
   static #closeTimedOut(socket: KernelSocket): void {
-    socket.#closeTimer = undefined;
+    socket.#rare!.closeTimer = undefined;
     if (socket.released) return;
     const unsent = socket.bufferedAmount;
     if (socket.lingering || unsent === 0) socket.#release(true);
-    else socket.destroy(new NetError("ETIMEDOUT", `close timed out after ${socket.#closeTimeout} ms with ${unsent} bytes unsent (the peer is not reading)`));
+    else socket.destroy(new NetError("ETIMEDOUT", `close timed out after ${socket.#rare!.closeTimeout} ms with ${unsent} bytes unsent (the peer is not reading)`));
   }
 
   #dropQueue(): void {
-    if (this.#unsent === undefined && (this.#pending > 0 || (this.#driver.heldBytes ?? 0) > 0)) {
-      this.#unsent = { writes: this.#pendingWrites, bytes: this.#pending + (this.#driver.heldBytes ?? 0) };
+    if (this.#rare?.unsent === undefined && (this.#pending > 0 || (this.#driver.heldBytes ?? 0) > 0)) {
+      this.#rareState().unsent = { writes: this.#pendingWrites, bytes: this.#pending + (this.#driver.heldBytes ?? 0) };
     }
     this.#queue = NO_WRITES;
     this.#head = 0;
@@ -637,9 +650,10 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#inflight = undefined;
     this.busy = false;
     this.needDrain = false;
-    const waiters = this.#flushWaiters;
-    this.#flushWaiters = undefined;
-    if (waiters !== undefined) for (const resolve of waiters) resolve();
+    const waiters = this.#rare?.flushWaiters;
+    if (waiters === undefined) return;
+    this.#rare!.flushWaiters = undefined;
+    for (const resolve of waiters) resolve();
   }
 
   /** True if a queued or in-flight write still refers to `buffer`. */
@@ -665,11 +679,12 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   #clearTimers(): void {
-    if (this.#closeTimer === undefined && this.#lingerTimer === undefined) return;
+    const rare = this.#rare;
+    if (rare === undefined || (rare.closeTimer === undefined && rare.lingerTimer === undefined)) return;
     const timeouts = SharedTimeouts.of(this.#clock);
-    if (this.#closeTimer !== undefined) timeouts.clear(this.#closeTimer);
-    if (this.#lingerTimer !== undefined) timeouts.clear(this.#lingerTimer);
-    this.#closeTimer = this.#lingerTimer = undefined;
+    if (rare.closeTimer !== undefined) timeouts.clear(rare.closeTimer);
+    if (rare.lingerTimer !== undefined) timeouts.clear(rare.lingerTimer);
+    rare.closeTimer = rare.lingerTimer = undefined;
   }
 
   #read(on: boolean): void {
@@ -702,15 +717,16 @@ class KernelSocket implements RawSocket, DriverSink {
     }
     // A failure, or a close this side asked for, is reported even to a paused receiver: nothing held
     // is left to deliver, and a receiver that stopped reading must still learn that the socket is gone.
-    if (this.paused && !(this.driverClosed && (this.#closeError !== undefined || this.releasedHere))) return;
-    if (this.peerHasEnded && !this.endReported && this.#closeError === undefined) {
+    const closeError = this.#rare?.closeError;
+    if (this.paused && !(this.driverClosed && (closeError !== undefined || this.releasedHere))) return;
+    if (this.peerHasEnded && !this.endReported && closeError === undefined) {
       this.endReported = true;
       handlers.onEnd();
     }
     if (this.driverClosed) {
       this.closeReported = true;
       this.#handlers = DETACHED_HANDLERS;
-      handlers.onClose(this.#closeError);
+      handlers.onClose(closeError);
     } else if (!this.lingering && !this.pulling) {
       this.#read(true);
     }
