@@ -12,13 +12,13 @@
  * @module
  */
 
-import { formatAddress, type Address } from "../src/address.ts";
+import { formatAddress, type Address, type TcpAddress } from "../src/address.ts";
 import { NetError, toNetError, unsupported, type NetErrorCode } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
-import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
+import type { CancelConnect, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, SocketAddress, Transport, TransportCapabilities } from "../src/transport.ts";
 import { onlyOn } from "./runtime-guard.ts";
 import { copySmallRead, SMALL_READ_MAX } from "./small-read-slab.ts";
 import { systemResolve } from "./system-resolver.ts";
@@ -395,64 +395,61 @@ async function upgrade(conn: DenoConn, o: RawTlsClientOptions, where: string): P
   }
 }
 
-/** Settles with `attempt`, or rejects as soon as `signal` aborts; a conn that still arrives is closed. */
-function abortable(attempt: Promise<DenoConn>, signal: AbortSignal | undefined, where: string): Promise<DenoConn> {
-  if (signal === undefined) return attempt;
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      const reason: unknown = signal.reason;
-      reject(reason instanceof NetError ? reason : new NetError("ABORT_ERR", "connect aborted", { cause: reason, address: where }));
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    attempt.then(
-      (conn) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) closeQuietly(conn);
-        else resolve(conn);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+/**
+ * A controller whose signal never aborted, kept for the next plain connect: Deno.connect cancels
+ * through a signal, and one that completes leaves the signal as it was, so sequential connects share it.
+ */
+let spareController: AbortController | undefined;
+
+function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
+  if (options.tls !== undefined && address.transport === "tcp") return connectTls(address, options, options.tls, sink);
+  if (address.transport === "unix") {
+    // A Unix connect completes at once: there is nothing to cancel.
+    deno.connect({ transport: "unix", path: address.path }).then((conn) => sink.opened(createRawSocket(new DenoDriver(conn, undefined))), (error: unknown) => sink.failed(mapError(error, sink.label)));
+    return;
+  }
+  const controller = spareController ?? new AbortController();
+  spareController = undefined;
+  deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller.signal }).then(
+    (conn) => {
+      spareController = controller;
+      sink.opened(createRawSocket(new DenoDriver(conn, undefined, true)));
+    },
+    (error: unknown) => {
+      if (!controller.signal.aborted) spareController = controller;
+      sink.failed(mapError(error, sink.label));
+    },
+  );
+  // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.
+  return () => controller.abort();
 }
 
-async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  const where = formatAddress(address);
-  const { signal, tls } = options;
-  let conn: DenoConn;
-  try {
-    if (address.transport === "unix") {
-      conn = await abortable(deno.connect({ transport: "unix", path: address.path }), signal, where);
-    } else if (tls?.cert !== undefined) {
-      // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on abort, not cancelled.
+/** Dials, upgrades and verifies; a cancel aborts the TCP connect, or closes the conn to end its handshake. */
+function connectTls(address: TcpAddress, options: RawConnectOptions, tls: RawTlsClientOptions, sink: ConnectSink): CancelConnect {
+  const where = sink.label;
+  const controller = new AbortController();
+  let conn: DenoConn | undefined;
+  const open = async (): Promise<RawSocket> => {
+    if (tls.cert === undefined) {
+      conn = await deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller.signal });
+      conn = await upgrade(conn, tls, where);
+    } else {
+      // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on cancel, not cancelled.
       // connectTls verifies the host it dials: an address the core resolved is dialled by its name again.
       const hostname = options.resolvedFrom ?? address.hostname;
       if (tls.serverName !== hostname) {
         throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
       }
-      const { port } = address;
-      conn = await abortable(deno.connectTls({ hostname, port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] }), signal, where);
-    } else {
-      // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.
-      conn = await abortable(deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal }), signal, where);
+      conn = await deno.connectTls({ hostname, port: address.port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] });
+      if (controller.signal.aborted) closeQuietly(conn);
     }
-  } catch (error) {
-    throw mapError(error, where);
-  }
-  if (tls === undefined) return createRawSocket(new DenoDriver(conn, undefined, address.transport === "tcp"));
-  const tlsConn = tls.cert === undefined ? await upgrade(conn, tls, where) : conn;
-  // The core's timeout covers the handshake too: closing the conn ends it (the core reports its own reason).
-  const onAbort = (): void => closeQuietly(tlsConn);
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    return createRawSocket(new DenoDriver(tlsConn, await runHandshake(tlsConn, where, true)));
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
+    return createRawSocket(new DenoDriver(conn, await runHandshake(conn, where, true)));
+  };
+  open().then((socket) => sink.opened(socket), (error: unknown) => sink.failed(mapError(error, where)));
+  return () => {
+    controller.abort();
+    if (conn !== undefined) closeQuietly(conn);
+  };
 }
 
 class DenoRawListener implements RawListener {

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { memoryTransport } from "../adapters/memory.ts";
 import { NetError } from "../src/errors.ts";
+import { dialRaw } from "../src/socket/dial.ts";
 import type { RawStartTlsOptions } from "../src/tls.ts";
 import type { RawHandlers, RawListener, RawSocket, Transport } from "../src/transport.ts";
 import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
@@ -101,7 +102,7 @@ function contract(name: string, transport: Transport): void {
     const listener = await transport.listen({ address: loopback }, accept);
     if (listener.address.transport !== "tcp") throw new Error("expected a TCP listener");
     const port = listener.address.port;
-    const client = await bounded(transport.connect({ transport: "tcp", hostname: "127.0.0.1", port }, {}), "connect");
+    const client = await bounded(dialRaw(transport, { transport: "tcp", hostname: "127.0.0.1", port }), "connect");
     const server = await bounded(accepted, "accept");
     return { listener, client, server, port };
   }
@@ -308,7 +309,7 @@ function contract(name: string, transport: Transport): void {
     it("refuses a connect nobody listens for: ECONNREFUSED", async () => {
       const p = await pair();
       await teardown(p, record(p.client), record(p.server));
-      const err = await transport.connect({ transport: "tcp", hostname: "127.0.0.1", port: p.port }, {}).catch((e: unknown) => e);
+      const err = await dialRaw(transport, { transport: "tcp", hostname: "127.0.0.1", port: p.port }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NetError);
       expect((err as NetError).code).toBe("ECONNREFUSED");
     });
