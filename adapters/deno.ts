@@ -285,19 +285,26 @@ class DenoDriver implements SocketDriver {
   #pull(into: Uint8Array): void {
     this.#readPending = true;
     this.#pulling = this.#conn.read(into).then(
-      (n) => {
-        this.#readPending = false;
-        this.#pulling = undefined;
-        if (this.#released) return;
-        if (n === null) this.#sink!.peerEnded();
-        else this.#sink!.received(into.subarray(0, n));
-      },
-      (error: unknown) => {
-        this.#readPending = false;
-        this.#pulling = undefined;
-        if (!this.#released) this.#finish(this.#readError(error));
-      },
+      (n) => void this.#report(n === null ? null : into.subarray(0, n)),
+      (error: unknown) => void this.#report(null, error),
     );
+  }
+
+  /**
+   * Reports how one read ended: its bytes, the peer's EOF (`null`), or its `error`. After our own
+   * close the read was merely cancelled: nothing is reported. Returns whether reading goes on.
+   */
+  #report(chunk: Uint8Array | null, error?: unknown): boolean {
+    this.#readPending = false;
+    this.#pulling = undefined;
+    if (this.#released) return false;
+    if (error !== undefined) this.#finish(this.#readError(error));
+    else if (chunk === null) this.#sink!.peerEnded();
+    else {
+      this.#sink!.received(chunk);
+      return true;
+    }
+    return false;
   }
 
   #unpark(): void {
@@ -327,27 +334,23 @@ class DenoDriver implements SocketDriver {
       try {
         n = await this.#conn.read(into ?? buf);
       } catch (error) {
-        // After our own close the read is merely cancelled; before it, the error is the socket's.
-        if (!this.#released) this.#finish(this.#readError(error));
-        return;
-      } finally {
-        this.#readPending = false;
+        return void this.#report(null, error);
       }
       // Whatever this read brought answers a pending offer: an offer made during a read of our own is dropped.
       this.#offer = undefined;
-      if (this.#released) return;
-      if (n === null) return this.#sink!.peerEnded();
-      let chunk: Uint8Array;
-      if (into !== undefined) {
-        chunk = into.subarray(0, n);
-      } else if (n < COPY_BELOW) {
-        chunk = n <= SMALL_READ_MAX ? copySmallRead(buf, n) : buf.slice(0, n);
-        if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
-      } else {
-        chunk = buf.subarray(0, n);
-        buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
+      let chunk: Uint8Array | null = null;
+      if (n !== null && !this.#released) {
+        if (into !== undefined) {
+          chunk = into.subarray(0, n);
+        } else if (n < COPY_BELOW) {
+          chunk = n <= SMALL_READ_MAX ? copySmallRead(buf, n) : buf.slice(0, n);
+          if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
+        } else {
+          chunk = buf.subarray(0, n);
+          buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
+        }
       }
-      this.#sink!.received(chunk);
+      if (!this.#report(chunk)) return;
       if (this.#upgradeWindow) {
         this.#upgradeWindow--;
         await new Promise((resolve) => setImmediate(resolve));
