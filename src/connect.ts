@@ -13,7 +13,7 @@ import { Connection } from "./connection.ts";
 import { observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "./errors.ts";
 import { connectAborted, connectTimedOut, Dial, dialRaw, type DialOutcome, type DialPreamble } from "./socket/dial.ts";
-import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup, type ResolvedAddress } from "./happy-eyeballs.ts";
+import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup } from "./happy-eyeballs.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "./options.ts";
 import { encodeProxyHeader } from "./proxy-protocol/encode.ts";
 import type { ProxyHeaderOptions } from "./proxy-protocol/types.ts";

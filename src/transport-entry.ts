@@ -8,7 +8,10 @@
  * {@link TransportCapabilities} (the core refuses the rest with
  * ERR_UNSUPPORTED before any socket exists), and hands the resulting
  * {@link Transport} to {@link createNet} to get `connect`, `listen` and
- * `reconnecting`. Errors it reports are {@link NetError}s: {@link toNetError}
+ * `reconnecting`. Its `connect` only starts the runtime's connect, reports how
+ * it ended to a {@link ConnectSink} and returns a {@link CancelConnect}: the
+ * timeout, the AbortSignal and the error of an attempt given up are the
+ * core's, the same on every transport. Errors it reports are {@link NetError}s: {@link toNetError}
  * normalises runtime errors, {@link toTlsError} classifies TLS failures.
  *
  * @example
@@ -37,7 +40,9 @@ export type { DriverSink, SocketDriver } from "./socket/driver.ts";
 export { createRawSocket, type KernelOptions } from "./socket/socket.ts";
 export { toTlsError, type PeerCertificate, type RawStartTlsOptions, type RawTlsClientOptions, type RawTlsServerOptions, type TlsInfo } from "./tls.ts";
 export type {
+  CancelConnect,
   Capability,
+  ConnectSink,
   RawConnectOptions,
   RawHandlers,
   RawListener,

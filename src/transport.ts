@@ -280,12 +280,12 @@ export interface Transport {
   /** What this transport can do; checked by the core before any socket is opened. */
   readonly capabilities: TransportCapabilities;
   /**
-   * Starts opening a connection and reports the outcome to `sink` (never
-   * synchronously required: it may report at once or later). Returns how to
-   * cancel the attempt; a runtime whose connect cannot be cancelled returns
-   * nothing, and the core destroys the socket if it opens after all.
+   * Starts opening a connection and reports how it ended to `sink` (at once,
+   * or later), returning how to cancel the attempt. A connect that cannot be
+   * cancelled returns nothing, or simply a promise of the socket instead of
+   * reporting; the core then destroys a socket that opens after it gave up.
    */
-  connect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void;
+  connect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | Promise<RawSocket> | void;
   /**
    * Optional: resolves a host name to its IPv4 and IPv6 addresses with the
    * runtime's resolver (/etc/hosts included), rejecting with ENOTFOUND. The

@@ -88,14 +88,18 @@ export class Dial implements ConnectSink {
   }
 
   start(transport: Transport, options: RawConnectOptions): void {
-    let cancel: CancelConnect | void;
+    let started: CancelConnect | Promise<RawSocket> | void;
     try {
-      cancel = transport.connect(this.#address, options, this);
+      started = transport.connect(this.#address, options, this);
     } catch (error) {
       return this.failed(error);
     }
-    // An adapter may have reported already: there is then nothing to cancel.
-    if (this.#outcome !== undefined && typeof cancel === "function") this.#cancel = cancel;
+    if (typeof started === "function") {
+      // An adapter may have reported already: there is then nothing to cancel.
+      if (this.#outcome !== undefined) this.#cancel = started;
+    } else if (started !== undefined) {
+      started.then((socket) => this.opened(socket), (error: unknown) => this.failed(error));
+    }
   }
 
   opened(socket: RawSocket): void {
