@@ -415,16 +415,20 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   spareController = undefined;
   deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller.signal }).then(
     (conn) => {
-      spareController = controller;
+      keepSpare(controller);
       sink.opened(createRawSocket(new DenoDriver(conn, undefined, true)));
     },
     (error: unknown) => {
-      if (!controller.signal.aborted) spareController = controller;
+      keepSpare(controller);
       sink.failed(mapError(error, sink.label));
     },
   );
   // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.
   return () => controller.abort();
+}
+
+function keepSpare(controller: AbortController): void {
+  if (!controller.signal.aborted) spareController = controller;
 }
 
 /** Dials, upgrades and verifies; a cancel aborts the TCP connect, or closes the conn to end its handshake. */
@@ -444,6 +448,7 @@ function connectTls(address: TcpAddress, options: RawConnectOptions, tls: RawTls
         throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
       }
       conn = await deno.connectTls({ hostname, port: address.port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] });
+      // Given up meanwhile: closed, its handshake fails at once, and the core ignores that.
       if (controller.signal.aborted) closeQuietly(conn);
     }
     return createRawSocket(new DenoDriver(conn, await runHandshake(conn, where, true)));

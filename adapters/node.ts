@@ -199,10 +199,9 @@ class NodeDriver implements SocketDriver {
   }
 }
 
-/** Where the shared connect listeners find the sink and the address of the socket that emitted. */
+/** Where the shared connect listeners find the sink of the socket that emitted. */
 const SINK: unique symbol = Symbol("wireline.connectSink");
-const ADDRESS: unique symbol = Symbol("wireline.dialled");
-type DialingSocket = net.Socket & { [SINK]?: ConnectSink; [ADDRESS]?: Address };
+type DialingSocket = net.Socket & { [SINK]?: ConnectSink };
 
 function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect {
   const common = address.transport === "unix"
@@ -212,7 +211,6 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
     // Shared listener functions: a plain connect makes no closure but its cancel hook.
     const socket: DialingSocket = net.connect(common);
     socket[SINK] = sink;
-    socket[ADDRESS] = address;
     socket.on("connect", onDialConnect).on("error", onDialError);
     return () => socket.destroy();
   }
@@ -221,7 +219,7 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   let connected = false;
   socket.once("connect", () => (connected = true));
   clientHandshake(socket, sink.label).then(
-    (ready) => sink.opened(openedSocket(ready, address, sink.label)),
+    (ready) => sink.opened(openedSocket(ready, sink)),
     (error: unknown) => sink.failed(connected || !(error instanceof NetError) ? error : (error.cause ?? error)),
   );
   return () => socket.destroy();
@@ -229,8 +227,7 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
 
 function onDialConnect(this: DialingSocket): void {
   const sink = dialEnded(this);
-  if (sink !== undefined) sink.opened(openedSocket(this, this[ADDRESS]!, sink.label));
-  this[ADDRESS] = undefined;
+  sink?.opened(openedSocket(this, sink));
 }
 
 function onDialError(this: DialingSocket, error: Error): void {
@@ -247,7 +244,7 @@ function dialEnded(socket: DialingSocket): ConnectSink | undefined {
   return sink;
 }
 
-function openedSocket(ready: net.Socket, address: Address, label: string): RawSocket {
+function openedSocket(ready: net.Socket, { address, label }: ConnectSink): RawSocket {
   const unixPath = address.transport === "unix" ? address.path : undefined;
   return createRawSocket(new NodeDriver(ready, label, unixPath, undefined, { remote: dialledPeer(address) }));
 }

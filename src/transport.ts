@@ -162,6 +162,8 @@ export interface RawConnectOptions {
  * ```
  */
 export interface ConnectSink {
+  /** The address dialled (the one `connect` received), for handlers shared by every socket. */
+  readonly address: Address;
   /** The address dialled, formatted as errors name it ("127.0.0.1:6379"). */
   readonly label: string;
   /** The connection is open; with `tls`, its handshake succeeded and the peer was verified. */

@@ -720,6 +720,7 @@ function countingTransport(): { transport: Transport; writes: number[] } {
     capabilities: transport.capabilities,
     listen: (options, onAccept) => transport.listen(options, onAccept),
     connect: (address, options, sink) => transport.connect(address, options, {
+      address: sink.address,
       label: sink.label,
       failed: (error) => sink.failed(error),
       opened: (raw) => sink.opened(new Proxy(raw, {

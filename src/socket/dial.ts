@@ -71,8 +71,8 @@ export interface DialPreamble {
  * ```
  */
 export class Dial implements ConnectSink {
+  readonly address: Address;
   readonly label: string;
-  readonly #address: Address;
   /** Undefined once settled: reported, failed or cancelled. */
   #outcome: DialOutcome | undefined;
   #cancel: CancelConnect | undefined;
@@ -81,7 +81,7 @@ export class Dial implements ConnectSink {
   #plain: RawSocket | undefined;
 
   constructor(address: Address, label: string, outcome: DialOutcome, preamble?: DialPreamble) {
-    this.#address = address;
+    this.address = address;
     this.label = label;
     this.#outcome = outcome;
     this.#preamble = preamble;
@@ -90,7 +90,7 @@ export class Dial implements ConnectSink {
   start(transport: Transport, options: RawConnectOptions): void {
     let started: CancelConnect | Promise<RawSocket> | void;
     try {
-      started = transport.connect(this.#address, options, this);
+      started = transport.connect(this.address, options, this);
     } catch (error) {
       return this.failed(error);
     }
