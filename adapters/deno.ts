@@ -398,37 +398,26 @@ async function upgrade(conn: DenoConn, o: RawTlsClientOptions, where: string): P
   }
 }
 
-/**
- * A controller whose signal never aborted, kept for the next plain connect: Deno.connect cancels
- * through a signal, and one that completes leaves the signal as it was, so sequential connects share it.
- */
+/** A controller whose signal never aborted: Deno.connect leaves it as it was, so the next connect reuses it. */
 let spareController: AbortController | undefined;
 
 function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
   if (options.tls !== undefined && address.transport === "tcp") return connectTls(address, options, options.tls, sink);
-  if (address.transport === "unix") {
-    // A Unix connect completes at once: there is nothing to cancel.
-    deno.connect({ transport: "unix", path: address.path }).then((conn) => sink.opened(createRawSocket(new DenoDriver(conn, undefined))), (error: unknown) => sink.failed(mapError(error, sink.label)));
-    return;
-  }
-  const controller = spareController ?? new AbortController();
-  spareController = undefined;
-  deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller.signal }).then(
-    (conn) => {
-      keepSpare(controller);
-      sink.opened(createRawSocket(new DenoDriver(conn, undefined, true)));
-    },
-    (error: unknown) => {
-      keepSpare(controller);
-      sink.failed(mapError(error, sink.label));
-    },
+  // Deno.connect cancels a TCP connect through its signal, leaving nothing to keep the process alive; a Unix connect completes at once.
+  const controller = address.transport === "tcp" ? (spareController ?? new AbortController()) : undefined;
+  if (controller !== undefined) spareController = undefined;
+  const attempt = address.transport === "tcp"
+    ? deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller!.signal })
+    : deno.connect({ transport: "unix", path: address.path });
+  attempt.then(
+    (conn) => (keepSpare(controller), sink.opened(createRawSocket(new DenoDriver(conn, undefined, address.transport === "tcp")))),
+    (error: unknown) => (keepSpare(controller), sink.failed(mapError(error, sink.label))),
   );
-  // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.
-  return () => controller.abort();
+  return controller && (() => controller.abort());
 }
 
-function keepSpare(controller: AbortController): void {
-  if (!controller.signal.aborted) spareController = controller;
+function keepSpare(controller: AbortController | undefined): void {
+  if (controller !== undefined && !controller.signal.aborted) spareController = controller;
 }
 
 /** Dials, upgrades and verifies; a cancel aborts the TCP connect, or closes the conn to end its handshake. */
