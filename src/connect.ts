@@ -139,7 +139,6 @@ interface ConnectPlan {
   /** ms; 0 when there is none. */
   readonly timeout: number;
   readonly signal: AbortSignal | undefined;
-  readonly tls: RawTlsClientOptions | undefined;
   readonly dialling: Dialling;
   /** What the transport's connect receives (TLS included unless it starts after a PROXY header). */
   readonly raw: RawConnectOptions;
@@ -154,7 +153,7 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
   const label = formatAddress(address);
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
   if (options === NO_OPTIONS || !hasOwnKeys(options)) {
-    return { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, tls: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };
+    return { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };
   }
   checkKnownKeys(options, CONNECT_OPTION_KEYS);
   checkSocketOptions(options, transport);
@@ -178,7 +177,7 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
     ...(rawTls === undefined ? {} : { tls: rawTls }),
   };
   const preamble = header === undefined ? undefined : { header, tls };
-  return { address, label, options, timeout: timeout === Infinity ? 0 : timeout, signal, tls, dialling, raw, preamble };
+  return { address, label, options, timeout: timeout === Infinity ? 0 : timeout, signal, dialling, raw, preamble };
 }
 
 function hasOwnKeys(options: object): boolean {
