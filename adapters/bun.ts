@@ -19,31 +19,35 @@
 
 import { lookup } from "node:dns/promises";
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
-import { formatAddress, type Address } from "../src/address.ts";
+import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal, dialledPeer } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
-import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
-import type { SocketAddress } from "../src/address.ts";
+import type { CancelConnect, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
 import { onlyOn } from "./runtime-guard.ts";
 import { systemResolve } from "./system-resolver.ts";
 import { installDiagnostics } from "./diagnostics-node.ts";
 
-// BunDriver's yes/no states, as bits of its `flags`.
+// BunDriver's yes/no states, as bits of its `flags`: a server holds many idle sockets, and a field each costs
+// every socket 8 bytes.
+/** closed() was reported, or the driver was detached by STARTTLS: Bun's later events reach nobody. */
 const DONE = 1 << 0;
 const RELEASED = 1 << 1;
 const SHUT_DOWN = 1 << 2;
 const PEER_ENDED = 1 << 3;
+/** A connect the core gave up on: the socket is terminated as soon as it exists. */
 const ABANDONED = 1 << 4;
 const READING = 1 << 5;
 const NATIVE_PAUSED = 1 << 6;
-const ACCEPTED = 1 << 7;
+/** A TLS socket: its connect or accept settles at the handshake, not at `open`. */
+const SECURE = 1 << 7;
+const ACCEPTED = 1 << 8;
 /** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
-const NO_DELAY = 1 << 8;
+const NO_DELAY = 1 << 9;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -58,45 +62,39 @@ class BunDriver implements SocketDriver {
   /** Data (null: EOF) and close that came before attach(): an upgraded socket is attached only after its handshake. */
   private early: (Uint8Array | null)[] | undefined;
   private earlyClose: NetError | null | undefined;
-  /**
-   * The yes/no states below, as bits of one number: a server holds many idle sockets, and a field each
-   * costs every socket 8 bytes. Plain accessors, which the JIT inlines.
-   */
   private flags = NO_DELAY;
-  /** closed() was reported, or the driver was detached by STARTTLS: Bun's later events reach nobody. */
-  private get done(): boolean { return (this.flags & DONE) !== 0; }
-  private set done(on: boolean) { this.flags = on ? this.flags | DONE : this.flags & ~DONE; }
-  private get released(): boolean { return (this.flags & RELEASED) !== 0; }
-  private set released(on: boolean) { this.flags = on ? this.flags | RELEASED : this.flags & ~RELEASED; }
-  private get shutDown(): boolean { return (this.flags & SHUT_DOWN) !== 0; }
-  private set shutDown(on: boolean) { this.flags = on ? this.flags | SHUT_DOWN : this.flags & ~SHUT_DOWN; }
-  private get peerEnded(): boolean { return (this.flags & PEER_ENDED) !== 0; }
-  private set peerEnded(on: boolean) { this.flags = on ? this.flags | PEER_ENDED : this.flags & ~PEER_ENDED; }
-  /** A connect the core gave up on: the socket is terminated as soon as it exists. */
-  private get abandoned(): boolean { return (this.flags & ABANDONED) !== 0; }
-  private set abandoned(on: boolean) { this.flags = on ? this.flags | ABANDONED : this.flags & ~ABANDONED; }
-  private get reading(): boolean { return (this.flags & READING) !== 0; }
-  private set reading(on: boolean) { this.flags = on ? this.flags | READING : this.flags & ~READING; }
-  private get nativePaused(): boolean { return (this.flags & NATIVE_PAUSED) !== 0; }
-  private set nativePaused(on: boolean) { this.flags = on ? this.flags | NATIVE_PAUSED : this.flags & ~NATIVE_PAUSED; }
-  private get accepted(): boolean { return (this.flags & ACCEPTED) !== 0; }
-  private get noDelay(): boolean { return (this.flags & NO_DELAY) !== 0; }
-  private set noDelay(on: boolean) { this.flags = on ? this.flags | NO_DELAY : this.flags & ~NO_DELAY; }
+  /** An accepted or upgraded socket's handshake (a client's connect reports to its sink instead). */
   private readonly handshakeDone: Promise<void> | undefined;
+  /** Reports the pending connect or handshake once: at `open` for a plain client, else at the handshake. */
   private settle: ((error?: NetError) => void) | undefined;
 
-  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean) {
+  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean, settle?: (error?: NetError) => void) {
     this.where = where;
     this.unixPath = unixPath;
     if (accepted) this.flags |= ACCEPTED;
+    this.settle = settle;
     if (!tls) return;
+    this.set(SECURE);
+    if (settle !== undefined) return;
     this.handshakeDone = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
     this.handshakeDone.catch(() => {});
   }
 
+  private is(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+
+  private set(flag: number): void {
+    this.flags |= flag;
+  }
+
+  private clear(flag: number): void {
+    this.flags &= ~flag;
+  }
+
   /** The server counts an accepted TLS socket from accept and awaits this; a client's connect awaits it itself. */
   get handshake(): Promise<void> | undefined {
-    return this.accepted ? this.handshakeDone : undefined;
+    return this.is(ACCEPTED) ? this.handshakeDone : undefined;
   }
 
   attach(sink: DriverSink): void {
@@ -116,12 +114,12 @@ class BunDriver implements SocketDriver {
   }
 
   shutdownWrite(): void {
-    this.shutDown = true;
+    this.set(SHUT_DOWN);
     this.sock!.shutdown();
   }
 
   release(graceful: boolean): void {
-    this.released = true;
+    this.set(RELEASED);
     // end(): FIN, and Bun closes the descriptor at once (it buffers nothing). terminate(): RST.
     if (graceful) this.sock?.end();
     else this.sock?.terminate();
@@ -129,43 +127,44 @@ class BunDriver implements SocketDriver {
   }
 
   pauseReading(): void {
-    this.reading = false;
-    if (this.sock !== undefined && !this.nativePaused) {
-      this.nativePaused = true;
+    this.clear(READING);
+    if (this.sock !== undefined && !this.is(NATIVE_PAUSED)) {
+      this.set(NATIVE_PAUSED);
       this.sock.pause();
     }
   }
 
   resumeReading(): void {
-    this.reading = true;
-    if (this.nativePaused && this.sock !== undefined) {
-      this.nativePaused = false;
+    this.set(READING);
+    if (this.is(NATIVE_PAUSED) && this.sock !== undefined) {
+      this.clear(NATIVE_PAUSED);
       this.sock.resume();
     }
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.unixPath !== undefined || this.done || this.sock === undefined || enabled === this.noDelay) return;
-    this.noDelay = enabled;
+    if (this.unixPath !== undefined || this.is(DONE) || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
+    if (enabled) this.set(NO_DELAY);
+    else this.clear(NO_DELAY);
     this.sock.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Bun reads a delay of 0 as "leave the system default".
-    if (this.unixPath === undefined && !this.done) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+    if (this.unixPath === undefined && !this.is(DONE)) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
   unref(): void {
-    if (!this.done) this.sock?.unref();
+    if (!this.is(DONE)) this.sock?.unref();
   }
 
   ref(): void {
-    if (!this.done) this.sock?.ref();
+    if (!this.is(DONE)) this.sock?.ref();
   }
 
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
     const sock = this.sock;
-    if (sock === undefined || this.done) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
+    if (sock === undefined || this.is(DONE)) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
     if (options.isServer && options.received !== undefined) {
       // upgradeTLS reads only from the socket: bytes already read cannot be handed to Bun's TLS layer.
       throw new NetError(
@@ -177,9 +176,9 @@ class BunDriver implements SocketDriver {
     const next = new BunDriver(this.where, this.unixPath, false, true);
     next.localAddress = this.localAddress;
     next.remoteAddress = this.remoteAddress;
-    next.noDelay = this.noDelay;
+    if (!this.is(NO_DELAY)) next.clear(NO_DELAY);
     // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
-    this.done = true;
+    this.set(DONE);
     this.sink = undefined;
     const tls = options.isServer ? { ...serverTlsOptions(options.server), isServer: true } : clientTlsOptions(options.client);
     try {
@@ -192,31 +191,24 @@ class BunDriver implements SocketDriver {
     return next;
   }
 
-  /** Resolves once a client's socket is open (and, for TLS, verified). */
-  ready(opened: Promise<unknown>): Promise<unknown> {
-    return this.handshakeDone === undefined ? opened : opened.then(() => this.handshakeDone);
-  }
-
-  /** The core gave up on this connect attempt. */
+  /** The core gave up on this connect attempt: nothing is reported, and the socket goes as soon as it exists. */
   abandon(): void {
-    this.abandoned = true;
-    this.released = true;
-    this.sock?.terminate();
-    this.settle?.(new NetError("ABORT_ERR", "connect abandoned", { address: this.where }));
+    this.set(ABANDONED | RELEASED);
     this.settle = undefined;
+    this.sock?.terminate();
   }
 
   // ---- called by the shared Bun handlers ----
 
   onOpen(sock: Socket<BunDriver>): void {
     this.sock = sock;
-    if (this.abandoned) {
+    if (this.is(ABANDONED)) {
       sock.terminate();
       return;
     }
     if (this.unixPath !== undefined) {
       const path: SocketAddress = { transport: "unix", path: this.unixPath };
-      if (this.accepted) this.localAddress = path;
+      if (this.is(ACCEPTED)) this.localAddress = path;
       else this.remoteAddress = path;
       return;
     }
@@ -224,6 +216,21 @@ class BunDriver implements SocketDriver {
     // unless known (set before open), and with the family taken from the text.
     this.localAddress ??= tcpAddress(sock.localAddress, sock.localPort);
     this.remoteAddress ??= tcpAddress(sock.remoteAddress, sock.remotePort);
+  }
+
+  /** A client's socket is open: a plain connect is done, a TLS one waits for its handshake. */
+  onDialled(sock: Socket<BunDriver>): void {
+    this.onOpen(sock);
+    if (this.is(SECURE)) return;
+    const settle = this.settle;
+    this.settle = undefined;
+    settle?.();
+  }
+
+  onConnectError(error: Error): void {
+    const settle = this.settle;
+    this.settle = undefined;
+    settle?.(toNetError(error, this.where));
   }
 
   onHandshake(sock: Socket<BunDriver>, success: boolean, authorizationError: Error | null): void {
@@ -249,22 +256,22 @@ class BunDriver implements SocketDriver {
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.done) return;
+    if (this.is(DONE)) return;
     // Reading starts at resumeReading(): Bun reads from `open`, so an early chunk pauses it (rarely needed).
-    if (!this.reading && !this.nativePaused) this.pauseReading();
+    if (!this.is(READING) && !this.is(NATIVE_PAUSED)) this.pauseReading();
     if (this.sink === undefined) (this.early ??= []).push(chunk);
     else this.sink.received(chunk);
   }
 
   onEnd(): void {
-    if (this.done || this.peerEnded) return;
-    this.peerEnded = true;
+    if (this.is(DONE) || this.is(PEER_ENDED)) return;
+    this.set(PEER_ENDED);
     if (this.sink === undefined) (this.early ??= []).push(null);
     else this.sink.peerEnded();
   }
 
   onDrain(): void {
-    if (!this.done) this.sink?.writable();
+    if (!this.is(DONE)) this.sink?.writable();
   }
 
   /**
@@ -273,7 +280,7 @@ class BunDriver implements SocketDriver {
    * our missing certificate), system errors.
    */
   onError(error: Error): void {
-    if (this.handshakeDone !== undefined && isTlsAlert(error)) this.fail(toOpenSslTlsError(error, this.errorAddress()));
+    if (this.is(SECURE) && isTlsAlert(error)) this.fail(toOpenSslTlsError(error, this.errorAddress()));
     else if (!(error instanceof NetError) && ("syscall" in error || "errno" in error)) this.fail(toNetError(error, this.errorAddress()));
     else throw error;
     // The kernel now sees the socket as gone and will not release it: that is done here.
@@ -282,14 +289,14 @@ class BunDriver implements SocketDriver {
 
   onClose(error: Error | undefined): void {
     if (this.settle !== undefined) {
-      if (this.released) return this.fail(new NetError("ERR_SOCKET_CLOSED", "closed during the TLS handshake", { address: this.errorAddress() }));
+      if (this.is(RELEASED)) return this.fail(new NetError("ERR_SOCKET_CLOSED", "closed during the TLS handshake", { address: this.errorAddress() }));
       // Before the handshake completed, a hang-up or a reset from the peer is a TLS failure.
       return this.fail(toOpenSslTlsError(error ?? new Error("the peer closed the connection"), this.errorAddress()));
     }
-    if (error !== undefined && !this.released) return this.report(toNetError(error, this.errorAddress()));
+    if (error !== undefined && !this.is(RELEASED)) return this.report(toNetError(error, this.errorAddress()));
     // Both FINs are out, so Bun closed the descriptor (the peer's FIN may have skipped `end`);
     // the kernel still owns the socket until it releases it.
-    if (this.shutDown && !this.released) return this.onEnd();
+    if (this.is(SHUT_DOWN) && !this.is(RELEASED)) return this.onEnd();
     this.report(undefined);
   }
 
@@ -302,15 +309,15 @@ class BunDriver implements SocketDriver {
   }
 
   private report(error: NetError | undefined): void {
-    if (this.done) return;
-    this.done = true;
+    if (this.is(DONE)) return;
+    this.set(DONE);
     if (this.sink !== undefined) this.sink.closed(error);
     else this.earlyClose = error ?? null;
   }
 
   /** The peer of an accepted socket, else the dialled or listening address. */
   private errorAddress(): string {
-    const r = this.accepted ? this.remoteAddress : undefined;
+    const r = this.is(ACCEPTED) ? this.remoteAddress : undefined;
     return r === undefined || r.transport !== "tcp" ? this.where : formatAddress(r);
   }
 }
@@ -329,7 +336,7 @@ function tcpAddress(hostname: string | undefined, port: number | undefined): Soc
 const HANDLERS: SocketHandler<BunDriver, "uint8array"> = {
   // Plain Uint8Array chunks, the same type Node's and Deno's adapters hand over.
   binaryType: "uint8array",
-  open: (sock) => sock.data.onOpen(sock),
+  open: (sock) => sock.data.onDialled(sock),
   data: (sock, chunk) => sock.data.onData(chunk),
   // Present so that Bun does not close on the peer's FIN (half-close).
   end: (sock) => sock.data.onEnd(),
@@ -338,8 +345,8 @@ const HANDLERS: SocketHandler<BunDriver, "uint8array"> = {
   handshake: (sock, success, authorizationError) => sock.data.onHandshake(sock, success, authorizationError),
   close: (sock, error) => sock.data.onClose(error),
   error: (sock, error) => sock.data.onError(error),
-  // Present so Bun does not also report the rejection as unhandled; connect() maps the rejection.
-  connectError() {},
+  // Its presence also keeps Bun from reporting the rejected connect promise as unhandled.
+  connectError: (sock, error) => sock.data.onConnectError(error),
 };
 
 /** @types/bun types `socket` as a "buffer" handler whatever `binaryType` says: one cast here. */
@@ -370,37 +377,22 @@ function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
   return { cert: o.cert, key: o.key, ca, requestCert: o.requestCert, rejectUnauthorized: o.requestCert, ALPNProtocols: alpnWire(o.alpn) };
 }
 
-function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  const where = formatAddress(address);
-  const { signal } = options;
-  const driver = new BunDriver(where, address.transport === "unix" ? address.path : undefined, false, options.tls !== undefined);
+function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
+  const tls = options.tls;
+  const report = (error?: NetError): void => (error === undefined ? sink.opened(createRawSocket(driver)) : sink.failed(error));
+  const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, tls !== undefined, report);
   driver.remoteAddress = dialledPeer(address);
-  const socket = createRawSocket(driver);
-  const common = { data: driver, allowHalfOpen: true, tls: options.tls && clientTlsOptions(options.tls), socket: BUN_HANDLERS };
-  let opened: Promise<unknown>;
+  const common = { data: driver, allowHalfOpen: true, tls: tls && clientTlsOptions(tls), socket: BUN_HANDLERS };
+  // The outcome comes through the handlers (open, handshake, connectError), not the promise Bun returns.
   try {
-    opened = address.transport === "unix"
-      ? Bun.connect<BunDriver>({ unix: address.path, ...common })
-      : Bun.connect<BunDriver>({ hostname: address.hostname, port: address.port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }), ...common });
+    if (address.transport === "unix") void Bun.connect<BunDriver>({ unix: address.path, ...common });
+    else void Bun.connect<BunDriver>({ hostname: address.hostname, port: address.port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }), ...common });
   } catch (error) {
     // Bun validates some options synchronously (e.g. the port range).
-    return Promise.reject(toNetError(error, where));
+    return sink.failed(error);
   }
-  return new Promise<RawSocket>((resolve, reject) => {
-    // Bun cannot cancel a connect: the attempt is dropped, and its socket terminated if it opens late.
-    const onAbort = (): void => {
-      driver.abandon();
-      const reason: unknown = signal!.reason;
-      reject(reason instanceof NetError ? reason : new NetError("ABORT_ERR", "connect aborted", { cause: reason, address: where }));
-    };
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const settled = (): void => signal?.removeEventListener("abort", onAbort);
-    driver.ready(opened).then(
-      () => (settled(), resolve(socket)),
-      (error: unknown) => (settled(), reject(toNetError(error, where))),
-    );
-  });
+  // Bun cannot cancel a pending connect: the attempt is dropped, and its socket terminated if it opens late.
+  return () => driver.abandon();
 }
 
 function bunListener(listener: SocketListener<BunDriver>, address: SocketAddress): RawListener {

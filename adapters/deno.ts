@@ -12,14 +12,13 @@
  * @module
  */
 
-import { formatAddress, type Address } from "../src/address.ts";
+import { formatAddress, type Address, type SocketAddress, type TcpAddress } from "../src/address.ts";
 import { NetError, toNetError, unsupported, type NetErrorCode } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
-import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
-import type { SocketAddress } from "../src/address.ts";
+import type { CancelConnect, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 import { onlyOn } from "./runtime-guard.ts";
 import { copySmallRead, SMALL_READ_MAX } from "./small-read-slab.ts";
 import { systemResolve } from "./system-resolver.ts";
@@ -294,19 +293,26 @@ class DenoDriver implements SocketDriver {
   #pull(into: Uint8Array): void {
     this.#readPending = true;
     this.#pulling = this.#conn.read(into).then(
-      (n) => {
-        this.#readPending = false;
-        this.#pulling = undefined;
-        if (this.#released) return;
-        if (n === null) this.#sink!.peerEnded();
-        else this.#sink!.received(into.subarray(0, n));
-      },
-      (error: unknown) => {
-        this.#readPending = false;
-        this.#pulling = undefined;
-        if (!this.#released) this.#finish(this.#readError(error));
-      },
+      (n) => void this.#report(n === null ? null : into.subarray(0, n)),
+      (error: unknown) => void this.#report(null, error),
     );
+  }
+
+  /**
+   * Reports how one read ended: its bytes, the peer's EOF (`null`), or its `error`. After our own
+   * close the read was merely cancelled: nothing is reported. Returns whether reading goes on.
+   */
+  #report(chunk: Uint8Array | null, error?: unknown): boolean {
+    this.#readPending = false;
+    this.#pulling = undefined;
+    if (this.#released) return false;
+    if (error !== undefined) this.#finish(this.#readError(error));
+    else if (chunk === null) this.#sink!.peerEnded();
+    else {
+      this.#sink!.received(chunk);
+      return true;
+    }
+    return false;
   }
 
   #unpark(): void {
@@ -336,30 +342,26 @@ class DenoDriver implements SocketDriver {
       try {
         n = await this.#conn.read(into ?? buf);
       } catch (error) {
-        // After our own close the read is merely cancelled; before it, the error is the socket's.
-        if (!this.#released) this.#finish(this.#readError(error));
-        return;
-      } finally {
-        this.#readPending = false;
+        return void this.#report(null, error);
       }
       // Whatever this read brought answers a pending offer: an offer made during a read of our own is dropped.
       this.#offer = undefined;
-      if (this.#released) return;
-      if (n === null) return this.#sink!.peerEnded();
-      let chunk: Uint8Array;
-      if (into !== undefined) {
-        chunk = into.subarray(0, n);
-      } else if (n < COPY_BELOW) {
-        chunk = n <= SMALL_READ_MAX ? copySmallRead(buf, n) : buf.slice(0, n);
-        if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
-      } else {
-        chunk = buf.subarray(0, n);
-        // The next read goes on behind this chunk while the buffer has room for one that is not copied.
-        const end = buf.byteOffset + n;
-        const rest = buf.buffer.byteLength - end;
-        buf = rest >= COPY_BELOW ? new Uint8Array(buf.buffer, end, rest) : (this.#spare?.pop() ?? new Uint8Array(READ_SIZE));
+      let chunk: Uint8Array | null = null;
+      if (n !== null && !this.#released) {
+        if (into !== undefined) {
+          chunk = into.subarray(0, n);
+        } else if (n < COPY_BELOW) {
+          chunk = n <= SMALL_READ_MAX ? copySmallRead(buf, n) : buf.slice(0, n);
+          if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
+        } else {
+          chunk = buf.subarray(0, n);
+          // The next read goes on behind this chunk while the buffer has room for one that is not copied.
+          const end = buf.byteOffset + n;
+          const rest = buf.buffer.byteLength - end;
+          buf = rest >= COPY_BELOW ? new Uint8Array(buf.buffer, end, rest) : (this.#spare?.pop() ?? new Uint8Array(READ_SIZE));
+        }
       }
-      this.#sink!.received(chunk);
+      if (!this.#report(chunk)) return;
       if (this.#upgradeWindow) {
         this.#upgradeWindow--;
         await new Promise((resolve) => setImmediate(resolve));
@@ -407,64 +409,55 @@ async function upgrade(conn: DenoConn, o: RawTlsClientOptions, where: string): P
   }
 }
 
-/** Settles with `attempt`, or rejects as soon as `signal` aborts; a conn that still arrives is closed. */
-function abortable(attempt: Promise<DenoConn>, signal: AbortSignal | undefined, where: string): Promise<DenoConn> {
-  if (signal === undefined) return attempt;
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      const reason: unknown = signal.reason;
-      reject(reason instanceof NetError ? reason : new NetError("ABORT_ERR", "connect aborted", { cause: reason, address: where }));
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    attempt.then(
-      (conn) => {
-        signal.removeEventListener("abort", onAbort);
-        if (signal.aborted) closeQuietly(conn);
-        else resolve(conn);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
+/** A controller whose signal never aborted: Deno.connect leaves it as it was, so the next connect reuses it. */
+let spareController: AbortController | undefined;
+
+function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
+  if (options.tls !== undefined && address.transport === "tcp") return connectTls(address, options, options.tls, sink);
+  // Deno.connect cancels a TCP connect through its signal, leaving nothing to keep the process alive; a Unix connect completes at once.
+  const controller = address.transport === "tcp" ? (spareController ?? new AbortController()) : undefined;
+  if (controller !== undefined) spareController = undefined;
+  const attempt = address.transport === "tcp"
+    ? deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller!.signal })
+    : deno.connect({ transport: "unix", path: address.path });
+  attempt.then(
+    (conn) => (keepSpare(controller), sink.opened(createRawSocket(new DenoDriver(conn, undefined, address.transport === "tcp")))),
+    (error: unknown) => (keepSpare(controller), sink.failed(mapError(error, sink.label))),
+  );
+  return controller && (() => controller.abort());
 }
 
-async function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  const where = formatAddress(address);
-  const { signal, tls } = options;
-  let conn: DenoConn;
-  try {
-    if (address.transport === "unix") {
-      conn = await abortable(deno.connect({ transport: "unix", path: address.path }), signal, where);
-    } else if (tls?.cert !== undefined) {
-      // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on abort, not cancelled.
+function keepSpare(controller: AbortController | undefined): void {
+  if (controller !== undefined && !controller.signal.aborted) spareController = controller;
+}
+
+/** Dials, upgrades and verifies; a cancel aborts the TCP connect, or closes the conn to end its handshake. */
+function connectTls(address: TcpAddress, options: RawConnectOptions, tls: RawTlsClientOptions, sink: ConnectSink): CancelConnect {
+  const where = sink.label;
+  const controller = new AbortController();
+  let conn: DenoConn | undefined;
+  const open = async (): Promise<RawSocket> => {
+    if (tls.cert === undefined) {
+      conn = await deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller.signal });
+      conn = await upgrade(conn, tls, where);
+    } else {
+      // Only connectTls takes a client certificate, and it takes no signal: the attempt is abandoned on cancel, not cancelled.
       // connectTls verifies the host it dials: an address the core resolved is dialled by its name again.
       const hostname = options.resolvedFrom ?? address.hostname;
       if (tls.serverName !== hostname) {
         throw unsupported("a client certificate with a serverName other than the host dialled", "Deno.startTls takes no certificate; dial the server by that name");
       }
-      const { port } = address;
-      conn = await abortable(deno.connectTls({ hostname, port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] }), signal, where);
-    } else {
-      // Deno.connect cancels the attempt itself on abort: nothing is left to keep the process alive.
-      conn = await abortable(deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal }), signal, where);
+      conn = await deno.connectTls({ hostname, port: address.port, cert: tls.cert, key: tls.key!, caCerts: tls.ca && [...tls.ca], alpnProtocols: tls.alpn && [...tls.alpn] });
+      // Given up meanwhile: closed, its handshake fails at once, and the core ignores that.
+      if (controller.signal.aborted) closeQuietly(conn);
     }
-  } catch (error) {
-    throw mapError(error, where);
-  }
-  if (tls === undefined) return createRawSocket(new DenoDriver(conn, undefined, address.transport === "tcp"));
-  const tlsConn = tls.cert === undefined ? await upgrade(conn, tls, where) : conn;
-  // The core's timeout covers the handshake too: closing the conn ends it (the core reports its own reason).
-  const onAbort = (): void => closeQuietly(tlsConn);
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    return createRawSocket(new DenoDriver(tlsConn, await runHandshake(tlsConn, where, true)));
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
+    return createRawSocket(new DenoDriver(conn, await runHandshake(conn, where, true)));
+  };
+  open().then((socket) => sink.opened(socket), (error: unknown) => sink.failed(mapError(error, where)));
+  return () => {
+    controller.abort();
+    if (conn !== undefined) closeQuietly(conn);
+  };
 }
 
 class DenoRawListener implements RawListener {

@@ -18,13 +18,12 @@
  * @module
  */
 
-import { formatAddress, type Address } from "../src/address.ts";
+import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { NetError, unsupported } from "../src/errors.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
-import type { RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
-import type { SocketAddress } from "../src/address.ts";
+import type { CancelConnect, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 
 type Acceptor = (socket: RawSocket) => void;
 
@@ -246,27 +245,26 @@ function toSocketAddress(address: Address, port?: number): SocketAddress {
     : { transport: "tcp", hostname: address.hostname, port: port ?? address.port, family: address.hostname.includes(":") ? "IPv6" : "IPv4" };
 }
 
-function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  return new Promise((resolve, reject) => {
-    if (options.signal?.aborted) return reject(new NetError("ABORT_ERR", "operation aborted", { address: formatAddress(address) }));
-    if (options.tls) return reject(unsupported("tls", NO_TLS));
-    const accept = listeners.get(keyOf(address));
-    if (!accept) return reject(new NetError("ECONNREFUSED", "connection refused", { address: formatAddress(address) }));
-    const remote = toSocketAddress(address);
-    const local: SocketAddress =
-      address.transport === "unix" ? remote : { transport: "tcp", hostname: options.localAddress ?? address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
-    const client = new MemoryDriver(local, remote);
-    const server = new MemoryDriver(remote, local);
-    client.peer = server;
-    server.peer = client;
-    // Both kernels exist from here, so bytes the client writes before the server starts are held for it.
-    const clientSocket = createRawSocket(client);
-    const serverSocket = createRawSocket(server);
-    setTimeout(() => {
-      accept(serverSocket);
-      resolve(clientSocket);
-    }, 0);
-  });
+function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
+  if (options.tls) return sink.failed(unsupported("tls", NO_TLS));
+  const accept = listeners.get(keyOf(address));
+  if (!accept) return sink.failed(new NetError("ECONNREFUSED", "connection refused", { address: sink.label }));
+  const remote = toSocketAddress(address);
+  const local: SocketAddress =
+    address.transport === "unix" ? remote : { transport: "tcp", hostname: options.localAddress ?? address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
+  const client = new MemoryDriver(local, remote);
+  const server = new MemoryDriver(remote, local);
+  client.peer = server;
+  server.peer = client;
+  // Both kernels exist from here, so bytes the client writes before the server starts are held for it.
+  const clientSocket = createRawSocket(client);
+  const serverSocket = createRawSocket(server);
+  const accepting = setTimeout(() => {
+    accept(serverSocket);
+    sink.opened(clientSocket);
+  }, 0);
+  // Given up before the server accepted: the server never hears of it.
+  return () => clearTimeout(accepting);
 }
 
 function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => void): Promise<RawListener> {

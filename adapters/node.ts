@@ -12,15 +12,14 @@ import { existsSync } from "node:fs";
 import * as net from "node:net";
 import { dirname } from "node:path";
 import * as tls from "node:tls";
-import { formatAddress, type Address } from "../src/address.ts";
+import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal, dialledPeer } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
-import type { Capability, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
-import type { SocketAddress } from "../src/address.ts";
+import type { CancelConnect, Capability, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 import { clientHandshake, clientTlsOptions, serverHandshake, serverTlsOptions, tlsInfoOf } from "./node-tls.ts";
 import { isTlsLayerError, toOpenSslTlsError } from "./openssl-tls.ts";
 import { systemResolve } from "./system-resolver.ts";
@@ -233,105 +232,54 @@ class NodeDriver implements SocketDriver {
   }
 }
 
-function rawConnect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
-  // The signal is NOT given to Node: it would tie it to the socket for its whole life (an abort
-  // listener plus an end-of-stream hook that builds an ERR_STREAM_PREMATURE_CLOSE error at every
-  // close), costing ~2.5 KiB per connection and ~20% of the accept rate (bench/). It only matters
-  // until the connect (and handshake) completes.
+/** Where the shared connect listeners find the sink of the socket that emitted. */
+const SINK: unique symbol = Symbol("wireline.connectSink");
+type DialingSocket = net.Socket & { [SINK]?: ConnectSink };
+
+function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect {
   const common = address.transport === "unix"
     ? { path: address.path, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }
     : { host: address.hostname, port: address.port, localAddress: options.localAddress, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
-  return new Promise((resolve, reject) => {
-    const socket = options.tls ? tls.connect({ ...clientTlsOptions(options.tls), ...common }) : net.connect(common);
-    new NodeDial(socket, address, options.signal, resolve, reject).start(options.tls !== undefined);
-  });
+  if (options.tls === undefined) {
+    // Shared listener functions: a plain connect makes no closure but its cancel hook.
+    const socket: DialingSocket = net.connect(common);
+    socket[SINK] = sink;
+    socket.on("connect", onDialConnect).on("error", onDialError);
+    return () => socket.destroy();
+  }
+  const socket = tls.connect({ ...clientTlsOptions(options.tls), ...common });
+  // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
+  let connected = false;
+  socket.once("connect", () => (connected = true));
+  clientHandshake(socket, sink.label).then(
+    (ready) => sink.opened(openedSocket(ready, sink)),
+    (error: unknown) => sink.failed(connected || !(error instanceof NetError) ? error : (error.cause ?? error)),
+  );
+  return () => socket.destroy();
 }
 
-/** Where the shared dial listeners find the connect attempt of the socket that emitted. */
-const DIAL: unique symbol = Symbol("wireline.dial");
-type DialingSocket = net.Socket & { [DIAL]?: NodeDial };
+function onDialConnect(this: DialingSocket): void {
+  const sink = dialEnded(this);
+  sink?.opened(openedSocket(this, sink));
+}
 
-/**
- * One connect in flight. Its listeners are shared functions and it is its own
- * abort listener (handleEvent), so a connect makes no closures.
- */
-class NodeDial {
-  readonly #socket: net.Socket;
-  readonly #address: Address;
-  readonly #signal: AbortSignal | undefined;
-  readonly #resolve: (socket: RawSocket) => void;
-  readonly #reject: (error: unknown) => void;
+function onDialError(this: DialingSocket, error: Error): void {
+  const sink = dialEnded(this);
+  this.destroy();
+  sink?.failed(error);
+}
 
-  constructor(socket: net.Socket, address: Address, signal: AbortSignal | undefined, resolve: (socket: RawSocket) => void, reject: (error: unknown) => void) {
-    this.#socket = socket;
-    this.#address = address;
-    this.#signal = signal;
-    this.#resolve = resolve;
-    this.#reject = reject;
-  }
+/** The socket's sink, taken with the connect listeners: the socket is the kernel's from here. */
+function dialEnded(socket: DialingSocket): ConnectSink | undefined {
+  const sink = socket[SINK];
+  socket[SINK] = undefined;
+  socket.off("connect", onDialConnect).off("error", onDialError);
+  return sink;
+}
 
-  static #onConnect(this: DialingSocket): void {
-    const dial = this[DIAL];
-    if (dial !== undefined) dial.#open(this);
-  }
-
-  static #onError(this: DialingSocket, error: Error): void {
-    const dial = this[DIAL];
-    if (dial !== undefined) dial.#failed(error, false);
-  }
-
-  start(secure: boolean): void {
-    const socket = this.#socket as DialingSocket;
-    this.#signal?.addEventListener("abort", this, { once: true });
-    if (!secure) {
-      socket[DIAL] = this;
-      socket.on("connect", NodeDial.#onConnect).on("error", NodeDial.#onError);
-      return;
-    }
-    // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
-    let connected = false;
-    socket.once("connect", () => (connected = true));
-    clientHandshake(socket as tls.TLSSocket, this.#label()).then(
-      (ready) => this.#open(ready),
-      (error: unknown) => this.#failed(connected ? error : error instanceof NetError ? (error.cause ?? error) : error, connected),
-    );
-  }
-
-  /** The signal aborted (an EventListener object: see start()). */
-  handleEvent(): void {
-    this.#socket.destroy(this.#aborted());
-  }
-
-  #label(): string {
-    return formatAddress(this.#address);
-  }
-
-  #aborted(): NetError {
-    return new NetError("ABORT_ERR", "connect aborted", { address: this.#label(), cause: this.#signal?.reason });
-  }
-
-  #settle(): void {
-    this.#signal?.removeEventListener("abort", this);
-    const socket = this.#socket as DialingSocket;
-    if (socket[DIAL] === undefined) return;
-    socket[DIAL] = undefined;
-    socket.off("connect", NodeDial.#onConnect).off("error", NodeDial.#onError);
-  }
-
-  #open(ready: net.Socket): void {
-    this.#settle();
-    const address = this.#address;
-    const unixPath = address.transport === "unix" ? address.path : undefined;
-    this.#resolve(createRawSocket(new NodeDriver(ready, this.#label(), unixPath, undefined, { remote: dialledPeer(address) })));
-  }
-
-  /** `tlsError`: a failure past the TCP connect, already the NetError to report. */
-  #failed(error: unknown, tlsError: boolean): void {
-    this.#settle();
-    this.#socket.destroy();
-    if (this.#signal?.aborted) this.#reject(this.#aborted());
-    else this.#reject(tlsError ? error : toNetError(error, this.#label()));
-  }
+function openedSocket(ready: net.Socket, { address, label }: ConnectSink): RawSocket {
+  const unixPath = address.transport === "unix" ? address.path : undefined;
+  return createRawSocket(new NodeDriver(ready, label, unixPath, undefined, { remote: dialledPeer(address) }));
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */

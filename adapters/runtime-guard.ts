@@ -55,7 +55,7 @@ export function wrongRuntime(adapter: RuntimeName, runtime: RuntimeName): NetErr
 /**
  * `transport` itself when the runtime `adapter` is written for runs this
  * code (no cost on the data path); otherwise a transport with the same name
- * and capabilities whose `connect` and `listen` reject with
+ * and capabilities whose `connect` fails and `listen` rejects with
  * {@link wrongRuntime}.
  *
  * @example
@@ -71,7 +71,7 @@ export function onlyOn(adapter: RuntimeName, transport: Transport): Transport {
   if (runtime === adapter) return transport;
   return {
     ...transport,
-    connect: () => Promise.reject(wrongRuntime(adapter, runtime)),
+    connect: (_address, _options, sink) => sink.failed(wrongRuntime(adapter, runtime)),
     listen: () => Promise.reject(wrongRuntime(adapter, runtime)),
   };
 }

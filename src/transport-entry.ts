@@ -8,7 +8,10 @@
  * {@link TransportCapabilities} (the core refuses the rest with
  * ERR_UNSUPPORTED before any socket exists), and hands the resulting
  * {@link Transport} to {@link createNet} to get `connect`, `listen` and
- * `reconnecting`. Errors it reports are {@link NetError}s: {@link toNetError}
+ * `reconnecting`. Its `connect` only starts the runtime's connect, reports how
+ * it ended to a {@link ConnectSink} and returns a {@link CancelConnect}: the
+ * timeout, the AbortSignal and the error of an attempt given up are the
+ * core's, the same on every transport. Errors it reports are {@link NetError}s: {@link toNetError}
  * normalises runtime errors, {@link toTlsError} classifies TLS failures.
  *
  * @example
@@ -36,5 +39,5 @@ export { createNet, type Net } from "./net.ts";
 export type { DriverSink, SocketDriver } from "./socket/driver.ts";
 export { createRawSocket, type KernelOptions } from "./socket/socket.ts";
 export { toTlsError, type PeerCertificate, type RawStartTlsOptions, type RawTlsClientOptions, type RawTlsServerOptions, type TlsInfo } from "./tls.ts";
-export type { Capability, RawConnectOptions, RawHandlers, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "./transport.ts";
+export type { CancelConnect, Capability, ConnectSink, RawConnectOptions, RawHandlers, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "./transport.ts";
 export type { SocketAddress } from "./address.ts";

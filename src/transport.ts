@@ -127,8 +127,6 @@ export interface RawSocket {
 
 /** Options a transport's `connect` receives, already validated by the core. */
 export interface RawConnectOptions {
-  /** Aborts the connect attempt. The core also races it, so honouring it is an optimisation. */
-  readonly signal?: AbortSignal;
   /** Open a TLS session: resolve only once the handshake and verification have succeeded. */
   readonly tls?: RawTlsClientOptions;
   /** Bind to this local IP literal before connecting (checked against the `localAddress` capability first). */
@@ -140,6 +138,42 @@ export interface RawConnectOptions {
    */
   readonly resolvedFrom?: string;
 }
+
+/**
+ * Where a transport's `connect` reports how one connect attempt ended: `opened`
+ * or `failed`, once. The core owns everything else about the attempt (its
+ * timeout, the caller's AbortSignal, the error a given-up attempt rejects
+ * with), so an adapter only starts its runtime's connect, reports here, and
+ * returns a {@link CancelConnect}. A report after the attempt was cancelled is
+ * ignored, and a socket opened then is destroyed.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectSink, RawSocket } from "wireline/transport";
+ * declare const pending: Promise<RawSocket>; // a runtime's connect, wrapped into the core's socket
+ * function report(sink: ConnectSink): void {
+ *   pending.then((socket) => sink.opened(socket), (error: unknown) => sink.failed(error));
+ * }
+ * ```
+ */
+export interface ConnectSink {
+  /** The address dialled (the one `connect` received), for handlers shared by every socket. */
+  readonly address: Address;
+  /** The address dialled, formatted as errors name it ("127.0.0.1:6379"). */
+  readonly label: string;
+  /** The connection is open; with `tls`, its handshake succeeded and the peer was verified. */
+  opened(socket: RawSocket): void;
+  /** The connect failed: a {@link NetError}, or a runtime error the core normalises with `toNetError`. */
+  failed(error: unknown): void;
+}
+
+/**
+ * Stops one connect in flight: the core gave up on it (timeout, abort, or
+ * another address won the race). It releases at once whatever the attempt
+ * holds (the half-open socket, a pending handshake), so that nothing keeps
+ * the process alive; it reports nothing.
+ */
+export type CancelConnect = () => void;
 
 /** Options a transport's `listen` receives, already validated by the core. */
 export interface RawListenOptions {
@@ -242,8 +276,13 @@ export interface Transport {
   readonly name: string;
   /** What this transport can do; checked by the core before any socket is opened. */
   readonly capabilities: TransportCapabilities;
-  /** Opens a connection; rejects with a {@link NetError}. */
-  connect(address: Address, options: RawConnectOptions): Promise<RawSocket>;
+  /**
+   * Starts opening a connection and reports how it ended to `sink` (at once,
+   * or later), returning how to cancel the attempt. A connect that cannot be
+   * cancelled returns nothing, or simply a promise of the socket instead of
+   * reporting; the core then destroys a socket that opens after it gave up.
+   */
+  connect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | Promise<RawSocket> | void;
   /**
    * Optional: resolves a host name to its IPv4 and IPv6 addresses with the
    * runtime's resolver (/etc/hosts included), rejecting with ENOTFOUND. The

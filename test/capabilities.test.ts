@@ -38,7 +38,7 @@ function fakeNet(caps: TransportCapabilities) {
   const transport: Transport = {
     name: "fake",
     capabilities: caps,
-    connect: () => (reached.connect++, Promise.reject(refused())),
+    connect: (_address, _options, sink) => (reached.connect++, sink.failed(refused())),
     listen: () => (reached.listen++, Promise.reject(Object.assign(new Error("in use"), { code: "EADDRINUSE" }))),
   };
   return { net: createNet(transport), reached };

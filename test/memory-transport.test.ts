@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { connect, listen, memoryTransport } from "../adapters/memory.ts";
 import { NetError, type Connection } from "../src/mod.ts";
+import { dialRaw } from "../src/socket/dial.ts";
 import type { RawHandlers, RawSocket } from "../src/transport.ts";
 import { concat, firstDifference, patternBytes, readAll } from "./helpers/bytes.ts";
 
@@ -65,7 +66,7 @@ async function rawPair(): Promise<{ client: RawSocket; server: RawSocket; close(
   let accept!: (s: RawSocket) => void;
   const accepted = new Promise<RawSocket>((r) => (accept = r));
   const listener = await memoryTransport.listen({ address: { transport: "tcp", hostname: "127.0.0.1", port: 0 } }, accept);
-  const client = await memoryTransport.connect({ transport: "tcp", hostname: "127.0.0.1", port: portOf(listener.address) }, {});
+  const client = await dialRaw(memoryTransport, { transport: "tcp", hostname: "127.0.0.1", port: portOf(listener.address) });
   const server = await accepted;
   return { client, server, close: () => listener.close() };
 }

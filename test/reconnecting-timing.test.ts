@@ -9,7 +9,7 @@ import type { ReconnectingEvents } from "../src/reconnecting/events.ts";
 import type { ReconnectingOptions } from "../src/reconnecting/options.ts";
 import { WriteStallWatch } from "../src/reconnecting/write-stall.ts";
 import type { Target } from "../src/connect/endpoints.ts";
-import type { RawConnectOptions, RawSocket, Transport } from "../src/transport.ts";
+import type { CancelConnect, ConnectSink, RawConnectOptions, Transport } from "../src/transport.ts";
 import { memoryTransport } from "../adapters/memory.ts";
 import { ManualClock, microtasks } from "./helpers/manual-clock.ts";
 
@@ -19,16 +19,11 @@ function scriptedTransport(mode: "refuse" | "hang") {
   const transport: Transport = {
     name: "scripted",
     capabilities: memoryTransport.capabilities,
-    connect(address: Address, options: RawConnectOptions): Promise<RawSocket> {
+    connect(address: Address, _options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
       seen.attempts++;
       seen.addresses.push(address);
-      if (mode === "refuse") return Promise.reject(new NetError("ECONNREFUSED", "connection refused"));
-      return new Promise<RawSocket>((_, reject) => {
-        options.signal?.addEventListener("abort", () => {
-          seen.aborted++;
-          reject(new NetError("ABORT_ERR", "aborted"));
-        });
-      });
+      if (mode === "refuse") return sink.failed(new NetError("ECONNREFUSED", "connection refused"));
+      return () => void seen.aborted++;
     },
     listen: () => Promise.reject(new NetError("ERR_UNSUPPORTED", "no listening here")),
   };

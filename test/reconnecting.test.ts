@@ -719,9 +719,11 @@ function countingTransport(): { transport: Transport; writes: number[] } {
     name: transport.name,
     capabilities: transport.capabilities,
     listen: (options, onAccept) => transport.listen(options, onAccept),
-    async connect(address, options) {
-      const raw = await transport.connect(address, options);
-      return new Proxy(raw, {
+    connect: (address, options, sink) => transport.connect(address, options, {
+      address: sink.address,
+      label: sink.label,
+      failed: (error) => sink.failed(error),
+      opened: (raw) => sink.opened(new Proxy(raw, {
         get(target, key) {
           if (key === "write") {
             return (chunk: Uint8Array) => {
@@ -735,8 +737,8 @@ function countingTransport(): { transport: Transport; writes: number[] } {
         set(target, key, value) {
           return Reflect.set(target, key, value, target);
         },
-      });
-    },
+      })),
+    }),
   };
   return { transport: wrapped, writes };
 }

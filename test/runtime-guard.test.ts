@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { NetError } from "../src/errors.ts";
+import { dialRaw } from "../src/socket/dial.ts";
 import type { Transport } from "../src/transport.ts";
 import { runtime, transport } from "./helpers/runtime.ts";
 
@@ -38,7 +39,7 @@ describe(`another runtime's adapter on ${runtime}`, () => {
       expectNamesTheRightImport(await refusal(() => listen({ hostname: "127.0.0.1", port: 0 }, () => {})), adapter);
       // The transport itself refuses too, for adapter authors and createNet() users.
       const address = { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const;
-      expectNamesTheRightImport(await refusal(() => foreign.connect(address, {})), adapter);
+      expectNamesTheRightImport(await refusal(() => dialRaw(foreign, address)), adapter);
     });
   }
 
@@ -50,7 +51,7 @@ describe(`another runtime's adapter on ${runtime}`, () => {
   });
 
   it(`wireline/${runtime} itself is not refused`, async () => {
-    const error = await refusal(() => transport.connect({ transport: "tcp", hostname: "127.0.0.1", port: 1 }, {}));
+    const error = await refusal(() => dialRaw(transport, { transport: "tcp", hostname: "127.0.0.1", port: 1 }));
     expect(error.code).toBe("ECONNREFUSED");
   });
 });

@@ -131,7 +131,7 @@ function fakeNet(): FakeNet {
   const transport: Transport = {
     name: "fake",
     capabilities: ALL_CAPABILITIES,
-    connect: () => Promise.reject(new NetError("ERR_UNSUPPORTED", "fake transport: no connect")),
+    connect: (_address, _options, sink) => sink.failed(new NetError("ERR_UNSUPPORTED", "fake transport: no connect")),
     listen: (_options: RawListenOptions, accept: (socket: RawSocket) => void) => {
       onAccept = accept;
       return Promise.resolve({ address: { transport: "tcp", hostname: HOST, port: 7000, family: "IPv4" }, close: () => Promise.resolve() });

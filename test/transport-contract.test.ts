@@ -3,12 +3,16 @@
 // transport, in one run. Loopback only; every wait is bounded.
 import { describe, expect, it } from "vitest";
 import { memoryTransport } from "../adapters/memory.ts";
+import type { ConnectOptions } from "../src/connect/connect.ts";
 import { NetError } from "../src/errors.ts";
+import { createNet } from "../src/net.ts";
+import { dialRaw } from "../src/socket/dial.ts";
 import type { RawStartTlsOptions } from "../src/tls.ts";
 import type { RawHandlers, RawListener, RawSocket, Transport } from "../src/transport.ts";
 import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { delay, runtime, transport as runtimeTransport } from "./helpers/runtime.ts";
+import { startFixture } from "./helpers/spawn.ts";
 import { until } from "./helpers/until.ts";
 
 const KiB = 1024;
@@ -101,7 +105,7 @@ function contract(name: string, transport: Transport): void {
     const listener = await transport.listen({ address: loopback }, accept);
     if (listener.address.transport !== "tcp") throw new Error("expected a TCP listener");
     const port = listener.address.port;
-    const client = await bounded(transport.connect({ transport: "tcp", hostname: "127.0.0.1", port }, {}), "connect");
+    const client = await bounded(dialRaw(transport, { transport: "tcp", hostname: "127.0.0.1", port }), "connect");
     const server = await bounded(accepted, "accept");
     return { listener, client, server, port };
   }
@@ -308,12 +312,100 @@ function contract(name: string, transport: Transport): void {
     it("refuses a connect nobody listens for: ECONNREFUSED", async () => {
       const p = await pair();
       await teardown(p, record(p.client), record(p.server));
-      const err = await transport.connect({ transport: "tcp", hostname: "127.0.0.1", port: p.port }, {}).catch((e: unknown) => e);
+      const err = await dialRaw(transport, { transport: "tcp", hostname: "127.0.0.1", port: p.port }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NetError);
       expect((err as NetError).code).toBe("ECONNREFUSED");
     });
   });
 }
 
+/** A connect that never completes, until given up: its address and options, and how to end it. */
+interface Hanging {
+  readonly address: string;
+  readonly options: ConnectOptions;
+  stop(): Promise<void>;
+}
+
+/** A listener whose accept queue is full: the kernel drops the SYN, and the connect hangs. */
+async function fullBacklog(): Promise<Hanging> {
+  const blackhole = await startFixture("deno", "test/fixtures/full-backlog.ts");
+  return { address: `127.0.0.1:${blackhole.firstLine}`, options: {}, stop: async () => void (await blackhole.stop()) };
+}
+
+/**
+ * In memory a connect completes on the next macrotask: it hangs only while its name resolves,
+ * here never.
+ */
+async function unansweredLookup(): Promise<Hanging> {
+  return { address: "blackhole.test:7000", options: { lookup: () => new Promise<never>(() => {}) }, stop: async () => {} };
+}
+
+/** `error` is exactly the NetError the core builds for this failure: code, message, address and cause. */
+function expectConnectError(error: unknown, code: string, message: string, address: string, cause: unknown): void {
+  expect(error).toBeInstanceOf(NetError);
+  expect(error).toMatchObject({ code, address, message: `${code}: ${message} (${address})` });
+  expect((error as Error).cause).toBe(cause);
+}
+
+/**
+ * How a connect fails, through `createNet(transport).connect`: the same error on every transport,
+ * whatever its runtime reported or how it gave the attempt up.
+ */
+function connectFailures(name: string, transport: Transport, hang: () => Promise<Hanging>): void {
+  const net = createNet(transport);
+  const failure = (attempt: Promise<unknown>, what: string): Promise<unknown> => bounded(attempt.then(() => new Error(`${what}: connected`), (e: unknown) => e), what);
+
+  describe(`connect failures (${name})`, () => {
+    it("aborted before the connect completed: ABORT_ERR \"connect aborted\", the signal's reason as cause", async () => {
+      const listener = await transport.listen({ address: loopback }, (socket) => socket.destroy());
+      const address = `127.0.0.1:${(listener.address as { port: number }).port}`;
+      const reason = new Error("changed my mind");
+      const controller = new AbortController();
+      const pending = net.connect(address, { signal: controller.signal });
+      controller.abort(reason);
+      expectConnectError(await failure(pending, "abort"), "ABORT_ERR", "connect aborted", address, reason);
+      // A signal that had aborted already: the same error, before any socket exists.
+      expectConnectError(await failure(net.connect(address, { signal: AbortSignal.abort(reason) }), "early abort"), "ABORT_ERR", "connect aborted", address, reason);
+      await listener.close();
+    });
+
+    it("aborted while the connect hangs: the same ABORT_ERR", async () => {
+      const target = await hang();
+      try {
+        const reason = new Error("shutting down");
+        const controller = new AbortController();
+        const pending = net.connect(target.address, { ...target.options, signal: controller.signal });
+        await delay(50);
+        controller.abort(reason);
+        expectConnectError(await failure(pending, "abort"), "ABORT_ERR", "connect aborted", target.address, reason);
+      } finally {
+        await target.stop();
+      }
+    }, 30_000);
+
+    it("timed out: ETIMEDOUT \"connect timed out after N ms\", without a cause", async () => {
+      const target = await hang();
+      try {
+        const error = await failure(net.connect(target.address, { ...target.options, timeout: 200 }), "timeout");
+        expectConnectError(error, "ETIMEDOUT", "connect timed out after 200 ms", target.address, undefined);
+      } finally {
+        await target.stop();
+      }
+    }, 30_000);
+
+    it("refused: ECONNREFUSED \"connection refused\", with the runtime's own error (if any) as cause", async () => {
+      const listener = await transport.listen({ address: loopback }, (socket) => socket.destroy());
+      const address = `127.0.0.1:${(listener.address as { port: number }).port}`;
+      await listener.close();
+      const error = await failure(net.connect(address), "refused");
+      const cause = (error as Error).cause;
+      expectConnectError(error, "ECONNREFUSED", "connection refused", address, cause);
+      expect(cause === undefined || (cause instanceof Error && !(cause instanceof NetError))).toBe(true);
+    });
+  });
+}
+
 contract(runtime, runtimeTransport);
 contract("memory", memoryTransport);
+connectFailures(runtime, runtimeTransport, fullBacklog);
+connectFailures("memory", memoryTransport, unansweredLookup);

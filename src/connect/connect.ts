@@ -12,6 +12,7 @@ import { SharedTimeouts, type SharedTimeout } from "../timers/shared-timeouts.ts
 import { Connection } from "../connection.ts";
 import { observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
+import { connectAborted, connectTimedOut, Dial, dialRaw, type DialOutcome, type DialPreamble } from "../socket/dial.ts";
 import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup } from "./happy-eyeballs.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
 import { encodeProxyHeader } from "../proxy-protocol/encode.ts";
@@ -138,17 +139,21 @@ interface ConnectPlan {
   /** ms; 0 when there is none. */
   readonly timeout: number;
   readonly signal: AbortSignal | undefined;
-  readonly tls: RawTlsClientOptions | undefined;
   readonly dialling: Dialling;
-  readonly proxyHeader: Uint8Array | undefined;
+  /** What the transport's connect receives (TLS included unless it starts after a PROXY header). */
+  readonly raw: RawConnectOptions;
+  readonly preamble: DialPreamble | undefined;
 }
+
+/** The transport options of a connect without any: shared. */
+const NO_RAW_OPTIONS: RawConnectOptions = Object.freeze({});
 
 function planConnect(transport: Transport, input: AddressInput, options: ConnectOptions): ConnectPlan {
   const address = parseAddress(input);
   const label = formatAddress(address);
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
   if (options === NO_OPTIONS || !hasOwnKeys(options)) {
-    return { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, tls: undefined, dialling: plainDialling(transport, address), proxyHeader: undefined };
+    return { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };
   }
   checkKnownKeys(options, CONNECT_OPTION_KEYS);
   checkSocketOptions(options, transport);
@@ -162,10 +167,17 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
   }
   checkConnectCapabilities(transport.capabilities, address, tls);
   const dialling = checkDialOptions(transport, address, options);
-  const proxyHeader = options.proxyHeader === undefined ? undefined : encodeProxyHeader(options.proxyHeader);
-  if (proxyHeader && tls) checkStartTlsCapabilities(transport.capabilities, { isServer: false, client: tls }, address.transport === "unix");
-  if (signal?.aborted) throw new NetError("ABORT_ERR", "connect aborted before it started", { address: label, cause: signal.reason });
-  return { address, label, options, timeout: timeout === Infinity ? 0 : timeout, signal, tls, dialling, proxyHeader };
+  const header = options.proxyHeader === undefined ? undefined : encodeProxyHeader(options.proxyHeader);
+  if (header && tls) checkStartTlsCapabilities(transport.capabilities, { isServer: false, client: tls }, address.transport === "unix");
+  if (signal?.aborted) throw connectAborted(label, signal.reason);
+  // With a PROXY header, TLS starts after it, on the plain socket (the dial's preamble).
+  const rawTls = header === undefined ? tls : undefined;
+  const raw: RawConnectOptions = dialling.localAddress === undefined && rawTls === undefined ? NO_RAW_OPTIONS : {
+    ...(dialling.localAddress === undefined ? {} : { localAddress: dialling.localAddress }),
+    ...(rawTls === undefined ? {} : { tls: rawTls }),
+  };
+  const preamble = header === undefined ? undefined : { header, tls };
+  return { address, label, options, timeout: timeout === Infinity ? 0 : timeout, signal, dialling, raw, preamble };
 }
 
 function hasOwnKeys(options: object): boolean {
@@ -175,17 +187,19 @@ function hasOwnKeys(options: object): boolean {
 }
 
 /**
- * One connect in flight. Its timeout is a shared one and its abort listener
- * the attempt itself, and it settles the caller's promise directly: no timer,
- * race or closure of its own per connect.
+ * One connect in flight. Its timeout is a shared one, its abort listener the
+ * attempt itself, and it dials through a {@link Dial} it cancels when giving
+ * up: no timer, AbortController, race or closure of its own per connect.
+ * Only a host name's race of addresses takes an AbortController.
  */
-class ConnectAttempt {
+class ConnectAttempt implements DialOutcome {
   readonly #transport: Transport;
   readonly #plan: ConnectPlan;
   readonly #resolve: (conn: Connection) => void;
   readonly #reject: (error: unknown) => void;
-  /** Lets the adapter stop dialling when the connect times out or is aborted. */
-  readonly #controller = new AbortController();
+  /** The dial of an IP literal or a Unix path; a host name's addresses are raced under `#race` instead. */
+  #dial: Dial | undefined;
+  #race: AbortController | undefined;
   #timeout: SharedTimeout | undefined;
   #settled = false;
 
@@ -197,45 +211,39 @@ class ConnectAttempt {
   }
 
   start(): void {
-    const { timeout, signal, address, dialling } = this.#plan;
+    const { timeout, signal, address, label, dialling, raw, preamble } = this.#plan;
     if (timeout > 0) this.#timeout = SharedTimeouts.of(realClock).set(timeout, ConnectAttempt.#timedOut, this);
     // The attempt is its own listener (handleEvent): no closure per connect.
     signal?.addEventListener("abort", this, { once: true });
-    const attempt = dialling.resolve === undefined || address.transport !== "tcp"
-      ? this.#dialOne(address, this.#controller.signal)
-      : dialResolved(address, dialling.resolve, dialling, this.#plan.label, this.#controller.signal, (target, attemptSignal, resolvedFrom) => this.#dialOne(target, attemptSignal, resolvedFrom));
-    attempt.then((raw) => this.#opened(raw), (error: unknown) => this.#failed(error));
+    if (dialling.resolve === undefined || address.transport !== "tcp") {
+      this.#dial = new Dial(address, label, this, preamble);
+      this.#dial.start(this.#transport, raw);
+      return;
+    }
+    const race = (this.#race = new AbortController());
+    dialResolved(this.#transport, address, dialling.resolve, dialling, label, race.signal, raw, preamble).then(
+      (socket) => this.dialled(socket),
+      (error: unknown) => this.dialFailed(toNetError(error, label)),
+    );
   }
 
   /** The user's signal aborted (an EventListener object: see start()). */
   handleEvent(): void {
     const { signal, label } = this.#plan;
-    this.#giveUp(new NetError("ABORT_ERR", "connect aborted", { address: label, cause: signal!.reason }));
+    this.#giveUp(connectAborted(label, signal!.reason));
   }
 
   static #timedOut(attempt: ConnectAttempt): void {
     attempt.#timeout = undefined;
-    attempt.#giveUp(new NetError("ETIMEDOUT", `connect timed out after ${attempt.#plan.timeout} ms`, { address: attempt.#plan.label }));
+    attempt.#giveUp(connectTimedOut(attempt.#plan.label, attempt.#plan.timeout));
   }
 
-  #dialOne(target: Address, signal: AbortSignal, resolvedFrom?: string): Promise<RawSocket> {
-    const { tls, proxyHeader, dialling } = this.#plan;
-    const transport = this.#transport;
-    const raw: RawConnectOptions = dialling.localAddress === undefined && resolvedFrom === undefined
-      ? { signal }
-      : { signal, ...(dialling.localAddress === undefined ? {} : { localAddress: dialling.localAddress }), ...(resolvedFrom === undefined ? {} : { resolvedFrom }) };
-    try {
-      return proxyHeader && tls ? tlsAfterProxyHeader(transport.connect(target, raw), proxyHeader, tls, signal) : transport.connect(target, tls ? { ...raw, tls } : raw);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }
-
-  /** Timed out or aborted: the adapter is told to stop, and the caller gets `error`. */
+  /** Timed out or aborted: the dial (or race) is cancelled, and the caller gets `error`. */
   #giveUp(error: NetError): void {
     if (this.#settled) return;
     this.#finish();
-    this.#controller.abort(error);
+    this.#dial?.cancel();
+    this.#race?.abort(error);
     this.#reject(error);
   }
 
@@ -246,19 +254,17 @@ class ConnectAttempt {
     this.#plan.signal?.removeEventListener("abort", this);
   }
 
-  #failed(error: unknown): void {
+  dialFailed(error: NetError): void {
     if (this.#settled) return;
     this.#finish();
-    this.#reject(toNetError(error, this.#plan.label));
+    this.#reject(error);
   }
 
-  #opened(raw: RawSocket): void {
+  dialled(raw: RawSocket): void {
     // A socket that opens after we gave up must not leak.
     if (this.#settled) return raw.destroy();
     this.#finish();
-    const { proxyHeader, tls, options, address, label } = this.#plan;
-    // The header's bytes are the first on the wire: nothing else can have been written yet.
-    if (proxyHeader && !tls) raw.write(proxyHeader);
+    const { options, address, label } = this.#plan;
     try {
       applySocketOptions(raw, options, address.transport === "tcp");
     } catch (error) {
@@ -273,27 +279,6 @@ class ConnectAttempt {
       capabilities: this.#transport.capabilities,
       serverName: address.transport === "tcp" ? address.hostname : undefined,
     }));
-  }
-}
-
-/** Sends the PROXY header in plain text, then starts TLS on the same socket; an abort destroys whatever is open. */
-async function tlsAfterProxyHeader(attempt: Promise<RawSocket>, header: Uint8Array, tls: RawTlsClientOptions, signal: AbortSignal): Promise<RawSocket> {
-  const plain = await attempt;
-  if (signal.aborted) {
-    plain.destroy();
-    throw signal.reason;
-  }
-  const onAbort = () => plain.destroy();
-  signal.addEventListener("abort", onAbort, { once: true });
-  try {
-    plain.write(header);
-    if (!plain.startTls) throw new NetError("ERR_UNSUPPORTED", "proxyHeader with tls needs startTls, which this transport's sockets lack");
-    return await plain.startTls({ isServer: false, client: tls });
-  } catch (error) {
-    plain.destroy();
-    throw error;
-  } finally {
-    signal.removeEventListener("abort", onAbort);
   }
 }
 
@@ -368,12 +353,14 @@ function nonZero(family: 0 | 4 | 6): 4 | 6 | undefined {
 
 /** Resolves the host name (within the connect timeout), then races its addresses. */
 async function dialResolved(
+  transport: Transport,
   address: TcpAddress,
   resolve: Lookup,
   dialling: Dialling,
   label: string,
   signal: AbortSignal,
-  dialOne: (target: Address, signal: AbortSignal, resolvedFrom: string) => Promise<RawSocket>,
+  raw: RawConnectOptions,
+  preamble: DialPreamble | undefined,
 ): Promise<RawSocket> {
   let answer: unknown;
   try {
@@ -392,10 +379,12 @@ async function dialResolved(
     const which = dialling.family === undefined ? "no address" : `no IPv${dialling.family} address`;
     throw new NetError("ENOTFOUND", `host name resolved to ${which}`, { address: label });
   }
+  // Some adapters dial a few connections by name only (see resolvedFrom).
+  const options: RawConnectOptions = { ...raw, resolvedFrom: address.hostname };
   return raceConnections<RawSocket>({
     addresses,
-    dial: (entry, attemptSignal) => dialOne({ transport: "tcp", hostname: entry.address, port: address.port }, attemptSignal, address.hostname),
-    discard: (raw) => raw.destroy(),
+    dial: (entry, attemptSignal) => dialRaw(transport, { transport: "tcp", hostname: entry.address, port: address.port }, options, attemptSignal, preamble),
+    discard: (socket) => socket.destroy(),
     attemptDelay: dialling.attemptDelay,
     clock: realClock,
     signal,

@@ -10,8 +10,7 @@
  * @module
  */
 
-import type { Address } from "../address.ts";
-import type { SocketAddress } from "../address.ts";
+import type { Address, SocketAddress } from "../address.ts";
 
 /**
  * The peer of a socket connected to `dialled`, or undefined where the runtime

@@ -6,10 +6,9 @@
  * @module
  */
 
-import { formatAddress } from "../address.ts";
+import { formatAddress, type SocketAddress } from "../address.ts";
 import type { DiagnosticsChannelName, DiagnosticsMessages } from "./diagnostics.ts";
 import type { NetError } from "../errors.ts";
-import type { SocketAddress } from "../address.ts";
 
 const ms = (value: number): string => `${Math.round(value)} ms`;
 const peer = (address: SocketAddress | undefined): string => (address === undefined ? "an unnamed peer" : address.transport === "unix" ? address.path || "a unix peer" : formatAddress(address));

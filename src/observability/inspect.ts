@@ -8,8 +8,7 @@
  * @module
  */
 
-import { formatAddress, type Address } from "../address.ts";
-import type { SocketAddress } from "../address.ts";
+import { formatAddress, type Address, type SocketAddress } from "../address.ts";
 
 /**
  * The key of a custom inspect method: `[INSPECT]() { return "..." }`.

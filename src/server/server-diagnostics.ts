@@ -6,13 +6,12 @@
  * @module
  */
 
-import { formatAddress } from "../address.ts";
+import { formatAddress, type SocketAddress } from "../address.ts";
 import { realClock } from "../timers/clock.ts";
 import { channels } from "../observability/diagnostics.ts";
 import { NetError, toNetError } from "../errors.ts";
 import type { RefusedReason } from "../refused-reason.ts";
 import type { RawSocket } from "../transport.ts";
-import type { SocketAddress } from "../address.ts";
 
 /**
  * `wireline:server:accept`. The socket's address is read only if someone subscribed.

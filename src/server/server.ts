@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type Address } from "../address.ts";
+import { formatAddress, parseAddress, type Address, type SocketAddress } from "../address.ts";
 import { SessionRegistry, type SessionHandler, type SessionStats } from "../session/server-sessions.ts";
 import { sessionServerSettings, type SessionServerOptions } from "../session/session-options.ts";
 import { AdmissionQueue } from "./admission-queue.ts";
@@ -30,7 +30,6 @@ import { observeServerHandshake, publishAccept, publishFiltered, publishRefuse }
 import { ServerStatsRecorder, type ServerStats } from "./server-stats.ts";
 import { checkTlsServerOptions, type RawTlsServerOptions, type TlsServerOptions } from "../tls.ts";
 import type { RawListener, RawSocket, Transport, TransportCapabilities } from "../transport.ts";
-import type { SocketAddress } from "../address.ts";
 import { emitEvent, hasListeners, TypedEventTarget, type TypedListener, type TypedListenerOptions } from "../typed-events.ts";
 
 /** Default {@link ListenOptions.maxConnections}. */
