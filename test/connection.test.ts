@@ -1,7 +1,7 @@
 // Connection API conformance: the same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import { framed, lengthPrefixed, NetError, type Connection } from "../src/mod.ts";
-import { patternBytes, sha256, readAll } from "./helpers/bytes.ts";
+import { concat, patternBytes, sha256, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
 
@@ -29,6 +29,18 @@ describe(`Connection (${runtime})`, () => {
     expect(conn.bytesRead).toBe(data.length);
     expect(conn.bytesWritten).toBe(data.length);
   }, 60_000);
+
+  it("hands the dialling side chunks it may keep: kept chunks stay intact through later reads", async () => {
+    const data = patternBytes(4 * 1024 * 1024, 11);
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => writeAll(conn, data));
+    const conn = await connect(`127.0.0.1:${portOf(server.address)}`);
+    const kept: Uint8Array[] = [];
+    for await (const chunk of conn) kept.push(chunk); // no copy: the chunk is the reader's
+    expect(kept.length).toBeGreaterThan(1);
+    const received = concat(kept);
+    expect(received.length).toBe(data.length);
+    expect(await sha256(received)).toBe(await sha256(data));
+  }, 30_000);
 
   it("bounds user-space buffering when the reader is slow", async () => {
     let release!: () => void;
