@@ -8,6 +8,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
 import * as net from "node:net";
 import { dirname } from "node:path";
@@ -36,6 +37,13 @@ function toSocketAddress(address: string | undefined, port: number | undefined, 
   if (address === undefined || port === undefined) return undefined;
   return { transport: "tcp", hostname: address, port, family: family === "IPv6" ? "IPv6" : "IPv4" };
 }
+
+/** Most bytes a dialled plain socket reads at once (Node's own read size). */
+const READ_SIZE = 64 * 1024;
+/** Where dialled plain sockets read, one at a time (see NodeDriver.onread). */
+const SHARED_READ_BUFFER = new Uint8Array(READ_SIZE);
+/** Reads of at least this many bytes give their socket a read buffer of its own, handed over without a copy. */
+const OWN_BUFFER_FROM = 32 * 1024;
 
 /** Where the shared listeners find the driver of the socket that emitted. */
 const OWNER: unique symbol = Symbol("wireline.owner");
@@ -82,20 +90,45 @@ class NodeDriver implements SocketDriver {
   };
 
   /**
-   * How a dialled plain socket reads (node:net's `onread`): into one buffer shared by every such socket,
-   * each read copied out before the next can start. It spares each chunk Node's Readable stream (push,
-   * the 'data' event, a tick to read more): about 1 µs per chunk, what a ping-pong round trip's four
-   * awaits cost. Small reads are copied into a shared slab, as Node's own Buffer pool does (a `slice()`
-   * of 64 bytes allocates ~290 bytes). Accepted sockets cannot take `onread`, and TLS reads through its
-   * own layer.
+   * How a dialled plain socket reads (node:net's `onread`): straight into a buffer, with no Readable
+   * stream (push, the 'data' event, a tick to read more) per chunk: about 1 µs a chunk, what a ping-pong
+   * round trip's four awaits cost. Accepted sockets cannot take `onread`, and TLS reads through its own
+   * layer. Sockets share one buffer, each read copied out before the next can start: small reads into
+   * a slab, as Node's own Buffer pool does (a `slice()` of 64 bytes allocates ~290 bytes). A large read
+   * gives the socket a buffer of its own for the next read, which is then handed over without a copy:
+   * a download costs what Node's own reads cost (a fresh buffer per read), and an idle socket holds no
+   * read memory until it reads large chunks.
    */
   static readonly onread: net.OnReadOpts = {
-    buffer: new Uint8Array(64 * 1024),
+    // Node calls this at connect and after each read for the buffer of the next read.
+    buffer: () => {
+      const next = NodeDriver.#nextReadBuffer;
+      NodeDriver.#nextReadBuffer = SHARED_READ_BUFFER;
+      return next;
+    },
     callback(this: OwnedSocket, nread: number, buffer: Uint8Array): boolean {
-      this[OWNER].#sink?.received(nread <= SMALL_READ_MAX ? copySmallRead(buffer, nread) : buffer.slice(0, nread));
+      let chunk: Uint8Array;
+      if (nread <= SMALL_READ_MAX) {
+        chunk = copySmallRead(buffer, nread);
+      } else if (nread < OWN_BUFFER_FROM) {
+        chunk = Buffer.allocUnsafe(nread); // not zeroed first, as slice() would
+        chunk.set(buffer.subarray(0, nread));
+      } else {
+        if (buffer === SHARED_READ_BUFFER) {
+          chunk = Buffer.allocUnsafe(nread);
+          chunk.set(buffer.subarray(0, nread));
+        } else {
+          chunk = buffer.subarray(0, nread); // the socket's own buffer: handed over
+        }
+        NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
+      }
+      this[OWNER].#sink?.received(chunk);
       return true;
     },
   };
+
+  /** What the `onread` buffer function gives next: set by the read just reported (they run back to back). */
+  static #nextReadBuffer: Uint8Array = SHARED_READ_BUFFER;
 
   /** The listeners as `on()` takes them; each reads its socket through `this`. */
   static readonly #events = Object.entries(NodeDriver.#listeners) as unknown as ReadonlyArray<[string, (...args: unknown[]) => void]>;
