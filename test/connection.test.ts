@@ -84,6 +84,28 @@ describe(`Connection (${runtime})`, () => {
     conn.destroy();
   }, 60_000);
 
+  it("bounds user-space buffering on the dialling side too when it does not read", async () => {
+    let writerStalled!: () => void;
+    const stalled = new Promise<void>((r) => (writerStalled = r));
+    const total = 256 * 1024 * 1024;
+    let written = 0;
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      const chunk = new Uint8Array(64 * 1024);
+      while (written < total) {
+        const outcome = await Promise.race([conn.write(chunk).then(() => "ok"), delay(300).then(() => "stalled")]);
+        written += chunk.length;
+        if (outcome === "stalled") break;
+      }
+      writerStalled();
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    await stalled;
+    expect(written).toBeLessThan(total);
+    // The client's socket was paused at its read limit: the rest waits in the kernel, not in memory.
+    expect(conn.bytesRead).toBeLessThanOrEqual(512 * 1024);
+    conn.destroy();
+  }, 60_000);
+
   it("supports half-close: the peer reads to EOF, then replies", async () => {
     await using server = await listen({ hostname: "127.0.0.1", port: 0, allowHalfOpen: true }, async (conn) => {
       const request = await readAll(conn);
