@@ -100,7 +100,7 @@ class NodeDriver implements SocketDriver {
    * read memory until it reads large chunks.
    */
   static readonly onread: net.OnReadOpts = {
-    // Node calls this at connect and after each read for the buffer of the next read.
+    // Node calls this when the socket gets its handle, and after each read for the next read's buffer.
     buffer: () => {
       const next = NodeDriver.#nextReadBuffer;
       NodeDriver.#nextReadBuffer = SHARED_READ_BUFFER;
