@@ -1,7 +1,7 @@
 // Connection API conformance: the same file runs on Node, Deno and Bun.
 import { describe, expect, it } from "vitest";
 import { framed, lengthPrefixed, NetError, type Connection } from "../src/mod.ts";
-import { patternBytes, sha256, readAll } from "./helpers/bytes.ts";
+import { concat, patternBytes, sha256, readAll } from "./helpers/bytes.ts";
 import { connect, delay, listen, portOf, runtime, tempSocketPath } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
 
@@ -29,6 +29,25 @@ describe(`Connection (${runtime})`, () => {
     expect(conn.bytesRead).toBe(data.length);
     expect(conn.bytesWritten).toBe(data.length);
   }, 60_000);
+
+  it("hands the dialling side chunks it may keep: kept chunks stay intact through later reads, on any connection", async () => {
+    const data = patternBytes(4 * 1024 * 1024, 11);
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => writeAll(conn, data));
+    // Two downloads at once, so that one connection's reads could overwrite memory the other handed out.
+    const download = async (): Promise<Uint8Array[]> => {
+      const conn = await connect(`127.0.0.1:${portOf(server.address)}`);
+      const kept: Uint8Array[] = [];
+      for await (const chunk of conn) kept.push(chunk); // no copy: the chunk is the reader's
+      return kept;
+    };
+    const expected = await sha256(data);
+    for (const kept of await Promise.all([download(), download()])) {
+      expect(kept.length).toBeGreaterThan(1);
+      const received = concat(kept);
+      expect(received.length).toBe(data.length);
+      expect(await sha256(received)).toBe(expected);
+    }
+  }, 30_000);
 
   it("bounds user-space buffering when the reader is slow", async () => {
     let release!: () => void;
@@ -62,6 +81,28 @@ describe(`Connection (${runtime})`, () => {
     // The non-reading side paused its socket instead of queueing everything in memory.
     expect(serverConn.bytesRead).toBeLessThanOrEqual(512 * 1024);
     release();
+    conn.destroy();
+  }, 60_000);
+
+  it("bounds user-space buffering on the dialling side too when it does not read", async () => {
+    let writerStalled!: () => void;
+    const stalled = new Promise<void>((r) => (writerStalled = r));
+    const total = 256 * 1024 * 1024;
+    let written = 0;
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      const chunk = new Uint8Array(64 * 1024);
+      while (written < total) {
+        const outcome = await Promise.race([conn.write(chunk).then(() => "ok"), delay(300).then(() => "stalled")]);
+        written += chunk.length;
+        if (outcome === "stalled") break;
+      }
+      writerStalled();
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    await stalled;
+    expect(written).toBeLessThan(total);
+    // The client's socket was paused at its read limit: the rest waits in the kernel, not in memory.
+    expect(conn.bytesRead).toBeLessThanOrEqual(512 * 1024);
     conn.destroy();
   }, 60_000);
 

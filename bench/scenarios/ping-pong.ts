@@ -15,7 +15,7 @@ import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
 import { writeAll } from "../lib/deno-api.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
-import { denoApi, now, portOf, signal } from "../lib/platform.ts";
+import { denoApi, now, portOf, runtime, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
 import { streamsAlternatives } from "../lib/streams-alternatives.ts";
 
@@ -144,6 +144,54 @@ async function rawNodeAwaited(trips: number): Promise<Measurement> {
   return result(latencies, ms);
 }
 
+/**
+ * The raw loop with the four microtask hops of an awaiting one and nothing else: each end sends from a
+ * microtask after the chunk's callback (the `await` of the chunk) and queues one more after sending (the
+ * `await` of the write). No promise, no async function: against `raw-awaited`, it separates what the hops
+ * cost from what awaiting in an async function costs.
+ */
+async function rawNodeMicrotasks(trips: number): Promise<Measurement> {
+  const { server, port } = await nodeListen((socket) => {
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    socket.on("data", (chunk: Uint8Array) =>
+      queueMicrotask(() => {
+        socket.write(chunk);
+        queueMicrotask(noop);
+      }),
+    );
+  });
+  const socket = await nodeConnect(port);
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const done = signal();
+  let i = 0;
+  let got = 0;
+  let t = 0;
+  const send = (): void => {
+    t = now();
+    socket.write(message);
+    queueMicrotask(noop);
+  };
+  socket.on("data", (chunk: Uint8Array) => {
+    got += chunk.length;
+    if (got < MESSAGE) return;
+    got -= MESSAGE;
+    latencies[i++] = now() - t;
+    if (i < trips) queueMicrotask(send);
+    else done.resolve();
+  });
+  const t0 = now();
+  send();
+  await done.promise;
+  const ms = now() - t0;
+  socket.destroy();
+  nodeClose(server);
+  return result(latencies, ms);
+}
+
+function noop(): void {}
+
 async function rawDeno(trips: number): Promise<Measurement> {
   const Deno = denoApi();
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -221,6 +269,150 @@ async function rawBun(trips: number): Promise<Measurement> {
         got -= MESSAGE;
         latencies[i++] = now() - t;
         if (i < trips) send();
+        else done.resolve();
+      },
+      drain(s) {
+        outbox.flush(s);
+      },
+    },
+  });
+  const t0 = now();
+  send();
+  await done.promise;
+  const ms = now() - t0;
+  socket.end();
+  listener.stop(true);
+  return result(latencies, ms);
+}
+
+/** One Bun socket behind a promise per received chunk and per write: what a promise API over Bun's callbacks costs. */
+class BunAwaited {
+  readonly outbox = new BunOutbox();
+  readonly #chunks: Uint8Array[] = [];
+  #waiter: ((chunk: Uint8Array | null) => void) | undefined;
+  #drained: (() => void) | undefined;
+  #ended = false;
+
+  received(chunk: Uint8Array): void {
+    const wake = this.#waiter;
+    this.#waiter = undefined;
+    if (wake) wake(chunk);
+    else this.#chunks.push(chunk);
+  }
+
+  ended(): void {
+    this.#ended = true;
+    this.#waiter?.(null);
+  }
+
+  next(): Promise<Uint8Array | null> {
+    if (this.#chunks.length > 0) return Promise.resolve(this.#chunks.shift()!);
+    return this.#ended ? Promise.resolve(null) : new Promise((resolve) => (this.#waiter = resolve));
+  }
+
+  write(socket: Socket<unknown>, data: Uint8Array): Promise<void> {
+    return this.outbox.write(socket, data) ? Promise.resolve() : new Promise((resolve) => (this.#drained = resolve));
+  }
+
+  drain(socket: Socket<unknown>): void {
+    if (!this.outbox.flush(socket)) return;
+    const resolve = this.#drained;
+    this.#drained = undefined;
+    resolve?.();
+  }
+}
+
+/** wireline's loop shape on Bun's own sockets: `raw-awaited` for Bun. */
+async function rawBunAwaited(trips: number): Promise<Measurement> {
+  const listener = Bun.listen<BunAwaited>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        const ends = (s.data = new BunAwaited());
+        void (async () => {
+          for (let chunk = await ends.next(); chunk !== null; chunk = await ends.next()) await ends.write(s, chunk);
+        })();
+      },
+      data: (s, chunk) => s.data.received(chunk),
+      end: (s) => s.data.ended(),
+      drain: (s) => s.data.drain(s),
+    },
+  });
+  const ends = new BunAwaited();
+  const socket = await Bun.connect<BunAwaited>({
+    hostname: "127.0.0.1",
+    port: listener.port,
+    data: ends,
+    socket: {
+      data: (s, chunk) => s.data.received(chunk),
+      end: (s) => s.data.ended(),
+      drain: (s) => s.data.drain(s),
+    },
+  });
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await ends.write(socket, message);
+    for (let got = 0; got < MESSAGE; ) {
+      const chunk = await ends.next();
+      if (chunk === null) throw new Error("echo server closed early");
+      got += chunk.length;
+    }
+    latencies[i] = now() - t;
+  }
+  const ms = now() - t0;
+  socket.end();
+  listener.stop(true);
+  return result(latencies, ms);
+}
+
+/** `raw-microtasks` on Bun: its callbacks, with an awaiting loop's four microtask hops and nothing else. */
+async function rawBunMicrotasks(trips: number): Promise<Measurement> {
+  const outboxes = new Map<Socket<unknown>, BunOutbox>();
+  const listener = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(s) {
+        outboxes.set(s, new BunOutbox());
+      },
+      data(s, chunk) {
+        queueMicrotask(() => {
+          outboxes.get(s)!.write(s, chunk);
+          queueMicrotask(noop);
+        });
+      },
+      drain(s) {
+        outboxes.get(s)!.flush(s);
+      },
+    },
+  });
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const done = signal();
+  const outbox = new BunOutbox();
+  let i = 0;
+  let got = 0;
+  let t = 0;
+  let socket!: Socket<unknown>;
+  const send = (): void => {
+    t = now();
+    outbox.write(socket, message);
+    queueMicrotask(noop);
+  };
+  socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port: listener.port,
+    socket: {
+      data(_s, chunk) {
+        got += chunk.length;
+        if (got < MESSAGE) return;
+        got -= MESSAGE;
+        latencies[i++] = now() - t;
+        if (i < trips) queueMicrotask(send);
         else done.resolve();
       },
       drain(s) {
@@ -320,9 +512,16 @@ export const pingPong: Scenario = {
     {
       name: "raw-awaited",
       role: "reference",
-      label: "raw node:net with wireline's loop shape: a promise per write and per chunk",
-      runtimes: ["node"],
-      run: (_net, trips) => rawNodeAwaited(trips),
+      label: "the raw socket with wireline's loop shape: a promise per write and per chunk",
+      runtimes: ["node", "bun"],
+      run: (_net, trips) => (runtime === "bun" ? rawBunAwaited(trips) : rawNodeAwaited(trips)),
+    },
+    {
+      name: "raw-microtasks",
+      role: "reference",
+      label: "raw callbacks plus the four microtask hops of an awaiting loop (no promise, no async function)",
+      runtimes: ["node", "bun"],
+      run: (_net, trips) => (runtime === "bun" ? rawBunMicrotasks(trips) : rawNodeMicrotasks(trips)),
     },
     ...streamsAlternatives({ nodeToWeb, nodeArrowood, denoStreams }),
   ],
