@@ -234,10 +234,10 @@ async function main() {
       const s = samples[scenario]?.[rt];
       if (!s) continue;
       const raw = summarize((s.raw ?? []).map((x) => x.value), meta.unit);
-      for (const v of meta.variants) {
+      // This runtime's own list: a variant may exist on one runtime only.
+      for (const own of info[rt].scenarios[scenario].variants) {
+        const v = own;
         if (v.role !== "alternative" && v.role !== "reference" && v.role !== "option") continue;
-        const own = info[rt].scenarios[scenario].variants.find((x) => x.name === v.name);
-        if (!own) continue;
         const st = summarize((s[v.name] ?? []).map((x) => x.value), meta.unit);
         others.push({
           scenario,
