@@ -52,11 +52,23 @@ async function wireline(net: Net, trips: number): Promise<Measurement> {
   return result(latencies, ms);
 }
 
-async function rawNode(trips: number): Promise<Measurement> {
+/**
+ * `hops`: the raw loop with the four microtask hops of an awaiting one and nothing else (`raw-microtasks`):
+ * each end sends from a microtask after the chunk's callback (the `await` of the chunk) and queues one more
+ * after sending (the `await` of the write). No promise, no async function: against `raw-awaited`, it
+ * separates what the hops cost from what awaiting in an async function costs. Chosen once, not per message.
+ */
+async function rawNode(trips: number, hops = false): Promise<Measurement> {
   const { server, port } = await nodeListen((socket) => {
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Uint8Array) => socket.write(chunk));
     socket.on("error", () => {});
+    const echo = (chunk: Uint8Array): void => void socket.write(chunk);
+    const echoAfterHop = (chunk: Uint8Array): void =>
+      queueMicrotask(() => {
+        socket.write(chunk);
+        queueMicrotask(noop);
+      });
+    socket.on("data", hops ? echoAfterHop : echo);
   });
   const socket = await nodeConnect(port);
   const message = new Uint8Array(MESSAGE).fill(1);
@@ -69,16 +81,22 @@ async function rawNode(trips: number): Promise<Measurement> {
     t = now();
     socket.write(message);
   };
+  const sendWithHop = (): void => {
+    t = now();
+    socket.write(message);
+    queueMicrotask(noop);
+  };
+  const next = hops ? () => queueMicrotask(sendWithHop) : send;
   socket.on("data", (chunk: Uint8Array) => {
     got += chunk.length;
     if (got < MESSAGE) return;
     got -= MESSAGE;
     latencies[i++] = now() - t;
-    if (i < trips) send();
+    if (i < trips) next();
     else done.resolve();
   });
   const t0 = now();
-  send();
+  (hops ? sendWithHop : send)();
   await done.promise;
   const ms = now() - t0;
   socket.destroy();
@@ -144,52 +162,6 @@ async function rawNodeAwaited(trips: number): Promise<Measurement> {
   return result(latencies, ms);
 }
 
-/**
- * The raw loop with the four microtask hops of an awaiting one and nothing else: each end sends from a
- * microtask after the chunk's callback (the `await` of the chunk) and queues one more after sending (the
- * `await` of the write). No promise, no async function: against `raw-awaited`, it separates what the hops
- * cost from what awaiting in an async function costs.
- */
-async function rawNodeMicrotasks(trips: number): Promise<Measurement> {
-  const { server, port } = await nodeListen((socket) => {
-    socket.setNoDelay(true);
-    socket.on("error", () => {});
-    socket.on("data", (chunk: Uint8Array) =>
-      queueMicrotask(() => {
-        socket.write(chunk);
-        queueMicrotask(noop);
-      }),
-    );
-  });
-  const socket = await nodeConnect(port);
-  const message = new Uint8Array(MESSAGE).fill(1);
-  const latencies = new Float64Array(trips);
-  const done = signal();
-  let i = 0;
-  let got = 0;
-  let t = 0;
-  const send = (): void => {
-    t = now();
-    socket.write(message);
-    queueMicrotask(noop);
-  };
-  socket.on("data", (chunk: Uint8Array) => {
-    got += chunk.length;
-    if (got < MESSAGE) return;
-    got -= MESSAGE;
-    latencies[i++] = now() - t;
-    if (i < trips) queueMicrotask(send);
-    else done.resolve();
-  });
-  const t0 = now();
-  send();
-  await done.promise;
-  const ms = now() - t0;
-  socket.destroy();
-  nodeClose(server);
-  return result(latencies, ms);
-}
-
 function noop(): void {}
 
 async function rawDeno(trips: number): Promise<Measurement> {
@@ -230,8 +202,15 @@ async function rawDeno(trips: number): Promise<Measurement> {
   return result(latencies, ms);
 }
 
-async function rawBun(trips: number): Promise<Measurement> {
+/** `hops`: `raw-microtasks` on Bun, as for {@link rawNode}. */
+async function rawBun(trips: number, hops = false): Promise<Measurement> {
   const outboxes = new Map<Socket<unknown>, BunOutbox>();
+  const echo = (s: Socket<unknown>, chunk: Uint8Array): void => void outboxes.get(s)!.write(s, chunk);
+  const echoAfterHop = (s: Socket<unknown>, chunk: Uint8Array): void =>
+    queueMicrotask(() => {
+      outboxes.get(s)!.write(s, chunk);
+      queueMicrotask(noop);
+    });
   const listener = Bun.listen({
     hostname: "127.0.0.1",
     port: 0,
@@ -239,9 +218,7 @@ async function rawBun(trips: number): Promise<Measurement> {
       open(s) {
         outboxes.set(s, new BunOutbox());
       },
-      data(s, chunk) {
-        outboxes.get(s)!.write(s, chunk);
-      },
+      data: hops ? echoAfterHop : echo,
       drain(s) {
         outboxes.get(s)!.flush(s);
       },
@@ -259,6 +236,12 @@ async function rawBun(trips: number): Promise<Measurement> {
     t = now();
     outbox.write(socket, message);
   };
+  const sendWithHop = (): void => {
+    t = now();
+    outbox.write(socket, message);
+    queueMicrotask(noop);
+  };
+  const next = hops ? () => queueMicrotask(sendWithHop) : send;
   socket = await Bun.connect({
     hostname: "127.0.0.1",
     port: listener.port,
@@ -268,7 +251,7 @@ async function rawBun(trips: number): Promise<Measurement> {
         if (got < MESSAGE) return;
         got -= MESSAGE;
         latencies[i++] = now() - t;
-        if (i < trips) send();
+        if (i < trips) next();
         else done.resolve();
       },
       drain(s) {
@@ -277,7 +260,7 @@ async function rawBun(trips: number): Promise<Measurement> {
     },
   });
   const t0 = now();
-  send();
+  (hops ? sendWithHop : send)();
   await done.promise;
   const ms = now() - t0;
   socket.end();
@@ -369,66 +352,6 @@ async function rawBunAwaited(trips: number): Promise<Measurement> {
   return result(latencies, ms);
 }
 
-/** `raw-microtasks` on Bun: its callbacks, with an awaiting loop's four microtask hops and nothing else. */
-async function rawBunMicrotasks(trips: number): Promise<Measurement> {
-  const outboxes = new Map<Socket<unknown>, BunOutbox>();
-  const listener = Bun.listen({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(s) {
-        outboxes.set(s, new BunOutbox());
-      },
-      data(s, chunk) {
-        queueMicrotask(() => {
-          outboxes.get(s)!.write(s, chunk);
-          queueMicrotask(noop);
-        });
-      },
-      drain(s) {
-        outboxes.get(s)!.flush(s);
-      },
-    },
-  });
-  const message = new Uint8Array(MESSAGE).fill(1);
-  const latencies = new Float64Array(trips);
-  const done = signal();
-  const outbox = new BunOutbox();
-  let i = 0;
-  let got = 0;
-  let t = 0;
-  let socket!: Socket<unknown>;
-  const send = (): void => {
-    t = now();
-    outbox.write(socket, message);
-    queueMicrotask(noop);
-  };
-  socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: listener.port,
-    socket: {
-      data(_s, chunk) {
-        got += chunk.length;
-        if (got < MESSAGE) return;
-        got -= MESSAGE;
-        latencies[i++] = now() - t;
-        if (i < trips) queueMicrotask(send);
-        else done.resolve();
-      },
-      drain(s) {
-        outbox.flush(s);
-      },
-    },
-  });
-  const t0 = now();
-  send();
-  await done.promise;
-  const ms = now() - t0;
-  socket.end();
-  listener.stop(true);
-  return result(latencies, ms);
-}
-
 /** The Web Streams client loop: write one message, read until its echo is back. */
 async function streamsClient(readable: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array>, trips: number): Promise<Measurement> {
   const reader = readable.getReader();
@@ -508,7 +431,7 @@ export const pingPong: Scenario = {
   warmupSize: (size) => Math.max(2_000, Math.floor(size / 10)),
   variants: [
     wirelineVariant(wireline),
-    rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
+    rawVariant({ node: (trips) => rawNode(trips), deno: rawDeno, bun: (trips) => rawBun(trips) }),
     {
       name: "raw-awaited",
       role: "reference",
@@ -521,7 +444,7 @@ export const pingPong: Scenario = {
       role: "reference",
       label: "raw callbacks plus the four microtask hops of an awaiting loop (no promise, no async function)",
       runtimes: ["node", "bun"],
-      run: (_net, trips) => (runtime === "bun" ? rawBunMicrotasks(trips) : rawNodeMicrotasks(trips)),
+      run: (_net, trips) => (runtime === "bun" ? rawBun(trips, true) : rawNode(trips, true)),
     },
     ...streamsAlternatives({ nodeToWeb, nodeArrowood, denoStreams }),
   ],

@@ -105,16 +105,8 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): Codec<Uint8
   // The default format, with no per-frame branching on the format: it carries the small-message hot path.
   const limit = Math.min(maxFrameLength, fieldMax);
   const encodeIntoDefault = (payload: Uint8Array, target: Uint8Array, offset: number): number => {
-    const length = payload.length;
-    if (length > limit) fieldOf(payload); // throws the error that names the limit
-    const size = 4 + length;
-    if (offset + size > target.length) return -1;
-    target[offset] = length >>> 24;
-    target[offset + 1] = (length >>> 16) & 0xff;
-    target[offset + 2] = (length >>> 8) & 0xff;
-    target[offset + 3] = length & 0xff;
-    target.set(payload, offset + 4);
-    return size;
+    if (payload.length > limit) fieldOf(payload); // throws the error that names the limit
+    return putDefaultFrame(payload, target, offset);
   };
 
   return {
@@ -142,10 +134,15 @@ export function lengthPrefixed(options: LengthPrefixedOptions = {}): Codec<Uint8
  * (JavaScriptCore then stops inlining it).
  */
 function encodeIntoWithDefaults(payload: Uint8Array, target: Uint8Array, offset: number): number {
-  const length = payload.length;
-  if (length > DEFAULT_MAX_FRAME_LENGTH) {
-    throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${length} bytes exceeds maxFrameLength ${DEFAULT_MAX_FRAME_LENGTH}`);
+  if (payload.length > DEFAULT_MAX_FRAME_LENGTH) {
+    throw new FramingError("ERR_FRAME_TOO_LARGE", `frame of ${payload.length} bytes exceeds maxFrameLength ${DEFAULT_MAX_FRAME_LENGTH}`);
   }
+  return putDefaultFrame(payload, target, offset);
+}
+
+/** Writes a 4-byte big-endian length and the payload at `offset`, or returns -1 when they do not fit. */
+function putDefaultFrame(payload: Uint8Array, target: Uint8Array, offset: number): number {
+  const length = payload.length;
   const size = 4 + length;
   if (offset + size > target.length) return -1;
   target[offset] = length >>> 24;
