@@ -86,7 +86,9 @@ class NodeDriver implements SocketDriver {
       this[OWNER].#sink?.writable();
     },
     error(err: Error) {
-      const self = this[OWNER];
+      // A dialled socket has this listener from the start: until it connects, an error fails the dial.
+      const self = (this as Partial<OwnedSocket>)[OWNER];
+      if (self === undefined) return dialFailed(this, err);
       // A TLS alert after the handshake (a refused client certificate) is a TLS failure, not an unknown one, and
       // leaves Node's socket open: it is dead all the same.
       const rare = self.#rareState();
@@ -143,6 +145,16 @@ class NodeDriver implements SocketDriver {
 
   /** The listeners as `on()` takes them; each reads its socket through `this`. */
   static readonly #events = Object.entries(NodeDriver.#listeners) as unknown as ReadonlyArray<[string, (...args: unknown[]) => void]>;
+  /** The same, but for `error`: a dialled socket has that one already (see watchDial). */
+  static readonly #eventsAfterDial = NodeDriver.#events.filter(([event]) => event !== "error");
+
+  /**
+   * Listens to a plain socket being dialled. Its `error` listener is the driver's own, and the `connect`
+   * one stays (a socket connects once): no listener is removed and added again when the dial succeeds.
+   */
+  static watchDial(socket: DialingSocket): void {
+    socket.on("connect", onDialConnect).on("error", NodeDriver.#listeners.error as (error: Error) => void);
+  }
 
   /** `known`: an address known without a system call (src/connect/known-addresses.ts). */
   constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<void>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
@@ -182,8 +194,10 @@ class NodeDriver implements SocketDriver {
     this.#sink = sink;
     // Reading waits for resumeReading(); paused, Node buffers at most its high-water mark. A TLS
     // handshake still proceeds: it yields no plain text.
-    this.#socket.pause();
-    for (const [event, listener] of NodeDriver.#events) this.#socket.on(event, listener);
+    const socket = this.#socket;
+    socket.pause();
+    const events = Object.hasOwn(socket, SINK) ? NodeDriver.#eventsAfterDial : NodeDriver.#events;
+    for (const [event, listener] of events) socket.on(event, listener);
   }
 
   #detach(): void {
@@ -294,7 +308,7 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
     // Shared listener functions: a plain connect makes no closure but its cancel hook.
     const socket: DialingSocket = net.connect({ ...common, onread: NodeDriver.onread });
     socket[SINK] = sink;
-    socket.on("connect", onDialConnect).on("error", onDialError);
+    NodeDriver.watchDial(socket);
     return () => socket.destroy();
   }
   const socket = tls.connect({ ...clientTlsOptions(options.tls), ...common });
@@ -313,17 +327,16 @@ function onDialConnect(this: DialingSocket): void {
   sink?.opened(openedSocket(this, sink));
 }
 
-function onDialError(this: DialingSocket, error: Error): void {
-  const sink = dialEnded(this);
-  this.destroy();
+function dialFailed(socket: DialingSocket, error: Error): void {
+  const sink = dialEnded(socket);
+  socket.destroy();
   sink?.failed(error);
 }
 
-/** The socket's sink, taken with the connect listeners: the socket is the kernel's from here. */
+/** The socket's sink, taken: the socket is the kernel's from here (the dial's listeners stay; see watchDial). */
 function dialEnded(socket: DialingSocket): ConnectSink | undefined {
   const sink = socket[SINK];
   socket[SINK] = undefined;
-  socket.off("connect", onDialConnect).off("error", onDialError);
   return sink;
 }
 

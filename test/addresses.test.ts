@@ -110,3 +110,36 @@ describe(`addresses the system refuses, with one code everywhere (${runtime})`, 
     expect((outcome as NetError).code).toBe(code);
   });
 });
+
+describe(`repeated connects read the address given at each call (${runtime})`, () => {
+  // A connect without options reuses the previous one's checked address when the input is the same: by value,
+  // never by object identity, so an address object changed between calls is read again.
+  it("the same address object, its port changed in between, reaches the new port; an invalid one is still refused", async () => {
+    const drain = async (conn: AsyncIterable<Uint8Array>): Promise<void> => {
+      for await (const _ of conn);
+    };
+    const first = await listen({ hostname: "127.0.0.1", port: 0 }, drain);
+    const second = await listen({ hostname: "127.0.0.1", port: 0 }, drain);
+    try {
+      const target = { hostname: "127.0.0.1", port: first.address.transport === "tcp" ? first.address.port : 0 };
+      for (const input of [`127.0.0.1:${target.port}`, { ...target }, target]) {
+        const conn = await connect(input);
+        expect(conn.remoteAddress).toMatchObject({ port: target.port });
+        await conn.close();
+      }
+      target.port = second.address.transport === "tcp" ? second.address.port : 0;
+      const conn = await connect(target);
+      expect(conn.remoteAddress).toMatchObject({ port: target.port });
+      await conn.close();
+      const again = await connect(`127.0.0.1:${target.port}`);
+      expect(again.remoteAddress).toMatchObject({ port: target.port });
+      await again.close();
+      target.port = -1;
+      const refused = await connect(target).catch((e: unknown) => e);
+      expect((refused as NetError).code).toBe("ERR_INVALID_ADDRESS");
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});

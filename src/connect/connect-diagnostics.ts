@@ -23,8 +23,8 @@ import { toNetError } from "../errors.ts";
  * ```
  */
 export function observeConnect(transport: string, input: AddressInput, open: () => Promise<Connection>): Promise<Connection> {
+  if (!connectObserved()) return open();
   const { connectStart, connectEnd, connectError, tlsHandshake } = channels;
-  if (!connectStart.hasSubscribers && !connectEnd.hasSubscribers && !connectError.hasSubscribers && !tlsHandshake.hasSubscribers) return open();
   const id = connectId();
   const address = label(input);
   const started = realClock.now();
@@ -50,6 +50,21 @@ export function observeConnect(transport: string, input: AddressInput, open: () 
       throw caught;
     },
   );
+}
+
+/**
+ * Whether any connect channel has a subscriber: a caller can then skip making the `open` closure of
+ * {@link observeConnect}.
+ *
+ * @example
+ * ```ts
+ * import { connectObserved } from "./connect-diagnostics.ts";
+ * if (connectObserved()) console.log("connects are being traced");
+ * ```
+ */
+export function connectObserved(): boolean {
+  const { connectStart, connectEnd, connectError, tlsHandshake } = channels;
+  return connectStart.hasSubscribers || connectEnd.hasSubscribers || connectError.hasSubscribers || tlsHandshake.hasSubscribers;
 }
 
 /** The address as the connect's errors name it; what the user passed if it does not parse (connect rejects it then). */
