@@ -183,12 +183,48 @@ class NodeDriver implements SocketDriver {
     // Reading waits for resumeReading(); paused, Node buffers at most its high-water mark. A TLS
     // handshake still proceeds: it yields no plain text.
     this.#socket.pause();
-    for (const [event, listener] of NodeDriver.#events) this.#socket.on(event, listener);
+    for (const [event, listener] of NodeDriver.#events) {
+      if (event === "end") this.#listenEnd(listener);
+      else this.#socket.on(event, listener);
+    }
+  }
+
+  /**
+   * Node keeps an 'end' listener of its own on every socket, so a second one would make a listener
+   * array (64 bytes per socket). Where the socket has just that one, ours takes its place and calls it
+   * first, as Node would have: adding ours, then removing Node's, leaves one function and no array.
+   */
+  #listenEnd(ours: (...args: unknown[]) => void): void {
+    const socket = this.#socket;
+    const nodeEnd = NodeDriver.#nodeEnd;
+    if (nodeEnd !== undefined && socket.listenerCount("end") === 1 && socket.listeners("end")[0] === nodeEnd) {
+      socket.on("end", NodeDriver.#endInPlaceOfNode);
+      socket.off("end", nodeEnd);
+    } else {
+      socket.on("end", ours);
+    }
+  }
+
+  /** The 'end' listener Node gives every socket, if it gives exactly one: read from a socket never connected. */
+  static readonly #nodeEnd: ((this: net.Socket) => void) | undefined = (() => {
+    const listeners = new net.Socket().listeners("end");
+    return listeners.length === 1 ? (listeners[0] as (this: net.Socket) => void) : undefined;
+  })();
+
+  /** Node's 'end' listener, then ours (see #listenEnd). */
+  static #endInPlaceOfNode(this: OwnedSocket): void {
+    NodeDriver.#nodeEnd!.call(this);
+    this[OWNER].#sink?.peerEnded();
   }
 
   #detach(): void {
     this.#sink = undefined;
-    for (const [event, listener] of NodeDriver.#events) this.#socket.off(event, listener);
+    const socket = this.#socket;
+    for (const [event, listener] of NodeDriver.#events) socket.off(event, listener);
+    if (socket.listeners("end").includes(NodeDriver.#endInPlaceOfNode)) {
+      socket.off("end", NodeDriver.#endInPlaceOfNode);
+      socket.on("end", NodeDriver.#nodeEnd!); // the socket goes on under TLS: Node's listener goes back
+    }
   }
 
   writeSome(chunk: Uint8Array): number {
