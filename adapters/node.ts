@@ -57,8 +57,12 @@ class DriverRare {
 }
 
 class NodeDriver implements SocketDriver {
-  /** Read at once, unless known without asking: Node forgets the local address when the socket closes, even one that was read. */
-  readonly localAddress: SocketAddress | undefined;
+  /**
+   * Read at once, unless known without asking: Node forgets the local address when the socket closes, even one
+   * that was read. What `address()` gave is kept, and the SocketAddress made of it on first use (56 bytes less
+   * per dialled connection whose local address nobody asks for).
+   */
+  #local: SocketAddress | net.AddressInfo | undefined;
   /**
    * Node forgets a peer address nobody read when the socket closes (a reset included), but keeps one that was
    * read: the constructor reads it, and the SocketAddress is made on first use (56 bytes less per connection
@@ -150,7 +154,7 @@ class NodeDriver implements SocketDriver {
     this.#label = label;
     this.#unixPath = unixPath;
     if (handshake !== undefined) this.#rareState().handshake = handshake;
-    this.localAddress = known?.local ?? toSocketAddress(socket.localAddress, socket.localPort, socket.localFamily, unixPath);
+    this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : toSocketAddress(undefined, undefined, undefined, unixPath));
     this.#remote = known?.remote;
     if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
     if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
@@ -171,6 +175,12 @@ class NodeDriver implements SocketDriver {
 
   get handshake(): Promise<void> | undefined {
     return this.#rare?.handshake;
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    const local = this.#local;
+    if (local === undefined || "transport" in local) return local;
+    return (this.#local = toSocketAddress(local.address, local.port, local.family));
   }
 
   get remoteAddress(): SocketAddress | undefined {
