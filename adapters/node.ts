@@ -109,10 +109,11 @@ class NodeDriver implements SocketDriver {
    * stream (push, the 'data' event, a tick to read more) per chunk: about 1 µs a chunk, what a ping-pong
    * round trip's four awaits cost. Accepted sockets cannot take `onread`, and TLS reads through its own
    * layer. Sockets share one buffer, each read copied out before the next can start: small reads into
-   * a slab, as Node's own Buffer pool does (a `slice()` of 64 bytes allocates ~290 bytes). A large read
+   * a slab, as Node's own Buffer pool does (a `slice()` of 64 bytes allocates ~290 bytes). A full read
    * gives the socket a buffer of its own for the next read, which is then handed over without a copy:
-   * a download costs what Node's own reads cost (a fresh buffer per read), and an idle socket holds no
-   * read memory until it reads large chunks.
+   * a download costs what Node's own reads cost (a fresh buffer per read). Node takes the next read's
+   * buffer in advance, so a socket whose last read was full holds 64 KiB until it reads again; after
+   * any shorter read it holds none.
    */
   static readonly onread: net.OnReadOpts = {
     // Node calls this when the socket gets its handle, and after each read for the next read's buffer.
@@ -135,7 +136,9 @@ class NodeDriver implements SocketDriver {
         } else {
           chunk = buffer.subarray(0, nread); // the socket's own buffer: handed over
         }
-        NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
+        // A full read says more is queued (a download's reads are all full): the next gets a buffer of its own. A
+        // shorter one emptied the socket, which may now stay idle holding its next buffer: that one is the shared one.
+        if (nread === READ_SIZE) NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
       }
       this[OWNER].#sink?.received(chunk);
       return true;
