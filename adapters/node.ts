@@ -57,8 +57,12 @@ class DriverRare {
 }
 
 class NodeDriver implements SocketDriver {
-  /** Read at once, unless known without asking: Node forgets the local address when the socket closes, even one that was read. */
-  readonly localAddress: SocketAddress | undefined;
+  /**
+   * Read at once, unless known without asking: Node forgets the local address when the socket closes, even one
+   * that was read. What `address()` gave is kept, and the SocketAddress made of it on first use (56 bytes less
+   * per dialled connection whose local address nobody asks for).
+   */
+  #local: SocketAddress | net.AddressInfo | undefined;
   /**
    * Node forgets a peer address nobody read when the socket closes (a reset included), but keeps one that was
    * read: the constructor reads it, and the SocketAddress is made on first use (56 bytes less per connection
@@ -107,10 +111,11 @@ class NodeDriver implements SocketDriver {
    * stream (push, the 'data' event, a tick to read more) per chunk: about 1 µs a chunk, what a ping-pong
    * round trip's four awaits cost. Accepted sockets cannot take `onread`, and TLS reads through its own
    * layer. Sockets share one buffer, each read copied out before the next can start: small reads into
-   * a slab, as Node's own Buffer pool does (a `slice()` of 64 bytes allocates ~290 bytes). A large read
+   * a slab, as Node's own Buffer pool does (a `slice()` of 64 bytes allocates ~290 bytes). A full read
    * gives the socket a buffer of its own for the next read, which is then handed over without a copy:
-   * a download costs what Node's own reads cost (a fresh buffer per read), and an idle socket holds no
-   * read memory until it reads large chunks.
+   * a download costs what Node's own reads cost (a fresh buffer per read). Node takes the next read's
+   * buffer in advance, so a socket whose last read was full holds 64 KiB until it reads again; after
+   * any shorter read it holds none.
    */
   static readonly onread: net.OnReadOpts = {
     // Node calls this when the socket gets its handle, and after each read for the next read's buffer.
@@ -133,7 +138,9 @@ class NodeDriver implements SocketDriver {
         } else {
           chunk = buffer.subarray(0, nread); // the socket's own buffer: handed over
         }
-        NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
+        // A full read says more is queued (a download's reads are all full): the next gets a buffer of its own. A
+        // shorter one emptied the socket, which may now stay idle holding its next buffer: that one is the shared one.
+        if (nread === READ_SIZE) NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
       }
       this[OWNER].#sink?.received(chunk);
       return true;
@@ -162,7 +169,7 @@ class NodeDriver implements SocketDriver {
     this.#label = label;
     this.#unixPath = unixPath;
     if (handshake !== undefined) this.#rareState().handshake = handshake;
-    this.localAddress = known?.local ?? toSocketAddress(socket.localAddress, socket.localPort, socket.localFamily, unixPath);
+    this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : toSocketAddress(undefined, undefined, undefined, unixPath));
     this.#remote = known?.remote;
     if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
     if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
@@ -185,6 +192,12 @@ class NodeDriver implements SocketDriver {
     return this.#rare?.handshake;
   }
 
+  get localAddress(): SocketAddress | undefined {
+    const local = this.#local;
+    if (local === undefined || "transport" in local) return local;
+    return (this.#local = toSocketAddress(local.address, local.port, local.family));
+  }
+
   get remoteAddress(): SocketAddress | undefined {
     const socket = this.#socket;
     return (this.#remote ??= toSocketAddress(socket.remoteAddress, socket.remotePort, socket.remoteFamily, this.#unixPath));
@@ -196,13 +209,50 @@ class NodeDriver implements SocketDriver {
     // handshake still proceeds: it yields no plain text.
     const socket = this.#socket;
     socket.pause();
+    // A dialled socket got the driver's error listener when the dial started.
     const events = Object.hasOwn(socket, SINK) ? NodeDriver.#eventsAfterDial : NodeDriver.#events;
-    for (const [event, listener] of events) socket.on(event, listener);
+    for (const [event, listener] of events) {
+      if (event === "end") this.#listenEnd(listener);
+      else socket.on(event, listener);
+    }
+  }
+
+  /**
+   * Node keeps an 'end' listener of its own on every socket, so a second one would make a listener
+   * array (64 bytes per socket). Where the socket has just that one, ours takes its place and calls it
+   * first, as Node would have: adding ours, then removing Node's, leaves one function and no array.
+   */
+  #listenEnd(ours: (...args: unknown[]) => void): void {
+    const socket = this.#socket;
+    const nodeEnd = NodeDriver.#nodeEnd;
+    if (nodeEnd !== undefined && socket.listenerCount("end") === 1 && socket.listeners("end")[0] === nodeEnd) {
+      socket.on("end", NodeDriver.#endInPlaceOfNode);
+      socket.off("end", nodeEnd);
+    } else {
+      socket.on("end", ours);
+    }
+  }
+
+  /** The 'end' listener Node gives every socket, if it gives exactly one: read from a socket never connected. */
+  static readonly #nodeEnd: ((this: net.Socket) => void) | undefined = (() => {
+    const listeners = new net.Socket().listeners("end");
+    return listeners.length === 1 ? (listeners[0] as (this: net.Socket) => void) : undefined;
+  })();
+
+  /** Node's 'end' listener, then ours (see #listenEnd). */
+  static #endInPlaceOfNode(this: OwnedSocket): void {
+    NodeDriver.#nodeEnd!.call(this);
+    this[OWNER].#sink?.peerEnded();
   }
 
   #detach(): void {
     this.#sink = undefined;
-    for (const [event, listener] of NodeDriver.#events) this.#socket.off(event, listener);
+    const socket = this.#socket;
+    for (const [event, listener] of NodeDriver.#events) socket.off(event, listener);
+    if (socket.listeners("end").includes(NodeDriver.#endInPlaceOfNode)) {
+      socket.off("end", NodeDriver.#endInPlaceOfNode);
+      socket.on("end", NodeDriver.#nodeEnd!); // the socket goes on under TLS: Node's listener goes back
+    }
   }
 
   writeSome(chunk: Uint8Array): number {

@@ -279,6 +279,20 @@ describe(`errors (${runtime})`, () => {
     }
   });
 
+  it("a dialled connection's local address is still known after it closed, though nobody asked before", async () => {
+    let servedPeer: unknown;
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, (conn) => {
+      servedPeer = conn.remoteAddress;
+      return conn.close();
+    });
+    const conn = await connect({ hostname: "127.0.0.1", port: portOf(server.address) });
+    for await (const _ of conn);
+    await conn.close();
+    const { port } = servedPeer as { port: number };
+    expect(conn.localAddress).toEqual({ transport: "tcp", hostname: "127.0.0.1", port, family: "IPv4" });
+    expect(conn.remoteAddress).toEqual({ transport: "tcp", hostname: "127.0.0.1", port: portOf(server.address), family: "IPv4" });
+  });
+
   it("EADDRINUSE when the port is taken", async () => {
     await using server = await echoServer();
     const err = await echoServer({ hostname: "127.0.0.1", port: portOf(server.address) }).catch((e) => e);

@@ -165,6 +165,21 @@ function repeatedPlainPlan(transport: Transport, input: AddressInput): ConnectPl
   return input.hostname === last.hostname && input.port === last.port ? last.plan : undefined;
 }
 
+/** The labels made most recently, newest first: every connection keeps its label (~80 bytes), and a client dials the same few targets. */
+const recentLabels: Array<{ readonly address: Address; readonly label: string }> = [];
+const RECENT_LABELS = 4;
+
+/** `formatAddress(address)`, the same string for the same target. */
+function labelOf(address: Address): string {
+  for (const known of recentLabels) {
+    const other = known.address;
+    if (address.transport === "unix" ? other.transport === "unix" && other.path === address.path : other.transport === "tcp" && other.hostname === address.hostname && other.port === address.port) return known.label;
+  }
+  const label = formatAddress(address);
+  if (recentLabels.unshift({ address, label }) > RECENT_LABELS) recentLabels.pop();
+  return label;
+}
+
 function planConnect(transport: Transport, input: AddressInput, options: ConnectOptions): ConnectPlan {
   const plain = options === NO_OPTIONS || (typeof options === "object" && options !== null && !hasOwnKeys(options));
   if (plain) {
@@ -172,7 +187,7 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
     if (again !== undefined) return again;
   }
   const address = parseAddress(input);
-  const label = formatAddress(address);
+  const label = labelOf(address);
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
   if (plain) {
     const plan: ConnectPlan = { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };

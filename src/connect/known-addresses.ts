@@ -24,9 +24,21 @@ import type { Address, SocketAddress } from "../address.ts";
  */
 export function dialledPeer(dialled: Address): SocketAddress | undefined {
   if (dialled.transport !== "tcp") return undefined;
-  const family = canonicalFamily(dialled.hostname);
-  return family === undefined ? undefined : { transport: "tcp", hostname: dialled.hostname, port: dialled.port, family };
+  const { hostname, port } = dialled;
+  for (const known of recentPeers) if (known.hostname === hostname && known.port === port) return known;
+  const family = canonicalFamily(hostname);
+  if (family === undefined) return undefined;
+  const peer = Object.freeze({ transport: "tcp", hostname, port, family } as const);
+  if (recentPeers.unshift(peer) > RECENT_PEERS) recentPeers.pop();
+  return peer;
 }
+
+/**
+ * The peers dialled most recently, newest first, shared by their connections: a client dials the
+ * same few targets again and again, and an address per connection costs ~56 bytes.
+ */
+const recentPeers: Array<SocketAddress & { readonly transport: "tcp" }> = [];
+const RECENT_PEERS = 4;
 
 /**
  * The local end of every socket `listener` accepts, or undefined where each
