@@ -128,20 +128,15 @@ class NodeDriver implements SocketDriver {
       let chunk: Uint8Array;
       if (nread <= SMALL_READ_MAX) {
         chunk = copySmallRead(buffer, nread);
-      } else if (nread < OWN_BUFFER_FROM) {
+      } else if (nread >= OWN_BUFFER_FROM && buffer !== SHARED_READ_BUFFER) {
+        chunk = buffer.subarray(0, nread); // the socket's own buffer: handed over
+      } else {
         chunk = Buffer.allocUnsafe(nread); // not zeroed first, as slice() would
         chunk.set(buffer.subarray(0, nread));
-      } else {
-        if (buffer === SHARED_READ_BUFFER) {
-          chunk = Buffer.allocUnsafe(nread);
-          chunk.set(buffer.subarray(0, nread));
-        } else {
-          chunk = buffer.subarray(0, nread); // the socket's own buffer: handed over
-        }
-        // A full read says more is queued (a download's reads are all full): the next gets a buffer of its own. A
-        // shorter one emptied the socket, which may now stay idle holding its next buffer: that one is the shared one.
-        if (nread === READ_SIZE) NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
       }
+      // A full read says more is queued (a download's reads are all full): the next gets a buffer of its own. A
+      // shorter one emptied the socket, which may now stay idle holding its next buffer: that one is the shared one.
+      if (nread === READ_SIZE) NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
       this[OWNER].#sink?.received(chunk);
       return true;
     },
