@@ -21,7 +21,7 @@ import { lookup } from "node:dns/promises";
 import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
 import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
-import { acceptedLocal, dialledPeer } from "../src/connect/known-addresses.ts";
+import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
@@ -381,7 +381,7 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   const tls = options.tls;
   const report = (error?: NetError): void => (error === undefined ? sink.opened(createRawSocket(driver)) : sink.failed(error));
   const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, tls !== undefined, report);
-  driver.remoteAddress = dialledPeer(address);
+  driver.remoteAddress = sink.peer;
   const common = { data: driver, allowHalfOpen: true, tls: tls && clientTlsOptions(tls), socket: BUN_HANDLERS };
   // The outcome comes through the handlers (open, handshake, connectError), not the promise Bun returns.
   try {

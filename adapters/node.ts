@@ -15,7 +15,7 @@ import { dirname } from "node:path";
 import * as tls from "node:tls";
 import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
-import { acceptedLocal, dialledPeer } from "../src/connect/known-addresses.ts";
+import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
@@ -385,9 +385,9 @@ function dialEnded(socket: DialingSocket): ConnectSink | undefined {
   return sink;
 }
 
-function openedSocket(ready: net.Socket, { address, label }: ConnectSink): RawSocket {
+function openedSocket(ready: net.Socket, { address, label, peer }: ConnectSink): RawSocket {
   const unixPath = address.transport === "unix" ? address.path : undefined;
-  return createRawSocket(new NodeDriver(ready, label, unixPath, undefined, { remote: dialledPeer(address) }));
+  return createRawSocket(new NodeDriver(ready, label, unixPath, undefined, { remote: peer }));
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */

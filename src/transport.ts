@@ -161,6 +161,15 @@ export interface ConnectSink {
   readonly address: Address;
   /** The address dialled, formatted as errors name it ("127.0.0.1:6379"). */
   readonly label: string;
+  /**
+   * The peer of a socket connected to `address`, when the core knows it without
+   * asking the runtime (a canonical IP literal; undefined for a name or a Unix
+   * path): one frozen object that the connections to a target share, for
+   * `remoteAddress`, so an adapter need not ask the runtime (a system call).
+   * Optional, so that a sink wrapped by hand still type-checks: without it,
+   * the adapter asks.
+   */
+  readonly peer?: SocketAddress | undefined;
   /** The connection is open; with `tls`, its handshake succeeded and the peer was verified. */
   opened(socket: RawSocket): void;
   /** The connect failed: a {@link NetError}, or a runtime error the core normalises with `toNetError`. */

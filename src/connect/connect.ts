@@ -5,7 +5,7 @@
  * @module
  */
 
-import { formatAddress, parseAddress, type Address, type AddressInput, type ResolvedAddress, type TcpAddress } from "../address.ts";
+import { parseAddress, type Address, type AddressInput, type ResolvedAddress, type TcpAddress } from "../address.ts";
 import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "../capabilities.ts";
 import { realClock } from "../timers/clock.ts";
 import { SharedTimeouts, type SharedTimeout } from "../timers/shared-timeouts.ts";
@@ -13,6 +13,7 @@ import { Connection } from "../connection.ts";
 import { connectObserved, observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { connectAborted, connectTimedOut, Dial, dialRaw, type DialOutcome, type DialPreamble } from "../socket/dial.ts";
+import { recentTargets, type Target } from "./target-memo.ts";
 import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup } from "./happy-eyeballs.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
 import { encodeProxyHeader } from "../proxy-protocol/encode.ts";
@@ -133,9 +134,9 @@ function openConnection(transport: Transport, input: AddressInput, options: Conn
 }
 
 /** A connect's validated options: everything checked before any socket exists. */
-interface ConnectPlan {
-  readonly address: Address;
-  readonly label: string;
+export interface ConnectPlan {
+  /** The target's address, label and peer, shared by every connect to it. */
+  readonly target: Target;
   readonly options: ConnectOptions;
   /** ms; 0 when there is none. */
   readonly timeout: number;
@@ -149,53 +150,20 @@ interface ConnectPlan {
 /** The transport options of a connect without any: shared. */
 const NO_RAW_OPTIONS: RawConnectOptions = Object.freeze({});
 
-/**
- * The plan of the last connect without options, and what it was made from: a client that dials one
- * address again and again (a pool, a reconnecting client, a load test) skips parsing, checking and
- * formatting it, ~4 µs per connect on Node in a connect-and-close loop (the code runs cold there).
- * Matched by value, never by object identity: an address object may change between calls.
- */
-let lastPlain: { readonly transport: Transport; readonly text: string | undefined; readonly hostname: unknown; readonly port: unknown; readonly plan: ConnectPlan } | undefined;
-
-function repeatedPlainPlan(transport: Transport, input: AddressInput): ConnectPlan | undefined {
-  const last = lastPlain;
-  if (last === undefined || last.transport !== transport) return undefined;
-  if (typeof input === "string") return input === last.text ? last.plan : undefined;
-  if (last.text !== undefined || typeof input !== "object" || input === null || "path" in input) return undefined;
-  return input.hostname === last.hostname && input.port === last.port ? last.plan : undefined;
-}
-
-/** The labels made most recently, newest first: every connection keeps its label (~80 bytes), and a client dials the same few targets. */
-const recentLabels: Array<{ readonly address: Address; readonly label: string }> = [];
-const RECENT_LABELS = 4;
-
-/** `formatAddress(address)`, the same string for the same target. */
-function labelOf(address: Address): string {
-  for (const known of recentLabels) {
-    const other = known.address;
-    if (address.transport === "unix" ? other.transport === "unix" && other.path === address.path : other.transport === "tcp" && other.hostname === address.hostname && other.port === address.port) return known.label;
-  }
-  const label = formatAddress(address);
-  if (recentLabels.unshift({ address, label }) > RECENT_LABELS) recentLabels.pop();
-  return label;
-}
-
 function planConnect(transport: Transport, input: AddressInput, options: ConnectOptions): ConnectPlan {
   const plain = options === NO_OPTIONS || (typeof options === "object" && options !== null && !hasOwnKeys(options));
+  // A recent target skips parsing and formatting; without options, checking too (~4 µs per connect on Node in a
+  // connect-and-close loop, where this code runs cold). The memo matches the input by value, never by identity.
+  const target = recentTargets.recall(input) ?? recentTargets.remember(parseAddress(input), input);
   if (plain) {
-    const again = repeatedPlainPlan(transport, input);
-    if (again !== undefined) return again;
+    const known = target.plain;
+    if (known !== undefined && known.transport === transport) return known.plan;
   }
-  const address = parseAddress(input);
-  const label = labelOf(address);
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
+  const { address, label } = target;
   if (plain) {
-    const plan: ConnectPlan = { address, label, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };
-    if (address.transport === "tcp") {
-      const text = typeof input === "string" ? input : undefined;
-      const { hostname, port } = text === undefined ? (input as { hostname?: unknown; port: unknown }) : { hostname: undefined, port: undefined };
-      lastPlain = { transport, text, hostname, port, plan };
-    }
+    const plan: ConnectPlan = { target, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };
+    target.plain = { transport, plan };
     return plan;
   }
   checkKnownKeys(options, CONNECT_OPTION_KEYS);
@@ -220,7 +188,7 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
     ...(rawTls === undefined ? {} : { tls: rawTls }),
   };
   const preamble = header === undefined ? undefined : { header, tls };
-  return { address, label, options, timeout: timeout === Infinity ? 0 : timeout, signal, dialling, raw, preamble };
+  return { target, options, timeout: timeout === Infinity ? 0 : timeout, signal, dialling, raw, preamble };
 }
 
 function hasOwnKeys(options: object): boolean {
@@ -254,12 +222,13 @@ class ConnectAttempt implements DialOutcome {
   }
 
   start(): void {
-    const { timeout, signal, address, label, dialling, raw, preamble } = this.#plan;
+    const { timeout, signal, target, dialling, raw, preamble } = this.#plan;
+    const { address, label } = target;
     if (timeout > 0) this.#timeout = SharedTimeouts.of(realClock).set(timeout, ConnectAttempt.#timedOut, this);
     // The attempt is its own listener (handleEvent): no closure per connect.
     signal?.addEventListener("abort", this, { once: true });
     if (dialling.resolve === undefined || address.transport !== "tcp") {
-      this.#dial = new Dial(address, label, this, preamble);
+      this.#dial = new Dial(target, this, preamble);
       this.#dial.start(this.#transport, raw);
       return;
     }
@@ -272,13 +241,13 @@ class ConnectAttempt implements DialOutcome {
 
   /** The user's signal aborted (an EventListener object: see start()). */
   handleEvent(): void {
-    const { signal, label } = this.#plan;
-    this.#giveUp(connectAborted(label, signal!.reason));
+    const { signal, target } = this.#plan;
+    this.#giveUp(connectAborted(target.label, signal!.reason));
   }
 
   static #timedOut(attempt: ConnectAttempt): void {
     attempt.#timeout = undefined;
-    attempt.#giveUp(connectTimedOut(attempt.#plan.label, attempt.#plan.timeout));
+    attempt.#giveUp(connectTimedOut(attempt.#plan.target.label, attempt.#plan.timeout));
   }
 
   /** Timed out or aborted: the dial (or race) is cancelled, and the caller gets `error`. */
@@ -307,7 +276,8 @@ class ConnectAttempt implements DialOutcome {
     // A socket that opens after we gave up must not leak.
     if (this.#settled) return raw.destroy();
     this.#finish();
-    const { options, address, label } = this.#plan;
+    const { options, target } = this.#plan;
+    const { address, label } = target;
     try {
       applySocketOptions(raw, options, address.transport === "tcp");
     } catch (error) {

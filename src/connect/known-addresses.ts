@@ -14,7 +14,8 @@ import type { Address, SocketAddress } from "../address.ts";
 
 /**
  * The peer of a socket connected to `dialled`, or undefined where the runtime
- * must be asked (a name, a non-canonical literal, a Unix path).
+ * must be asked (a name, a non-canonical literal, a Unix path). Frozen: the
+ * connections to one target share it (see target-memo.ts).
  *
  * @example
  * ```ts
@@ -25,20 +26,9 @@ import type { Address, SocketAddress } from "../address.ts";
 export function dialledPeer(dialled: Address): SocketAddress | undefined {
   if (dialled.transport !== "tcp") return undefined;
   const { hostname, port } = dialled;
-  for (const known of recentPeers) if (known.hostname === hostname && known.port === port) return known;
   const family = canonicalFamily(hostname);
-  if (family === undefined) return undefined;
-  const peer = Object.freeze({ transport: "tcp", hostname, port, family } as const);
-  if (recentPeers.unshift(peer) > RECENT_PEERS) recentPeers.pop();
-  return peer;
+  return family === undefined ? undefined : Object.freeze({ transport: "tcp", hostname, port, family } as const);
 }
-
-/**
- * The peers dialled most recently, newest first, shared by their connections: a client dials the
- * same few targets again and again, and an address per connection costs ~56 bytes.
- */
-const recentPeers: Array<SocketAddress & { readonly transport: "tcp" }> = [];
-const RECENT_PEERS = 4;
 
 /**
  * The local end of every socket `listener` accepts, or undefined where each

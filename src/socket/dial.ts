@@ -10,7 +10,8 @@
  * @module
  */
 
-import { formatAddress, type Address } from "../address.ts";
+import type { Address, SocketAddress } from "../address.ts";
+import { recentTargets } from "../connect/target-memo.ts";
 import { NetError, toNetError } from "../errors.ts";
 import type { RawTlsClientOptions } from "../tls.ts";
 import type { CancelConnect, ConnectSink, RawConnectOptions, RawSocket, Transport } from "../transport.ts";
@@ -55,6 +56,13 @@ export interface DialPreamble {
   readonly tls: RawTlsClientOptions | undefined;
 }
 
+/** Where a {@link Dial} connects: what its {@link ConnectSink} tells the adapter. */
+export interface DialTarget {
+  readonly address: Address;
+  readonly label: string;
+  readonly peer: SocketAddress | undefined;
+}
+
 /**
  * One connect attempt in flight.
  *
@@ -62,7 +70,8 @@ export interface DialPreamble {
  * ```ts
  * import { Dial } from "./dial.ts";
  * import { memoryTransport } from "../../adapters/memory.ts";
- * const dial = new Dial({ transport: "tcp", hostname: "127.0.0.1", port: 7000 }, "127.0.0.1:7000", {
+ * const target = { address: { transport: "tcp", hostname: "127.0.0.1", port: 7000 }, label: "127.0.0.1:7000", peer: undefined } as const;
+ * const dial = new Dial(target, {
  *   dialled: (socket) => socket.destroy(),
  *   dialFailed: (error) => console.log(error.code),
  * });
@@ -73,6 +82,7 @@ export interface DialPreamble {
 export class Dial implements ConnectSink {
   readonly address: Address;
   readonly label: string;
+  readonly peer: SocketAddress | undefined;
   /** Undefined once settled: reported, failed or cancelled. */
   #outcome: DialOutcome | undefined;
   #cancel: CancelConnect | undefined;
@@ -80,9 +90,10 @@ export class Dial implements ConnectSink {
   /** The plain socket while TLS starts after the header: a cancel destroys it. */
   #plain: RawSocket | undefined;
 
-  constructor(address: Address, label: string, outcome: DialOutcome, preamble?: DialPreamble) {
-    this.address = address;
-    this.label = label;
+  constructor(target: DialTarget, outcome: DialOutcome, preamble?: DialPreamble) {
+    this.address = target.address;
+    this.label = target.label;
+    this.peer = target.peer;
     this.#outcome = outcome;
     this.#preamble = preamble;
   }
@@ -180,7 +191,7 @@ export function dialRaw(transport: Transport, address: Address, options: RawConn
       dial.cancel();
       reject(signal!.reason);
     };
-    const dial = new Dial(address, formatAddress(address), {
+    const dial = new Dial(recentTargets.target(address), {
       dialled: (socket) => {
         signal?.removeEventListener("abort", onAbort);
         resolve(socket);
