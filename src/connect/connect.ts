@@ -9,7 +9,7 @@ import { parseAddress, type Address, type AddressInput, type ResolvedAddress, ty
 import { checkConnectCapabilities, checkLocalAddressCapability, checkStartTlsCapabilities } from "../capabilities.ts";
 import { realClock } from "../timers/clock.ts";
 import { SharedTimeouts, type SharedTimeout } from "../timers/shared-timeouts.ts";
-import { Connection } from "../connection.ts";
+import { Connection, type ConnectionOptions } from "../connection.ts";
 import { connectObserved, observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { connectAborted, connectTimedOut, Dial, dialRaw, type DialOutcome, type DialPreamble } from "../socket/dial.ts";
@@ -145,6 +145,8 @@ export interface ConnectPlan {
   /** What the transport's connect receives (TLS included unless it starts after a PROXY header). */
   readonly raw: RawConnectOptions;
   readonly preamble: DialPreamble | undefined;
+  /** The options of its Connection: frozen, so that connections sharing the plan share their settings at once. */
+  readonly connection: ConnectionOptions;
 }
 
 /** The transport options of a connect without any: shared. */
@@ -162,7 +164,8 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
   const { address, label } = target;
   if (plain) {
-    const plan: ConnectPlan = { target, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling: plainDialling(transport, address), raw: NO_RAW_OPTIONS, preamble: undefined };
+    const dialling = plainDialling(transport, address);
+    const plan: ConnectPlan = { target, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling, raw: NO_RAW_OPTIONS, preamble: undefined, connection: connectionOptions(transport, address, NO_OPTIONS) };
     target.plain = { transport, plan };
     return plan;
   }
@@ -188,7 +191,17 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
     ...(rawTls === undefined ? {} : { tls: rawTls }),
   };
   const preamble = header === undefined ? undefined : { header, tls };
-  return { target, options, timeout: timeout === Infinity ? 0 : timeout, signal, dialling, raw, preamble };
+  return { target, options, timeout: timeout === Infinity ? 0 : timeout, signal, dialling, raw, preamble, connection: connectionOptions(transport, address, options) };
+}
+
+function connectionOptions(transport: Transport, address: Address, options: ConnectOptions): ConnectionOptions {
+  return Object.freeze({
+    allowHalfOpen: options.allowHalfOpen,
+    borrowedChunks: options.borrowedChunks,
+    maxBufferedBytes: options.maxBufferedBytes,
+    capabilities: transport.capabilities,
+    serverName: address.transport === "tcp" ? address.hostname : undefined,
+  });
 }
 
 function hasOwnKeys(options: object): boolean {
@@ -276,7 +289,7 @@ class ConnectAttempt implements DialOutcome {
     // A socket that opens after we gave up must not leak.
     if (this.#settled) return raw.destroy();
     this.#finish();
-    const { options, target } = this.#plan;
+    const { options, target, connection } = this.#plan;
     const { address, label } = target;
     try {
       applySocketOptions(raw, options, address.transport === "tcp");
@@ -285,13 +298,7 @@ class ConnectAttempt implements DialOutcome {
       this.#reject(toNetError(error, label));
       return;
     }
-    this.#resolve(new Connection(raw, label, {
-      allowHalfOpen: options.allowHalfOpen,
-      borrowedChunks: options.borrowedChunks,
-      maxBufferedBytes: options.maxBufferedBytes,
-      capabilities: this.#transport.capabilities,
-      serverName: address.transport === "tcp" ? address.hostname : undefined,
-    }));
+    this.#resolve(new Connection(raw, label, connection));
   }
 }
 
