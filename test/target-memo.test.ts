@@ -73,6 +73,15 @@ describe("TargetMemo", () => {
     expect(memo.target(tcp("127.000.0.1", 80)).peer).toBeUndefined(); // the runtime reports it otherwise: ask it
     expect(memo.target({ transport: "unix", path: "/tmp/a.sock" }).peer).toBeUndefined();
   });
+
+  it("knows whether a target's host is an IP literal, and of which family", () => {
+    const memo = new TargetMemo(8);
+    expect(memo.target(tcp("127.0.0.1", 80)).literal).toBe(4);
+    expect(memo.target(tcp("::1", 80)).literal).toBe(6);
+    expect(memo.target(tcp("db.test", 80)).literal).toBe(0);
+    expect(memo.target(tcp("1.2.3.4.example", 80)).literal).toBe(0);
+    expect(memo.target({ transport: "unix", path: "/tmp/a.sock" }).literal).toBe(0);
+  });
 });
 
 /** A transport whose connects the test settles; it records what each connect received. */
@@ -108,6 +117,10 @@ describe("repeated connects never use a stale plan", () => {
     expect(calls.at(-1)!.options.localAddress).toBeUndefined();
     const invalid = await net.connect("127.0.0.1:7000", { timeout: -1 }).catch((e: unknown) => e);
     expect(invalid).toMatchObject({ code: "ERR_INVALID_OPTION" });
+    // The family is checked against each target's own: a recent IPv4 target does not answer for an IPv6 one.
+    expect(await net.connect("127.0.0.1:7000", { family: 6 }).catch((e: unknown) => e)).toMatchObject({ code: "ERR_INVALID_OPTION" });
+    await refuse(net.connect("[::1]:7000", { family: 6 }));
+    expect(calls.at(-1)!.address).toEqual(tcp("::1", 7000));
   });
 
   it("each connect dials the address it was given, string or object, changed in between", async () => {

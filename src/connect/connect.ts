@@ -164,7 +164,7 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
   if (typeof options !== "object" || options === null) throw invalidOption("options", options, "an object");
   const { address, label } = target;
   if (plain) {
-    const dialling = plainDialling(transport, address);
+    const dialling = plainDialling(transport, target);
     const plan: ConnectPlan = { target, options: NO_OPTIONS, timeout: DEFAULT_CONNECT_TIMEOUT, signal: undefined, dialling, raw: NO_RAW_OPTIONS, preamble: undefined, connection: connectionOptions(transport, address, NO_OPTIONS) };
     target.plain = { transport, plan };
     return plan;
@@ -180,7 +180,7 @@ function planConnect(transport: Transport, input: AddressInput, options: Connect
     tls = checkTlsClientOptions(options.tls, address.transport === "tcp" ? address.hostname : undefined);
   }
   checkConnectCapabilities(transport.capabilities, address, tls);
-  const dialling = checkDialOptions(transport, address, options);
+  const dialling = checkDialOptions(transport, target, options);
   const header = options.proxyHeader === undefined ? undefined : encodeProxyHeader(options.proxyHeader);
   if (header && tls) checkStartTlsCapabilities(transport.capabilities, { isServer: false, client: tls }, address.transport === "unix");
   if (signal?.aborted) throw connectAborted(label, signal.reason);
@@ -332,7 +332,7 @@ interface Dialling {
   readonly rotation: number;
 }
 
-function checkDialOptions(transport: Transport, address: Address, options: ConnectOptions): Dialling {
+function checkDialOptions(transport: Transport, { address, literal }: Target, options: ConnectOptions): Dialling {
   const { family, lookup, localAddress } = options;
   if (family !== undefined && family !== 4 && family !== 6) throw invalidOption("family", family, "4 or 6");
   const attemptDelay = checkMillis("attemptDelay", options.attemptDelay, MIN_ATTEMPT_DELAY) ?? DEFAULT_ATTEMPT_DELAY;
@@ -346,7 +346,6 @@ function checkDialOptions(transport: Transport, address: Address, options: Conne
   }
   const wanted = family ?? localFamily;
   const rotation = (options as { [ADDRESS_ROTATION]?: number })[ADDRESS_ROTATION] ?? 0;
-  const literal = address.transport === "tcp" ? ipFamily(address.hostname) : 0;
   if (literal !== 0 && wanted !== undefined && literal !== wanted) {
     throw invalidOption(family !== undefined ? "family" : "localAddress", family ?? localAddress, `of the family of the IPv${literal} address dialled`);
   }
@@ -363,8 +362,8 @@ function checkDialOptions(transport: Transport, address: Address, options: Conne
 const DIRECT: Dialling = Object.freeze({ resolve: undefined, family: undefined, attemptDelay: DEFAULT_ATTEMPT_DELAY, localAddress: undefined, rotation: 0 });
 
 /** checkDialOptions without options: the common connect to an IP literal shares one object. */
-function plainDialling(transport: Transport, address: Address): Dialling {
-  return address.transport !== "tcp" || ipFamily(address.hostname) !== 0 ? DIRECT : checkDialOptions(transport, address, NO_OPTIONS);
+function plainDialling(transport: Transport, target: Target): Dialling {
+  return target.address.transport !== "tcp" || target.literal !== 0 ? DIRECT : checkDialOptions(transport, target, NO_OPTIONS);
 }
 
 function nonZero(family: 0 | 4 | 6): 4 | 6 | undefined {

@@ -15,6 +15,7 @@
 import { formatAddress, type Address, type AddressInput, type SocketAddress } from "../address.ts";
 import type { Transport } from "../transport.ts";
 import type { ConnectPlan } from "./connect.ts";
+import { ipFamily } from "./happy-eyeballs.ts";
 import { dialledPeer } from "./known-addresses.ts";
 
 /** One recent target. */
@@ -24,6 +25,8 @@ export interface Target {
   readonly label: string;
   /** The peer of a socket connected here when it is known without asking the runtime (see dialledPeer). */
   readonly peer: SocketAddress | undefined;
+  /** The family of its host when that is an IP literal; 0 for a name or a Unix path (checked on every connect with options). */
+  readonly literal: 0 | 4 | 6;
   /**
    * The address came from parsing a user's input: an input naming the same
    * address can skip parsing. A target the core dialled for a resolved host
@@ -99,7 +102,8 @@ export class TargetMemo {
     const targets = this.#targets;
     for (let i = 0; i < targets.length; i++) if (sameAddress(targets[i]!.address, address)) return this.#used(i);
     const frozen = Object.freeze({ ...address });
-    const target: Target = { address: frozen, label: formatAddress(frozen), peer: dialledPeer(frozen), parsed: false, text: undefined, plain: undefined };
+    const literal = frozen.transport === "tcp" ? ipFamily(frozen.hostname) : 0;
+    const target: Target = { address: frozen, label: formatAddress(frozen), peer: dialledPeer(frozen), literal, parsed: false, text: undefined, plain: undefined };
     if (targets.unshift(target) > this.#bound) targets.pop();
     return target;
   }
