@@ -272,8 +272,8 @@ class BunDriver implements SocketDriver {
       // Before the handshake completed, a hang-up or a reset from the peer is a TLS failure.
       return this.fail(toOpenSslTlsError(error ?? new Error("the peer closed the connection"), this.errorAddress()));
     }
-    // Once both FINs are out, Bun closes the descriptor by itself (the peer's FIN may have skipped `end`).
-    this.sink?.closed(error === undefined || this.is(RELEASED) ? undefined : toNetError(error, this.errorAddress()));
+    // Also once both FINs are out (the peer's may have skipped `end`), which the kernel takes as the peer's EOF.
+    this.sink?.closed(error === undefined ? undefined : toNetError(error, this.errorAddress()));
   }
 
   // ---- internals ----
