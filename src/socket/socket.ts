@@ -11,10 +11,12 @@
  * - `end()` and `close()` after flush; a graceful close (flush, FIN, linger
  *   until the peer's EOF, release) bounded by a close timeout;
  * - delivery: data, EOF and close that came before `start()` or while paused
- *   are held and replayed in order; EOF once; `onClose` once and last;
+ *   are held and replayed in order; EOF once; `onClose` once and last; what a
+ *   driver reports past that is dropped here, so drivers report as they hear;
  * - pull mode (`readInto`), where the driver reads into the receiver's buffer:
  *   the same delivery, one chunk per request;
- * - flush before STARTTLS.
+ * - flush before STARTTLS, and the upgraded socket attached as soon as its
+ *   driver exists, its handshake pending.
  *
  * @module
  */
