@@ -33,21 +33,17 @@ import { systemResolve } from "./system-resolver.ts";
 import { installDiagnostics } from "./diagnostics-node.ts";
 
 // BunDriver's yes/no states, as bits of its `flags`: a server holds many idle sockets, and a field each costs
-// every socket 8 bytes.
-/** closed() was reported, or the driver was detached by STARTTLS: Bun's later events reach nobody. */
-const DONE = 1 << 0;
-const RELEASED = 1 << 1;
-const SHUT_DOWN = 1 << 2;
-const PEER_ENDED = 1 << 3;
+// every socket 8 bytes. (What it reports needs no state: the kernel passes on one EOF and one close.)
+const RELEASED = 1 << 0;
 /** A connect the core gave up on: the socket is terminated as soon as it exists. */
-const ABANDONED = 1 << 4;
-const READING = 1 << 5;
-const NATIVE_PAUSED = 1 << 6;
+const ABANDONED = 1 << 1;
+const READING = 1 << 2;
+const NATIVE_PAUSED = 1 << 3;
 /** A TLS socket: its connect or accept settles at the handshake, not at `open`. */
-const SECURE = 1 << 7;
-const ACCEPTED = 1 << 8;
+const SECURE = 1 << 4;
+const ACCEPTED = 1 << 5;
 /** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
-const NO_DELAY = 1 << 9;
+const NO_DELAY = 1 << 6;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -58,13 +54,11 @@ class BunDriver implements SocketDriver {
   /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
   private readonly unixPath: string | undefined;
+  /** Unset before a client's connect is done, and once STARTTLS took the socket over. */
   private sink: DriverSink | undefined;
-  /** Data (null: EOF) and close that came before attach(): an upgraded socket is attached only after its handshake. */
-  private early: (Uint8Array | null)[] | undefined;
-  private earlyClose: NetError | null | undefined;
   private flags = NO_DELAY;
   /** An accepted or upgraded socket's handshake (a client's connect reports to its sink instead). */
-  private readonly handshakeDone: Promise<void> | undefined;
+  readonly handshake: Promise<void> | undefined;
   /** Reports the pending connect or handshake once: at `open` for a plain client, else at the handshake. */
   private settle: ((error?: NetError) => void) | undefined;
 
@@ -76,8 +70,8 @@ class BunDriver implements SocketDriver {
     if (!tls) return;
     this.set(SECURE);
     if (settle !== undefined) return;
-    this.handshakeDone = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
-    this.handshakeDone.catch(() => {});
+    this.handshake = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
+    this.handshake.catch(() => {});
   }
 
   private is(flag: number): boolean {
@@ -92,29 +86,19 @@ class BunDriver implements SocketDriver {
     this.flags &= ~flag;
   }
 
-  /** The server counts an accepted TLS socket from accept and awaits this; a client's connect awaits it itself. */
-  get handshake(): Promise<void> | undefined {
-    return this.is(ACCEPTED) ? this.handshakeDone : undefined;
-  }
-
   attach(sink: DriverSink): void {
     this.sink = sink;
-    for (const event of this.early ?? []) if (event === null) sink.peerEnded();
-    else sink.received(event);
-    this.early = undefined;
-    if (this.earlyClose !== undefined) sink.closed(this.earlyClose ?? undefined);
   }
 
   writeSome(chunk: Uint8Array): number {
     const n = this.sock!.write(chunk);
     if (n >= 0) return n;
     // -1: Bun has closed the socket. Reported later, so the kernel first queues the chunk and counts it unsent.
-    queueMicrotask(() => this.report(new NetError("EPIPE", "broken pipe: the peer closed the connection", { address: this.errorAddress() })));
+    queueMicrotask(() => this.sink?.closed(new NetError("EPIPE", "broken pipe: the peer closed the connection", { address: this.errorAddress() })));
     return 0;
   }
 
   shutdownWrite(): void {
-    this.set(SHUT_DOWN);
     this.sock!.shutdown();
   }
 
@@ -123,7 +107,7 @@ class BunDriver implements SocketDriver {
     // end(): FIN, and Bun closes the descriptor at once (it buffers nothing). terminate(): RST.
     if (graceful) this.sock?.end();
     else this.sock?.terminate();
-    this.report(undefined);
+    this.sink?.closed();
   }
 
   pauseReading(): void {
@@ -143,7 +127,7 @@ class BunDriver implements SocketDriver {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.unixPath !== undefined || this.is(DONE) || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
+    if (this.unixPath !== undefined || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
     if (enabled) this.set(NO_DELAY);
     else this.clear(NO_DELAY);
     this.sock.setNoDelay(enabled);
@@ -151,20 +135,20 @@ class BunDriver implements SocketDriver {
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Bun reads a delay of 0 as "leave the system default".
-    if (this.unixPath === undefined && !this.is(DONE)) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+    if (this.unixPath === undefined) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
   unref(): void {
-    if (!this.is(DONE)) this.sock?.unref();
+    this.sock?.unref();
   }
 
   ref(): void {
-    if (!this.is(DONE)) this.sock?.ref();
+    this.sock?.ref();
   }
 
+  /** Resolves with the upgraded socket's driver at once, its handshake pending: the kernel holds what comes before. */
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
-    const sock = this.sock;
-    if (sock === undefined || this.is(DONE)) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.where });
+    const sock = this.sock!;
     if (options.isServer && options.received !== undefined) {
       // upgradeTLS reads only from the socket: bytes already read cannot be handed to Bun's TLS layer.
       throw new NetError(
@@ -178,7 +162,6 @@ class BunDriver implements SocketDriver {
     next.remoteAddress = this.remoteAddress;
     if (!this.is(NO_DELAY)) next.clear(NO_DELAY);
     // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
-    this.set(DONE);
     this.sink = undefined;
     const tls = options.isServer ? { ...serverTlsOptions(options.server), isServer: true } : clientTlsOptions(options.client);
     try {
@@ -187,7 +170,6 @@ class BunDriver implements SocketDriver {
       sock.terminate();
       throw toOpenSslTlsError(error, this.where);
     }
-    await next.handshakeDone;
     return next;
   }
 
@@ -256,22 +238,19 @@ class BunDriver implements SocketDriver {
   }
 
   onData(chunk: Uint8Array): void {
-    if (this.is(DONE)) return;
+    const sink = this.sink;
+    if (sink === undefined) return; // ciphertext, for a socket STARTTLS took over
     // Reading starts at resumeReading(): Bun reads from `open`, so an early chunk pauses it (rarely needed).
     if (!this.is(READING) && !this.is(NATIVE_PAUSED)) this.pauseReading();
-    if (this.sink === undefined) (this.early ??= []).push(chunk);
-    else this.sink.received(chunk);
+    sink.received(chunk);
   }
 
   onEnd(): void {
-    if (this.is(DONE) || this.is(PEER_ENDED)) return;
-    this.set(PEER_ENDED);
-    if (this.sink === undefined) (this.early ??= []).push(null);
-    else this.sink.peerEnded();
+    this.sink?.peerEnded();
   }
 
   onDrain(): void {
-    if (!this.is(DONE)) this.sink?.writable();
+    this.sink?.writable();
   }
 
   /**
@@ -293,11 +272,8 @@ class BunDriver implements SocketDriver {
       // Before the handshake completed, a hang-up or a reset from the peer is a TLS failure.
       return this.fail(toOpenSslTlsError(error ?? new Error("the peer closed the connection"), this.errorAddress()));
     }
-    if (error !== undefined && !this.is(RELEASED)) return this.report(toNetError(error, this.errorAddress()));
-    // Both FINs are out, so Bun closed the descriptor (the peer's FIN may have skipped `end`);
-    // the kernel still owns the socket until it releases it.
-    if (this.is(SHUT_DOWN) && !this.is(RELEASED)) return this.onEnd();
-    this.report(undefined);
+    // Also once both FINs are out (the peer's may have skipped `end`), which the kernel takes as the peer's EOF.
+    this.sink?.closed(error === undefined ? undefined : toNetError(error, this.errorAddress()));
   }
 
   // ---- internals ----
@@ -305,14 +281,7 @@ class BunDriver implements SocketDriver {
   private fail(error: NetError): void {
     this.settle?.(error);
     this.settle = undefined;
-    this.report(error);
-  }
-
-  private report(error: NetError | undefined): void {
-    if (this.is(DONE)) return;
-    this.set(DONE);
-    if (this.sink !== undefined) this.sink.closed(error);
-    else this.earlyClose = error ?? null;
+    this.sink?.closed(error);
   }
 
   /** The peer of an accepted socket, else the dialled or listening address. */

@@ -99,7 +99,6 @@ class MemoryDriver implements SocketDriver {
   }
 
   release(graceful: boolean): void {
-    if (this.#gone) return;
     this.#gone = true;
     this.#inbound = [];
     this.#inboundBytes = 0;

@@ -290,10 +290,9 @@ class NodeDriver implements SocketDriver {
     });
   }
 
+  /** Reported at release and at Node's 'close' after a failure, whichever comes first: the kernel passes on one. */
   #reportClosed(): void {
-    const sink = this.#sink;
-    this.#sink = undefined;
-    sink?.closed(this.#rare?.error);
+    this.#sink?.closed(this.#rare?.error);
   }
 
   release(graceful: boolean): void {

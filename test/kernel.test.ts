@@ -260,6 +260,45 @@ describe("kernel: EOF once, close once and last", () => {
   });
 });
 
+describe("kernel: a driver reports what its runtime says, the kernel filters", () => {
+  it("passes on no EOF after a failure, even one reported in the same turn", async () => {
+    const { driver, events } = started();
+    driver.reportClosed(new NetError("ECONNRESET", "connection reset by peer"));
+    driver.peerEnd();
+    await settle();
+    expect(events.log).toEqual(["close:ECONNRESET"]);
+  });
+
+  it("takes a clean close after our FIN, before the release, as the peer's EOF: onClose waits for close()", async () => {
+    const { raw, driver, events } = started();
+    raw.end();
+    await settle();
+    expect(driver.lifecycle()).toContain("shutdownWrite");
+    // The runtime closed the socket by itself once both sides sent FIN (Bun does).
+    driver.sink!.closed();
+    await settle();
+    expect(events.log).toEqual(["end"]);
+    expect(driver.released).toBeUndefined();
+    raw.close();
+    await settle();
+    expect(driver.lifecycle().filter((c) => c.startsWith("release"))).toEqual(["release(true)"]);
+    expect(events.log).toEqual(["end", "close"]);
+  });
+
+  it("does not touch the driver's options while STARTTLS has detached it", async () => {
+    const driver = new FakeDriver();
+    driver.upgradeTo = new FakeDriver();
+    const { raw } = started(driver);
+    const upgrading = raw.startTls!(tlsOptions);
+    await settle();
+    raw.setNoDelay(false);
+    raw.setKeepAlive(true, 1000);
+    expect(driver.calls.filter((c) => c.startsWith("set"))).toEqual([]);
+    driver.upgrade();
+    await upgrading;
+  });
+});
+
 describe("kernel: write queue and watermarks", () => {
   it("write() returns true below 64 KiB buffered and false at 64 KiB", () => {
     const driver = new FakeDriver();
@@ -740,6 +779,47 @@ describe("kernel: STARTTLS", () => {
     expect(raw.write(new TextEncoder().encode("and writable"))).toBe(true);
     await settle();
     expect(driver.text()).toBe("and writable");
+  });
+
+  it("takes a driver handed over before its handshake: resolves once it is done, with what arrived meanwhile held", async () => {
+    const { raw, driver, next } = upgradable();
+    driver.async = false;
+    let done!: () => void;
+    next.handshake = new Promise<void>((resolve) => (done = resolve));
+    const upgrading = raw.startTls!(tlsOptions);
+    await settle();
+    driver.upgrade();
+    await settle();
+    expect(next.calls[0]).toBe("attach");
+    next.receive("first secure bytes");
+    let secure: RawSocket | undefined;
+    void upgrading.then((s) => (secure = s));
+    await settle();
+    expect(secure).toBeUndefined();
+    done();
+    await settle();
+    const secureEvents = new Events();
+    secure!.start(secureEvents);
+    await settle();
+    expect(secureEvents.merged()).toEqual(["data:first secure bytes"]);
+  });
+
+  it("a failed handshake rejects startTls() and releases both drivers; the old handlers hear nothing", async () => {
+    const { raw, driver, next, events } = upgradable();
+    driver.async = false;
+    let fail!: (error: NetError) => void;
+    next.handshake = new Promise<void>((_, reject) => (fail = reject));
+    const upgrading = raw.startTls!(tlsOptions);
+    await settle();
+    driver.upgrade();
+    await settle();
+    fail(new NetError("ERR_TLS_CERT", "the peer's certificate was refused"));
+    await expect(upgrading).rejects.toMatchObject({ code: "ERR_TLS_CERT" });
+    expect(next.released).toBe(false);
+    expect(driver.released).toBe(false);
+    // The old driver reported its close (FakeDriver does so at release): the connection has its error already.
+    await settle();
+    expect(events.log).toEqual([]);
   });
 
   it("a socket whose driver has no TLS has no startTls, or one that refuses with ERR_UNSUPPORTED", async () => {

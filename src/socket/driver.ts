@@ -23,7 +23,9 @@ import type { SocketAddress } from "../address.ts";
 
 /**
  * What a driver reports to the kernel. The kernel passes it once, through
- * {@link SocketDriver.attach}, before it calls anything else.
+ * {@link SocketDriver.attach}, before it calls anything else. A driver may
+ * report what its runtime says as it comes: the kernel passes on one EOF, one
+ * close and nothing after it, and nothing once `startTls` detached it.
  *
  * @example
  * ```ts
@@ -40,16 +42,18 @@ export interface DriverSink {
    * May be called before the kernel's `start()`: the kernel holds the data.
    */
   received(chunk: Uint8Array): void;
-  /** The peer half-closed (FIN or TLS close_notify). Call once. */
+  /** The peer half-closed (FIN or TLS close_notify). */
   peerEnded(): void;
   /** After a short synchronous `writeSome`: the runtime can take bytes again. */
   writable(): void;
   /**
    * The socket is gone: released by the kernel, reset by the peer, or failed.
    * `error` is set for failures, already a {@link NetError} with a stable code.
-   * Call once; nothing may be reported after it. A driver reports `closed`
-   * after {@link SocketDriver.release} too (the kernel tolerates it being
-   * synchronous or later).
+   * A driver reports `closed` after {@link SocketDriver.release} too (the
+   * kernel tolerates it being synchronous or later). A clean close after
+   * {@link SocketDriver.shutdownWrite} and before the release (a runtime that
+   * closes once both sides sent FIN) counts as the peer's EOF only: the socket
+   * stays the kernel's until it releases it.
    */
   closed(error?: NetError): void;
 }
@@ -124,16 +128,19 @@ export interface SocketDriver {
   /** The TLS session once the handshake is done; undefined for plain sockets. */
   readonly tls?: TlsInfo | undefined;
   /**
-   * For a TLS socket handed over at accept, before its handshake: settles when
-   * the handshake is done (rejects with ERR_TLS / ERR_TLS_CERT). The server
-   * counts the socket from accept and bounds this with its handshake timeout.
+   * For a TLS socket handed over before its handshake (at accept, or by
+   * `startTls`): settles when the handshake is done (rejects with ERR_TLS /
+   * ERR_TLS_CERT). The server counts an accepted socket from accept and
+   * bounds this with its handshake timeout.
    */
   readonly handshake?: Promise<void>;
   /**
-   * STARTTLS. The kernel has flushed every queued byte and detached: the
-   * driver stops reporting to the old sink, upgrades, and resolves with a new
-   * driver once the handshake succeeded. ERR_UNSUPPORTED leaves this driver
-   * usable; any other rejection means it was released.
+   * STARTTLS. The kernel has flushed every queued byte and detached: what
+   * this driver reports from here reaches nobody. It upgrades and resolves
+   * with a new driver, either once the handshake succeeded or at once with
+   * its {@link SocketDriver.handshake} pending (the kernel attaches it and
+   * holds what arrives until the handshake is done). ERR_UNSUPPORTED leaves
+   * this driver usable; any other rejection means it was released.
    */
   startTls?(options: RawStartTlsOptions): Promise<SocketDriver>;
   /**

@@ -11,10 +11,12 @@
  * - `end()` and `close()` after flush; a graceful close (flush, FIN, linger
  *   until the peer's EOF, release) bounded by a close timeout;
  * - delivery: data, EOF and close that came before `start()` or while paused
- *   are held and replayed in order; EOF once; `onClose` once and last;
+ *   are held and replayed in order; EOF once; `onClose` once and last; what a
+ *   driver reports past that is dropped here, so drivers report as they hear;
  * - pull mode (`readInto`), where the driver reads into the receiver's buffer:
  *   the same delivery, one chunk per request;
- * - flush before STARTTLS.
+ * - flush before STARTTLS, and the upgraded socket attached as soon as its
+ *   driver exists, its handshake pending.
  *
  * @module
  */
@@ -288,7 +290,7 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   peerEnded(): void {
-    if (this.detached || this.peerHasEnded) return;
+    if ((this.#flags & (DETACHED | PEER_ENDED | DRIVER_CLOSED)) !== 0) return;
     this.peerHasEnded = true;
     if (this.lingering) {
       this.#release(true);
@@ -308,6 +310,9 @@ class KernelSocket implements RawSocket, DriverSink {
 
   closed(error?: NetError): void {
     if (this.detached || this.driverClosed) return;
+    // A runtime may close a socket by itself once both sides sent FIN: that is the peer's EOF, and the
+    // socket stays the kernel's until it releases it (its driver reports closed again then).
+    if (error === undefined && this.shutdownStarted && !this.released) return this.peerEnded();
     this.driverClosed = true;
     this.#clearTimers();
     if (!this.released) {
@@ -387,19 +392,24 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (!this.released) this.#driver.setNoDelay(enabled);
+    if (!this.gone) this.#driver.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
-    if (!this.released) this.#driver.setKeepAlive(enabled, initialDelay);
+    if (!this.gone) this.#driver.setKeepAlive(enabled, initialDelay);
   }
 
   unref(): void {
-    if (!this.released) this.#driver.unref?.();
+    if (!this.gone) this.#driver.unref?.();
   }
 
   ref(): void {
-    if (!this.released) this.#driver.ref?.();
+    if (!this.gone) this.#driver.ref?.();
+  }
+
+  /** Released, or detached by startTls(): the driver is not to be touched. */
+  private get gone(): boolean {
+    return (this.#flags & (RELEASED | DETACHED)) !== 0;
   }
 
   /** Present only where the driver reads into memory it is given (pull mode). */
@@ -449,17 +459,22 @@ class KernelSocket implements RawSocket, DriverSink {
     }
     this.#held = undefined;
     this.#heldBytes = 0;
+    // Detached for good, unless refused with ERR_UNSUPPORTED: the old driver's reports reach nobody.
     this.detached = true;
-    let next: SocketDriver;
+    let upgraded: KernelSocket | undefined;
     try {
-      next = await driver.startTls(options);
+      const next = await driver.startTls(options);
+      // A driver may hand its socket over with the handshake pending: what arrives meanwhile is held here.
+      upgraded = new KernelSocket(next, this.#options);
+      await next.handshake;
     } catch (error) {
-      this.detached = false;
+      upgraded?.destroy(error as NetError);
       // Any refusal but ERR_UNSUPPORTED ends the connection: make sure the socket is let go.
-      if ((error as NetError).code !== "ERR_UNSUPPORTED") this.destroy(error as NetError);
+      if ((error as NetError).code === "ERR_UNSUPPORTED") this.detached = false;
+      else this.destroy(error as NetError);
       throw error;
     }
-    return new KernelSocket(next, this.#options);
+    return upgraded;
   }
 
   // ---- internals: outbound ----

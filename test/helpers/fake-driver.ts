@@ -50,6 +50,8 @@ export class FakeDriver implements SocketDriver {
   readonly localAddress: SocketAddress | undefined = LOCAL;
   readonly remoteAddress: SocketAddress | undefined = REMOTE;
   tls: TlsInfo | undefined;
+  /** A handshake still to come (a TLS socket handed over before it); the test settles it. */
+  handshake: Promise<void> | undefined;
   /** Set to make the driver offer STARTTLS; the test settles the upgrade via {@link upgrade}. */
   upgradeTo: FakeDriver | undefined;
   upgradeOptions: RawStartTlsOptions | undefined;
