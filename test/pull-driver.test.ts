@@ -260,5 +260,7 @@ describe("PullDriver", () => {
     expect(sink.events).toEqual(["data:1", "data:1", "data:1", "data:1"]);
     await expect(open(r, false).driver.startTls(options)).rejects.toMatchObject({ code: "ERR_UNSUPPORTED" });
     expect(states).toEqual(["read-pending", "ready", "not-upgradable"]);
+    // A runtime without the hook refuses as unsupported, not with a TypeError.
+    await expect(open(runtime, true).driver.startTls(options)).rejects.toMatchObject({ code: "ERR_UNSUPPORTED" });
   });
 });

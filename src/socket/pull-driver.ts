@@ -15,7 +15,7 @@
  */
 
 import { formatAddress, type SocketAddress } from "../address.ts";
-import type { NetError } from "../errors.ts";
+import { unsupported, type NetError } from "../errors.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../tls.ts";
 import type { DriverSink, SocketDriver } from "./driver.ts";
 import { chunkOfRead, endsReadBuffer, nextReadBuffer, READ_BUFFER_SIZE } from "./read-buffer.ts";
@@ -66,7 +66,10 @@ export interface PullRuntime<S extends PullSocket> {
   remoteAddress(socket: S): SocketAddress | undefined;
   /** A failed operation as a NetError. `tlsRead`: a read of a TLS socket failed (a TLS alert is a TLS failure). */
   mapError(error: unknown, where: string | undefined, tlsRead: boolean): NetError;
-  /** The handshake of a TLS socket accepted before it: rejects with a TLS NetError (and closes the socket). */
+  /**
+   * The handshake of a TLS socket accepted before it (a driver made with `tls: "pending"`, which needs
+   * this hook): rejects with a TLS NetError, and closes the socket.
+   */
   handshake?(socket: S, where: string | undefined): Promise<TlsInfo>;
   /**
    * For a runtime that cannot upgrade while a read is pending: an upgradable
@@ -231,9 +234,11 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
 
   startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
     const state: PullUpgradeState = this.#upgradeWindow === undefined ? "not-upgradable" : this.#readPending ? "read-pending" : "ready";
+    const runtime = this.#runtime;
+    if (runtime.startTls === undefined) return Promise.reject(unsupported("startTls", "this transport cannot upgrade a connection"));
     let upgrade: () => Promise<SocketDriver>;
     try {
-      upgrade = this.#runtime.startTls!(this.#socket, options, state, this.#where ?? "");
+      upgrade = runtime.startTls(this.#socket, options, state, this.#where ?? "");
     } catch (error) {
       return Promise.reject(error);
     }
@@ -342,9 +347,9 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
     closeQuietly(this.#socket);
     this.#unpark();
     const report = (): void => sink.closed(error);
-    const reportClosed = this.#runtime.reportClosed;
+    const runtime = this.#runtime;
     const tls = this.tls !== undefined || this.handshake !== undefined;
-    const closed = reportClosed === undefined ? report : () => reportClosed(report, tls);
+    const closed = runtime.reportClosed === undefined ? report : () => runtime.reportClosed!(report, tls);
     void whenSettled(this.#loop, this.#pulling, this.#lastWrite, this.handshake).then(closed, closed);
   }
 }
