@@ -2,12 +2,11 @@
  * The Deno adapter: wireline's {@link Transport} over `Deno.connect`,
  * `Deno.listen` and Deno's TLS, for TCP and Unix domain sockets.
  *
- * Only the runtime mapping lives here: a {@link SocketDriver} per socket that
- * turns Deno's pull reads into pushed chunks (or, for `conn.read(into)`, reads
- * straight into the caller's buffer) and hands writes to
- * `conn.write()`, Deno's error classes mapped to stable codes, and what Deno
- * cannot do declared in {@link TransportCapabilities}. The write queue and the
- * socket lifecycle are the kernel's (`src/socket/socket.ts`).
+ * Only the runtime mapping lives here: each Deno conn driven by the core's
+ * PullDriver (`src/socket/pull-driver.ts`: the read loop, pull mode and the
+ * read buffers), Deno's error classes mapped to stable codes, its TLS, and
+ * what Deno cannot do declared in {@link TransportCapabilities}. The write
+ * queue and the socket lifecycle are the kernel's (`src/socket/socket.ts`).
  *
  * @module
  */
@@ -15,40 +14,15 @@
 import { formatAddress, type Address, type SocketAddress, type TcpAddress } from "../src/address.ts";
 import { NetError, toNetError, unsupported, type NetErrorCode } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
-import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { PullDriver, type PullRuntime } from "../src/socket/pull-driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import { toTlsError, type RawStartTlsOptions, type RawTlsClientOptions, type TlsInfo } from "../src/tls.ts";
 import type { CancelConnect, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 import { onlyOn } from "./runtime-guard.ts";
-import { copySmallRead, SMALL_READ_MAX } from "./small-read-slab.ts";
 import { systemResolve } from "./system-resolver.ts";
 import { installDiagnostics } from "./diagnostics-node.ts";
 
-/**
- * One read buffer; large enough that bulk transfers need few reads. Each read
- * hands its bytes on as a view and the next read fills the rest of the buffer:
- * a TLS read brings one 16 KiB record, so four share one buffer (a fresh,
- * zero-filled 64 KiB per record cost TLS bulk ~2,300 ms CPU per GB instead of
- * ~1,700). A kept chunk holds its whole buffer, at most 64 KiB, as before.
- */
-const READ_SIZE = 64 * 1024;
-/** Reads smaller than this are copied out so the buffer can be reused; a rest smaller than this is not read into. */
-const COPY_BELOW = 16 * 1024;
-/** The first read buffer; the first read that fills it brings the full READ_SIZE. */
-const FIRST_READ_SIZE = 4 * 1024;
-/**
- * First-read buffers of ended read loops, for the next sockets: a fresh one costs ~1.8 µs on Deno,
- * twice per connection pair. Bounded: at most 16 × 4 KiB kept.
- */
-const firstReads: Uint8Array<ArrayBuffer>[] = [];
-const FIRST_READS_KEPT = 16;
-/**
- * Deno.startTls fails ("Busy") while a read is pending, and a pending read cannot
- * be cancelled. So during the opening exchange of a plain client connection,
- * where STARTTLS happens (SMTP, IMAP, PostgreSQL, XMPP), the next read waits one
- * macrotask, long enough for the code that just read the peer's go-ahead to call
- * startTls(). Past these reads the loop runs at full speed.
- */
+/** Reads during which a plain client may still call startTls (see `runtime.upgradeWindow`). */
 const STARTTLS_READS = 64;
 /** Pause before retrying after an accept error such as EMFILE, so a persistent failure does not spin. */
 const ACCEPT_RETRY_MS = 100;
@@ -145,274 +119,45 @@ function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
   return transport === "unix" && path ? { transport: "unix", path } : undefined;
 }
 
-class DenoDriver implements SocketDriver {
-  readonly handshake: Promise<void> | undefined;
-  tls: TlsInfo | undefined;
-
-  readonly #conn: DenoConn;
-  #sink: DriverSink | undefined;
-  /** Reads left in the STARTTLS window (see STARTTLS_READS); undefined: not a plain TCP client, never upgradable. */
-  #upgradeWindow: number | undefined;
-  /** The read loop, and the last write or shutdown: each holds the descriptor open until it ends. */
-  #loop: Promise<void> | undefined;
-  #lastWrite: Promise<unknown> | undefined;
-  #readPending = false;
-  #wantRead = false;
-  #wake: (() => void) | undefined;
-  #spare: Uint8Array<ArrayBuffer>[] | undefined;
-  /** The caller's buffer for the next read (pull mode), until the loop's next report answers it. */
-  #offer: Uint8Array | undefined;
-  /** A pull read made outside the loop, while the loop is parked: the loop waits for it before reading again. */
-  #pulling: Promise<void> | undefined;
-  /** Closed, failed, or handed over to startTls: nothing more is read or reported. */
-  #released = false;
-
-  /** `tls`: the session of a client, or "pending" for a TLS server socket whose handshake starts now. */
-  constructor(conn: DenoConn, tls: TlsInfo | "pending" | undefined, upgradable = false) {
-    this.#conn = conn;
-    this.#upgradeWindow = upgradable ? STARTTLS_READS : undefined;
-    if (tls !== "pending") {
-      this.tls = tls;
-      return;
-    }
-    this.handshake = runHandshake(conn, this.#where, false).then(
-      (info) => void (this.tls = info),
-      (error: NetError) => {
-        this.#finish(error);
-        throw error;
-      },
-    );
-    this.handshake.catch(() => {}); // the server awaits it; never an unhandled rejection
-  }
-
+/**
+ * What Deno adds to its conns, which the core's PullDriver reads and writes: Deno's primitives are
+ * `read(into)` and `write()` promises.
+ */
+const runtime: PullRuntime<DenoConn> = {
   // Deno keeps a conn's addresses in fields, past close: they are read only when asked for.
-  get localAddress(): SocketAddress | undefined {
-    return toSocketAddress(this.#conn.localAddr);
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    return toSocketAddress(this.#conn.remoteAddr);
-  }
-
-  /** The peer (else the local end) as errors name it; only ever needed for an error. */
-  get #where(): string | undefined {
-    const named = this.remoteAddress ?? this.localAddress;
-    return named && (named.transport === "unix" ? named.path : formatAddress(named));
-  }
-
-  attach(sink: DriverSink): void {
-    this.#sink = sink;
-  }
-
-  writeSome(chunk: Uint8Array): Promise<number> {
-    return this.#mapped((this.#lastWrite = this.#conn.write(chunk)));
-  }
-
-  shutdownWrite(): Promise<void> {
-    return this.#mapped((this.#lastWrite = this.#conn.closeWrite()));
-  }
-
-  /** Deno has no abortive close (SO_LINGER 0): graceful or not, the conn is closed. */
-  release(): void {
-    this.#finish(undefined);
-  }
-
-  pauseReading(): void {
-    this.#wantRead = false;
-  }
-
-  resumeReading(): void {
-    this.#wantRead = true;
-    if (this.#loop) return this.#unpark();
-    // A throwing receiver fails this socket rather than leaving an unhandled rejection.
-    this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(mapError(error, this.#where)));
-  }
-
-  setNoDelay(enabled: boolean): void {
-    if (!this.#released) this.#conn.setNoDelay?.(enabled);
-  }
-
-  setKeepAlive(enabled: boolean): void {
-    if (!this.#released) this.#conn.setKeepAlive?.(enabled);
-  }
-
-  unref(): void {
-    if (!this.#released) this.#conn.unref();
-  }
-
-  ref(): void {
-    if (!this.#released) this.#conn.ref();
-  }
-
-  readInto(into: Uint8Array): void {
-    if (this.#released) return;
-    // The loop is parked, past any handshake: read here, without the promise and turn that waking it costs.
-    if (this.#wake !== undefined && !this.#readPending) return this.#pull(into);
-    this.#offer = into;
-    if (this.#loop) return this.#unpark();
-    this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(mapError(error, this.#where)));
-  }
-
-  recycle(chunk: Uint8Array): void {
-    // A read buffer is cut into consecutive chunks; it is free again when the one that ended its use comes back
-    // (lent in order, the ones before it came back first). A small read was a copy and is simply dropped.
-    const { buffer } = chunk;
-    if (buffer.byteLength !== READ_SIZE || buffer.byteLength - (chunk.byteOffset + chunk.length) >= COPY_BELOW) return;
-    const spare = (this.#spare ??= []);
-    if (spare.length < 2) spare.push(new Uint8Array(buffer as ArrayBuffer));
-  }
-
-  async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
+  localAddress: (conn) => toSocketAddress(conn.localAddr),
+  remoteAddress: (conn) => toSocketAddress(conn.remoteAddr),
+  // A TLS alert after the handshake (a server refusing our certificate) is a TLS failure, not an I/O one.
+  mapError: (error, where, tlsRead) =>
+    tlsRead && (error as { name?: unknown } | undefined)?.name === "InvalidData" ? tlsError(error, where) : mapError(error, where),
+  handshake: (conn, where) => runHandshake(conn, where, false),
+  // Deno.startTls fails ("Busy") while a read is pending, and a pending read cannot be cancelled. So during the
+  // opening exchange of a plain client connection, where STARTTLS happens (SMTP, IMAP, PostgreSQL, XMPP), the next
+  // read waits one macrotask, long enough for the code that just read the peer's go-ahead to call startTls().
+  // Past these reads the loop runs at full speed.
+  upgradeWindow: { reads: STARTTLS_READS, wait: () => new Promise((resolve) => setImmediate(resolve)) },
+  startTls(conn, options, state, where) {
     // The core checked the capabilities (serverStartTls, skipVerification); what is left depends on this socket.
     // Each refusal leaves it usable.
     if (options.isServer) throw unsupported("server-side startTls", capabilities.serverStartTls as string);
     const o = options.client;
     if (o.cert !== undefined) throw unsupported("a client certificate on startTls", "Deno.startTls takes no certificate (connect with tls instead)");
-    if (this.#upgradeWindow === undefined) throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
-    if (this.#readPending) {
+    if (state === "not-upgradable") throw unsupported("startTls", "Deno upgrades plain TCP client connections only");
+    if (state === "read-pending") {
       throw unsupported(
         "startTls at this point",
         `Deno cannot upgrade while a read is pending: call startTls() right after reading the peer's go-ahead, within the first ${STARTTLS_READS} reads`,
       );
     }
-    // The upgraded driver owns the connection from here: this one neither reads nor reports again.
-    this.#released = true;
-    this.#sink = undefined;
-    this.#unpark();
-    const where = this.#where ?? "";
-    const conn = await upgrade(this.#conn, o, where);
-    return new DenoDriver(conn, await runHandshake(conn, where, true));
-  }
-
-  #mapped<T>(op: Promise<T>): Promise<T> {
-    return op.catch((error: unknown): never => {
-      throw mapError(error, this.#where);
-    });
-  }
-
-  /** A TLS alert after the handshake (a server refusing our certificate) is a TLS failure, not an I/O one. */
-  #readError(error: unknown): NetError {
-    const tlsAlert = this.tls !== undefined && (error as { name?: unknown } | undefined)?.name === "InvalidData";
-    return tlsAlert ? tlsError(error, this.#where) : mapError(error, this.#where);
-  }
-
-  #pull(into: Uint8Array): void {
-    this.#readPending = true;
-    this.#pulling = this.#conn.read(into).then(
-      (n) => void this.#report(n === null ? null : into.subarray(0, n)),
-      (error: unknown) => void this.#report(null, error),
-    );
-  }
-
-  /**
-   * Reports how one read ended: its bytes, the peer's EOF (`null`), or its `error`. After our own
-   * close the read was merely cancelled: nothing is reported. Returns whether reading goes on.
-   */
-  #report(chunk: Uint8Array | null, error?: unknown): boolean {
-    this.#readPending = false;
-    this.#pulling = undefined;
-    if (this.#released) return false;
-    if (error !== undefined) this.#finish(this.#readError(error));
-    else if (chunk === null) this.#sink!.peerEnded();
-    else {
-      this.#sink!.received(chunk);
-      return true;
-    }
-    return false;
-  }
-
-  #unpark(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  async #readLoop(): Promise<void> {
-    // A TLS server socket is handed over before its handshake: no data before it succeeded.
-    if (this.handshake) await this.handshake.catch(() => {});
-    // Small until a read fills it: an idle connection holds 4 KiB of read buffer, not 64 (RSS per idle socket 56 -> 15 KiB).
-    const first = firstReads.pop() ?? new Uint8Array(FIRST_READ_SIZE);
-    let buf = first;
-    try {
-      while (!this.#released) {
-        if (this.#pulling !== undefined) {
-          await this.#pulling;
-          continue;
-        }
-        // Pull mode: the caller's buffer, read into directly; no allocation and no copy.
-        const into = this.#offer;
-        if (into === undefined && !this.#wantRead) {
-          await new Promise<void>((resolve) => (this.#wake = resolve));
-          continue;
-        }
-        let n: number | null;
-        this.#readPending = true;
-        try {
-          n = await this.#conn.read(into ?? buf);
-        } catch (error) {
-          return void this.#report(null, error);
-        }
-        // Whatever this read brought answers a pending offer: an offer made during a read of our own is dropped.
-        this.#offer = undefined;
-        let chunk: Uint8Array | null = null;
-        if (n !== null && !this.#released) {
-          if (into !== undefined) {
-            chunk = into.subarray(0, n);
-          } else if (n < COPY_BELOW) {
-            chunk = n <= SMALL_READ_MAX ? copySmallRead(buf, n) : buf.slice(0, n);
-            if (n === buf.length) buf = this.#spare?.pop() ?? new Uint8Array(READ_SIZE);
-          } else {
-            chunk = buf.subarray(0, n);
-            // The next read goes on behind this chunk while the buffer has room for one that is not copied.
-            const end = buf.byteOffset + n;
-            const rest = buf.buffer.byteLength - end;
-            buf = rest >= COPY_BELOW ? new Uint8Array(buf.buffer, end, rest) : (this.#spare?.pop() ?? new Uint8Array(READ_SIZE));
-          }
-        }
-        if (!this.#report(chunk)) return;
-        if (this.#upgradeWindow) {
-          this.#upgradeWindow--;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      }
-    } finally {
-      // No read is pending into it now, and no chunk refers to it (reads from it are copied): the next socket takes it.
-      if (firstReads.length < FIRST_READS_KEPT) firstReads.push(first);
-    }
-  }
-
-  /**
-   * Closes the conn, then reports `closed` only once the descriptor is gone,
-   * so that a server's close() cannot resolve before: a pending read, write or
-   * handshake holds it until Deno has cancelled the operation, and a TLS
-   * stream sends close_notify from a background task that holds it one more
-   * event-loop turn.
-   */
-  #finish(error: NetError | undefined): void {
-    if (this.#released) return;
-    this.#released = true;
-    const sink = this.#sink!;
-    closeQuietly(this.#conn);
-    this.#unpark();
-    const tls = this.tls !== undefined || this.handshake !== undefined;
-    const report = (): void => sink.closed(error);
-    // A timer turn costs ~1 ms per close in Deno: only TLS needs it, for the close_notify task.
-    const closed = tls ? () => void setTimeout(report, 0) : report;
-    void whenSettled(this.#loop, this.#pulling, this.#lastWrite, this.handshake).then(closed, closed);
-  }
-}
-
-/**
- * Settles once every operation given has settled, whatever the outcome (each has its own handler).
- * Promise.allSettled made ~4 µs of work per closed socket on Deno (V8), a chain of `then` < 1 µs.
- */
-function whenSettled(...ops: (Promise<unknown> | undefined)[]): Promise<unknown> {
-  let all: Promise<unknown> | undefined;
-  for (const op of ops) {
-    if (op !== undefined) all = all === undefined ? op : all.then(() => op, () => op);
-  }
-  return all ?? Promise.resolve();
-}
+    return async () => {
+      const upgraded = await upgrade(conn, o, where);
+      return new PullDriver(runtime, upgraded, await runHandshake(upgraded, where, true));
+    };
+  },
+  // A TLS stream sends close_notify from a background task that holds the descriptor one more event-loop turn.
+  // A timer turn costs ~1 ms per close in Deno: only TLS needs it.
+  reportClosed: (report, tls) => (tls ? void setTimeout(report, 0) : report()),
+};
 
 /** Runs the handshake now, so that verification fails at connect (or accept), not at the first read. */
 async function runHandshake(conn: DenoConn, where: string | undefined, authorized: boolean): Promise<TlsInfo> {
@@ -447,7 +192,7 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
     ? deno.connect({ transport: "tcp", hostname: address.hostname, port: address.port, signal: controller!.signal })
     : deno.connect({ transport: "unix", path: address.path });
   attempt.then(
-    (conn) => (keepSpare(controller), sink.opened(createRawSocket(new DenoDriver(conn, undefined, address.transport === "tcp")))),
+    (conn) => (keepSpare(controller), sink.opened(createRawSocket(new PullDriver(runtime, conn, undefined, address.transport === "tcp")))),
     (error: unknown) => (keepSpare(controller), sink.failed(mapError(error, sink.label))),
   );
   return controller && (() => controller.abort());
@@ -477,7 +222,7 @@ function connectTls(address: TcpAddress, options: RawConnectOptions, tls: RawTls
       // Given up meanwhile: closed, its handshake fails at once, and the core ignores that.
       if (controller.signal.aborted) closeQuietly(conn);
     }
-    return createRawSocket(new DenoDriver(conn, await runHandshake(conn, where, true)));
+    return createRawSocket(new PullDriver(runtime, conn, await runHandshake(conn, where, true)));
   };
   open().then((socket) => sink.opened(socket), (error: unknown) => sink.failed(mapError(error, where)));
   return () => {
@@ -515,7 +260,7 @@ class DenoRawListener implements RawListener {
       // Accepted in the same instant as close(): nobody will own it.
       if (this.#closed) return closeQuietly(conn);
       // A TLS socket is handed over now, with its handshake pending, so the server counts it and bounds the handshake.
-      onAccept(createRawSocket(new DenoDriver(conn, tls ? "pending" : undefined)));
+      onAccept(createRawSocket(new PullDriver(runtime, conn, tls ? "pending" : undefined)));
     }
   }
 

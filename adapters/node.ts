@@ -18,12 +18,12 @@ import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { chunkOfRead, nextReadBuffer, READ_BUFFER_SIZE, type CopyRead } from "../src/socket/read-buffer.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
 import type { CancelConnect, Capability, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 import { clientHandshake, clientTlsOptions, serverHandshake, serverTlsOptions, tlsInfoOf } from "./node-tls.ts";
 import { isTlsLayerError, toOpenSslTlsError } from "./openssl-tls.ts";
-import { copySmallRead, SMALL_READ_MAX } from "./small-read-slab.ts";
 import { systemResolve } from "./system-resolver.ts";
 import { installDiagnostics } from "./diagnostics-node.ts";
 
@@ -38,12 +38,14 @@ function toSocketAddress(address: string | undefined, port: number | undefined, 
   return { transport: "tcp", hostname: address, port, family: family === "IPv6" ? "IPv6" : "IPv4" };
 }
 
-/** Most bytes a dialled plain socket reads at once (Node's own read size). */
-const READ_SIZE = 64 * 1024;
-/** Where dialled plain sockets read, one at a time (see NodeDriver.onread). */
-const SHARED_READ_BUFFER = new Uint8Array(READ_SIZE);
-/** Reads of at least this many bytes give their socket a read buffer of its own, handed over without a copy. */
-const OWN_BUFFER_FROM = 32 * 1024;
+/** Where dialled plain sockets read, one at a time (see NodeDriver.onread); as large as Node's own read size. */
+const SHARED_READ_BUFFER = new Uint8Array(READ_BUFFER_SIZE);
+/** A copy not zero-filled first, as `new Uint8Array()` would. */
+const copyUnsafe: CopyRead = (buffer, n) => {
+  const chunk = Buffer.allocUnsafe(n);
+  chunk.set(buffer.subarray(0, n));
+  return chunk;
+};
 
 /** Where the shared listeners find the driver of the socket that emitted. */
 const OWNER: unique symbol = Symbol("wireline.owner");
@@ -110,12 +112,13 @@ class NodeDriver implements SocketDriver {
    * How a dialled plain socket reads (node:net's `onread`): straight into a buffer, with no Readable
    * stream (push, the 'data' event, a tick to read more) per chunk: about 1 µs a chunk, what a ping-pong
    * round trip's four awaits cost. Accepted sockets cannot take `onread`, and TLS reads through its own
-   * layer. Sockets share one buffer, each read copied out before the next can start: small reads into
-   * a slab, as Node's own Buffer pool does (a `slice()` of 64 bytes allocates ~290 bytes). A full read
-   * gives the socket a buffer of its own for the next read, which is then handed over without a copy:
-   * a download costs what Node's own reads cost (a fresh buffer per read). Node takes the next read's
-   * buffer in advance, so a socket whose last read was full holds 64 KiB until it reads again; after
-   * any shorter read it holds none.
+   * layer. The core's read-buffer policy (src/socket/read-buffer.ts) with one twist: sockets share one
+   * buffer, each read copied out before the next can start (small reads into the slab, as Node's own
+   * Buffer pool does: a `slice()` of 64 bytes allocates ~290 bytes). A full read gives the socket a
+   * buffer of its own for the next read, which is then handed over without a copy: a download costs
+   * what Node's own reads cost (a fresh buffer per read). Node takes the next read's buffer in advance,
+   * so a socket whose last read was full holds 64 KiB until it reads again; after any shorter read it
+   * goes back to the shared buffer and holds none.
    */
   static readonly onread: net.OnReadOpts = {
     // Node calls this when the socket gets its handle, and after each read for the next read's buffer.
@@ -125,18 +128,8 @@ class NodeDriver implements SocketDriver {
       return next;
     },
     callback(this: OwnedSocket, nread: number, buffer: Uint8Array): boolean {
-      let chunk: Uint8Array;
-      if (nread <= SMALL_READ_MAX) {
-        chunk = copySmallRead(buffer, nread);
-      } else if (nread >= OWN_BUFFER_FROM && buffer !== SHARED_READ_BUFFER) {
-        chunk = buffer.subarray(0, nread); // the socket's own buffer: handed over
-      } else {
-        chunk = Buffer.allocUnsafe(nread); // not zeroed first, as slice() would
-        chunk.set(buffer.subarray(0, nread));
-      }
-      // A full read says more is queued (a download's reads are all full): the next gets a buffer of its own. A
-      // shorter one emptied the socket, which may now stay idle holding its next buffer: that one is the shared one.
-      if (nread === READ_SIZE) NodeDriver.#nextReadBuffer = Buffer.allocUnsafe(READ_SIZE);
+      const chunk = chunkOfRead(buffer, nread, buffer !== SHARED_READ_BUFFER, copyUnsafe);
+      NodeDriver.#nextReadBuffer = nextReadBuffer(buffer, nread, SHARED_READ_BUFFER) ?? Buffer.allocUnsafe(READ_BUFFER_SIZE);
       this[OWNER].#sink?.received(chunk);
       return true;
     },

@@ -3,7 +3,9 @@
  * adapter) for wireline, and nothing an application needs.
  *
  * An adapter implements one {@link SocketDriver} per socket (moving bytes and
- * reporting what its runtime saw), wraps each into the core's socket with
+ * reporting what its runtime saw), or, for a runtime whose reads fill a buffer
+ * the caller passes, hands its sockets to {@link PullDriver} with a
+ * {@link PullRuntime}; it wraps each driver into the core's socket with
  * {@link createRawSocket}, declares once what it can do in
  * {@link TransportCapabilities} (the core refuses the rest with
  * ERR_UNSUPPORTED before any socket exists), and hands the resulting
@@ -38,6 +40,7 @@ export { invalidOption, NetError, toNetError, unsupported, type NetErrorCode } f
 export { createNet, type Net } from "./net.ts";
 export type { DriverSink, SocketDriver } from "./socket/driver.ts";
 export { createRawSocket, type KernelOptions } from "./socket/socket.ts";
+export { PullDriver, type PullRuntime, type PullSocket, type PullUpgradeState } from "./socket/pull-driver.ts";
 export { toTlsError, type PeerCertificate, type RawStartTlsOptions, type RawTlsClientOptions, type RawTlsServerOptions, type TlsInfo } from "./tls.ts";
 export type { CancelConnect, Capability, ConnectSink, RawConnectOptions, RawHandlers, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "./transport.ts";
 export type { SocketAddress } from "./address.ts";

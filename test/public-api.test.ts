@@ -31,6 +31,7 @@ const BOUND = ["connect", "listen", "reconnecting"];
 
 const TRANSPORT_VALUES = [
   "NetError",
+  "PullDriver",
   "createNet",
   "createRawSocket",
   "formatAddress",

@@ -11,6 +11,10 @@
  *   `onClose` once and last, detach;
  * - flush before STARTTLS.
  *
+ * A runtime whose reads fill a buffer the caller passes (`read(into)`
+ * promises) need not write a driver: `src/socket/pull-driver.ts` is one, over
+ * any such socket, with the read loop, pull mode and read buffers included.
+ *
  * Modelled on Netty's split between `ChannelOutboundBuffer` (one queue for
  * every transport) and the transports that only write what it hands them.
  *
@@ -145,7 +149,7 @@ export interface SocketDriver {
   startTls?(options: RawStartTlsOptions): Promise<SocketDriver>;
   /**
    * Optional: `chunk`, which came from {@link DriverSink.received}, is free for
-   * reuse (borrowed-chunk mode; Deno reads into JavaScript memory).
+   * reuse (borrowed-chunk mode; the pull driver reads into memory of its own).
    */
   recycle?(chunk: Uint8Array): void;
   /**
