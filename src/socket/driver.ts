@@ -91,7 +91,8 @@ export interface SocketDriver {
   attach(sink: DriverSink): void;
   /**
    * Hands bytes to the runtime and returns how many it took: synchronously
-   * (Node, Bun, memory) or as a promise (Deno). A synchronous count below
+   * (a runtime with partial, non-blocking writes) or as a promise (a runtime
+   * whose writes are asynchronous operations). A synchronous count below
    * `chunk.length` (0 included) means "full": the kernel calls again only
    * after {@link DriverSink.writable}. A promise may also take fewer bytes;
    * the kernel then calls again with the rest. A failed write rejects or
@@ -100,8 +101,8 @@ export interface SocketDriver {
    */
   writeSome(chunk: Uint8Array): number | Promise<number>;
   /**
-   * Bytes the runtime took through `writeSome` but has not sent yet (Node's
-   * own writable buffer); absent or 0 where the runtime buffers nothing.
+   * Bytes the runtime took through `writeSome` but has not sent yet (a
+   * runtime's own user-space write buffer); absent or 0 where the runtime buffers nothing.
    * Counted in the kernel's `bufferedAmount` and watermarks.
    */
   readonly heldBytes?: number;
@@ -162,7 +163,7 @@ export interface SocketDriver {
    * first, and `into` is then left untouched). One call, one report.
    */
   readInto?(into: Uint8Array): void;
-  /** Optional: the socket stops keeping the process alive (Node/Bun `socket.unref()`, Deno `conn.unref()`). */
+  /** Optional: the socket stops keeping the process alive (the runtime's own `unref()` on the socket). */
   unref?(): void;
   /** Optional: undoes {@link SocketDriver.unref}. */
   ref?(): void;

@@ -605,7 +605,7 @@ class KernelSocket implements RawSocket, DriverSink {
   #shutdown(): void {
     this.shutdownStarted = true;
     // Closing after the peer's EOF with nothing left to send: the release's close(2) sends our FIN, so a
-    // separate shutdown (a system call; an async op on Deno) is saved. TLS must send close_notify first.
+    // separate shutdown (a system call, or an asynchronous operation) is saved. TLS must send close_notify first.
     if (this.closeRequested && this.peerHasEnded && (this.#driver.heldBytes ?? 0) === 0 && this.#driver.tls === undefined && this.#driver.handshake === undefined) {
       this.#afterShutdown();
       return;
