@@ -72,7 +72,7 @@ interface ConnectionSettings {
   readonly capabilities: TransportCapabilities | undefined;
 }
 
-/** The options given last, and the settings made of them: a server's connections, and most of a client's, come with equal options. */
+/** The frozen options given last, and the settings made of them: a server's connections come with one frozen object. */
 let lastOptions: ConnectionOptions | undefined;
 let lastSettings: ConnectionSettings = Object.freeze({
   allowHalfOpen: false,
@@ -103,8 +103,13 @@ function settingsOf(options: ConnectionOptions): ConnectionSettings {
     settings = Object.freeze({ allowHalfOpen, serverName, borrowedChunks, maxBufferedBytes, capabilities });
     if (recentSettings.unshift(settings) > RECENT_SETTINGS) recentSettings.pop();
   }
-  lastOptions = Object.isFrozen(options) ? options : undefined; // an unfrozen object may change before its next use
-  return (lastSettings = settings);
+  // Only a frozen object is remembered (an unfrozen one may change before its next use), and an unfrozen one
+  // leaves it in place: a process that both serves and connects keeps its server's settings at hand.
+  if (Object.isFrozen(options)) {
+    lastOptions = options;
+    lastSettings = settings;
+  }
+  return settings;
 }
 
 /** A connection's state that most connections never need, made on first use: a field each would cost every connection 8 bytes. */
