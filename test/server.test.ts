@@ -163,6 +163,7 @@ describe(`server counters (${runtime})`, () => {
     expect(contexts.size).toBe(2);
     expect(names[0]).toEqual(["addEventListener", "dispatchEvent", "off", "on", "removeEventListener", "signal"]);
     expect(names[1]).toEqual(names[0]);
+    expect([...contexts][0]!.constructor.name).toBe("ConnectionContext"); // what console.log(ctx) shows
   });
 
   it("a queued connection whose peer left never blocks the line", async () => {

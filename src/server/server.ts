@@ -990,6 +990,8 @@ let abandonSessions: (owner: SessionOwner, error: NetError) => void;
  */
 class Session extends ConnectionContext implements CloseWatcher {
   static {
+    // `console.log(ctx)` names what the handler's type says, as before contexts were Sessions.
+    Object.defineProperty(Session, "name", { value: ConnectionContext.name });
     signalOf = (ctx) => (ctx as Session).#signal();
     serve = (owner, conn, stopping, handler) => new Session(conn, stopping, owner).#run(handler);
     servedConnections = (owner) => Session.#listed(owner).map((session) => session.#conn);
