@@ -218,7 +218,10 @@ export class ConnectionContext {
     };
   }
 
-  /** Made by the first listener: most handlers never listen, and an EventTarget per connection costs microseconds. */
+  /**
+   * Made by the first listener: most handlers never listen, and an EventTarget per connection costs microseconds.
+   * Made inline, not by a private method: a class with private methods gives each instance a slot for them.
+   */
   #events: TypedEventTarget<ConnectionContextEvents> | undefined;
 
   /** Servers create contexts: each is the server's record of one served connection. */
@@ -231,7 +234,7 @@ export class ConnectionContext {
 
   /** Calls `listener` with each `type` event's payload. Returns a function that removes it. */
   on<K extends keyof ConnectionContextEvents & string>(type: K, listener: TypedListener<ConnectionContextEvents[K]>, options?: TypedListenerOptions): () => void {
-    return this.#target().on(type, listener, options);
+    return (this.#events ??= new TypedEventTarget()).on(type, listener, options);
   }
 
   /** Removes a listener added with {@link ConnectionContext.on}. */
@@ -241,7 +244,7 @@ export class ConnectionContext {
 
   /** As EventTarget's: the listener receives the {@link TypedEvent}. */
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
-    this.#target().addEventListener(type, listener, options);
+    (this.#events ??= new TypedEventTarget()).addEventListener(type, listener, options);
   }
 
   /** As EventTarget's. */
@@ -251,11 +254,7 @@ export class ConnectionContext {
 
   /** Refused: only wireline emits these events. */
   dispatchEvent(event: Event): boolean {
-    return this.#target().dispatchEvent(event);
-  }
-
-  #target(): TypedEventTarget<ConnectionContextEvents> {
-    return (this.#events ??= new TypedEventTarget<ConnectionContextEvents>());
+    return (this.#events ??= new TypedEventTarget()).dispatchEvent(event);
   }
 }
 
