@@ -72,7 +72,7 @@ interface ConnectionSettings {
   readonly capabilities: TransportCapabilities | undefined;
 }
 
-/** The options given last, and the settings made of them: a server's connections, and most of a client's, come with equal options. */
+/** The frozen options given last, and the settings made of them: a server's connections come with one frozen object. */
 let lastOptions: ConnectionOptions | undefined;
 let lastSettings: ConnectionSettings = Object.freeze({
   allowHalfOpen: false,
@@ -103,8 +103,13 @@ function settingsOf(options: ConnectionOptions): ConnectionSettings {
     settings = Object.freeze({ allowHalfOpen, serverName, borrowedChunks, maxBufferedBytes, capabilities });
     if (recentSettings.unshift(settings) > RECENT_SETTINGS) recentSettings.pop();
   }
-  lastOptions = Object.isFrozen(options) ? options : undefined; // an unfrozen object may change before its next use
-  return (lastSettings = settings);
+  // Only a frozen object is remembered (an unfrozen one may change before its next use), and an unfrozen one
+  // leaves it in place: a process that both serves and connects keeps its server's settings at hand.
+  if (Object.isFrozen(options)) {
+    lastOptions = options;
+    lastSettings = settings;
+  }
+  return settings;
 }
 
 /** A connection's state that most connections never need, made on first use: a field each would cost every connection 8 bytes. */
@@ -129,23 +134,29 @@ function quietReject(error: NetError): Promise<never> {
 }
 
 /**
+ * The method a {@link CloseWatcher} is told through. A symbol, not a name: the
+ * server's watcher is the context its handlers get, which must not offer it.
+ */
+export const CONNECTION_CLOSED: unique symbol = Symbol("wireline.connectionClosed");
+
+/**
  * Something told when a connection closes; the server watches each
  * connection it serves this way. See {@link watchClose}.
  */
 export interface CloseWatcher {
-  connectionClosed(): void;
+  [CONNECTION_CLOSED](): void;
 }
 
 /**
- * Calls `watcher.connectionClosed()` on a microtask once `conn` is closed,
+ * Calls `watcher[CONNECTION_CLOSED]()` on a microtask once `conn` is closed,
  * as `conn.closed.then()` would, without making a promise for it: a server
  * watches every connection it serves. One watcher per connection.
  *
  * @example
  * ```ts
- * import { watchClose, type Connection } from "./connection.ts";
+ * import { CONNECTION_CLOSED, watchClose, type Connection } from "./connection.ts";
  * declare const conn: Connection;
- * watchClose(conn, { connectionClosed: () => console.log("gone") });
+ * watchClose(conn, { [CONNECTION_CLOSED]: () => console.log("gone") });
  * ```
  */
 // Assigned in Connection's static block, the one place that may touch its private fields.
@@ -231,7 +242,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   static {
     watchClose = (conn, watcher) => {
-      if ((conn.#flags & CLOSED) !== 0) queueMicrotask(() => watcher.connectionClosed());
+      if ((conn.#flags & CLOSED) !== 0) queueMicrotask(() => watcher[CONNECTION_CLOSED]());
       else conn.#closeWatcher = watcher;
     };
     closeWithoutWaiting = (conn) => {
@@ -833,7 +844,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
     const watcher = this.#closeWatcher;
     this.#closeWatcher = undefined;
-    if (watcher !== undefined) queueMicrotask(() => watcher.connectionClosed());
+    if (watcher !== undefined) queueMicrotask(() => watcher[CONNECTION_CLOSED]());
   }
 
   #settleWaiter(): void {

@@ -143,6 +143,29 @@ describe(`server counters (${runtime})`, () => {
     });
   });
 
+  it("a handler's context offers its documented members only, and each connection gets its own", async () => {
+    const names: string[][] = [];
+    const contexts = new Set<object>();
+    await using server = await serve({}, async (conn, ctx) => {
+      contexts.add(ctx);
+      const own: string[] = [];
+      for (let o: object | null = ctx; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o)) own.push(...Object.getOwnPropertyNames(o));
+      names.push([...new Set(own)].filter((name) => name !== "constructor").sort());
+      await echo(conn, ctx);
+    });
+    for (let i = 0; i < 2; i++) {
+      const conn = await dial(server);
+      await conn.write("x");
+      expect(text(await readN(conn, 1))).toBe("x");
+      await conn.close();
+    }
+    await until(() => server.stats.currentConnections === 0, "both served");
+    expect(contexts.size).toBe(2);
+    expect(names[0]).toEqual(["addEventListener", "dispatchEvent", "off", "on", "removeEventListener", "signal"]);
+    expect(names[1]).toEqual(names[0]);
+    expect([...contexts][0]!.constructor.name).toBe("ConnectionContext"); // what console.log(ctx) shows
+  });
+
   it("a queued connection whose peer left never blocks the line", async () => {
     const hold = gate();
     const served: string[] = [];

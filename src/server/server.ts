@@ -15,7 +15,7 @@ import { checkListenCapabilities } from "../capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
 import { checkUnrefCapability } from "../timers/unref.ts";
 import { describeServer, inspectAs } from "../observability/inspect.ts";
-import { closeWithoutWaiting, Connection, watchClose, type CloseWatcher, type ConnectionOptions } from "../connection.ts";
+import { closeWithoutWaiting, Connection, CONNECTION_CLOSED, watchClose, type CloseWatcher, type ConnectionOptions } from "../connection.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "../liveness/idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
@@ -186,6 +186,8 @@ const LISTEN_OPTION_KEYS: Readonly<Record<keyof ListenOptions, true>> = {
 
 /** Emits `idle` on a context; assigned in its static block. */
 let emitIdle: (ctx: ConnectionContext, event: IdleEvent) => void;
+/** A context's signal: every context is a served connection's {@link Session}, which assigns this in its static block. */
+let signalOf: (ctx: ConnectionContext) => AbortSignal;
 
 /** Events of a {@link ConnectionContext}. */
 export interface ConnectionContextEvents {
@@ -216,23 +218,23 @@ export class ConnectionContext {
     };
   }
 
-  readonly #source: SignalSource;
-  /** Made by the first listener: most handlers never listen, and an EventTarget per connection costs microseconds. */
+  /**
+   * Made by the first listener: most handlers never listen, and an EventTarget per connection costs microseconds.
+   * Made inline, not by a private method: a class with private methods gives each instance a slot for them.
+   */
   #events: TypedEventTarget<ConnectionContextEvents> | undefined;
 
-  /** Servers create contexts; `source` makes the signal on first use. */
-  constructor(source: SignalSource) {
-    this.#source = source;
-  }
+  /** Servers create contexts: each is the server's record of one served connection. */
+  protected constructor() {}
 
   /** Aborts (with an ABORT_ERR {@link NetError}) when the server starts to stop. */
   get signal(): AbortSignal {
-    return this.#source.contextSignal();
+    return signalOf(this);
   }
 
   /** Calls `listener` with each `type` event's payload. Returns a function that removes it. */
   on<K extends keyof ConnectionContextEvents & string>(type: K, listener: TypedListener<ConnectionContextEvents[K]>, options?: TypedListenerOptions): () => void {
-    return this.#target().on(type, listener, options);
+    return (this.#events ??= new TypedEventTarget()).on(type, listener, options);
   }
 
   /** Removes a listener added with {@link ConnectionContext.on}. */
@@ -242,7 +244,7 @@ export class ConnectionContext {
 
   /** As EventTarget's: the listener receives the {@link TypedEvent}. */
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean): void {
-    this.#target().addEventListener(type, listener, options);
+    (this.#events ??= new TypedEventTarget()).addEventListener(type, listener, options);
   }
 
   /** As EventTarget's. */
@@ -252,17 +254,8 @@ export class ConnectionContext {
 
   /** Refused: only wireline emits these events. */
   dispatchEvent(event: Event): boolean {
-    return this.#target().dispatchEvent(event);
+    return (this.#events ??= new TypedEventTarget()).dispatchEvent(event);
   }
-
-  #target(): TypedEventTarget<ConnectionContextEvents> {
-    return (this.#events ??= new TypedEventTarget<ConnectionContextEvents>());
-  }
-}
-
-/** What a {@link ConnectionContext} asks for its signal. */
-interface SignalSource {
-  contextSignal(): AbortSignal;
 }
 
 /** Serves one connection; the connection is closed when the returned promise settles. */
@@ -434,9 +427,12 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   readonly #handler: ConnectionHandler;
   readonly #stats = new ServerStatsRecorder();
   readonly #admission: AdmissionQueue<Connection>;
-  /** Every connection this server wrapped and has not accounted yet: filtering, queued or served. */
+  /**
+   * Connections wrapped and waiting, not yet served or accounted: a filter verdict is pending, or they are
+   * queued. A served connection is listed by its Session instead, so a connection that is served at once
+   * touches no Set (a Set emptied and refilled per connection reallocates its table).
+   */
   readonly #open = new Set<Connection>();
-  readonly #sessions = new Set<Session>();
   /** TLS sockets in their handshake, unstarted, with their handshakeTimeout timers. Leaving the map settles them. */
   readonly #handshakes = new Map<RawSocket, TimerHandle | undefined>();
   /** Connections awaiting an asynchronous filter verdict, with their filterTimeout timers. Leaving the map settles them. */
@@ -459,15 +455,19 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   readonly #clients: ClientAdmission | undefined;
   /** TLS sockets counted for their client from accept: each place goes on to the connection, or back when the handshake fails. */
   readonly #handshakePlaces = new Map<RawSocket, () => void>();
-  /** What every Session reports to and reads its settings from: one object per server instead of fields and closures per connection. */
+  /** What every Session reports to, reads its settings from and is listed in: one object per server instead of fields and closures per connection. */
   readonly #owner: SessionOwner = {
     settings: undefined as unknown as ServerSettings, // set by the constructor
-    ended: (session) => this.#ended(session),
-    failed: (session, error) => {
-      const { remoteAddress } = session.conn;
+    newest: undefined,
+    running: 0,
+    ended: (conn) => this.#ended(conn),
+    failed: (conn, error) => {
+      const { remoteAddress } = conn;
       this.#report(applicationError(error, "the connection handler", this.#peerLabel(remoteAddress)), remoteAddress);
     },
   };
+  /** No TLS handshake, PROXY header, per-client limit or filter: an accepted socket goes straight to admission. */
+  readonly #plain: boolean;
   /** With `session`: the sessions, whose connections the handler wrapper routes to them. */
   readonly #registry: SessionRegistry<unknown> | undefined;
 
@@ -486,6 +486,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     this.#admission = new AdmissionQueue(this.#settings.maxConnections, this.#settings.maxQueued);
     const { clients, clock } = this.#settings;
     if (clients.limit || clients.rate) this.#clients = new ClientAdmission(clients, clock);
+    const s = this.#settings;
+    this.#plain = s.tls === undefined && s.proxyProtocol === undefined && this.#clients === undefined && s.filter === undefined;
   }
 
   /** The bound address, with the real port when port 0 was asked for. */
@@ -496,7 +498,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   /** A snapshot of the counters; see {@link ServerStats}. */
   get stats(): ServerStats {
-    return this.#stats.snapshot(this.#admission.queued, this.#handshakes.size, this.#open);
+    return this.#stats.snapshot(this.#admission.queued, this.#handshakes.size, [...this.#open, ...servedConnections(this.#owner)]);
   }
 
   /** With `session`: the session counters; otherwise undefined. */
@@ -576,7 +578,6 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
   #accept(raw: RawSocket): void {
     // The peer's address is read only where something needs it: a syscall on some runtimes.
     publishAccept(this.#address, raw);
-    const handshake = raw.handshake;
     const full = this.#held() >= this.#settings.maxConnections + this.#settings.maxQueued;
     if (this.#stopping || full) {
       const remoteAddress = raw.remoteAddress;
@@ -584,6 +585,13 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       this.#refuse(remoteAddress, this.#stopping ? "stopping" : "full");
       return;
     }
+    if (this.#plain) {
+      // What #screen would do with nothing to screen.
+      const conn = this.#wrap(raw, noop);
+      if (conn) this.#admit(conn, false);
+      return;
+    }
+    const handshake = raw.handshake;
     if (handshake !== undefined) {
       const remoteAddress = raw.remoteAddress;
       // The socket's address is the client's (no PROXY header here): counting it from accept keeps one client from holding every handshake.
@@ -750,6 +758,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     const conn = this.#wrap(raw, release);
     if (!conn) return;
     conn.pause();
+    this.#open.add(conn);
     const timer = filterTimeout > 0 ? clock.setTimeout(() => this.#filterTimedOut(conn), filterTimeout) : undefined;
     this.#verdicts.set(conn, timer);
     verdict.then(
@@ -802,7 +811,6 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       const rate = s.minReceiveRate;
       const socket = rate === undefined ? raw : new ReceiveRateGuard(raw, rate, s.clock, () => this.#stats.slow());
       const conn = new Connection(socket, s.label, this.#connectionOptions);
-      this.#open.add(conn);
       // Only a per-client place needs giving back: `closed` costs a promise, a resolver and a reaction per connection.
       if (release !== noop) void conn.closed.then(release);
       return conn;
@@ -815,13 +823,16 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     }
   }
 
-  /** `paused`: the connection was paused while its filter verdict was pending. */
-  #admit(conn: Connection, paused: boolean): void {
+  /** `held`: the connection waited for its filter verdict, paused and in #open. */
+  #admit(conn: Connection, held: boolean): void {
     const place = this.#admission.admit(conn);
     if (place === "active") {
-      this.#dispatch(conn, paused);
-    } else if (place === "queued") {
-      if (!paused) conn.pause();
+      this.#dispatch(conn, held);
+      return;
+    }
+    if (!held) this.#open.add(conn);
+    if (place === "queued") {
+      if (!held) conn.pause();
       conn.closed.then(() => {
         // Died while waiting: it leaves the line and was never served.
         if (this.#admission.remove(conn)) this.#forget(conn);
@@ -831,26 +842,23 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     }
   }
 
-  /** Runs the handler on a connection that holds a slot. */
-  #dispatch(conn: Connection, paused: boolean): void {
+  /** Runs the handler on a connection that holds a slot. `held`: it waited (filter verdict or queue), paused and in #open. */
+  #dispatch(conn: Connection, held: boolean): void {
+    if (held) this.#open.delete(conn);
     if (conn.isClosed) {
-      // Closed while it waited, before its close was noticed: hand the slot on.
-      this.#forget(conn);
+      // Closed while it waited, before its close was noticed: account it and hand the slot on.
+      this.#stats.addBytes(conn);
       this.#releaseSlot();
       return;
     }
-    if (paused) conn.resume();
-    const session = new Session(conn, this.#stopping, this.#owner);
-    this.#sessions.add(session);
+    if (held) conn.resume();
     this.#stats.begin();
     if (hasListeners(this, "connection")) this.#emit("connection", { connection: conn, remoteAddress: conn.remoteAddress });
-    session.run(this.#handler);
+    serve(this.#owner, conn, this.#stopping, this.#handler);
   }
 
-  #ended(session: Session): void {
-    this.#sessions.delete(session);
-    this.#open.delete(session.conn);
-    this.#stats.end(session.conn);
+  #ended(conn: Connection): void {
+    this.#stats.end(conn);
     this.#releaseSlot();
     this.#checkIdle();
   }
@@ -894,7 +902,7 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
 
   /** Wakes close() once no handler runs and no filter verdict is pending. */
   #checkIdle(): void {
-    if (this.#onIdle && this.#sessions.size === 0 && this.#verdicts.size === 0) this.#onIdle();
+    if (this.#onIdle && this.#owner.running === 0 && this.#verdicts.size === 0) this.#onIdle();
   }
 
   async #shutdown(timeout: number): Promise<ServerStats> {
@@ -914,11 +922,11 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
       socket.abort(stoppingError());
       this.#refuse(socket.remoteAddress, "stopping");
     }
-    for (const session of this.#sessions) session.stop();
+    stopSessions(this.#owner);
     this.#registry?.stop();
     for (const conn of this.#admission.clear()) this.#refuseOpen(conn, "stopping");
     await listenerClosed;
-    if (timeout > 0 && (this.#sessions.size > 0 || this.#verdicts.size > 0)) {
+    if (timeout > 0 && (this.#owner.running > 0 || this.#verdicts.size > 0)) {
       let timer: TimerHandle | undefined;
       await new Promise<void>((resolve) => {
         this.#onIdle = resolve;
@@ -931,8 +939,8 @@ export class Server extends TypedEventTarget<ServerEvents> implements AsyncDispo
     for (const timer of this.#verdicts.values()) if (timer !== undefined) clock.clearTimeout(timer);
     this.#verdicts.clear();
     const deadline = new NetError("ERR_SOCKET_CLOSED", `server stopped: connection destroyed after the ${timeout} ms close timeout`);
-    for (const session of this.#sessions) session.abandon(deadline);
-    const left = [...this.#open];
+    abandonSessions(this.#owner, deadline);
+    const left = [...this.#open, ...servedConnections(this.#owner)];
     for (const conn of left) conn.destroy(deadline);
     await Promise.all(left.map((conn) => conn.closed));
     for (const conn of left) this.#forget(conn);
@@ -950,32 +958,93 @@ const ABANDONED = 1 << 2;
 const CLOSED = 1 << 3;
 const ENDED = 1 << 4;
 
-/** Where a {@link Session} reports the end of its connection and its handler's failure. */
+/** Where each {@link Session} of a server is listed, reports the end of its connection and its handler's failure, and reads its settings. */
 interface SessionOwner {
   settings: ServerSettings;
-  ended(session: Session): void;
-  failed(session: Session, error: unknown): void;
+  /**
+   * The newest running session; each links to its neighbours. A list costs nothing per connection, where a
+   * Set that goes from empty to one entry and back reallocates its table every time.
+   */
+  newest: Session | undefined;
+  /** How many sessions are listed. */
+  running: number;
+  ended(conn: Connection): void;
+  failed(conn: Connection, error: unknown): void;
 }
 
-/** One served connection: its context, timers, and the rule for giving its slot back. */
-class Session implements CloseWatcher, SignalSource {
-  readonly conn: Connection;
+// Assigned in Session's static block, the one place that may touch its private state.
+/** Runs `handler` on a connection that holds a slot, listed with its owner until it ends. */
+let serve: (owner: SessionOwner, conn: Connection, stopping: boolean, handler: ConnectionHandler) => void;
+/** The connections of the running sessions. */
+let servedConnections: (owner: SessionOwner) => Connection[];
+/** The server is stopping: aborts every running handler's signal. */
+let stopSessions: (owner: SessionOwner) => void;
+/** The close deadline passed: each running session gives its slot back once its connection is gone, whatever the handler does. */
+let abandonSessions: (owner: SessionOwner, error: NetError) => void;
+
+/**
+ * One served connection: its timers, the rule for giving its slot back, and the
+ * context its handler gets (the same object, so a connection costs one less).
+ * Everything beyond the context's members is private, so handlers see none of it.
+ */
+class Session extends ConnectionContext implements CloseWatcher {
+  static {
+    // `console.log(ctx)` names what the handler's type says, as before contexts were Sessions.
+    Object.defineProperty(Session, "name", { value: ConnectionContext.name });
+    signalOf = (ctx) => (ctx as Session).#signal();
+    serve = (owner, conn, stopping, handler) => new Session(conn, stopping, owner).#run(handler);
+    servedConnections = (owner) => Session.#listed(owner).map((session) => session.#conn);
+    stopSessions = (owner) => {
+      for (const session of Session.#listed(owner)) session.#stop();
+    };
+    abandonSessions = (owner, error) => {
+      for (const session of Session.#listed(owner)) session.#abandon(error);
+    };
+  }
+
+  readonly #conn: Connection;
   readonly #owner: SessionOwner;
-  readonly #ctx: ConnectionContext;
   #controller: AbortController | undefined;
   #idle: IdleWatcher | undefined;
   #firstByte: TimerHandle | undefined;
   /** The yes/no states (STOPPING, HANDLER_DONE, ...), as bits of one number: a field each cost every connection 8 bytes. */
   #flags: number;
+  /** Neighbours in the owner's list of running sessions. */
+  #older: Session | undefined;
+  #newer: Session | undefined;
 
-  constructor(conn: Connection, stopping: boolean, owner: SessionOwner) {
-    this.conn = conn;
+  private constructor(conn: Connection, stopping: boolean, owner: SessionOwner) {
+    super();
+    this.#conn = conn;
     this.#flags = stopping ? STOPPING : 0;
     this.#owner = owner;
-    this.#ctx = new ConnectionContext(this);
+    const newest = owner.newest;
+    this.#older = newest;
+    this.#newer = undefined;
+    if (newest !== undefined) newest.#newer = this;
+    owner.newest = this;
+    owner.running++;
   }
 
-  contextSignal(): AbortSignal {
+  /** A copy of the owner's list, newest first: what the caller does to one session may end another. */
+  static #listed(owner: SessionOwner): Session[] {
+    const sessions: Session[] = [];
+    for (let session = owner.newest; session !== undefined; session = session.#older) sessions.push(session);
+    return sessions;
+  }
+
+  #unlist(): void {
+    const owner = this.#owner;
+    const older = this.#older;
+    const newer = this.#newer;
+    if (newer !== undefined) newer.#older = older;
+    else owner.newest = older;
+    if (older !== undefined) older.#newer = newer;
+    this.#older = this.#newer = undefined;
+    owner.running--;
+  }
+
+  #signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
       if ((this.#flags & STOPPING) !== 0) this.#controller.abort(stoppingError());
@@ -983,8 +1052,8 @@ class Session implements CloseWatcher, SignalSource {
     return this.#controller.signal;
   }
 
-  run(handler: ConnectionHandler): void {
-    const { conn } = this;
+  #run(handler: ConnectionHandler): void {
+    const conn = this.#conn;
     const { firstByteTimeout, idle } = this.#owner.settings;
     // The timers' closures are made in methods of their own: closures here would cost every connection their context.
     if (firstByteTimeout > 0) this.#watchFirstByte(firstByteTimeout);
@@ -993,7 +1062,7 @@ class Session implements CloseWatcher, SignalSource {
     watchClose(conn, this);
     let result: void | Promise<void>;
     try {
-      result = handler(conn, this.#ctx);
+      result = handler(conn, this);
     } catch (error) {
       this.#failed(error);
       return;
@@ -1004,54 +1073,54 @@ class Session implements CloseWatcher, SignalSource {
   }
 
   #watchFirstByte(ms: number): void {
-    const { conn } = this;
+    const conn = this.#conn;
     this.#firstByte = this.#owner.settings.clock.setTimeout(() => {
       if (conn.bytesRead === 0) conn.destroy(new NetError("ETIMEDOUT", `no data received within firstByteTimeout (${ms} ms)`));
     }, ms);
   }
 
   #watchIdle(idle: IdleSettings): void {
-    this.#idle = new IdleWatcher(this.conn, idle, (event) => this.#idleFired(event, idle));
+    this.#idle = new IdleWatcher(this.#conn, idle, (event) => this.#idleFired(event, idle));
   }
 
-  connectionClosed(): void {
+  [CONNECTION_CLOSED](): void {
     this.#flags |= CLOSED;
     if (this.#firstByte !== undefined) this.#owner.settings.clock.clearTimeout(this.#firstByte);
     this.#idle?.stop();
     this.#maybeEnd();
   }
 
-  /** The server is stopping: abort the handler's signal. */
-  stop(): void {
+  #stop(): void {
+    if ((this.#flags & ENDED) !== 0) return;
     this.#flags |= STOPPING;
     this.#controller?.abort(stoppingError());
   }
 
-  /** The close deadline passed: give the slot back once the connection is gone, whatever the handler does. */
-  abandon(error: NetError): void {
+  #abandon(error: NetError): void {
+    if ((this.#flags & ENDED) !== 0) return;
     this.#flags |= ABANDONED;
-    this.conn.destroy(error);
+    this.#conn.destroy(error);
   }
 
   #idleFired(event: IdleEvent, idle: IdleSettings): void {
     // Once the handler has returned nobody can act on an event, so the connection just goes.
     if (idle.action === "close" || (this.#flags & HANDLER_DONE) !== 0) {
-      this.conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
+      this.#conn.destroy(new NetError("ETIMEDOUT", `connection ${event.kind}-idle for ${Math.round(event.idleMs)} ms`));
     } else {
-      emitIdle(this.#ctx, event);
+      emitIdle(this, event);
     }
   }
 
   #finished(): void {
     this.#flags |= HANDLER_DONE;
-    closeWithoutWaiting(this.conn);
+    closeWithoutWaiting(this.#conn);
     this.#maybeEnd();
   }
 
   #failed(error: unknown): void {
     this.#flags |= HANDLER_DONE;
-    this.conn.destroy(error);
-    if ((this.#flags & ABANDONED) === 0) this.#owner.failed(this, error);
+    this.#conn.destroy(error);
+    if ((this.#flags & ABANDONED) === 0) this.#owner.failed(this.#conn, error);
     this.#maybeEnd();
   }
 
@@ -1059,7 +1128,8 @@ class Session implements CloseWatcher, SignalSource {
     const flags = this.#flags;
     if ((flags & ENDED) !== 0 || (flags & CLOSED) === 0 || (flags & (HANDLER_DONE | ABANDONED)) === 0) return;
     this.#flags |= ENDED;
-    this.#owner.ended(this);
+    this.#unlist();
+    this.#owner.ended(this.#conn);
   }
 }
 
