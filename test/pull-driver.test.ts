@@ -7,7 +7,8 @@ import { NetError, toNetError } from "../src/errors.ts";
 import type { DriverSink } from "../src/socket/driver.ts";
 import { PullDriver, type PullRuntime, type PullSocket, type PullUpgradeState } from "../src/socket/pull-driver.ts";
 import { READ_BUFFER_SIZE } from "../src/socket/read-buffer.ts";
-import { microtasks } from "./helpers/fake-driver.ts";
+import { createRawSocket } from "../src/socket/socket.ts";
+import { microtasks, settle } from "./helpers/fake-driver.ts";
 
 interface PendingRead {
   readonly into: Uint8Array;
@@ -166,6 +167,21 @@ describe("PullDriver", () => {
     driver.release();
     await microtasks();
     expect(socket.closes).toBe(1);
+  });
+
+  it("a failed write closes the connection with the runtime's mapping of the error", async () => {
+    // The driver hands the runtime's own write promise to the kernel; the mapping happens once it failed.
+    const socket = new FakeSocket();
+    const raw = createRawSocket(new PullDriver({ ...runtime, mapError: (error, where) => toNetError(error, where, "EPIPE") }, socket));
+    const closes: string[] = [];
+    raw.start({ onData: () => {}, onEnd: () => {}, onDrain: () => {}, onClose: (e) => closes.push(e ? `${e.code} ${e.address}` : "clean") });
+    raw.write(new Uint8Array(8));
+    socket.writes[0]!.fail(new Error("broken pipe"));
+    await microtasks();
+    expect(socket.closes).toBe(1);
+    for (const read of socket.reads) read.fail(new Error("cancelled by close"));
+    await settle();
+    expect(closes).toEqual(["EPIPE 127.0.0.1:2"]);
   });
 
   it("a failed read closes the socket with the runtime's error, a TLS socket's as a TLS read", async () => {

@@ -13,7 +13,7 @@ import type { Net } from "../../src/net.ts";
 import { loadArrowood } from "../lib/arrowood.ts";
 import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import { BunOutbox } from "../lib/bun-net.ts";
-import { writeAll } from "../lib/deno-api.ts";
+import { writeAll, type DenoConn } from "../lib/deno-api.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
 import { denoApi, now, portOf, runtime, signal } from "../lib/platform.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
@@ -191,6 +191,79 @@ async function rawDeno(trips: number): Promise<Measurement> {
       const n = await conn.read(buf);
       if (n === null) throw new Error("echo server closed early");
       got += n;
+    }
+    latencies[i] = now() - t;
+  }
+  const ms = now() - t0;
+  await conn.closeWrite();
+  await echo;
+  conn.close();
+  listener.close();
+  return result(latencies, ms);
+}
+
+/**
+ * wireline's loop shape on a raw Deno conn: a loop over `conn.read()` hands each chunk to the
+ * reader through a promise (one hop more per read than awaiting `conn.read()` itself), and a write
+ * is completed by a `.then` while the writer awaits an already resolved promise. One reused read
+ * buffer: each chunk is used before the next read can end (one message in flight).
+ */
+function denoChunks(conn: DenoConn): () => Promise<Uint8Array | null> {
+  const held: Uint8Array[] = [];
+  let waiter: ((chunk: Uint8Array | null) => void) | undefined;
+  let ended = false;
+  void (async () => {
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = await conn.read(buf).catch(() => null);
+      if (n === null) break;
+      const chunk = buf.subarray(0, n);
+      const wake = waiter;
+      waiter = undefined;
+      if (wake) wake(chunk);
+      else held.push(chunk);
+    }
+    ended = true;
+    waiter?.(null);
+  })();
+  return () => {
+    if (held.length > 0) return Promise.resolve(held.shift()!);
+    return ended ? Promise.resolve(null) : new Promise((resolve) => (waiter = resolve));
+  };
+}
+
+const WRITTEN: Promise<void> = Promise.resolve();
+
+function denoWrite(conn: DenoConn, data: Uint8Array): Promise<void> {
+  conn.write(data).then((n) => {
+    if (n < data.length) return writeAll(conn, data.subarray(n));
+  }, noop);
+  return WRITTEN;
+}
+
+async function rawDenoAwaited(trips: number): Promise<Measurement> {
+  const Deno = denoApi();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const echo = (async () => {
+    const conn = await listener.accept();
+    conn.setNoDelay(true);
+    const next = denoChunks(conn);
+    for (let chunk = await next(); chunk !== null; chunk = await next()) await denoWrite(conn, chunk);
+    conn.close();
+  })();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  conn.setNoDelay(true);
+  const next = denoChunks(conn);
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await denoWrite(conn, message);
+    for (let got = 0; got < MESSAGE; ) {
+      const chunk = await next();
+      if (chunk === null) throw new Error("echo server closed early");
+      got += chunk.length;
     }
     latencies[i] = now() - t;
   }
@@ -436,8 +509,8 @@ export const pingPong: Scenario = {
       name: "raw-awaited",
       role: "reference",
       label: "the raw socket with wireline's loop shape: a promise per write and per chunk",
-      runtimes: ["node", "bun"],
-      run: (_net, trips) => (runtime === "bun" ? rawBunAwaited(trips) : rawNodeAwaited(trips)),
+      runtimes: ["node", "bun", "deno"],
+      run: (_net, trips) => (runtime === "bun" ? rawBunAwaited(trips) : runtime === "deno" ? rawDenoAwaited(trips) : rawNodeAwaited(trips)),
     },
     {
       name: "raw-microtasks",

@@ -101,6 +101,12 @@ export interface SocketDriver {
    */
   writeSome(chunk: Uint8Array): number | Promise<number>;
   /**
+   * The NetError for a rejection of a {@link writeSome} promise, where that
+   * promise is the runtime's own (absent: the rejection is mapped generically).
+   * Mapping here, once a write failed, spares a promise and a microtask per write.
+   */
+  writeError?(error: unknown): NetError;
+  /**
    * Bytes the runtime took through `writeSome` but has not sent yet (a
    * runtime's own user-space write buffer); absent or 0 where the runtime buffers nothing.
    * Counted in the kernel's `bufferedAmount` and watermarks.

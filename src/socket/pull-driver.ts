@@ -178,7 +178,12 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
   }
 
   writeSome(chunk: Uint8Array): Promise<number> {
-    return this.#mapped((this.#lastWrite = this.#socket.write(chunk)));
+    // The runtime's own promise: the kernel maps a rejection through writeError().
+    return (this.#lastWrite = this.#socket.write(chunk));
+  }
+
+  writeError(error: unknown): NetError {
+    return this.#runtime.mapError(error, this.#where, false);
   }
 
   shutdownWrite(): Promise<void> {

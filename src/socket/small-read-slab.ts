@@ -41,8 +41,10 @@ export function copySmallRead(source: Uint8Array, n: number): Uint8Array {
     slab = new Uint8Array(SLAB_SIZE);
     used = 0;
   }
-  const chunk = slab.subarray(used, used + n);
-  chunk.set(source.subarray(0, n));
+  // Views made by the constructor, not subarray(): subarray() looks up a species constructor, and a
+  // copy of one small read made two of them (~70 ns of a ~125 ns copy on Deno and Node).
+  const at = used;
+  slab.set(new Uint8Array(source.buffer, source.byteOffset, n), at);
   used += n;
-  return chunk;
+  return new Uint8Array(slab.buffer, at, n);
 }

@@ -582,7 +582,7 @@ class KernelSocket implements RawSocket, DriverSink {
       (error: unknown) => {
         if (this.#inflight !== chunk) return;
         this.#inflight = undefined;
-        this.destroy(toNetError(error));
+        this.destroy(this.#driver.writeError?.(error) ?? toNetError(error));
       },
     );
   }
