@@ -133,10 +133,11 @@ export interface SocketDriver {
   /** The TLS session once the handshake is done; undefined for plain sockets. */
   readonly tls?: TlsInfo | undefined;
   /**
-   * For a TLS socket handed over before its handshake (at accept, or by
-   * `startTls`): settles when the handshake is done (rejects with ERR_TLS /
-   * ERR_TLS_CERT). The server counts an accepted socket from accept and
-   * bounds this with its handshake timeout.
+   * For a TLS socket handed over before its handshake (at accept, at a
+   * client's TCP connect, or by `startTls`): settles when the handshake is
+   * done (rejects with ERR_TLS / ERR_TLS_CERT). The server counts an accepted
+   * socket from accept and bounds this with its handshake timeout; a connect
+   * waits for it.
    */
   readonly handshake?: Promise<void>;
   /**
