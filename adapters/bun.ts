@@ -36,13 +36,13 @@ import { installDiagnostics } from "./diagnostics-node.ts";
 // BunDriver's yes/no states, as bits of its `flags`: a server holds many idle sockets, and a field each costs
 // every socket 8 bytes. (What it reports needs no state: the kernel passes on one EOF and one close.)
 const RELEASED = 1 << 0;
-const READING = 1 << 1;
-const NATIVE_PAUSED = 1 << 2;
+/** Bun reads from `open`; paused only when the kernel says so, so that a socket never paused costs no native resume(). */
+const NATIVE_PAUSED = 1 << 1;
 /** A TLS socket: handed to the kernel with its `handshake` pending. */
-const SECURE = 1 << 3;
-const ACCEPTED = 1 << 4;
+const SECURE = 1 << 2;
+const ACCEPTED = 1 << 3;
 /** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
-const NO_DELAY = 1 << 5;
+const NO_DELAY = 1 << 4;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -113,7 +113,6 @@ class BunDriver implements SocketDriver {
   }
 
   pauseReading(): void {
-    this.clear(READING);
     if (this.sock !== undefined && !this.is(NATIVE_PAUSED)) {
       this.set(NATIVE_PAUSED);
       this.sock.pause();
@@ -121,7 +120,6 @@ class BunDriver implements SocketDriver {
   }
 
   resumeReading(): void {
-    this.set(READING);
     if (this.is(NATIVE_PAUSED) && this.sock !== undefined) {
       this.clear(NATIVE_PAUSED);
       this.sock.resume();
@@ -229,11 +227,7 @@ class BunDriver implements SocketDriver {
   }
 
   onData(chunk: Uint8Array): void {
-    const sink = this.sink;
-    if (sink === undefined) return; // ciphertext, for a socket STARTTLS took over
-    // Reading starts at resumeReading(): Bun reads from `open`, so an early chunk pauses it (rarely needed).
-    if (!this.is(READING) && !this.is(NATIVE_PAUSED)) this.pauseReading();
-    sink.received(chunk);
+    this.sink?.received(chunk); // no sink: ciphertext, for a socket STARTTLS took over
   }
 
   onEnd(): void {

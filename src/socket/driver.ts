@@ -87,7 +87,12 @@ export interface DriverSink {
  * ```
  */
 export interface SocketDriver {
-  /** Called once by the kernel, first. Reading starts at the first {@link resumeReading}. */
+  /**
+   * Called once by the kernel, first. Reading starts at the first
+   * {@link resumeReading}; a runtime that reads from the start may report
+   * data before: the kernel calls {@link pauseReading} at the first chunk it
+   * must hold.
+   */
   attach(sink: DriverSink): void;
   /**
    * Hands bytes to the runtime and returns how many it took: synchronously
