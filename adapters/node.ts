@@ -158,7 +158,6 @@ class NodeDriver implements SocketDriver {
     this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : { transport: "unix", path: unixPath });
     this.#remote = known?.remote;
     if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
-    if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
     (socket as OwnedSocket)[OWNER] = this;
   }
 
@@ -168,10 +167,6 @@ class NodeDriver implements SocketDriver {
 
   get tls(): TlsInfo | undefined {
     return this.#rare?.tls;
-  }
-
-  set tls(info: TlsInfo | undefined) {
-    this.#rareState().tls = info;
   }
 
   get handshake(): Promise<void> | undefined {
@@ -325,10 +320,10 @@ class NodeDriver implements SocketDriver {
     if (options.isServer && options.received !== undefined) socket.unshift(options.received);
     if (socket.destroyed) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.#label });
     const common = { highWaterMark: NODE_HIGH_WATER_MARK };
-    const secure = options.isServer
-      ? await serverHandshake(new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }), options.server.requestCert, this.#label)
-      : await clientHandshake(tls.connect({ ...clientTlsOptions(options.client), ...common, socket }), this.#label);
-    return new NodeDriver(secure, this.#label, this.#unixPath, undefined, { local: this.localAddress, remote: this.remoteAddress });
+    const secure = options.isServer ? new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }) : tls.connect({ ...clientTlsOptions(options.client), ...common, socket });
+    // Handed over at once, its handshake pending: the kernel holds what arrives until it is done.
+    const handshake = options.isServer ? serverHandshake(secure, options.server.requestCert, this.#label) : clientHandshake(secure, this.#label);
+    return new NodeDriver(secure, this.#label, this.#unixPath, handshake, { local: this.localAddress, remote: this.remoteAddress });
   }
 }
 
@@ -348,22 +343,17 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   return () => socket.destroy();
 }
 
+/** The socket is the kernel's from here: its sink is let go (the dial's listeners stay; see watchDial). */
 function onDialConnect(this: DialingSocket): void {
-  const sink = dialEnded(this);
-  sink?.opened(openedSocket(this, sink));
+  const sink = this[SINK]!;
+  this[SINK] = undefined;
+  sink.opened(openedSocket(this, sink));
 }
 
+/** Before the connect (the driver's error listener takes over after it). The core's dial reports once. */
 function dialFailed(socket: DialingSocket, error: Error): void {
-  const sink = dialEnded(socket);
   socket.destroy();
-  sink?.failed(error);
-}
-
-/** The socket's sink, taken: the socket is the kernel's from here (the dial's listeners stay; see watchDial). */
-function dialEnded(socket: DialingSocket): ConnectSink | undefined {
-  const sink = socket[SINK];
-  socket[SINK] = undefined;
-  return sink;
+  socket[SINK]?.failed(error);
 }
 
 function openedSocket(ready: net.Socket, { address, label, peer }: ConnectSink): RawSocket {
