@@ -11,22 +11,23 @@
  * default tcp_syn_retries=6). Probed on Bun 1.4.5: it takes no signal or
  * timeout option and returns no handle before `open`, so there is nothing to
  * close or `unref`. Bun's node:net can cancel (through an internal detached
- * socket), but adopting its handle costs about 3x per connect. An abandoned
- * attempt is therefore terminated the moment it opens.
+ * socket), but adopting its handle costs about 3x per connect. So a connect
+ * has no cancel hook: the core destroys an abandoned attempt's socket the
+ * moment it opens (src/socket/dial.ts).
  *
  * @module
  */
 
 import { lookup } from "node:dns/promises";
 import type { Socket, SocketHandler, SocketListener, TCPSocketConnectOptions, TCPSocketListenOptions, TLSOptions, UnixSocketListener } from "bun";
-import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
+import { formatAddress, tcpSocketAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
-import type { CancelConnect, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
+import type { ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
 import { peerCertificateFrom, toOpenSslTlsError } from "./openssl-tls.ts";
 import { onlyOn } from "./runtime-guard.ts";
 import { systemResolve } from "./system-resolver.ts";
@@ -35,15 +36,13 @@ import { installDiagnostics } from "./diagnostics-node.ts";
 // BunDriver's yes/no states, as bits of its `flags`: a server holds many idle sockets, and a field each costs
 // every socket 8 bytes. (What it reports needs no state: the kernel passes on one EOF and one close.)
 const RELEASED = 1 << 0;
-/** A connect the core gave up on: the socket is terminated as soon as it exists. */
-const ABANDONED = 1 << 1;
-const READING = 1 << 2;
-const NATIVE_PAUSED = 1 << 3;
-/** A TLS socket: its connect or accept settles at the handshake, not at `open`. */
-const SECURE = 1 << 4;
-const ACCEPTED = 1 << 5;
+/** Bun reads from `open`; paused only when the kernel says so, so that a socket never paused costs no native resume(). */
+const NATIVE_PAUSED = 1 << 1;
+/** A TLS socket: handed to the kernel with its `handshake` pending. */
+const SECURE = 1 << 2;
+const ACCEPTED = 1 << 3;
 /** Bun sets TCP_NODELAY on every TCP socket it connects or accepts (strace, 1.4.5): no call while unchanged. */
-const NO_DELAY = 1 << 6;
+const NO_DELAY = 1 << 4;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
@@ -57,21 +56,24 @@ class BunDriver implements SocketDriver {
   /** Unset before a client's connect is done, and once STARTTLS took the socket over. */
   private sink: DriverSink | undefined;
   private flags = NO_DELAY;
-  /** An accepted or upgraded socket's handshake (a client's connect reports to its sink instead). */
-  readonly handshake: Promise<void> | undefined;
-  /** Reports the pending connect or handshake once: at `open` for a plain client, else at the handshake. */
+  /** A TLS socket's handshake, pending when the kernel gets the socket (at accept, at `open`, at STARTTLS). */
+  handshake: Promise<void> | undefined;
+  /** Reports once: a client's connect until `open`, then a TLS socket's handshake. */
   private settle: ((error?: NetError) => void) | undefined;
 
-  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean, settle?: (error?: NetError) => void) {
+  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean, connected?: (error?: NetError) => void) {
     this.where = where;
     this.unixPath = unixPath;
     if (accepted) this.flags |= ACCEPTED;
-    this.settle = settle;
+    this.settle = connected;
     if (!tls) return;
     this.set(SECURE);
-    if (settle !== undefined) return;
+    if (connected === undefined) this.awaitHandshake();
+  }
+
+  private awaitHandshake(): void {
     this.handshake = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
-    this.handshake.catch(() => {});
+    this.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
   }
 
   private is(flag: number): boolean {
@@ -111,7 +113,6 @@ class BunDriver implements SocketDriver {
   }
 
   pauseReading(): void {
-    this.clear(READING);
     if (this.sock !== undefined && !this.is(NATIVE_PAUSED)) {
       this.set(NATIVE_PAUSED);
       this.sock.pause();
@@ -119,7 +120,6 @@ class BunDriver implements SocketDriver {
   }
 
   resumeReading(): void {
-    this.set(READING);
     if (this.is(NATIVE_PAUSED) && this.sock !== undefined) {
       this.clear(NATIVE_PAUSED);
       this.sock.resume();
@@ -173,21 +173,10 @@ class BunDriver implements SocketDriver {
     return next;
   }
 
-  /** The core gave up on this connect attempt: nothing is reported, and the socket goes as soon as it exists. */
-  abandon(): void {
-    this.set(ABANDONED | RELEASED);
-    this.settle = undefined;
-    this.sock?.terminate();
-  }
-
   // ---- called by the shared Bun handlers ----
 
   onOpen(sock: Socket<BunDriver>): void {
     this.sock = sock;
-    if (this.is(ABANDONED)) {
-      sock.terminate();
-      return;
-    }
     if (this.unixPath !== undefined) {
       const path: SocketAddress = { transport: "unix", path: this.unixPath };
       if (this.is(ACCEPTED)) this.localAddress = path;
@@ -195,18 +184,18 @@ class BunDriver implements SocketDriver {
       return;
     }
     // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now,
-    // unless known (set before open), and with the family taken from the text.
-    this.localAddress ??= tcpAddress(sock.localAddress, sock.localPort);
-    this.remoteAddress ??= tcpAddress(sock.remoteAddress, sock.remotePort);
+    // unless known (set before open).
+    this.localAddress ??= tcpSocketAddress(sock.localAddress, sock.localPort);
+    this.remoteAddress ??= tcpSocketAddress(sock.remoteAddress, sock.remotePort);
   }
 
-  /** A client's socket is open: a plain connect is done, a TLS one waits for its handshake. */
+  /** A client's socket is open: the connect is done, a TLS one's with its handshake pending. */
   onDialled(sock: Socket<BunDriver>): void {
-    this.onOpen(sock);
-    if (this.is(SECURE)) return;
-    const settle = this.settle;
+    const connected = this.settle;
     this.settle = undefined;
-    settle?.();
+    this.onOpen(sock);
+    if (this.is(SECURE)) this.awaitHandshake();
+    connected?.();
   }
 
   onConnectError(error: Error): void {
@@ -238,11 +227,7 @@ class BunDriver implements SocketDriver {
   }
 
   onData(chunk: Uint8Array): void {
-    const sink = this.sink;
-    if (sink === undefined) return; // ciphertext, for a socket STARTTLS took over
-    // Reading starts at resumeReading(): Bun reads from `open`, so an early chunk pauses it (rarely needed).
-    if (!this.is(READING) && !this.is(NATIVE_PAUSED)) this.pauseReading();
-    sink.received(chunk);
+    this.sink?.received(chunk); // no sink: ciphertext, for a socket STARTTLS took over
   }
 
   onEnd(): void {
@@ -296,11 +281,6 @@ function isTlsAlert(error: Error): boolean {
   return code === "EPROTO" || (typeof code === "string" && code.startsWith("ERR_SSL_"));
 }
 
-function tcpAddress(hostname: string | undefined, port: number | undefined): SocketAddress | undefined {
-  if (!hostname || port === undefined) return undefined;
-  return { transport: "tcp", hostname, port, family: hostname.includes(":") ? "IPv6" : "IPv4" };
-}
-
 /** One handler object for every socket: per-connection state lives in `socket.data`. */
 const HANDLERS: SocketHandler<BunDriver, "uint8array"> = {
   // Plain Uint8Array chunks, the same type Node's and Deno's adapters hand over.
@@ -346,13 +326,14 @@ function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
   return { cert: o.cert, key: o.key, ca, requestCert: o.requestCert, rejectUnauthorized: o.requestCert, ALPNProtocols: alpnWire(o.alpn) };
 }
 
-function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect | void {
+function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): void {
   const tls = options.tls;
   const report = (error?: NetError): void => (error === undefined ? sink.opened(createRawSocket(driver)) : sink.failed(error));
   const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, tls !== undefined, report);
   driver.remoteAddress = sink.peer;
   const secure = tls && clientTlsOptions(tls);
-  // The outcome comes through the handlers (open, handshake, connectError), not the promise Bun returns.
+  // The outcome comes through the handlers (open, connectError), not the promise Bun returns; a TLS socket is
+  // reported at `open`, its handshake pending (the core waits for it).
   // One object literal each, no spreads: ~0.3 µs less per connect. Bun honours localAddress (an undefined one is
   // none), which its types lack.
   try {
@@ -363,10 +344,8 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
     }
   } catch (error) {
     // Bun validates some options synchronously (e.g. the port range).
-    return sink.failed(error);
+    sink.failed(error);
   }
-  // Bun cannot cancel a pending connect: the attempt is dropped, and its socket terminated if it opens late.
-  return () => driver.abandon();
 }
 
 function bunListener(listener: SocketListener<BunDriver>, address: SocketAddress): RawListener {
@@ -406,7 +385,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
     };
     const l = Bun.listen<BunDriver>(tcpOptions);
     // Bun echoes the hostname it was given; a name (e.g. "localhost") is reported as IPv4.
-    const bound: SocketAddress = { transport: "tcp", hostname: l.hostname, port: l.port, family: l.hostname.includes(":") ? "IPv6" : "IPv4" };
+    const bound = tcpSocketAddress(l.hostname, l.port)!;
     where = formatAddress(bound);
     local = acceptedLocal(bound);
     return Promise.resolve(bunListener(l, bound));

@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import * as net from "node:net";
 import { dirname } from "node:path";
 import * as tls from "node:tls";
-import { formatAddress, type Address, type SocketAddress } from "../src/address.ts";
+import { formatAddress, tcpSocketAddress, type Address, type SocketAddress } from "../src/address.ts";
 import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
@@ -31,12 +31,6 @@ import { installDiagnostics } from "./diagnostics-node.ts";
 const NODE_HIGH_WATER_MARK = 16 * 1024;
 /** Most bytes handed to Node per `socket.write()`, so that a large write waits in the kernel's queue, not Node's. */
 const MAX_SLICE = 64 * 1024;
-
-function toSocketAddress(address: string | undefined, port: number | undefined, family: string | undefined, path?: string): SocketAddress | undefined {
-  if (path !== undefined) return { transport: "unix", path };
-  if (address === undefined || port === undefined) return undefined;
-  return { transport: "tcp", hostname: address, port, family: family === "IPv6" ? "IPv6" : "IPv4" };
-}
 
 /** Where dialled plain sockets read, one at a time (see NodeDriver.onread); as large as Node's own read size. */
 const SHARED_READ_BUFFER = new Uint8Array(READ_BUFFER_SIZE);
@@ -151,16 +145,19 @@ class NodeDriver implements SocketDriver {
     socket.on("connect", onDialConnect).on("error", NodeDriver.#listeners.error as (error: Error) => void);
   }
 
-  /** `known`: an address known without a system call (src/connect/known-addresses.ts). */
-  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<void>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
+  /** `handshake`: a TLS socket's, pending. `known`: an address known without a system call (src/connect/known-addresses.ts). */
+  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<tls.TLSSocket>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
-    if (handshake !== undefined) this.#rareState().handshake = handshake;
-    this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : toSocketAddress(undefined, undefined, undefined, unixPath));
+    if (handshake !== undefined) {
+      const rare = this.#rareState();
+      rare.handshake = handshake.then((secure) => void (rare.tls = tlsInfoOf(secure)));
+      rare.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
+    }
+    this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : { transport: "unix", path: unixPath });
     this.#remote = known?.remote;
     if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
-    if (socket instanceof tls.TLSSocket && handshake === undefined) this.tls = tlsInfoOf(socket);
     (socket as OwnedSocket)[OWNER] = this;
   }
 
@@ -172,10 +169,6 @@ class NodeDriver implements SocketDriver {
     return this.#rare?.tls;
   }
 
-  set tls(info: TlsInfo | undefined) {
-    this.#rareState().tls = info;
-  }
-
   get handshake(): Promise<void> | undefined {
     return this.#rare?.handshake;
   }
@@ -183,12 +176,13 @@ class NodeDriver implements SocketDriver {
   get localAddress(): SocketAddress | undefined {
     const local = this.#local;
     if (local === undefined || "transport" in local) return local;
-    return (this.#local = toSocketAddress(local.address, local.port, local.family));
+    return (this.#local = tcpSocketAddress(local.address, local.port));
   }
 
   get remoteAddress(): SocketAddress | undefined {
     const socket = this.#socket;
-    return (this.#remote ??= toSocketAddress(socket.remoteAddress, socket.remotePort, socket.remoteFamily, this.#unixPath));
+    const unixPath = this.#unixPath;
+    return (this.#remote ??= unixPath === undefined ? tcpSocketAddress(socket.remoteAddress, socket.remotePort) : { transport: "unix", path: unixPath });
   }
 
   attach(sink: DriverSink): void {
@@ -326,10 +320,10 @@ class NodeDriver implements SocketDriver {
     if (options.isServer && options.received !== undefined) socket.unshift(options.received);
     if (socket.destroyed) throw new NetError("ERR_SOCKET_CLOSED", "the connection closed before TLS could start", { address: this.#label });
     const common = { highWaterMark: NODE_HIGH_WATER_MARK };
-    const secure = options.isServer
-      ? await serverHandshake(new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }), options.server.requestCert, this.#label)
-      : await clientHandshake(tls.connect({ ...clientTlsOptions(options.client), ...common, socket }), this.#label);
-    return new NodeDriver(secure, this.#label, this.#unixPath, undefined, { local: this.localAddress, remote: this.remoteAddress });
+    const secure = options.isServer ? new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }) : tls.connect({ ...clientTlsOptions(options.client), ...common, socket });
+    // Handed over at once, its handshake pending: the kernel holds what arrives until it is done.
+    const handshake = options.isServer ? serverHandshake(secure, options.server.requestCert, this.#label) : clientHandshake(secure, this.#label);
+    return new NodeDriver(secure, this.#label, this.#unixPath, handshake, { local: this.localAddress, remote: this.remoteAddress });
   }
 }
 
@@ -341,45 +335,31 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   const common = address.transport === "unix"
     ? { path: address.path, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }
     : { host: address.hostname, port: address.port, localAddress: options.localAddress, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
-  if (options.tls === undefined) {
-    // Shared listener functions: a plain connect makes no closure but its cancel hook.
-    const socket: DialingSocket = net.connect({ ...common, onread: NodeDriver.onread });
-    socket[SINK] = sink;
-    NodeDriver.watchDial(socket);
-    return () => socket.destroy();
-  }
-  const socket = tls.connect({ ...clientTlsOptions(options.tls), ...common });
-  // Errors before the TCP connect (refused, DNS) are plain socket errors, not TLS ones.
-  let connected = false;
-  socket.once("connect", () => (connected = true));
-  clientHandshake(socket, sink.label).then(
-    (ready) => sink.opened(openedSocket(ready, sink)),
-    (error: unknown) => sink.failed(connected || !(error instanceof NetError) ? error : (error.cause ?? error)),
-  );
+  // Shared listener functions: a connect makes no closure but its cancel hook. A TLS socket is reported at its
+  // TCP connect, its handshake pending (the core waits for it): errors before are plain socket errors.
+  const socket: DialingSocket = options.tls === undefined ? net.connect({ ...common, onread: NodeDriver.onread }) : tls.connect({ ...clientTlsOptions(options.tls), ...common });
+  socket[SINK] = sink;
+  NodeDriver.watchDial(socket);
   return () => socket.destroy();
 }
 
+/** The socket is the kernel's from here: its sink is let go (the dial's listeners stay; see watchDial). */
 function onDialConnect(this: DialingSocket): void {
-  const sink = dialEnded(this);
-  sink?.opened(openedSocket(this, sink));
+  const sink = this[SINK]!;
+  this[SINK] = undefined;
+  sink.opened(openedSocket(this, sink));
 }
 
+/** Before the connect (the driver's error listener takes over after it). The core's dial reports once. */
 function dialFailed(socket: DialingSocket, error: Error): void {
-  const sink = dialEnded(socket);
   socket.destroy();
-  sink?.failed(error);
-}
-
-/** The socket's sink, taken: the socket is the kernel's from here (the dial's listeners stay; see watchDial). */
-function dialEnded(socket: DialingSocket): ConnectSink | undefined {
-  const sink = socket[SINK];
-  socket[SINK] = undefined;
-  return sink;
+  socket[SINK]?.failed(error);
 }
 
 function openedSocket(ready: net.Socket, { address, label, peer }: ConnectSink): RawSocket {
   const unixPath = address.transport === "unix" ? address.path : undefined;
-  return createRawSocket(new NodeDriver(ready, label, unixPath, undefined, { remote: peer }));
+  const handshake = ready instanceof tls.TLSSocket ? clientHandshake(ready, label) : undefined;
+  return createRawSocket(new NodeDriver(ready, label, unixPath, handshake, { remote: peer }));
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */
@@ -402,9 +382,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const accept = (socket: net.Socket): void => {
     if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath, undefined, known)));
     const secure = new tls.TLSSocket(socket, tlsOptions);
-    const driver = new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label).then(() => void (driver.tls = tlsInfoOf(secure))), known);
-    driver.handshake!.catch(() => {}); // settled for the server; never an unhandled rejection
-    onAccept(createRawSocket(driver));
+    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label), known)));
   };
   const server = net.createServer({ allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }, accept);
   return new Promise((resolve, reject) => {
@@ -418,7 +396,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
       // A listening server's later errors (EMFILE on accept, say) must not crash the process.
       server.on("error", () => {});
       const bound = server.address();
-      const address = (typeof bound === "object" && bound !== null && toSocketAddress(bound.address, bound.port, bound.family)) || { transport: "unix" as const, path: unixPath ?? String(bound) };
+      const address = (typeof bound === "object" && bound !== null && tcpSocketAddress(bound.address, bound.port)) || { transport: "unix" as const, path: unixPath ?? String(bound) };
       known = { local: acceptedLocal(address) };
       resolve({
         address,

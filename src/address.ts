@@ -194,3 +194,19 @@ export function formatAddress(address: Address): string {
   if (address.transport === "unix") return address.path;
   return address.hostname.includes(":") ? `[${address.hostname}]:${address.port}` : `${address.hostname}:${address.port}`;
 }
+
+/**
+ * A TCP end as a runtime reports it, text and port, with its family read from
+ * the text (only IPv6 text has a colon): no runtime call for the family.
+ * Undefined when either part is missing (a runtime that forgot a closed socket's).
+ *
+ * @example
+ * ```ts
+ * import { tcpSocketAddress } from "./address.ts";
+ * tcpSocketAddress("::1", 80); // { transport: "tcp", hostname: "::1", port: 80, family: "IPv6" }
+ * ```
+ */
+export function tcpSocketAddress(hostname: string | undefined, port: number | undefined): SocketAddress | undefined {
+  if (!hostname || port === undefined) return undefined;
+  return { transport: "tcp", hostname, port, family: hostname.includes(":") ? "IPv6" : "IPv4" };
+}

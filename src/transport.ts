@@ -105,10 +105,11 @@ export interface RawSocket {
   /** The PROXY protocol header the connection arrived with (servers with `proxyProtocol`); adapters leave it out. */
   readonly proxy?: ProxyInfo | undefined;
   /**
-   * A TLS socket handed over at accept, before its handshake: settles when the
-   * handshake is done (rejecting with ERR_TLS or ERR_TLS_CERT, after which the
-   * socket reports onClose). The server counts such a socket from accept and
-   * bounds the handshake with its `handshakeTimeout`.
+   * A TLS socket handed over before its handshake (at accept, or at a
+   * client's TCP connect): settles when the handshake is done (rejecting with
+   * ERR_TLS or ERR_TLS_CERT, after which the socket reports onClose). The
+   * server counts such a socket from accept and bounds the handshake with its
+   * `handshakeTimeout`; a connect waits for it within its own timeout.
    */
   readonly handshake?: Promise<void>;
   /**
@@ -170,7 +171,12 @@ export interface ConnectSink {
    * the adapter asks.
    */
   readonly peer?: SocketAddress | undefined;
-  /** The connection is open; with `tls`, its handshake succeeded and the peer was verified. */
+  /**
+   * The connection is open; with `tls`, its handshake succeeded and the peer
+   * was verified, or it is still pending as {@link RawSocket.handshake}: the
+   * core then waits for it, and destroys the socket if it fails or the
+   * attempt is given up meanwhile.
+   */
   opened(socket: RawSocket): void;
   /** The connect failed: a {@link NetError}, or a runtime error the core normalises with `toNetError`. */
   failed(error: unknown): void;

@@ -2,7 +2,7 @@
 // src/address.ts and fail before one exists; the rest (DNS, file system) come from the adapters.
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseAddress, type AddressInput } from "../src/address.ts";
+import { parseAddress, tcpSocketAddress, type AddressInput } from "../src/address.ts";
 import { NetError } from "../src/errors.ts";
 import { connect, listen, runtime } from "./helpers/runtime.ts";
 
@@ -141,5 +141,15 @@ describe(`repeated connects read the address given at each call (${runtime})`, (
       await first.close();
       await second.close();
     }
+  });
+});
+
+describe("a TCP end as a runtime reports it (text and port)", () => {
+  it("takes its family from the text, and is undefined once the runtime forgot either part", () => {
+    expect(tcpSocketAddress("127.0.0.1", 80)).toEqual({ transport: "tcp", hostname: "127.0.0.1", port: 80, family: "IPv4" });
+    expect(tcpSocketAddress("::ffff:127.0.0.1", 80)).toEqual({ transport: "tcp", hostname: "::ffff:127.0.0.1", port: 80, family: "IPv6" });
+    expect(tcpSocketAddress(undefined, 80)).toBeUndefined();
+    expect(tcpSocketAddress("", 80)).toBeUndefined();
+    expect(tcpSocketAddress("::1", undefined)).toBeUndefined();
   });
 });

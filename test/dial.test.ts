@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { memoryTransport } from "../adapters/memory.ts";
 import { NetError } from "../src/errors.ts";
 import { createNet } from "../src/net.ts";
+import { Dial } from "../src/socket/dial.ts";
 import type { CancelConnect, ConnectSink, RawSocket, Transport } from "../src/transport.ts";
 
 /** A raw socket that only counts its destroy() calls. */
@@ -84,5 +85,49 @@ describe("the core's connect lifecycle", () => {
       throw Object.assign(new Error("bad port"), { code: "EACCES" });
     });
     await expect(net.connect("127.0.0.1:7000")).rejects.toMatchObject({ code: "EACCES", address: "127.0.0.1:7000" });
+  });
+
+  describe("a TLS socket reported at its TCP connect, its handshake pending", () => {
+    function pendingTls() {
+      let settle!: (error?: Error) => void;
+      const handshake = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+      const socket = Object.assign(fakeSocket(), { handshake });
+      const seen: string[] = [];
+      const dial = new Dial({ address: { transport: "tcp", hostname: "127.0.0.1", port: 7000 }, label: "127.0.0.1:7000", peer: undefined }, {
+        dialled: (s) => seen.push(s === socket ? "dialled" : "dialled another socket"),
+        dialFailed: (error) => seen.push(`failed ${error.code}`),
+      });
+      return { dial, socket, settle, seen, flush: () => handshake.catch(() => {}).then(() => Promise.resolve()) };
+    }
+
+    it("the attempt is done when the handshake is, with that socket", async () => {
+      const { dial, socket, settle, seen, flush } = pendingTls();
+      dial.opened(socket);
+      await Promise.resolve();
+      expect(seen).toEqual([]);
+      settle();
+      await flush();
+      expect(seen).toEqual(["dialled"]);
+      expect(socket.destroyed).toBe(0);
+    });
+
+    it("a failed handshake fails the attempt with its error and destroys the socket", async () => {
+      const { dial, socket, settle, seen, flush } = pendingTls();
+      dial.opened(socket);
+      settle(new NetError("ERR_TLS_CERT", "the peer's certificate was refused"));
+      await flush();
+      expect(seen).toEqual(["failed ERR_TLS_CERT"]);
+      expect(socket.destroyed).toBe(1);
+    });
+
+    it("an attempt given up during the handshake destroys the socket and reports nothing, whatever the handshake does next", async () => {
+      const { dial, socket, settle, seen, flush } = pendingTls();
+      dial.opened(socket);
+      dial.cancel();
+      expect(socket.destroyed).toBe(1);
+      settle();
+      await flush();
+      expect(seen).toEqual([]);
+    });
   });
 });

@@ -111,6 +111,22 @@ describe("kernel: delivery before and after start", () => {
     expect(events.merged()).toEqual(["data:one two threefour"]);
   });
 
+  it("pauses a driver whose runtime reads from the start at the first chunk it holds, once, and resumes it at start()", async () => {
+    const { raw, driver } = open();
+    driver.receive("early ");
+    driver.receive("and more");
+    expect(driver.calls).toEqual(["attach", "pauseReading"]);
+    const events = new Events();
+    raw.start(events);
+    await settle();
+    expect(events.merged()).toEqual(["data:early and more"]);
+    expect(driver.calls).toEqual(["attach", "pauseReading", "resumeReading"]);
+    // Told once: from here the driver reads only when the kernel says so, and held data no longer pauses it twice.
+    raw.pause();
+    driver.receive("in flight");
+    expect(driver.calls.filter((c) => c === "pauseReading")).toHaveLength(2);
+  });
+
   it("delivers EOF and close that happened before start() after the data, in order", async () => {
     const { raw, driver } = open();
     driver.receive("early");

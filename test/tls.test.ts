@@ -8,6 +8,7 @@ import { patternBytes, sha256, readAll } from "./helpers/bytes.ts";
 import { testCerts, type KeyPair } from "./helpers/certs.ts";
 import { connect, delay, listen, portOf, reconnecting, runtime } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
+import { until } from "./helpers/until.ts";
 
 const certs = testCerts();
 const decoder = new TextDecoder();
@@ -59,6 +60,21 @@ describe(`TLS client verification (${runtime})`, () => {
       expect(cert.validTo.getTime()).toBeGreaterThan(Date.now());
       expect(cert.validFrom.getTime()).toBeLessThan(Date.now());
     }
+  });
+
+  // Deno 2 keeps the TCP socket of a TLS conn closed while its handshake is pending (probed: the peer sees no
+  // close for 5 s and more; closing the conn only interrupts handshake()): the release is Deno's to fix.
+  it.skipIf(runtime === "deno")("a connect that times out during the handshake rejects with ETIMEDOUT and releases its socket at once", async () => {
+    // A plain server that accepts and never answers the ClientHello: the TCP connect succeeds, the handshake stalls.
+    let peerClosed = false;
+    await using server = await listen({ hostname: "127.0.0.1", port: 0 }, async (conn) => {
+      for await (const _ of conn);
+      peerClosed = true;
+    });
+    const error = await connect(`127.0.0.1:${portOf(server.address)}`, { tls: trusted, timeout: 300 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "ETIMEDOUT" });
+    // The server's handshake wait is far longer: only the client's release ends the server's read.
+    await until(() => peerClosed, "the server to see the abandoned client's socket close", 5000);
   });
 
   it("verifies the IP address when no serverName is given (the host dialled is the default)", async () => {

@@ -2,8 +2,9 @@
  * One connect attempt to one address, through a transport: the lifecycle that
  * every adapter used to write for itself. The adapter starts its runtime's
  * connect and reports to a {@link Dial} (its {@link ConnectSink}); the dial
- * settles once, destroys a socket that opens after it was cancelled, and
- * cancels through the hook the adapter returned. No AbortController or
+ * settles once, destroys a socket that opens after it was cancelled, waits
+ * for the handshake of a TLS socket reported at its TCP connect, and cancels
+ * through the hook the adapter returned. No AbortController or
  * promise per attempt: a connect's timeout and AbortSignal are the caller's
  * (`src/connect/connect.ts`), which cancels the dial when either fires.
  *
@@ -87,7 +88,7 @@ export class Dial implements ConnectSink {
   #outcome: DialOutcome | undefined;
   #cancel: CancelConnect | undefined;
   readonly #preamble: DialPreamble | undefined;
-  /** The plain socket while TLS starts after the header: a cancel destroys it. */
+  /** The socket while its TLS handshake runs (after the header, or reported pending): a cancel destroys it. */
   #plain: RawSocket | undefined;
 
   constructor(target: DialTarget, outcome: DialOutcome, preamble?: DialPreamble) {
@@ -118,13 +119,14 @@ export class Dial implements ConnectSink {
     if (outcome === undefined) return socket.destroy();
     const preamble = this.#preamble;
     this.#cancel = undefined;
+    const handshake = socket.handshake;
+    if (handshake !== undefined) return this.#whenSecure(socket, handshake.then(() => socket));
     // The header's bytes are the first on the wire: nothing else can have been written yet.
     if (preamble !== undefined) socket.write(preamble.header);
     if (preamble?.tls === undefined) {
       this.#outcome = undefined;
       return outcome.dialled(socket);
     }
-    this.#plain = socket;
     this.#startTls(socket, preamble.tls);
   }
 
@@ -156,12 +158,18 @@ export class Dial implements ConnectSink {
       plain.destroy();
       return this.failed(new NetError("ERR_UNSUPPORTED", "proxyHeader with tls needs startTls, which this transport's sockets lack"));
     }
-    plain.startTls({ isServer: false, client: tls }).then(
-      (secure) => {
+    this.#whenSecure(plain, plain.startTls({ isServer: false, client: tls }));
+  }
+
+  /** The attempt ends with the handshake: `secure` on success; a failure destroys `plain`. */
+  #whenSecure(plain: RawSocket, secure: Promise<RawSocket>): void {
+    this.#plain = plain;
+    secure.then(
+      (socket) => {
         const outcome = this.#outcome;
-        if (outcome === undefined) return secure.destroy();
+        if (outcome === undefined) return socket.destroy();
         this.#settle();
-        outcome.dialled(secure);
+        outcome.dialled(socket);
       },
       (error: unknown) => {
         plain.destroy();

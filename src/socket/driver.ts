@@ -87,7 +87,12 @@ export interface DriverSink {
  * ```
  */
 export interface SocketDriver {
-  /** Called once by the kernel, first. Reading starts at the first {@link resumeReading}. */
+  /**
+   * Called once by the kernel, first. Reading starts at the first
+   * {@link resumeReading}; a runtime that reads from the start may report
+   * data before: the kernel calls {@link pauseReading} at the first chunk it
+   * must hold.
+   */
   attach(sink: DriverSink): void;
   /**
    * Hands bytes to the runtime and returns how many it took: synchronously
@@ -139,10 +144,11 @@ export interface SocketDriver {
   /** The TLS session once the handshake is done; undefined for plain sockets. */
   readonly tls?: TlsInfo | undefined;
   /**
-   * For a TLS socket handed over before its handshake (at accept, or by
-   * `startTls`): settles when the handshake is done (rejects with ERR_TLS /
-   * ERR_TLS_CERT). The server counts an accepted socket from accept and
-   * bounds this with its handshake timeout.
+   * For a TLS socket handed over before its handshake (at accept, at a
+   * client's TCP connect, or by `startTls`): settles when the handshake is
+   * done (rejects with ERR_TLS / ERR_TLS_CERT). The server counts an accepted
+   * socket from accept and bounds this with its handshake timeout; a connect
+   * waits for it.
    */
   readonly handshake?: Promise<void>;
   /**

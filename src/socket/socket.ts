@@ -13,6 +13,7 @@
  * - delivery: data, EOF and close that came before `start()` or while paused
  *   are held and replayed in order; EOF once; `onClose` once and last; what a
  *   driver reports past that is dropped here, so drivers report as they hear;
+ *   a runtime that reads from the start is paused at the first chunk held;
  * - pull mode (`readInto`), where the driver reads into the receiver's buffer:
  *   the same delivery, one chunk per request;
  * - flush before STARTTLS, and the upgraded socket attached as soon as its
@@ -62,6 +63,8 @@ const CLOSE_REPORTED = 1 << 15;
 const SCHEDULED = 1 << 16;
 const DETACHED = 1 << 17;
 const PULLING = 1 << 18;
+/** The driver was told to read or to pause: until then, a runtime may read on its own. */
+const READ_TOLD = 1 << 19;
 
 /**
  * Default bound, in ms, on a graceful close: flushing, FIN and lingering for
@@ -286,7 +289,10 @@ class KernelSocket implements RawSocket, DriverSink {
     }
     (this.#held ??= []).push(chunk);
     this.#heldBytes += chunk.length;
-    if (this.#heldBytes >= HOLD_LIMIT) this.#read(false);
+    if ((this.#flags & READ_TOLD) === 0) {
+      this.#flags |= READ_TOLD;
+      this.#driver.pauseReading();
+    } else if (this.#heldBytes >= HOLD_LIMIT) this.#read(false);
   }
 
   peerEnded(): void {
@@ -705,6 +711,7 @@ class KernelSocket implements RawSocket, DriverSink {
   #read(on: boolean): void {
     if (on === this.reading || this.driverClosed) return;
     this.reading = on;
+    this.#flags |= READ_TOLD;
     if (on) this.#driver.resumeReading();
     else this.#driver.pauseReading();
   }
