@@ -13,7 +13,7 @@ import { Connection, type ConnectionOptions } from "../connection.ts";
 import { connectObserved, observeConnect } from "./connect-diagnostics.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { connectAborted, connectTimedOut, Dial, dialRaw, type DialOutcome, type DialPreamble } from "../socket/dial.ts";
-import { recentTargets, type Target } from "./target-memo.ts";
+import { RECENT_TARGETS, TargetMemo, type Target } from "./target-memo.ts";
 import { checkResolved, DEFAULT_ATTEMPT_DELAY, ipFamily, MIN_ATTEMPT_DELAY, orderAddresses, raceConnections, type Lookup } from "./happy-eyeballs.ts";
 import { applySocketOptions, checkKnownKeys, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
 import { encodeProxyHeader } from "../proxy-protocol/encode.ts";
@@ -136,7 +136,7 @@ function openConnection(transport: Transport, input: AddressInput, options: Conn
 /** A connect's validated options: everything checked before any socket exists. */
 export interface ConnectPlan {
   /** The target's address, label and peer, shared by every connect to it. */
-  readonly target: Target;
+  readonly target: Target<ConnectPlan>;
   readonly options: ConnectOptions;
   /** ms; 0 when there is none. */
   readonly timeout: number;
@@ -151,6 +151,9 @@ export interface ConnectPlan {
 
 /** The transport options of a connect without any: shared. */
 const NO_RAW_OPTIONS: RawConnectOptions = Object.freeze({});
+
+/** The targets of every connect in this process (bounded; see target-memo.ts). */
+const recentTargets: TargetMemo<ConnectPlan> = new TargetMemo(RECENT_TARGETS);
 
 function planConnect(transport: Transport, input: AddressInput, options: ConnectOptions): ConnectPlan {
   const plain = options === NO_OPTIONS || (typeof options === "object" && options !== null && !hasOwnKeys(options));
@@ -332,7 +335,7 @@ interface Dialling {
   readonly rotation: number;
 }
 
-function checkDialOptions(transport: Transport, { address, literal }: Target, options: ConnectOptions): Dialling {
+function checkDialOptions(transport: Transport, { address, literal }: Target<ConnectPlan>, options: ConnectOptions): Dialling {
   const { family, lookup, localAddress } = options;
   if (family !== undefined && family !== 4 && family !== 6) throw invalidOption("family", family, "4 or 6");
   const attemptDelay = checkMillis("attemptDelay", options.attemptDelay, MIN_ATTEMPT_DELAY) ?? DEFAULT_ATTEMPT_DELAY;
@@ -362,7 +365,7 @@ function checkDialOptions(transport: Transport, { address, literal }: Target, op
 const DIRECT: Dialling = Object.freeze({ resolve: undefined, family: undefined, attemptDelay: DEFAULT_ATTEMPT_DELAY, localAddress: undefined, rotation: 0 });
 
 /** checkDialOptions without options: the common connect to an IP literal shares one object. */
-function plainDialling(transport: Transport, target: Target): Dialling {
+function plainDialling(transport: Transport, target: Target<ConnectPlan>): Dialling {
   return target.address.transport !== "tcp" || target.literal !== 0 ? DIRECT : checkDialOptions(transport, target, NO_OPTIONS);
 }
 
@@ -402,7 +405,7 @@ async function dialResolved(
   const options: RawConnectOptions = { ...raw, resolvedFrom: address.hostname };
   return raceConnections<RawSocket>({
     addresses,
-    dial: (entry, attemptSignal) => dialRaw(transport, { transport: "tcp", hostname: entry.address, port: address.port }, options, attemptSignal, preamble),
+    dial: (entry, attemptSignal) => dialRaw(transport, recentTargets.target({ transport: "tcp", hostname: entry.address, port: address.port }), options, attemptSignal, preamble),
     discard: (socket) => socket.destroy(),
     attemptDelay: dialling.attemptDelay,
     clock: realClock,

@@ -14,12 +14,11 @@
 
 import { formatAddress, type Address, type AddressInput, type SocketAddress } from "../address.ts";
 import type { Transport } from "../transport.ts";
-import type { ConnectPlan } from "./connect.ts";
 import { ipFamily } from "./happy-eyeballs.ts";
 import { dialledPeer } from "./known-addresses.ts";
 
-/** One recent target. */
-export interface Target {
+/** One recent target; `Plan` is what its connects check once (connect.ts's plan). */
+export interface Target<Plan = unknown> {
   readonly address: Address;
   /** The address as errors and connections name it ("127.0.0.1:6379"). */
   readonly label: string;
@@ -36,7 +35,7 @@ export interface Target {
   /** The last string the target was given as (parsed). */
   text: string | undefined;
   /** The checked plan of a connect here without options, and the transport it is for. */
-  plain: { readonly transport: Transport; readonly plan: ConnectPlan } | undefined;
+  plain: { readonly transport: Transport; readonly plan: Plan } | undefined;
 }
 
 /**
@@ -58,8 +57,8 @@ export const RECENT_TARGETS = 8;
  * target.peer; // { transport: "tcp", hostname: "127.0.0.1", port: 80, family: "IPv4" }
  * ```
  */
-export class TargetMemo {
-  readonly #targets: Target[] = [];
+export class TargetMemo<Plan = unknown> {
+  readonly #targets: Target<Plan>[] = [];
   readonly #bound: number;
 
   constructor(bound: number) {
@@ -76,7 +75,7 @@ export class TargetMemo {
    * before, or an object whose fields equal the parsed address's (an input
    * that parses to it unchanged). Undefined: parse the input.
    */
-  recall(input: AddressInput): Target | undefined {
+  recall(input: AddressInput): Target<Plan> | undefined {
     const targets = this.#targets;
     for (let i = 0; i < targets.length; i++) {
       const target = targets[i]!;
@@ -90,7 +89,7 @@ export class TargetMemo {
    * (the oldest target forgotten past the bound), or the recent one at the
    * same address.
    */
-  remember(address: Address, input: AddressInput): Target {
+  remember(address: Address, input: AddressInput): Target<Plan> {
     const target = this.target(address);
     target.parsed = true;
     if (typeof input === "string") target.text = input;
@@ -98,18 +97,18 @@ export class TargetMemo {
   }
 
   /** The target at `address` (an address the core made itself, not parsed from a user's input). */
-  target(address: Address): Target {
+  target(address: Address): Target<Plan> {
     const targets = this.#targets;
     for (let i = 0; i < targets.length; i++) if (sameAddress(targets[i]!.address, address)) return this.#used(i);
     const frozen = Object.freeze({ ...address });
     const literal = frozen.transport === "tcp" ? ipFamily(frozen.hostname) : 0;
-    const target: Target = { address: frozen, label: formatAddress(frozen), peer: dialledPeer(frozen), literal, parsed: false, text: undefined, plain: undefined };
+    const target: Target<Plan> = { address: frozen, label: formatAddress(frozen), peer: dialledPeer(frozen), literal, parsed: false, text: undefined, plain: undefined };
     if (targets.unshift(target) > this.#bound) targets.pop();
     return target;
   }
 
   /** Moves the target at `index` to the front. */
-  #used(index: number): Target {
+  #used(index: number): Target<Plan> {
     const targets = this.#targets;
     const target = targets[index]!;
     if (index > 0) {
@@ -127,14 +126,3 @@ function sameAddress(address: Address, input: unknown): boolean {
   if ("path" in other) return address.transport === "unix" && other.path === address.path;
   return address.transport === "tcp" && other.hostname === address.hostname && other.port === address.port;
 }
-
-/**
- * The targets of every connect in this process.
- *
- * @example
- * ```ts
- * import { recentTargets } from "./target-memo.ts";
- * recentTargets.target({ transport: "tcp", hostname: "::1", port: 80 }).label; // "[::1]:80"
- * ```
- */
-export const recentTargets: TargetMemo = new TargetMemo(RECENT_TARGETS);

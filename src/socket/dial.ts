@@ -11,8 +11,7 @@
  * @module
  */
 
-import type { Address, SocketAddress } from "../address.ts";
-import { recentTargets } from "../connect/target-memo.ts";
+import { formatAddress, type Address, type SocketAddress } from "../address.ts";
 import { NetError, toNetError } from "../errors.ts";
 import type { RawTlsClientOptions } from "../tls.ts";
 import type { CancelConnect, ConnectSink, RawConnectOptions, RawSocket, Transport } from "../transport.ts";
@@ -72,7 +71,8 @@ export interface DialTarget {
  * import { Dial } from "./dial.ts";
  * import { memoryTransport } from "../../adapters/memory.ts";
  * const target = { address: { transport: "tcp", hostname: "127.0.0.1", port: 7000 }, label: "127.0.0.1:7000", peer: undefined } as const;
- * const dial = new Dial(target, {
+ * const target = "label" in to ? to : { address: to, label: formatAddress(to), peer: undefined };
+    const dial = new Dial(target, {
  *   dialled: (socket) => socket.destroy(),
  *   dialFailed: (error) => console.log(error.code),
  * });
@@ -182,7 +182,8 @@ export class Dial implements ConnectSink {
 /**
  * A {@link Dial} as a promise, for callers that race attempts or hold no
  * {@link DialOutcome} (Happy Eyeballs, tests): `signal` cancels it, rejecting
- * with the signal's reason.
+ * with the signal's reason. A bare address is dialled with no known peer
+ * (the adapter asks its runtime); the core passes a recent target instead.
  *
  * @example
  * ```ts
@@ -192,14 +193,15 @@ export class Dial implements ConnectSink {
  * socket.destroy();
  * ```
  */
-export function dialRaw(transport: Transport, address: Address, options: RawConnectOptions = {}, signal?: AbortSignal, preamble?: DialPreamble): Promise<RawSocket> {
+export function dialRaw(transport: Transport, to: Address | DialTarget, options: RawConnectOptions = {}, signal?: AbortSignal, preamble?: DialPreamble): Promise<RawSocket> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     const onAbort = (): void => {
       dial.cancel();
       reject(signal!.reason);
     };
-    const dial = new Dial(recentTargets.target(address), {
+    const target = "label" in to ? to : { address: to, label: formatAddress(to), peer: undefined };
+    const dial = new Dial(target, {
       dialled: (socket) => {
         signal?.removeEventListener("abort", onAbort);
         resolve(socket);
