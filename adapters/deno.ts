@@ -202,7 +202,11 @@ function keepSpare(controller: AbortController | undefined): void {
   if (controller !== undefined && !controller.signal.aborted) spareController = controller;
 }
 
-/** Dials, upgrades and verifies; a cancel aborts the TCP connect, or closes the conn to end its handshake. */
+/**
+ * Dials, upgrades and verifies; a cancel aborts the TCP connect, or closes the conn to end its handshake.
+ * Deno 2.9 then keeps the TCP socket until the peer sends or leaves: its handshake task owns the socket,
+ * and no public call reaches it (Deno.startTls consumed the TCP conn).
+ */
 function connectTls(address: TcpAddress, options: RawConnectOptions, tls: RawTlsClientOptions, sink: ConnectSink): CancelConnect {
   const where = sink.label;
   const controller = new AbortController();

@@ -62,8 +62,10 @@ describe(`TLS client verification (${runtime})`, () => {
     }
   });
 
-  // Deno 2 keeps the TCP socket of a TLS conn closed while its handshake is pending (probed: the peer sees no
-  // close for 5 s and more; closing the conn only interrupts handshake()): the release is Deno's to fix.
+  // Deno 2 keeps the TCP socket of a TLS conn closed while its handshake is pending (probed on 2.9.6: the peer
+  // sees no close for 30 s, until it sends a byte or leaves; closing the conn only interrupts handshake()). No
+  // public call releases it: close(), closeWrite(), cancelling its streams, closing the TCP conn that
+  // Deno.startTls consumed (BadResource). The release is Deno's to fix.
   it.skipIf(runtime === "deno")("a connect that times out during the handshake rejects with ETIMEDOUT and releases its socket at once", async () => {
     // A plain server that accepts and never answers the ClientHello: the TCP connect succeeds, the handshake stalls.
     let peerClosed = false;
