@@ -224,6 +224,27 @@ describe("framed", () => {
     expect(items.map(hex)).toEqual(frames.map(hex));
   });
 
+  it("sends a tick a little past maxBatchBytes in one write once the tick before it was as large", async () => {
+    const [a, b] = pair();
+    const codec = lengthPrefixed({ lengthBytes: 2 });
+    const channel = framed(a, codec, { maxBatchBytes: 1000 });
+    const tick = (count: number, fill: number): Uint8Array[] => Array.from({ length: count }, (_, i) => new Uint8Array(30).fill(fill + i));
+    // 33 frames of 32 bytes: 1056 bytes, within an eighth past 1000.
+    const first = tick(33, 0);
+    await Promise.all(first.map((f) => channel.send(f)));
+    expect(a.writes.map((w) => w.length)).toEqual([992, 64]);
+    const second = tick(33, 100);
+    await Promise.all(second.map((f) => channel.send(f)));
+    expect(a.writes.map((w) => w.length)).toEqual([992, 64, 1056]);
+    // A larger tick is cut again, no write past the previous tick's size.
+    const third = tick(40, 150);
+    await Promise.all(third.map((f) => channel.send(f)));
+    expect(a.writes.slice(3).map((w) => w.length)).toEqual([1056, 224]);
+    a.end();
+    const { items } = await collect(framed(b, codec));
+    expect(items.map(hex)).toEqual([...first, ...second, ...third].map(hex));
+  });
+
   it("writes a frame part of maxBatchBytes or more by reference, without copying", async () => {
     const [a] = pair();
     const channel = framed(a, lengthPrefixed());

@@ -17,7 +17,10 @@ export interface FramedOptions {
   /**
    * Bytes of small frames gathered into one write before it is issued early,
    * without waiting for the end of the tick; a frame part this large or
-   * larger is written on its own, without copying. Default 64 KiB.
+   * larger is written on its own, without copying. Default 64 KiB. When the
+   * previous tick's frames ran at most an eighth past it, the next tick's
+   * first write may be as large as that tick: a steady sender's tick goes
+   * out in one write rather than a full batch and a small rest.
    */
   readonly maxBatchBytes?: number;
 }
