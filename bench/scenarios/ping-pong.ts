@@ -27,6 +27,27 @@ function result(latencies: Float64Array, ms: number): Measurement {
   return { value: latencies.length / (ms / 1000), extra: { p50_us: at(0.5), p99_us: at(0.99), ms } };
 }
 
+/**
+ * The client loop of the `raw-awaited` references: write one message and await it, then await chunks until
+ * its echo is back; the same shape as wireline's loop, over each runtime's own socket.
+ */
+async function awaitedTrips(trips: number, write: (data: Uint8Array) => Promise<void>, next: () => Promise<Uint8Array | null>): Promise<Measurement> {
+  const message = new Uint8Array(MESSAGE).fill(1);
+  const latencies = new Float64Array(trips);
+  const t0 = now();
+  for (let i = 0; i < trips; i++) {
+    const t = now();
+    await write(message);
+    for (let got = 0; got < MESSAGE; ) {
+      const chunk = await next();
+      if (chunk === null) throw new Error("echo server closed early");
+      got += chunk.length;
+    }
+    latencies[i] = now() - t;
+  }
+  return result(latencies, now() - t0);
+}
+
 async function wireline(net: Net, trips: number): Promise<Measurement> {
   const server = await net.listen({ port: 0 }, async (conn) => {
     for await (const chunk of conn) await conn.write(chunk);
@@ -143,23 +164,10 @@ async function rawNodeAwaited(trips: number): Promise<Measurement> {
   });
   const socket = await nodeConnect(port);
   const next = nodeChunks(socket);
-  const message = new Uint8Array(MESSAGE).fill(1);
-  const latencies = new Float64Array(trips);
-  const t0 = now();
-  for (let i = 0; i < trips; i++) {
-    const t = now();
-    await nodeWrite(socket, message);
-    for (let got = 0; got < MESSAGE; ) {
-      const chunk = await next();
-      if (chunk === null) throw new Error("echo server closed early");
-      got += chunk.length;
-    }
-    latencies[i] = now() - t;
-  }
-  const ms = now() - t0;
+  const measured = await awaitedTrips(trips, (data) => nodeWrite(socket, data), next);
   socket.destroy();
   nodeClose(server);
-  return result(latencies, ms);
+  return measured;
 }
 
 function noop(): void {}
@@ -254,25 +262,12 @@ async function rawDenoAwaited(trips: number): Promise<Measurement> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
   conn.setNoDelay(true);
   const next = denoChunks(conn);
-  const message = new Uint8Array(MESSAGE).fill(1);
-  const latencies = new Float64Array(trips);
-  const t0 = now();
-  for (let i = 0; i < trips; i++) {
-    const t = now();
-    await denoWrite(conn, message);
-    for (let got = 0; got < MESSAGE; ) {
-      const chunk = await next();
-      if (chunk === null) throw new Error("echo server closed early");
-      got += chunk.length;
-    }
-    latencies[i] = now() - t;
-  }
-  const ms = now() - t0;
+  const measured = await awaitedTrips(trips, (data) => denoWrite(conn, data), next);
   await conn.closeWrite();
   await echo;
   conn.close();
   listener.close();
-  return result(latencies, ms);
+  return measured;
 }
 
 /** `hops`: `raw-microtasks` on Bun, as for {@link rawNode}. */
@@ -406,23 +401,10 @@ async function rawBunAwaited(trips: number): Promise<Measurement> {
       drain: (s) => s.data.drain(s),
     },
   });
-  const message = new Uint8Array(MESSAGE).fill(1);
-  const latencies = new Float64Array(trips);
-  const t0 = now();
-  for (let i = 0; i < trips; i++) {
-    const t = now();
-    await ends.write(socket, message);
-    for (let got = 0; got < MESSAGE; ) {
-      const chunk = await ends.next();
-      if (chunk === null) throw new Error("echo server closed early");
-      got += chunk.length;
-    }
-    latencies[i] = now() - t;
-  }
-  const ms = now() - t0;
+  const measured = await awaitedTrips(trips, (data) => ends.write(socket, data), () => ends.next());
   socket.end();
   listener.stop(true);
-  return result(latencies, ms);
+  return measured;
 }
 
 /** The Web Streams client loop: write one message, read until its echo is back. */
