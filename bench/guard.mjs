@@ -15,10 +15,12 @@ import { join } from "node:path";
 import { preferNode24, root, runJson } from "./lib/spawn-run.mjs";
 
 const CHECKS = [
-  // Deno: every chunk handed to the user is a fresh buffer, while the raw loop reuses one; the raw loop with a
-  // fresh buffer per read (bulk's raw-fresh) runs at wireline's speed. Best-of-2 ratios on a loaded 2-core
-  // machine went as low as 0.38, so Deno's floor is 0.35.
-  { scenario: "bulk", against: "raw", min: 0.7, minFor: { deno: 0.35 }, what: "bulk throughput ≥ 0.7× raw (Deno ≥ 0.35×)" },
+  // Deno: every chunk handed to the user is a fresh buffer, while the raw loop reuses one, so the ratio falls as
+  // raw gets faster (a CI run gave 0.34: wireline 1.04 against raw 3.05 GB/s, in full runs raw is 1.5-2.2).
+  // Deno's floor against raw is therefore 0.3, and the check that catches a regression of wireline's own is the
+  // next one: against the raw loop that takes fresh memory per read as wireline must (1.19x in the last full run).
+  { scenario: "bulk", against: "raw", min: 0.7, minFor: { deno: 0.3 }, what: "bulk throughput ≥ 0.7× raw (Deno ≥ 0.3×)" },
+  { scenario: "bulk", runtimes: ["deno"], against: "raw-fresh", min: 0.8, what: "bulk throughput ≥ 0.8× the raw loop with fresh memory per read" },
   // With borrowedChunks the Deno adapter reuses read buffers: the path that closes that gap.
   { scenario: "bulk", variant: "wireline-borrowed", runtimes: ["deno"], against: "raw", min: 0.7, what: "bulk with borrowedChunks ≥ 0.7× raw" },
   // read(into) reads straight into the caller's buffer on Deno: 0.72-0.99× raw in full runs.
