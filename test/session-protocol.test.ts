@@ -158,10 +158,12 @@ describe("SessionState", () => {
     await expect(a.send(bytes(9))).rejects.toMatchObject({ code: "ERR_QUEUE_FULL" }); // a window's worth already waits
     expect(decodeAll(concat(ab.chunks))).toEqual([expect.objectContaining({ first: 1, count: 4 })]); // only the window went out, in one DATA message
     ab.deliver(b);
+    await microtasks(); // a due acknowledgement goes at the end of the job
     ba.deliver(a);
     await microtasks();
     expect(settled).toEqual([1, 2, 3, 4]);
     ab.deliver(b); // 5-8 arrive, but 4 frames wait unread: the inbox is full, no ack
+    await microtasks();
     expect(ba.chunks.length).toBe(0);
     expect(b.unread).toBe(8);
     expect(b.heldBytes).toBeLessThanOrEqual(2 * W.bytes);
@@ -216,6 +218,7 @@ describe("SessionState", () => {
     // A stale copy of frames 1-2 (from the old connection, say) changes nothing.
     b.receive(decodeAll(written[0]!)[0]!);
     ab2.deliver(b);
+    await microtasks();
     ba2.deliver(a);
     await microtasks();
     expect(settled).toEqual([1, 2, 3, 4]);
@@ -259,6 +262,22 @@ describe("SessionState", () => {
     }
   });
 
+  it("DATA messages received in one chunk are acknowledged by one ACK, with no timer when it is due", async () => {
+    const { a, b, ab, ba, clock } = pair(new ManualClock(), { frames: 16, bytes: 1024 });
+    const sends = [];
+    for (let batch = 0; batch < 3; batch++) {
+      for (let i = 1; i <= 4; i++) sends.push(a.send(bytes(batch * 4 + i)));
+      await microtasks(); // each tick's frames go out as one DATA message: a quarter of the window each
+    }
+    expect(ab.chunks.length).toBe(3);
+    ab.chunks = [concat(ab.chunks)]; // all three arrive in one read
+    ab.deliver(b);
+    await microtasks();
+    expect(clock.pendingTimers).toBe(0);
+    expect(ba.deliver(a)).toEqual([{ type: MessageType.Ack, ack: 12 }]);
+    await Promise.all(sends);
+  });
+
   it("the sends of one DATA message settle together, when its last frame is acknowledged", async () => {
     const { a } = pair();
     const settled: number[] = [];
@@ -291,6 +310,7 @@ describe("SessionState", () => {
     await microtasks();
     ab.chunks = ab.chunks.slice(0, 1); // only frame 1 reaches b
     ab.deliver(b);
+    await microtasks();
     ba.deliver(a); // frame 1 acknowledged; frame 5 takes its place in the window
     await microtasks();
     a.detach();

@@ -138,7 +138,7 @@ export class SessionLink implements SessionSink {
     const emit = (body: Uint8Array): void => {
       const data = this.onData;
       if (data !== undefined && body[0] === MessageType.Data) {
-        // The data path: no message object, and the frames are a view of the chunk's own copy.
+        // The data path: no message object, and the frames are a view of the chunk (or of its copy).
         if (body.length < DATA_HEADER_BYTES - 4) throw new NetError("ERR_SESSION_PROTOCOL", "a DATA message too short");
         data(readU64(body, 1), readU32(body, 9), readU64(body, 13), body.subarray(DATA_HEADER_BYTES - 4));
         return;
@@ -146,15 +146,17 @@ export class SessionLink implements SessionSink {
       const message = decodeMessage(body);
       onMessage(message);
     };
+    // The session keeps payloads (views of the chunk) until its application reads them, as framed() does.
+    const lent = conn.borrowedChunks;
     try {
       for await (const chunk of conn) {
         onChunk?.();
-        // The chunk may be borrowed (recycled after this step) and the session keeps payloads
-        // until its application reads them: one copy per chunk, exactly its size, whose views
-        // the payloads are. A payload then keeps alive at most the chunk it came in, which it
-        // shares with the frames next to it: memory stays within the unread bytes plus about two chunks.
-        const owned = new Uint8Array(chunk.byteLength);
-        owned.set(chunk);
+        let owned = chunk;
+        if (lent) {
+          // A lent chunk is recycled after this step: one copy per chunk, exactly its size, whose views the payloads are.
+          owned = new Uint8Array(chunk.byteLength);
+          owned.set(chunk);
+        }
         this.#reader.push(owned, emit);
       }
     } catch (error) {

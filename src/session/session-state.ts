@@ -153,6 +153,8 @@ export class SessionState<T = Uint8Array> {
   #unackedBytes = 0;
   #ackedOut = 0;
   #ackTimer: TimerHandle | undefined;
+  /** An acknowledgement is to be decided at the end of this job. */
+  #ackQueued = false;
   #consumer: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   /** The peer sent CLOSE (done once the inbox is read), or the session ended (with an error, or none). */
   #inboundEnd: { error: NetError | undefined } | undefined;
@@ -629,8 +631,8 @@ export class SessionState<T = Uint8Array> {
 
   /**
    * Acknowledges what was received while the inbox has room (a window's
-   * worth unread): at once when a quarter of the window is due, else within
-   * the tick, so a stream of frames costs few ACKs. A full inbox holds the
+   * worth unread), at the end of the job: at once when a quarter of the
+   * window is due, else within the tick. A full inbox holds the
    * acknowledgements back, and the peer's window stops it.
    */
   #offerAck(receivedBytes: number): void {
@@ -638,14 +640,23 @@ export class SessionState<T = Uint8Array> {
     if (this.unread > this.window.frames || this.#inboxBytes > this.window.bytes) return;
     if (this.#lastReceived <= this.#ackable) return;
     this.#ackable = this.#lastReceived;
-    if (!this.#sink) return;
+    // Decided at the end of this job: the DATA messages of one received chunk then cost one ACK, and no timer when it is due.
+    if (this.#sink === undefined || this.#ackQueued) return;
+    this.#ackQueued = true;
+    queueMicrotask(this.#decideAck);
+  }
+
+  /** Sends what is due now (a quarter of the window), or leaves it to a timer: a stream of frames costs few ACKs. */
+  readonly #decideAck = (): void => {
+    this.#ackQueued = false;
+    if (this.#sink === undefined || this.#ackable <= this.#ackedOut) return;
     const due = this.#ackable - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#unackedBytes >= this.window.bytes >> 2;
     if (due) this.#flushAck();
     else this.#ackTimer ??= this.#clock.setTimeout(() => {
       this.#ackTimer = undefined;
       this.#flushAck();
     }, 0);
-  }
+  };
 
   #flushAck(): void {
     this.#cancelAckTimer();
