@@ -71,8 +71,7 @@ export interface DialTarget {
  * import { Dial } from "./dial.ts";
  * import { memoryTransport } from "../../adapters/memory.ts";
  * const target = { address: { transport: "tcp", hostname: "127.0.0.1", port: 7000 }, label: "127.0.0.1:7000", peer: undefined } as const;
- * const target = "label" in to ? to : { address: to, label: formatAddress(to), peer: undefined };
-    const dial = new Dial(target, {
+ * const dial = new Dial(target, {
  *   dialled: (socket) => socket.destroy(),
  *   dialFailed: (error) => console.log(error.code),
  * });
