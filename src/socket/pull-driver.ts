@@ -249,7 +249,6 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
     }
     // The upgraded driver owns the socket from here: this one neither reads nor reports again.
     this.#released = true;
-    this.#sink = undefined;
     this.#unpark();
     return upgrade();
   }
