@@ -11,7 +11,7 @@
  * @module
  */
 
-import { formatAddress, type Address, type SocketAddress, type TcpAddress } from "../src/address.ts";
+import { formatAddress, tcpSocketAddress, type Address, type SocketAddress, type TcpAddress } from "../src/address.ts";
 import { NetError, toNetError, unsupported, type NetErrorCode } from "../src/errors.ts";
 import { createNet, type Net } from "../src/net.ts";
 import { PullDriver, type PullRuntime } from "../src/socket/pull-driver.ts";
@@ -112,9 +112,7 @@ function closeQuietly(resource: { close(): void }): void {
 
 function toSocketAddress(addr: DenoAddr): SocketAddress | undefined {
   const { transport, hostname, port, path } = addr;
-  if (transport === "tcp" && hostname !== undefined && port !== undefined) {
-    return { transport: "tcp", hostname, port, family: hostname.includes(":") ? "IPv6" : "IPv4" };
-  }
+  if (transport === "tcp") return tcpSocketAddress(hostname, port);
   // An unnamed (client-side) Unix socket has a null path: there is no address to show.
   return transport === "unix" && path ? { transport: "unix", path } : undefined;
 }
