@@ -7,7 +7,11 @@
  * and a forced GC that also returns the heap's reserve (the young generation
  * V8 grew under load: a bounded constant, given as `rss_kib_ordinary_gc`
  * after an ordinary GC); extras give p50/p99 latency, the server's CPU use and
- * the RSS growth with the connections open but before any request.
+ * the RSS growth with the connections open but before any request, and the
+ * server's event-loop stalls during the load (bench/lib/stall-monitor.ts):
+ * `stall_busy_ms` its own (GC pauses, long runs), `stall_preempted_ms` the
+ * machine's (waiting for a CPU the load clients or others held). A p99 miss
+ * with little busy stall time is the machine's, not the server's.
  *
  *   WIRELINE_SCALE_CONNECTIONS connections, overriding the size (default 5,000; --quick 1,000)
  *   WIRELINE_SCALE_SECONDS     load duration (default 10)
@@ -32,6 +36,7 @@ import { rawEchoServer, wirelineEchoServer, type StartEchoServer } from "../lib/
 import { LoadClients, percentiles } from "../lib/load-clients.ts";
 import { collectGarbage, collectGarbageReducingMemory, env, heapUsed, rss, tick } from "../lib/platform.ts";
 import { processCpuMs } from "../lib/process-cpu.ts";
+import { watchStalls } from "../lib/stall-monitor.ts";
 import type { Measurement, Scenario } from "../lib/scenario.ts";
 
 const INTERVAL_MS = 1000;
@@ -84,8 +89,10 @@ async function measure(start: StartEchoServer, size: number): Promise<Measuremen
     const idle = await settled();
     const cpu0 = processCpuMs();
     const t0 = performance.now();
+    const stalls = watchStalls();
     clients.broadcast("go");
     const done = await clients.next("done", durationMs + 10_000);
+    const stalled = stalls();
     const cpuMs = processCpuMs() - cpu0;
     const wallMs = performance.now() - t0;
     const loaded = await settled();
@@ -102,6 +109,9 @@ async function measure(start: StartEchoServer, size: number): Promise<Measuremen
         p50_us: p50!,
         p99_us: p99!,
         cpu_pct: (cpuMs / wallMs) * 100,
+        stall_busy_ms: stalled.busyMs,
+        stall_busy_max_ms: stalled.busyMaxMs,
+        stall_preempted_ms: stalled.preemptedMs,
         idle_kib_per_conn: kib(idle.rss - before.rss),
         heap_kib_per_conn: kib(loaded.heap - before.heap),
         rss_kib_ordinary_gc: kib(loaded.ordinaryRss - before.ordinaryRss),
