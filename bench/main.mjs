@@ -50,7 +50,7 @@ const TARGETS = [
 
 /** Secondary numbers shown per variant for the issue-12 scenarios (medians over repetitions). */
 const DETAILS = {
-  scale: ["connections", "p50_us", "p99_us", "cpu_pct", "idle_kib_per_conn", "heap_kib_per_conn", "rss_kib_ordinary_gc", "unanswered", "skipped_late"],
+  scale: ["connections", "p50_us", "p99_us", "cpu_pct", "idle_kib_per_conn", "heap_kib_per_conn", "rss_kib_ordinary_gc", "stall_busy_ms", "stall_preempted_ms", "unanswered", "skipped_late"],
   storm: ["clients", "back_ms", "refused", "hello_timeouts", "other_errors", "stop_ms", "stuck"],
 };
 
