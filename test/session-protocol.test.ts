@@ -156,6 +156,7 @@ describe("SessionState", () => {
     const sends = [];
     for (let i = 1; i <= 8; i++) sends.push(a.send(bytes(i)).then(() => settled.push(i)));
     await expect(a.send(bytes(9))).rejects.toMatchObject({ code: "ERR_QUEUE_FULL" }); // a window's worth already waits
+    await microtasks(); // the batch goes once a microtask adds no frame
     expect(decodeAll(concat(ab.chunks))).toEqual([expect.objectContaining({ first: 1, count: 4 })]); // only the window went out, in one DATA message
     ab.deliver(b);
     await microtasks(); // a due acknowledgement goes at the end of the job
@@ -276,6 +277,25 @@ describe("SessionState", () => {
     expect(clock.pendingTimers).toBe(0);
     expect(ba.deliver(a)).toEqual([{ type: MessageType.Ack, ack: 12 }]);
     await Promise.all(sends);
+  });
+
+  it("bursts sent between awaits of settled promises travel as one DATA message, which goes once a microtask adds no frame", async () => {
+    const { a, b, ab, ba } = pair(new ManualClock(), { frames: 16, bytes: 1024 });
+    const sends: Promise<void>[] = [];
+    for (let burst = 0; burst < 3; burst++) {
+      for (let i = 1; i <= 2; i++) sends.push(a.send(bytes(burst * 2 + i)));
+      await Promise.resolve(); // a producer awaiting something already settled, as a pump awaiting an acknowledged send
+    }
+    await microtasks();
+    expect(decodeAll(concat(ab.chunks))).toEqual([expect.objectContaining({ type: MessageType.Data, first: 1, count: 6 })]);
+    expect(new Set(sends).size).toBe(1); // one DATA message: its sends settle together
+    ab.deliver(b);
+    await microtasks();
+    ba.deliver(a);
+    await Promise.all(sends);
+    void a.send(bytes(7)); // a lone frame is not held back: it goes at the end of the job
+    await microtasks();
+    expect(decodeAll(concat(ab.chunks))).toEqual([expect.objectContaining({ first: 7, count: 1 })]);
   });
 
   it("the sends of one DATA message settle together, when its last frame is acknowledged", async () => {

@@ -113,12 +113,21 @@ export class SessionState<T = Uint8Array> {
   #batchFirst = 1;
   #batchSize = MIN_BATCH_BYTES;
   #closeQueued = false;
+  /** The next sequence number when the queued close was last checked: frames committed since then keep the batch open one more microtask. */
+  #closeCheckedAt = 0;
   /** The promise the sends of the current batch share (with its first frame's sequence number), when a connection carries the session. */
   #group: Promise<void> | undefined;
   #groupResolve: (() => void) | undefined;
   #groupReject: ((error: unknown) => void) | undefined;
   #groupFirst = 0;
   readonly #closeBatch = (): void => {
+    // A sender that awaits between bursts (an already settled promise) adds frames in the next microtask: they join this batch,
+    // so one turn's bursts cost one DATA message and one write, not one each. The batch goes once a microtask adds nothing (or it is full).
+    if (this.#nextSeq !== this.#closeCheckedAt && this.#batch !== undefined) {
+      this.#closeCheckedAt = this.#nextSeq;
+      queueMicrotask(this.#closeBatch);
+      return;
+    }
     this.#closeQueued = false;
     this.#endBatch();
   };
@@ -330,6 +339,7 @@ export class SessionState<T = Uint8Array> {
 
   #queueClose(): void {
     this.#closeQueued = true;
+    this.#closeCheckedAt = this.#nextSeq;
     queueMicrotask(this.#closeBatch);
   }
 
