@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../timers/clock.ts";
 import type { Codec, FrameDecoder } from "../framing/codec.ts";
 import { NetError, toNetError } from "../errors.ts";
 import { lengthPrefixed } from "../framing/length-prefixed.ts";
@@ -84,8 +83,7 @@ export interface Unconfirmed {
  * @example
  * ```ts
  * import { SessionState } from "./session-state.ts";
- * import { realClock } from "../timers/clock.ts";
- * const state = new SessionState({ frames: 1024, bytes: 1 << 20 }, realClock);
+ * const state = new SessionState({ frames: 1024, bytes: 1 << 20 });
  * state.attach({ write: (b) => conn.write(b) }, 0, { frames: 1024, bytes: 1 << 20 });
  * await state.send(new TextEncoder().encode("hi")); // resolves when the peer's session holds it
  * ```
@@ -93,7 +91,6 @@ export interface Unconfirmed {
 export class SessionState<T = Uint8Array> {
   /** This side's window: what it sends unacknowledged at most, and what it holds unread at most. */
   readonly window: WindowSize;
-  readonly #clock: Clock;
   readonly #codec: Codec<T>;
   /** Whether frames are the application's own (a codec) rather than raw messages the session frames itself. */
   readonly #raw: boolean;
@@ -161,9 +158,11 @@ export class SessionState<T = Uint8Array> {
   /** Bytes received since the last acknowledgement went out. */
   #unackedBytes = 0;
   #ackedOut = 0;
-  #ackTimer: TimerHandle | undefined;
   /** An acknowledgement is to be decided at the end of this job. */
   #ackQueued = false;
+  /** Frames read and the next sequence number when the queued acknowledgement was last looked at: while the application reads or sends, it waits. */
+  #ackSeenTaken = 0;
+  #ackSeenSeq = 0;
   #consumer: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   /** The peer sent CLOSE (done once the inbox is read), or the session ended (with an error, or none). */
   #inboundEnd: { error: NetError | undefined } | undefined;
@@ -171,10 +170,9 @@ export class SessionState<T = Uint8Array> {
   #drainWaiters: (() => void)[] = [];
 
   /** `codec` frames the application's values; without one, frames are raw byte messages. */
-  constructor(window: WindowSize, clock: Clock, codec?: Codec<T>) {
+  constructor(window: WindowSize, codec?: Codec<T>) {
     this.window = window;
     this.#sendWindow = window;
-    this.#clock = clock;
     this.#raw = codec === undefined;
     this.#codec = codec ?? (RAW_MESSAGES as unknown as Codec<T>);
     this.#decoder = this.#codec.createDecoder();
@@ -395,7 +393,6 @@ export class SessionState<T = Uint8Array> {
   /** The connection is gone: frames wait in the buffer for the next one. */
   detach(): void {
     this.#sink = undefined;
-    this.#cancelAckTimer();
   }
 
   /**
@@ -591,7 +588,6 @@ export class SessionState<T = Uint8Array> {
     const ack = this.#ackable;
     this.#ackedOut = ack;
     this.#unackedBytes = 0;
-    this.#cancelAckTimer();
     return ack;
   }
 
@@ -641,45 +637,49 @@ export class SessionState<T = Uint8Array> {
 
   /**
    * Acknowledges what was received while the inbox has room (a window's
-   * worth unread), at the end of the job: at once when a quarter of the
-   * window is due, else within the tick. A full inbox holds the
-   * acknowledgements back, and the peer's window stops it.
+   * worth unread), within the job that received it: at once when a quarter
+   * of the window is due, else once the application stopped reading and
+   * sending in this job (a reply it sent carries the acknowledgement). No
+   * timer: a sender awaiting each send() hears back in one round trip. A
+   * full inbox holds the acknowledgements back, and the peer's window stops it.
    */
   #offerAck(receivedBytes: number): void {
     this.#unackedBytes += receivedBytes;
     if (this.unread > this.window.frames || this.#inboxBytes > this.window.bytes) return;
     if (this.#lastReceived <= this.#ackable) return;
     this.#ackable = this.#lastReceived;
-    // Decided at the end of this job: the DATA messages of one received chunk then cost one ACK, and no timer when it is due.
+    // Decided at the end of this job: the DATA messages of one received chunk then cost one ACK.
     if (this.#sink === undefined || this.#ackQueued) return;
     this.#ackQueued = true;
+    this.#ackSeenTaken = this.#taken;
+    this.#ackSeenSeq = this.#nextSeq;
     queueMicrotask(this.#decideAck);
   }
 
-  /** Sends what is due now (a quarter of the window), or leaves it to a timer: a stream of frames costs few ACKs. */
+  /** Sends what is due now (a quarter of the window); the rest once the application settles, unless a DATA message carries it. */
   readonly #decideAck = (): void => {
-    this.#ackQueued = false;
-    if (this.#sink === undefined || this.#ackable <= this.#ackedOut) return;
+    if (this.#sink === undefined || this.#ackable <= this.#ackedOut || this.#nextSeq !== this.#batchFirst) {
+      // Nothing to send, or the batch being filled carries the acknowledgement when it goes (at the end of this job).
+      this.#ackQueued = false;
+      return;
+    }
     const due = this.#ackable - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#unackedBytes >= this.window.bytes >> 2;
-    if (due) this.#flushAck();
-    else this.#ackTimer ??= this.#clock.setTimeout(() => {
-      this.#ackTimer = undefined;
-      this.#flushAck();
-    }, 0);
+    if (!due && (this.#taken !== this.#ackSeenTaken || this.#nextSeq !== this.#ackSeenSeq)) {
+      // The application is reading the frames (and may reply, which would carry the acknowledgement): look again after its next step.
+      this.#ackSeenTaken = this.#taken;
+      this.#ackSeenSeq = this.#nextSeq;
+      queueMicrotask(this.#decideAck);
+      return;
+    }
+    this.#ackQueued = false;
+    this.#flushAck();
   };
 
   #flushAck(): void {
-    this.#cancelAckTimer();
     if (!this.#sink || this.#ackable <= this.#ackedOut) return;
     this.#ackedOut = this.#ackable;
     this.#unackedBytes = 0;
     this.#sink.write(encodeAck(this.#ackable));
-  }
-
-  #cancelAckTimer(): void {
-    if (this.#ackTimer === undefined) return;
-    this.#clock.clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
   }
 }
 
