@@ -42,6 +42,8 @@ const RAW_MESSAGES: Codec<Uint8Array> = lengthPrefixed({ maxFrameLength: 0xfffff
 /** The frames of one batch grow it (×4) up to this size; a full one goes out at once. */
 const MAX_BATCH_BYTES = 64 * 1024;
 const MIN_BATCH_BYTES = 1024;
+/** Microtasks an acknowledgement under a quarter window waits for a reply to carry it: enough for a `for await` loop that reads a frame and sends. */
+const MAX_ACK_WAITS = 2;
 
 /** A send waiting for the window: its frame, already encoded. */
 interface Waiting {
@@ -160,9 +162,8 @@ export class SessionState<T = Uint8Array> {
   #ackedOut = 0;
   /** An acknowledgement is to be decided at the end of this job. */
   #ackQueued = false;
-  /** Frames read and the next sequence number when the queued acknowledgement was last looked at: while the application reads or sends, it waits. */
-  #ackSeenTaken = 0;
-  #ackSeenSeq = 0;
+  /** Microtasks the queued acknowledgement has waited for a reply to carry it. */
+  #ackWaits = 0;
   #consumer: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   /** The peer sent CLOSE (done once the inbox is read), or the session ended (with an error, or none). */
   #inboundEnd: { error: NetError | undefined } | undefined;
@@ -638,9 +639,9 @@ export class SessionState<T = Uint8Array> {
   /**
    * Acknowledges what was received while the inbox has room (a window's
    * worth unread), within the job that received it: at once when a quarter
-   * of the window is due, else once the application stopped reading and
-   * sending in this job (a reply it sent carries the acknowledgement). No
-   * timer: a sender awaiting each send() hears back in one round trip. A
+   * of the window is due, else after two more microtasks, so that a reply
+   * the application sends at once carries it instead. No timer: a sender
+   * awaiting each send() hears back in one round trip. A
    * full inbox holds the acknowledgements back, and the peer's window stops it.
    */
   #offerAck(receivedBytes: number): void {
@@ -651,12 +652,11 @@ export class SessionState<T = Uint8Array> {
     // Decided at the end of this job: the DATA messages of one received chunk then cost one ACK.
     if (this.#sink === undefined || this.#ackQueued) return;
     this.#ackQueued = true;
-    this.#ackSeenTaken = this.#taken;
-    this.#ackSeenSeq = this.#nextSeq;
+    this.#ackWaits = 0;
     queueMicrotask(this.#decideAck);
   }
 
-  /** Sends what is due now (a quarter of the window); the rest once the application settles, unless a DATA message carries it. */
+  /** Sends what is due now (a quarter of the window), the rest two microtasks later, unless a DATA message carries it. */
   readonly #decideAck = (): void => {
     if (this.#sink === undefined || this.#ackable <= this.#ackedOut || this.#nextSeq !== this.#batchFirst) {
       // Nothing to send, or the batch being filled carries the acknowledgement when it goes (at the end of this job).
@@ -664,10 +664,9 @@ export class SessionState<T = Uint8Array> {
       return;
     }
     const due = this.#ackable - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#unackedBytes >= this.window.bytes >> 2;
-    if (!due && (this.#taken !== this.#ackSeenTaken || this.#nextSeq !== this.#ackSeenSeq)) {
-      // The application is reading the frames (and may reply, which would carry the acknowledgement): look again after its next step.
-      this.#ackSeenTaken = this.#taken;
-      this.#ackSeenSeq = this.#nextSeq;
+    if (!due && this.#ackWaits < MAX_ACK_WAITS) {
+      // The application reading the frames may reply in its next steps, and the reply would carry the acknowledgement.
+      this.#ackWaits++;
       queueMicrotask(this.#decideAck);
       return;
     }
