@@ -641,8 +641,8 @@ export class SessionState<T = Uint8Array> {
    * worth unread), within the job that received it: at once when a quarter
    * of the window is due, else after two more microtasks, so that a reply
    * the application sends at once carries it instead. No timer: a sender
-   * awaiting each send() hears back in one round trip. A
-   * full inbox holds the acknowledgements back, and the peer's window stops it.
+   * awaiting each send() hears back in one round trip. A full inbox holds
+   * the acknowledgements back, and the peer's window stops it.
    */
   #offerAck(receivedBytes: number): void {
     this.#unackedBytes += receivedBytes;
