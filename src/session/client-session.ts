@@ -109,7 +109,7 @@ export class ClientSession<T> {
   #token: Uint8Array | undefined;
 
   constructor(window: WindowSize, codec: Codec<T> | undefined, clock: Clock, hooks: ClientSessionHooks) {
-    this.#state = new SessionState<T>(window, clock, codec);
+    this.#state = new SessionState<T>(window, codec);
     this.frames = this.#state;
     this.#clock = clock;
     this.#hooks = hooks;

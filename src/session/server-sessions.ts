@@ -276,7 +276,7 @@ export class SessionRegistry<T = Uint8Array> {
       idBytes,
       id: sessionIdText(idBytes),
       token: randomSecret(),
-      state: new SessionState<unknown>(this.#settings.window, this.#clock, this.#settings.codec),
+      state: new SessionState<unknown>(this.#settings.window, this.#settings.codec),
       controller: new AbortController(),
       link: undefined,
       ttlTimer: undefined,

@@ -10,7 +10,6 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from "../timers/clock.ts";
 import type { Codec, FrameDecoder } from "../framing/codec.ts";
 import { NetError, toNetError } from "../errors.ts";
 import { lengthPrefixed } from "../framing/length-prefixed.ts";
@@ -43,6 +42,8 @@ const RAW_MESSAGES: Codec<Uint8Array> = lengthPrefixed({ maxFrameLength: 0xfffff
 /** The frames of one batch grow it (×4) up to this size; a full one goes out at once. */
 const MAX_BATCH_BYTES = 64 * 1024;
 const MIN_BATCH_BYTES = 1024;
+/** Microtasks an acknowledgement under a quarter window waits for a reply to carry it: enough for a `for await` loop that reads a frame and sends. */
+const MAX_ACK_WAITS = 2;
 
 /** A send waiting for the window: its frame, already encoded. */
 interface Waiting {
@@ -84,8 +85,7 @@ export interface Unconfirmed {
  * @example
  * ```ts
  * import { SessionState } from "./session-state.ts";
- * import { realClock } from "../timers/clock.ts";
- * const state = new SessionState({ frames: 1024, bytes: 1 << 20 }, realClock);
+ * const state = new SessionState({ frames: 1024, bytes: 1 << 20 });
  * state.attach({ write: (b) => conn.write(b) }, 0, { frames: 1024, bytes: 1 << 20 });
  * await state.send(new TextEncoder().encode("hi")); // resolves when the peer's session holds it
  * ```
@@ -93,7 +93,6 @@ export interface Unconfirmed {
 export class SessionState<T = Uint8Array> {
   /** This side's window: what it sends unacknowledged at most, and what it holds unread at most. */
   readonly window: WindowSize;
-  readonly #clock: Clock;
   readonly #codec: Codec<T>;
   /** Whether frames are the application's own (a codec) rather than raw messages the session frames itself. */
   readonly #raw: boolean;
@@ -113,12 +112,21 @@ export class SessionState<T = Uint8Array> {
   #batchFirst = 1;
   #batchSize = MIN_BATCH_BYTES;
   #closeQueued = false;
+  /** The next sequence number when the queued close was last checked: frames committed since then keep the batch open one more microtask. */
+  #closeCheckedAt = 0;
   /** The promise the sends of the current batch share (with its first frame's sequence number), when a connection carries the session. */
   #group: Promise<void> | undefined;
   #groupResolve: (() => void) | undefined;
   #groupReject: ((error: unknown) => void) | undefined;
   #groupFirst = 0;
   readonly #closeBatch = (): void => {
+    // A sender that awaits between bursts (an already settled promise) adds frames in the next microtask: they join this batch,
+    // so one turn's bursts cost one DATA message and one write, not one each. The batch goes once a microtask adds nothing (or it is full).
+    if (this.#nextSeq !== this.#closeCheckedAt && this.#batch !== undefined) {
+      this.#closeCheckedAt = this.#nextSeq;
+      queueMicrotask(this.#closeBatch);
+      return;
+    }
     this.#closeQueued = false;
     this.#endBatch();
   };
@@ -152,9 +160,10 @@ export class SessionState<T = Uint8Array> {
   /** Bytes received since the last acknowledgement went out. */
   #unackedBytes = 0;
   #ackedOut = 0;
-  #ackTimer: TimerHandle | undefined;
   /** An acknowledgement is to be decided at the end of this job. */
   #ackQueued = false;
+  /** Microtasks the queued acknowledgement has waited for a reply to carry it. */
+  #ackWaits = 0;
   #consumer: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   /** The peer sent CLOSE (done once the inbox is read), or the session ended (with an error, or none). */
   #inboundEnd: { error: NetError | undefined } | undefined;
@@ -162,10 +171,9 @@ export class SessionState<T = Uint8Array> {
   #drainWaiters: (() => void)[] = [];
 
   /** `codec` frames the application's values; without one, frames are raw byte messages. */
-  constructor(window: WindowSize, clock: Clock, codec?: Codec<T>) {
+  constructor(window: WindowSize, codec?: Codec<T>) {
     this.window = window;
     this.#sendWindow = window;
-    this.#clock = clock;
     this.#raw = codec === undefined;
     this.#codec = codec ?? (RAW_MESSAGES as unknown as Codec<T>);
     this.#decoder = this.#codec.createDecoder();
@@ -330,6 +338,7 @@ export class SessionState<T = Uint8Array> {
 
   #queueClose(): void {
     this.#closeQueued = true;
+    this.#closeCheckedAt = this.#nextSeq;
     queueMicrotask(this.#closeBatch);
   }
 
@@ -385,7 +394,6 @@ export class SessionState<T = Uint8Array> {
   /** The connection is gone: frames wait in the buffer for the next one. */
   detach(): void {
     this.#sink = undefined;
-    this.#cancelAckTimer();
   }
 
   /**
@@ -581,7 +589,6 @@ export class SessionState<T = Uint8Array> {
     const ack = this.#ackable;
     this.#ackedOut = ack;
     this.#unackedBytes = 0;
-    this.#cancelAckTimer();
     return ack;
   }
 
@@ -631,45 +638,47 @@ export class SessionState<T = Uint8Array> {
 
   /**
    * Acknowledges what was received while the inbox has room (a window's
-   * worth unread), at the end of the job: at once when a quarter of the
-   * window is due, else within the tick. A full inbox holds the
-   * acknowledgements back, and the peer's window stops it.
+   * worth unread), within the job that received it: at once when a quarter
+   * of the window is due, else after two more microtasks, so that a reply
+   * the application sends at once carries it instead. No timer: a sender
+   * awaiting each send() hears back in one round trip. A full inbox holds
+   * the acknowledgements back, and the peer's window stops it.
    */
   #offerAck(receivedBytes: number): void {
     this.#unackedBytes += receivedBytes;
     if (this.unread > this.window.frames || this.#inboxBytes > this.window.bytes) return;
     if (this.#lastReceived <= this.#ackable) return;
     this.#ackable = this.#lastReceived;
-    // Decided at the end of this job: the DATA messages of one received chunk then cost one ACK, and no timer when it is due.
+    // Decided at the end of this job: the DATA messages of one received chunk then cost one ACK.
     if (this.#sink === undefined || this.#ackQueued) return;
     this.#ackQueued = true;
+    this.#ackWaits = 0;
     queueMicrotask(this.#decideAck);
   }
 
-  /** Sends what is due now (a quarter of the window), or leaves it to a timer: a stream of frames costs few ACKs. */
+  /** Sends what is due now (a quarter of the window), the rest two microtasks later, unless a DATA message carries it. */
   readonly #decideAck = (): void => {
-    this.#ackQueued = false;
-    if (this.#sink === undefined || this.#ackable <= this.#ackedOut) return;
+    if (this.#sink === undefined || this.#ackable <= this.#ackedOut || this.#nextSeq !== this.#batchFirst) {
+      // Nothing to send, or the batch being filled carries the acknowledgement when it goes (at the end of this job).
+      this.#ackQueued = false;
+      return;
+    }
     const due = this.#ackable - this.#ackedOut >= Math.max(1, this.window.frames >> 2) || this.#unackedBytes >= this.window.bytes >> 2;
-    if (due) this.#flushAck();
-    else this.#ackTimer ??= this.#clock.setTimeout(() => {
-      this.#ackTimer = undefined;
-      this.#flushAck();
-    }, 0);
+    if (!due && this.#ackWaits < MAX_ACK_WAITS) {
+      // The application reading the frames may reply in its next steps, and the reply would carry the acknowledgement.
+      this.#ackWaits++;
+      queueMicrotask(this.#decideAck);
+      return;
+    }
+    this.#ackQueued = false;
+    this.#flushAck();
   };
 
   #flushAck(): void {
-    this.#cancelAckTimer();
     if (!this.#sink || this.#ackable <= this.#ackedOut) return;
     this.#ackedOut = this.#ackable;
     this.#unackedBytes = 0;
     this.#sink.write(encodeAck(this.#ackable));
-  }
-
-  #cancelAckTimer(): void {
-    if (this.#ackTimer === undefined) return;
-    this.#clock.clearTimeout(this.#ackTimer);
-    this.#ackTimer = undefined;
   }
 }
 
