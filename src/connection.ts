@@ -126,6 +126,15 @@ class RareState {
   writable: WritableStream<Uint8Array> | undefined = undefined;
 }
 
+/** A forEach() reader, as the connection sees it (see Connection's #Consumer). */
+interface ChunkConsumer {
+  readonly fn: (chunk: Uint8Array) => void | PromiseLike<void>;
+  settle: (result: Promise<never> | undefined) => void;
+  waiting: boolean;
+  lent: Uint8Array | undefined;
+  await(result: PromiseLike<unknown>): void;
+}
+
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
 function quietReject(error: NetError): Promise<never> {
   const p = Promise.reject(error);
@@ -271,6 +280,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #resolveRead: ((r: IteratorResult<Uint8Array> | Promise<never>) => void) | ((n: number | null | Promise<never>) => void) | undefined;
   /** The caller's buffer of a pending read(into); undefined while an iterator step (or nothing) is pending. */
   #into: Uint8Array | undefined;
+  /** The forEach() reading this connection: chunks go to its callback straight from delivery. */
+  #consumer: ChunkConsumer | undefined;
 
   #drain: Promise<void> | undefined;
   #bytesRead = 0;
@@ -328,6 +339,31 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       conn.#flags &= ~READING;
       if ((conn.#flags & EOF) !== 0) conn.#closeAfterEof();
       return Promise.resolve(DONE);
+    }
+  };
+
+  /**
+   * A forEach() reader: its callback, its promise's resolver, and the wait for a promise the callback returned.
+   * One per forEach() call, not per chunk: the callbacks for such a promise are made once, on the first.
+   */
+  static readonly #Consumer = class implements ChunkConsumer {
+    readonly conn: Connection;
+    readonly fn: (chunk: Uint8Array) => void | PromiseLike<void>;
+    /** Only the resolver: a failure resolves it with a rejected promise, so an idle reader keeps one function fewer. */
+    settle!: (result: Promise<never> | undefined) => void;
+    /** A promise `fn` returned has not settled: chunks wait, and the socket is paused. */
+    waiting = false;
+    /** In borrowed mode, the chunk that promise still holds: given back when it settles. */
+    lent: Uint8Array | undefined = undefined;
+    #resumed: (() => void) | undefined = undefined;
+    #failed: ((error: unknown) => void) | undefined = undefined;
+    constructor(conn: Connection, fn: (chunk: Uint8Array) => void | PromiseLike<void>) {
+      this.conn = conn;
+      this.fn = fn;
+    }
+    /** Waits for `result`, then goes on reading, or stops with its rejection. */
+    await(result: PromiseLike<unknown>): void {
+      result.then((this.#resumed ??= () => this.conn.#afterWait(this)), (this.#failed ??= (error) => this.conn.#stopConsumer(this, error)));
     }
   };
 
@@ -645,7 +681,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (!(into instanceof Uint8Array) || into.length === 0) {
       return quietReject(new NetError("ERR_INVALID_OPTION", `read() takes a non-empty Uint8Array to fill, got ${into instanceof Uint8Array ? "an empty one" : String(into)}`));
     }
-    if (this.#resolveRead) return quietReject(this.#alreadyReading());
+    if (this.#resolveRead || this.#consumer) return quietReject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     this.#flags |= READING;
     if (this.#queuedBytes > 0) {
@@ -665,7 +701,130 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #alreadyReading(): NetError {
+    if (this.#consumer) return new NetError("ERR_INVALID_STATE", "forEach() is reading this connection: it is the one reader until its promise settles", { address: this.#label });
     return new NetError("ERR_INVALID_STATE", "a read is already pending on this connection: await it before reading again", { address: this.#label });
+  }
+
+  /**
+   * Reads with a callback: calls `fn` with each received chunk, in order,
+   * straight from the socket's delivery (no promise or iterator step per
+   * chunk), and resolves at the peer's EOF once every chunk was given to
+   * `fn`. Rejects with the connection's {@link NetError} if it fails. Chunks
+   * that arrived before the call come first.
+   *
+   * If `fn` returns a promise, reading pauses until it settles, so a slow
+   * `fn` slows the peer down as a slow `for await` loop does. If `fn` throws
+   * or its promise rejects, reading stops and the promise rejects with that
+   * error; the connection stays open, as after leaving a `for await` loop.
+   * While idle it keeps no promise but the one it returned: the way to
+   * receive on many quiet connections.
+   *
+   * It is the connection's one reader: iterating, `read()` or another
+   * `forEach()` meanwhile rejects with ERR_INVALID_STATE. With
+   * `borrowedChunks`, a chunk is valid until `fn` returns, or until the
+   * promise it returned settles.
+   *
+   * @example
+   * ```ts
+   * import { listen } from "wireline";
+   * await listen({ port: 7000 }, async (conn) => {
+   *   let bytes = 0;
+   *   await conn.forEach((chunk) => {
+   *     bytes += chunk.length;
+   *   });
+   *   console.log(`peer closed after ${bytes} bytes`);
+   * });
+   * ```
+   */
+  forEach(fn: (chunk: Uint8Array) => void | PromiseLike<void>): Promise<void> {
+    if (typeof fn !== "function") return Promise.reject(new TypeError(`forEach() takes a function, got ${typeof fn}`));
+    if (this.#resolveRead || this.#consumer) return Promise.reject(this.#alreadyReading());
+    if (this.#recycle) this.#giveBack();
+    this.#flags |= READING;
+    const consumer = new Connection.#Consumer(this, fn);
+    const done = new Promise<void>((resolve) => (consumer.settle = resolve as (result: Promise<never> | undefined) => void));
+    this.#consumer = consumer;
+    this.#feed(consumer);
+    return done;
+  }
+
+  /** Gives the queued chunks to `consumer` until it waits; with none left, finishes at EOF or failure, or reads on. */
+  #feed(consumer: ChunkConsumer): void {
+    const chunks = this.#chunks;
+    if (chunks !== undefined) {
+      while (chunks.length > 0) {
+        const chunk = chunks.shift()!;
+        this.#queuedBytes -= chunk.length;
+        this.#give(consumer, chunk);
+        if (consumer.waiting || this.#consumer !== consumer) return;
+      }
+    }
+    if (this.#readError !== undefined || (this.#flags & EOF) !== 0) this.#finish(consumer);
+    // In pull mode (after read(into)) too: forEach wants chunks pushed.
+    else if ((this.#flags & PAUSED) === 0) this.#raw.resume();
+  }
+
+  /** Calls the consumer's `fn` with `chunk`; a promise it returns pauses the socket until it settles. */
+  #give(consumer: ChunkConsumer, chunk: Uint8Array): void {
+    let result: void | PromiseLike<void>;
+    try {
+      result = consumer.fn(chunk);
+    } catch (error) {
+      this.#recycle?.(chunk);
+      this.#stopConsumer(consumer, error);
+      return;
+    }
+    if (result === undefined || result === null || typeof result.then !== "function") {
+      this.#recycle?.(chunk);
+      return;
+    }
+    consumer.waiting = true;
+    if (this.#recycle) consumer.lent = chunk;
+    this.#raw.pause();
+    try {
+      consumer.await(result);
+    } catch (error) {
+      // A thenable whose then() throws: as if its promise had rejected.
+      this.#stopConsumer(consumer, error);
+    }
+  }
+
+  /** The promise the consumer's `fn` returned has settled: on to the chunks that waited. */
+  #afterWait(consumer: ChunkConsumer): void {
+    if (!consumer.waiting) return;
+    consumer.waiting = false;
+    const lent = consumer.lent;
+    if (lent !== undefined) {
+      consumer.lent = undefined;
+      this.#recycle!(lent);
+    }
+    if (this.#consumer === consumer) this.#feed(consumer);
+  }
+
+  /** `fn` threw or its promise rejected: reading stops, the connection stays open, forEach() rejects with `error`. */
+  #stopConsumer(consumer: ChunkConsumer, error: unknown): void {
+    const lent = consumer.lent;
+    consumer.lent = undefined;
+    consumer.waiting = false;
+    if (lent !== undefined) this.#recycle!(lent);
+    if (this.#consumer !== consumer) return;
+    this.#consumer = undefined;
+    // As after leaving a `for await` loop: chunks queue up to the read limit, and a pending or later EOF may close.
+    this.#flags &= ~READING;
+    if ((this.#flags & EOF) !== 0) this.#closeAfterEof();
+    else if ((this.#flags & PAUSED) === 0 && this.#queuedBytes < READ_HIGH_WATER_MARK) this.#raw.resume();
+    consumer.settle(quietReject(error as NetError));
+  }
+
+  /** Every chunk was given and the connection is at EOF or failed: forEach() settles. */
+  #finish(consumer: ChunkConsumer): void {
+    this.#consumer = undefined;
+    const error = this.#readError;
+    if (error !== undefined) consumer.settle(quietReject(error));
+    else {
+      this.#closeAfterEof();
+      consumer.settle(undefined);
+    }
   }
 
   /** Fills `into` from the chunks that arrived before anyone asked; a chunk partly taken keeps its rest at the head. */
@@ -739,6 +898,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.#consumer) return quietReject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     const chunks = this.#chunks;
     if (chunks !== undefined && chunks.length > 0) {
@@ -773,6 +933,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       }
       this.#into = undefined;
       (resolve as (n: number | null) => void)(this.#fill(into, chunk));
+      return;
+    }
+    const consumer = this.#consumer;
+    if (consumer !== undefined && !consumer.waiting) {
+      this.#give(consumer, chunk);
       return;
     }
     (this.#chunks ??= []).push(chunk);
@@ -848,6 +1013,11 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #settleWaiter(): void {
+    const consumer = this.#consumer;
+    if (consumer !== undefined) {
+      if (!consumer.waiting && (this.#chunks?.length ?? 0) === 0) this.#finish(consumer);
+      return;
+    }
     const resolve = this.#resolveRead;
     if (!resolve || (this.#chunks?.length ?? 0) > 0) return;
     this.#resolveRead = undefined;
