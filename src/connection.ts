@@ -62,6 +62,8 @@ const READING = 1 << 3;
 const WRITE_CLOSED = 1 << 4;
 const CLOSE_REQUESTED = 1 << 5;
 const CLOSED = 1 << 6;
+/** forEach()'s callback returned a promise that has not settled: chunks wait, and the socket is paused. */
+const WAITING = 1 << 7;
 
 /** A connection's options, normalised. Connections made with equal options share one (see {@link settingsOf}). */
 interface ConnectionSettings {
@@ -124,15 +126,6 @@ class RareState {
   rejectDrain: ((e: NetError) => void) | undefined = undefined;
   readable: ReadableStream<Uint8Array> | undefined = undefined;
   writable: WritableStream<Uint8Array> | undefined = undefined;
-}
-
-/** A forEach() reader, as the connection sees it (see Connection's #Consumer). */
-interface ChunkConsumer {
-  readonly fn: (chunk: Uint8Array) => void | PromiseLike<void>;
-  settle: (result: Promise<never> | undefined) => void;
-  waiting: boolean;
-  lent: Uint8Array | undefined;
-  await(result: PromiseLike<unknown>): void;
 }
 
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
@@ -274,14 +267,21 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #lent: Uint8Array | undefined;
   #readError: NetError | undefined;
   /**
-   * The pending read's resolver (iteration or read(into)). Only the resolver: a failure resolves it with a
-   * rejected promise, which rejects the read all the same, and an idle reader then holds one function fewer (~56 bytes).
+   * The pending read's resolver (iteration, read(into), or a running forEach()). Only the resolver: a failure resolves
+   * it with a rejected promise, which rejects the read all the same, and an idle reader then holds one function fewer (~56 bytes).
    */
-  #resolveRead: ((r: IteratorResult<Uint8Array> | Promise<never>) => void) | ((n: number | null | Promise<never>) => void) | undefined;
+  #resolveRead:
+    | ((r: IteratorResult<Uint8Array> | Promise<never>) => void)
+    | ((n: number | null | Promise<never>) => void)
+    | ((r: undefined | Promise<never>) => void)
+    | undefined;
   /** The caller's buffer of a pending read(into); undefined while an iterator step (or nothing) is pending. */
   #into: Uint8Array | undefined;
-  /** The forEach() reading this connection: chunks go to its callback straight from delivery. */
-  #consumer: ChunkConsumer | undefined;
+  /**
+   * The callback of the forEach() reading this connection: chunks go to it straight from delivery. Its promise's
+   * resolver is #resolveRead, so no object per forEach() call is needed.
+   */
+  #consumer: ((chunk: Uint8Array) => void | PromiseLike<void>) | undefined;
 
   #drain: Promise<void> | undefined;
   #bytesRead = 0;
@@ -339,31 +339,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       conn.#flags &= ~READING;
       if ((conn.#flags & EOF) !== 0) conn.#closeAfterEof();
       return Promise.resolve(DONE);
-    }
-  };
-
-  /**
-   * A forEach() reader: its callback, its promise's resolver, and the wait for a promise the callback returned.
-   * One per forEach() call, not per chunk: the callbacks for such a promise are made once, on the first.
-   */
-  static readonly #Consumer = class implements ChunkConsumer {
-    readonly conn: Connection;
-    readonly fn: (chunk: Uint8Array) => void | PromiseLike<void>;
-    /** Only the resolver: a failure resolves it with a rejected promise, so an idle reader keeps one function fewer. */
-    settle!: (result: Promise<never> | undefined) => void;
-    /** A promise `fn` returned has not settled: chunks wait, and the socket is paused. */
-    waiting = false;
-    /** In borrowed mode, the chunk that promise still holds: given back when it settles. */
-    lent: Uint8Array | undefined = undefined;
-    #resumed: (() => void) | undefined = undefined;
-    #failed: ((error: unknown) => void) | undefined = undefined;
-    constructor(conn: Connection, fn: (chunk: Uint8Array) => void | PromiseLike<void>) {
-      this.conn = conn;
-      this.fn = fn;
-    }
-    /** Waits for `result`, then goes on reading, or stops with its rejection. */
-    await(result: PromiseLike<unknown>): void {
-      result.then((this.#resumed ??= () => this.conn.#afterWait(this)), (this.#failed ??= (error) => this.conn.#stopConsumer(this, error)));
     }
   };
 
@@ -681,7 +656,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (!(into instanceof Uint8Array) || into.length === 0) {
       return quietReject(new NetError("ERR_INVALID_OPTION", `read() takes a non-empty Uint8Array to fill, got ${into instanceof Uint8Array ? "an empty one" : String(into)}`));
     }
-    if (this.#resolveRead || this.#consumer) return quietReject(this.#alreadyReading());
+    if (this.#resolveRead) return quietReject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     this.#flags |= READING;
     if (this.#queuedBytes > 0) {
@@ -738,92 +713,92 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    */
   forEach(fn: (chunk: Uint8Array) => void | PromiseLike<void>): Promise<void> {
     if (typeof fn !== "function") return Promise.reject(new TypeError(`forEach() takes a function, got ${typeof fn}`));
-    if (this.#resolveRead || this.#consumer) return Promise.reject(this.#alreadyReading());
+    if (this.#resolveRead) return Promise.reject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     this.#flags |= READING;
-    const consumer = new Connection.#Consumer(this, fn);
-    const done = new Promise<void>((resolve) => (consumer.settle = resolve as (result: Promise<never> | undefined) => void));
-    this.#consumer = consumer;
-    this.#feed(consumer);
+    this.#consumer = fn;
+    const done = new Promise<void>((resolve) => (this.#resolveRead = resolve as (r: undefined | Promise<never>) => void));
+    this.#feed(fn);
     return done;
   }
 
-  /** Gives the queued chunks to `consumer` until it waits; with none left, finishes at EOF or failure, or reads on. */
-  #feed(consumer: ChunkConsumer): void {
+  /** Gives the queued chunks to `fn` until it waits; with none left, finishes at EOF or failure, or reads on. */
+  #feed(fn: (chunk: Uint8Array) => void | PromiseLike<void>): void {
     const chunks = this.#chunks;
     if (chunks !== undefined) {
       while (chunks.length > 0) {
         const chunk = chunks.shift()!;
         this.#queuedBytes -= chunk.length;
-        this.#give(consumer, chunk);
-        if (consumer.waiting || this.#consumer !== consumer) return;
+        this.#give(fn, chunk);
+        if ((this.#flags & WAITING) !== 0 || this.#consumer !== fn) return;
       }
     }
-    if (this.#readError !== undefined || (this.#flags & EOF) !== 0) this.#finish(consumer);
+    if (this.#readError !== undefined || (this.#flags & EOF) !== 0) this.#finishForEach();
     // In pull mode (after read(into)) too: forEach wants chunks pushed.
     else if ((this.#flags & PAUSED) === 0) this.#raw.resume();
   }
 
-  /** Calls the consumer's `fn` with `chunk`; a promise it returns pauses the socket until it settles. */
-  #give(consumer: ChunkConsumer, chunk: Uint8Array): void {
+  /** Calls forEach()'s `fn` with `chunk`; a promise it returns pauses the socket until it settles. */
+  #give(fn: (chunk: Uint8Array) => void | PromiseLike<void>, chunk: Uint8Array): void {
     let result: void | PromiseLike<void>;
     try {
-      result = consumer.fn(chunk);
+      result = fn(chunk);
     } catch (error) {
       this.#recycle?.(chunk);
-      this.#stopConsumer(consumer, error);
+      if (this.#consumer === fn) this.#stopForEach(error);
       return;
     }
     if (result === undefined || result === null || typeof result.then !== "function") {
       this.#recycle?.(chunk);
       return;
     }
-    consumer.waiting = true;
-    if (this.#recycle) consumer.lent = chunk;
+    // `fn` closed the connection itself and forEach() has settled: nothing waits for this promise. The chunk is
+    // left to the collector rather than given back while `fn` may still use it.
+    if (this.#consumer !== fn) return;
+    this.#flags |= WAITING;
+    if (this.#recycle) this.#lent = chunk;
     this.#raw.pause();
     try {
-      consumer.await(result);
+      // Closures per wait, not per forEach(): an idle forEach() keeps none. The promise `fn` made costs more anyway.
+      result.then(
+        () => this.#afterWait(),
+        (error: unknown) => this.#stopForEach(error),
+      );
     } catch (error) {
       // A thenable whose then() throws: as if its promise had rejected.
-      this.#stopConsumer(consumer, error);
+      this.#stopForEach(error);
     }
   }
 
-  /** The promise the consumer's `fn` returned has settled: on to the chunks that waited. */
-  #afterWait(consumer: ChunkConsumer): void {
-    if (!consumer.waiting) return;
-    consumer.waiting = false;
-    const lent = consumer.lent;
-    if (lent !== undefined) {
-      consumer.lent = undefined;
-      this.#recycle!(lent);
-    }
-    if (this.#consumer === consumer) this.#feed(consumer);
+  /** The promise forEach()'s `fn` returned has settled: on to the chunks that waited. */
+  #afterWait(): void {
+    if ((this.#flags & WAITING) === 0) return;
+    this.#flags &= ~WAITING;
+    if (this.#recycle) this.#giveBack();
+    this.#feed(this.#consumer!);
   }
 
   /** `fn` threw or its promise rejected: reading stops, the connection stays open, forEach() rejects with `error`. */
-  #stopConsumer(consumer: ChunkConsumer, error: unknown): void {
-    const lent = consumer.lent;
-    consumer.lent = undefined;
-    consumer.waiting = false;
-    if (lent !== undefined) this.#recycle!(lent);
-    if (this.#consumer !== consumer) return;
-    this.#consumer = undefined;
+  #stopForEach(error: unknown): void {
+    if (this.#recycle) this.#giveBack();
+    const settle = this.#resolveRead as (r: Promise<never>) => void;
+    this.#resolveRead = this.#consumer = undefined;
     // As after leaving a `for await` loop: chunks queue up to the read limit, and a pending or later EOF may close.
-    this.#flags &= ~READING;
+    this.#flags &= ~(WAITING | READING);
     if ((this.#flags & EOF) !== 0) this.#closeAfterEof();
     else if ((this.#flags & PAUSED) === 0 && this.#queuedBytes < READ_HIGH_WATER_MARK) this.#raw.resume();
-    consumer.settle(quietReject(error as NetError));
+    settle(quietReject(error as NetError));
   }
 
   /** Every chunk was given and the connection is at EOF or failed: forEach() settles. */
-  #finish(consumer: ChunkConsumer): void {
-    this.#consumer = undefined;
+  #finishForEach(): void {
+    const settle = this.#resolveRead as (r: undefined | Promise<never>) => void;
+    this.#resolveRead = this.#consumer = undefined;
     const error = this.#readError;
-    if (error !== undefined) consumer.settle(quietReject(error));
+    if (error !== undefined) settle(quietReject(error));
     else {
       this.#closeAfterEof();
-      consumer.settle(undefined);
+      settle(undefined);
     }
   }
 
@@ -898,6 +873,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #next(): Promise<IteratorResult<Uint8Array>> {
+    // Before the queue: chunks waiting for forEach()'s promise are its own.
     if (this.#consumer) return quietReject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     const chunks = this.#chunks;
@@ -924,21 +900,24 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#bytesRead += chunk.length;
     const resolve = this.#resolveRead;
     if (resolve) {
-      this.#resolveRead = undefined;
-      const into = this.#into;
-      if (into === undefined) {
-        if (this.#recycle) this.#lent = chunk;
-        (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
+      const consumer = this.#consumer;
+      if (consumer === undefined) {
+        this.#resolveRead = undefined;
+        const into = this.#into;
+        if (into === undefined) {
+          if (this.#recycle) this.#lent = chunk;
+          (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
+          return;
+        }
+        this.#into = undefined;
+        (resolve as (n: number | null) => void)(this.#fill(into, chunk));
         return;
       }
-      this.#into = undefined;
-      (resolve as (n: number | null) => void)(this.#fill(into, chunk));
-      return;
-    }
-    const consumer = this.#consumer;
-    if (consumer !== undefined && !consumer.waiting) {
-      this.#give(consumer, chunk);
-      return;
+      // forEach(): straight to its callback, unless a promise it returned is pending (then the chunk waits in the queue).
+      if ((this.#flags & WAITING) === 0) {
+        this.#give(consumer, chunk);
+        return;
+      }
     }
     (this.#chunks ??= []).push(chunk);
     this.#queuedBytes += chunk.length;
@@ -1013,13 +992,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #settleWaiter(): void {
-    const consumer = this.#consumer;
-    if (consumer !== undefined) {
-      if (!consumer.waiting && (this.#chunks?.length ?? 0) === 0) this.#finish(consumer);
-      return;
-    }
     const resolve = this.#resolveRead;
     if (!resolve || (this.#chunks?.length ?? 0) > 0) return;
+    if (this.#consumer !== undefined) {
+      if ((this.#flags & WAITING) === 0) this.#finishForEach();
+      return;
+    }
     this.#resolveRead = undefined;
     const into = this.#into;
     this.#into = undefined;
