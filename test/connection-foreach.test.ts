@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import * as memory from "../adapters/memory.ts";
 import { Connection } from "../src/connection.ts";
-import { NetError, type Net } from "../src/mod.ts";
+import { framed, FramingError, lengthPrefixed, NetError, type Net } from "../src/mod.ts";
 import type { ConnectOptions } from "../src/connect/connect.ts";
 import type { ListenOptions } from "../src/server/server.ts";
 import type { RawHandlers, RawSocket } from "../src/transport.ts";
@@ -385,5 +385,93 @@ describe("conn.forEach delivery (scripted socket)", () => {
     raw.handlers!.onData(Uint8Array.of(10));
     const next = await conn[Symbol.asyncIterator]().next();
     expect(next.value).toEqual(Uint8Array.of(10));
+  });
+});
+
+describe("framed().forEach on a Connection: frames decoded inside the connection's delivery", () => {
+  const codec = lengthPrefixed({ maxFrameLength: 16 });
+  /** The wire bytes of one length-prefixed frame holding `bytes`. */
+  const frame = (...bytes: number[]): Uint8Array => Uint8Array.of(0, 0, 0, bytes.length, ...bytes);
+
+  it("decodes frames cut across chunks as the chunks are delivered, with no wait between them", async () => {
+    const raw = new ScriptedRaw();
+    const conn = new Connection(raw, "scripted");
+    const seen: number[] = [];
+    const done = framed(conn, codec).forEach((f) => {
+      seen.push(f[0]!);
+    });
+    const wire = new Uint8Array([...frame(1), ...frame(2), ...frame(3)]);
+    raw.handlers!.onData(wire.subarray(0, 3));
+    raw.handlers!.onData(wire.subarray(3, 7));
+    // Given synchronously: no read promise between delivery and the callback.
+    expect(seen).toEqual([1]);
+    raw.handlers!.onData(wire.subarray(7));
+    expect(seen).toEqual([1, 2, 3]);
+    raw.handlers!.onEnd();
+    await within(done, "forEach");
+  });
+
+  it("a promise from fn holds the frames after it and pauses the connection until it settles", async () => {
+    const raw = new ScriptedRaw();
+    const conn = new Connection(raw, "scripted");
+    const seen: number[] = [];
+    const gates: (() => void)[] = [];
+    const done = framed(conn, codec).forEach((f) => {
+      seen.push(f[0]!);
+      if (f[0]! % 2 === 1) return new Promise<void>((resolve) => gates.push(resolve));
+    });
+    raw.handlers!.onData(new Uint8Array([...frame(1), ...frame(2), ...frame(3), ...frame(4)]));
+    expect(seen).toEqual([1]);
+    expect(raw.events.at(-1)).toBe("pause");
+    raw.handlers!.onData(frame(5)); // in flight when the pause came
+    gates.shift()!();
+    await until(() => seen.length === 3, "frames 2 and 3");
+    expect(seen).toEqual([1, 2, 3]);
+    gates.shift()!();
+    await until(() => seen.length === 5, "frames 4 and 5");
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    gates.shift()!();
+    await until(() => raw.events.at(-1) === "resume", "reading resumed");
+    raw.handlers!.onEnd();
+    await within(done, "forEach");
+  });
+
+  it("rejects with the framing error after the frames before it, and destroys the connection", async () => {
+    const raw = new ScriptedRaw();
+    const conn = new Connection(raw, "scripted");
+    const seen: number[] = [];
+    const done = framed(conn, codec).forEach((f) => {
+      seen.push(f[0]!);
+    });
+    raw.handlers!.onData(new Uint8Array([...frame(7), ...frame(8), 0, 0, 0, 99]));
+    await expect(within(done, "forEach")).rejects.toBeInstanceOf(FramingError);
+    expect(seen).toEqual([7, 8]);
+    expect(conn.isClosed).toBe(true);
+  });
+
+  it("rejects with fn's error and leaves the connection open", async () => {
+    const raw = new ScriptedRaw();
+    const conn = new Connection(raw, "scripted");
+    const boom = new Error("handler failed");
+    const done = framed(conn, codec).forEach(() => {
+      throw boom;
+    });
+    raw.handlers!.onData(frame(1));
+    await expect(within(done, "forEach")).rejects.toBe(boom);
+    expect(conn.isClosed).toBe(false);
+    expect(conn.isWritable).toBe(true);
+  });
+
+  it("rejects with the connection's error after the frames already delivered", async () => {
+    const raw = new ScriptedRaw();
+    const conn = new Connection(raw, "scripted");
+    const seen: number[] = [];
+    const done = framed(conn, codec).forEach((f) => {
+      seen.push(f[0]!);
+    });
+    raw.handlers!.onData(frame(1));
+    raw.handlers!.onClose(new NetError("ECONNRESET", "reset by the test"));
+    await expect(within(done, "forEach")).rejects.toMatchObject({ code: "ECONNRESET" });
+    expect(seen).toEqual([1]);
   });
 });
