@@ -335,6 +335,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
     return(): Promise<IteratorResult<Uint8Array>> {
       const conn = this.conn;
+      // This iterator never read: a running forEach() is the reader, and its lent chunk is not ours to give back.
+      if (conn.#consumer !== undefined) return Promise.resolve(DONE);
       conn.#giveBack();
       conn.#flags &= ~READING;
       if ((conn.#flags & EOF) !== 0) conn.#closeAfterEof();

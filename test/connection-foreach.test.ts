@@ -210,10 +210,18 @@ for (const setup of setups) {
       const { server, conn } = await pair(async (c) => {
         for await (const chunk of c) await c.write(chunk);
       });
-      const reading = conn.forEach(() => {});
+      let echoed = "";
+      const reading = conn.forEach((chunk) => {
+        echoed += decoder.decode(chunk);
+      });
       await expect(conn.read(new Uint8Array(8))).rejects.toMatchObject({ code: "ERR_INVALID_STATE" });
-      await expect(conn[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: "ERR_INVALID_STATE" });
+      const iterator = conn[Symbol.asyncIterator]();
+      await expect(iterator.next()).rejects.toMatchObject({ code: "ERR_INVALID_STATE" });
       await expect(conn.forEach(() => {})).rejects.toMatchObject({ code: "ERR_INVALID_STATE", message: expect.stringContaining("forEach") });
+      // Leaving the refused loop does not stop forEach.
+      await iterator.return!();
+      await conn.write("still read");
+      await until(() => echoed === "still read", "the echo, through forEach");
       await conn.close();
       await within(reading, "forEach");
       await server.close();
