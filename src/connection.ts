@@ -129,7 +129,7 @@ class RareState {
 }
 
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
-function quietReject(error: NetError): Promise<never> {
+function quietReject(error: unknown): Promise<never> {
   const p = Promise.reject(error);
   p.catch(noop);
   return p;
@@ -789,7 +789,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#flags &= ~(WAITING | READING);
     if ((this.#flags & EOF) !== 0) this.#closeAfterEof();
     else if ((this.#flags & PAUSED) === 0 && this.#queuedBytes < READ_HIGH_WATER_MARK) this.#raw.resume();
-    settle(quietReject(error as NetError));
+    settle(quietReject(error));
   }
 
   /** Every chunk was given and the connection is at EOF or failed: forEach() settles. */
