@@ -128,6 +128,9 @@ class RareState {
   writable: WritableStream<Uint8Array> | undefined = undefined;
 }
 
+/** What forEach() calls with each chunk. */
+type ChunkCallback = (chunk: Uint8Array) => void | PromiseLike<void>;
+
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
 function quietReject(error: unknown): Promise<never> {
   const p = Promise.reject(error);
@@ -275,13 +278,19 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     | ((n: number | null | Promise<never>) => void)
     | ((r: undefined | Promise<never>) => void)
     | undefined;
-  /** The caller's buffer of a pending read(into); undefined while an iterator step (or nothing) is pending. */
-  #into: Uint8Array | undefined;
   /**
-   * The callback of the forEach() reading this connection: chunks go to it straight from delivery. Its promise's
-   * resolver is #resolveRead, so no object per forEach() call is needed.
+   * Where the pending read puts what arrives: the caller's buffer of a read(into), or the callback of a running
+   * forEach() (chunks go to it straight from delivery; its promise's resolver is #resolveRead, so forEach() needs no
+   * object of its own). Undefined while an iterator step (or nothing) is pending. One field for both: the readers
+   * exclude each other, and a field costs every connection 8 bytes.
    */
-  #consumer: ((chunk: Uint8Array) => void | PromiseLike<void>) | undefined;
+  #reader: Uint8Array | ChunkCallback | undefined;
+
+  /** The callback of the forEach() reading this connection, if one is. */
+  get #consumer(): ChunkCallback | undefined {
+    const reader = this.#reader;
+    return typeof reader === "function" ? reader : undefined;
+  }
 
   #drain: Promise<void> | undefined;
   #bytesRead = 0;
@@ -670,7 +679,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       this.#closeAfterEof();
       return Promise.resolve(null);
     }
-    this.#into = into;
+    this.#reader = into;
     const p = new Promise<number | null>((resolve) => (this.#resolveRead = resolve));
     // A paused connection reads nothing until resume(); push runtimes deliver the next chunk to #onData.
     if ((this.#flags & PAUSED) === 0 && this.#raw.readInto) this.#raw.readInto(into);
@@ -718,14 +727,14 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#resolveRead) return Promise.reject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     this.#flags |= READING;
-    this.#consumer = fn;
+    this.#reader = fn;
     const done = new Promise<void>((resolve) => (this.#resolveRead = resolve as (r: undefined | Promise<never>) => void));
     this.#feed(fn);
     return done;
   }
 
   /** Gives the queued chunks to `fn` until it waits; with none left, finishes at EOF or failure, or reads on. */
-  #feed(fn: (chunk: Uint8Array) => void | PromiseLike<void>): void {
+  #feed(fn: ChunkCallback): void {
     const chunks = this.#chunks;
     if (chunks !== undefined) {
       while (chunks.length > 0) {
@@ -741,7 +750,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   /** Calls forEach()'s `fn` with `chunk`; a promise it returns pauses the socket until it settles. */
-  #give(fn: (chunk: Uint8Array) => void | PromiseLike<void>, chunk: Uint8Array): void {
+  #give(fn: ChunkCallback, chunk: Uint8Array): void {
     let result: void | PromiseLike<void>;
     try {
       result = fn(chunk);
@@ -784,7 +793,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #stopForEach(error: unknown): void {
     if (this.#recycle) this.#giveBack();
     const settle = this.#resolveRead as (r: Promise<never>) => void;
-    this.#resolveRead = this.#consumer = undefined;
+    this.#resolveRead = this.#reader = undefined;
     // As after leaving a `for await` loop: chunks queue up to the read limit, and a pending or later EOF may close.
     this.#flags &= ~(WAITING | READING);
     if ((this.#flags & EOF) !== 0) this.#closeAfterEof();
@@ -795,7 +804,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** Every chunk was given and the connection is at EOF or failed: forEach() settles. */
   #finishForEach(): void {
     const settle = this.#resolveRead as (r: undefined | Promise<never>) => void;
-    this.#resolveRead = this.#consumer = undefined;
+    this.#resolveRead = this.#reader = undefined;
     const error = this.#readError;
     if (error !== undefined) settle(quietReject(error));
     else {
@@ -892,7 +901,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve(DONE);
     }
     this.#flags |= READING;
-    if (this.#resolveRead) return Promise.reject(this.#into ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
+    if (this.#resolveRead) return Promise.reject(this.#reader !== undefined ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
     // After read(into) the socket may be in pull mode: iteration wants chunks pushed.
     if (this.#raw.readInto && (this.#flags & PAUSED) === 0) this.#raw.resume();
     return new Promise((resolve) => (this.#resolveRead = resolve));
@@ -902,22 +911,21 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#bytesRead += chunk.length;
     const resolve = this.#resolveRead;
     if (resolve) {
-      const consumer = this.#consumer;
-      if (consumer === undefined) {
+      const reader = this.#reader;
+      if (reader === undefined) {
         this.#resolveRead = undefined;
-        const into = this.#into;
-        if (into === undefined) {
-          if (this.#recycle) this.#lent = chunk;
-          (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
-          return;
-        }
-        this.#into = undefined;
-        (resolve as (n: number | null) => void)(this.#fill(into, chunk));
+        if (this.#recycle) this.#lent = chunk;
+        (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
+        return;
+      }
+      if (typeof reader !== "function") {
+        this.#resolveRead = this.#reader = undefined;
+        (resolve as (n: number | null) => void)(this.#fill(reader, chunk));
         return;
       }
       // forEach(): straight to its callback, unless a promise it returned is pending (then the chunk waits in the queue).
       if ((this.#flags & WAITING) === 0) {
-        this.#give(consumer, chunk);
+        this.#give(reader, chunk);
         return;
       }
     }
@@ -1000,9 +1008,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       if ((this.#flags & WAITING) === 0) this.#finishForEach();
       return;
     }
-    this.#resolveRead = undefined;
-    const into = this.#into;
-    this.#into = undefined;
+    const into = this.#reader;
+    this.#resolveRead = this.#reader = undefined;
     if (this.#readError) resolve(quietReject(this.#readError));
     else {
       this.#closeAfterEof();
