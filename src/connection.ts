@@ -62,6 +62,8 @@ const READING = 1 << 3;
 const WRITE_CLOSED = 1 << 4;
 const CLOSE_REQUESTED = 1 << 5;
 const CLOSED = 1 << 6;
+/** forEach()'s callback returned a promise that has not settled: chunks wait, and the socket is paused. */
+const WAITING = 1 << 7;
 
 /** A connection's options, normalised. Connections made with equal options share one (see {@link settingsOf}). */
 interface ConnectionSettings {
@@ -126,8 +128,11 @@ class RareState {
   writable: WritableStream<Uint8Array> | undefined = undefined;
 }
 
+/** What forEach() calls with each chunk. */
+type ChunkCallback = (chunk: Uint8Array) => void | PromiseLike<void>;
+
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
-function quietReject(error: NetError): Promise<never> {
+function quietReject(error: unknown): Promise<never> {
   const p = Promise.reject(error);
   p.catch(noop);
   return p;
@@ -265,12 +270,27 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #lent: Uint8Array | undefined;
   #readError: NetError | undefined;
   /**
-   * The pending read's resolver (iteration or read(into)). Only the resolver: a failure resolves it with a
-   * rejected promise, which rejects the read all the same, and an idle reader then holds one function fewer (~56 bytes).
+   * The pending read's resolver (iteration, read(into), or a running forEach()). Only the resolver: a failure resolves
+   * it with a rejected promise, which rejects the read all the same, and an idle reader then holds one function fewer (~56 bytes).
    */
-  #resolveRead: ((r: IteratorResult<Uint8Array> | Promise<never>) => void) | ((n: number | null | Promise<never>) => void) | undefined;
-  /** The caller's buffer of a pending read(into); undefined while an iterator step (or nothing) is pending. */
-  #into: Uint8Array | undefined;
+  #resolveRead:
+    | ((r: IteratorResult<Uint8Array> | Promise<never>) => void)
+    | ((n: number | null | Promise<never>) => void)
+    | ((r: undefined | Promise<never>) => void)
+    | undefined;
+  /**
+   * Where the pending read puts what arrives: the caller's buffer of a read(into), or the callback of a running
+   * forEach() (chunks go to it straight from delivery; its promise's resolver is #resolveRead, so forEach() needs no
+   * object of its own). Undefined while an iterator step (or nothing) is pending. One field for both: the readers
+   * exclude each other, and a field costs every connection 8 bytes.
+   */
+  #reader: Uint8Array | ChunkCallback | undefined;
+
+  /** The callback of the forEach() reading this connection, if one is. */
+  get #consumer(): ChunkCallback | undefined {
+    const reader = this.#reader;
+    return typeof reader === "function" ? reader : undefined;
+  }
 
   #drain: Promise<void> | undefined;
   #bytesRead = 0;
@@ -324,6 +344,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     // Leaving the loop means "done reading": a pending or later EOF may then close the connection.
     return(): Promise<IteratorResult<Uint8Array>> {
       const conn = this.conn;
+      // This iterator never read: a running forEach() is the reader, and its lent chunk is not ours to give back.
+      if (conn.#consumer !== undefined) return Promise.resolve(DONE);
       conn.#giveBack();
       conn.#flags &= ~READING;
       if ((conn.#flags & EOF) !== 0) conn.#closeAfterEof();
@@ -657,7 +679,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       this.#closeAfterEof();
       return Promise.resolve(null);
     }
-    this.#into = into;
+    this.#reader = into;
     const p = new Promise<number | null>((resolve) => (this.#resolveRead = resolve));
     // A paused connection reads nothing until resume(); push runtimes deliver the next chunk to #onData.
     if ((this.#flags & PAUSED) === 0 && this.#raw.readInto) this.#raw.readInto(into);
@@ -665,7 +687,130 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #alreadyReading(): NetError {
+    if (this.#consumer) return new NetError("ERR_INVALID_STATE", "forEach() is reading this connection: it is the one reader until its promise settles", { address: this.#label });
     return new NetError("ERR_INVALID_STATE", "a read is already pending on this connection: await it before reading again", { address: this.#label });
+  }
+
+  /**
+   * Reads with a callback: calls `fn` with each received chunk, in order,
+   * straight from the socket's delivery (no promise or iterator step per
+   * chunk), and resolves at the peer's EOF once every chunk was given to
+   * `fn`. Rejects with the connection's {@link NetError} if it fails. Chunks
+   * that arrived before the call come first.
+   *
+   * If `fn` returns a promise, reading pauses until it settles, so a slow
+   * `fn` slows the peer down as a slow `for await` loop does. If `fn` throws
+   * or its promise rejects, reading stops and the promise rejects with that
+   * error; the connection stays open, as after leaving a `for await` loop.
+   * While idle it keeps no promise but the one it returned: the way to
+   * receive on many quiet connections.
+   *
+   * It is the connection's one reader: iterating, `read()` or another
+   * `forEach()` meanwhile rejects with ERR_INVALID_STATE. With
+   * `borrowedChunks`, a chunk is valid until `fn` returns, or until the
+   * promise it returned settles.
+   *
+   * @example
+   * ```ts
+   * import { listen } from "wireline";
+   * await listen({ port: 7000 }, async (conn) => {
+   *   let bytes = 0;
+   *   await conn.forEach((chunk) => {
+   *     bytes += chunk.length;
+   *   });
+   *   console.log(`peer closed after ${bytes} bytes`);
+   * });
+   * ```
+   */
+  forEach(fn: (chunk: Uint8Array) => void | PromiseLike<void>): Promise<void> {
+    if (typeof fn !== "function") return Promise.reject(new TypeError(`forEach() takes a function, got ${typeof fn}`));
+    if (this.#resolveRead) return Promise.reject(this.#alreadyReading());
+    if (this.#recycle) this.#giveBack();
+    this.#flags |= READING;
+    this.#reader = fn;
+    const done = new Promise<void>((resolve) => (this.#resolveRead = resolve as (r: undefined | Promise<never>) => void));
+    this.#feed(fn);
+    return done;
+  }
+
+  /** Gives the queued chunks to `fn` until it waits; with none left, finishes at EOF or failure, or reads on. */
+  #feed(fn: ChunkCallback): void {
+    const chunks = this.#chunks;
+    if (chunks !== undefined) {
+      while (chunks.length > 0) {
+        const chunk = chunks.shift()!;
+        this.#queuedBytes -= chunk.length;
+        this.#give(fn, chunk);
+        if ((this.#flags & WAITING) !== 0 || this.#consumer !== fn) return;
+      }
+    }
+    if (this.#readError !== undefined || (this.#flags & EOF) !== 0) this.#finishForEach();
+    // In pull mode (after read(into)) too: forEach wants chunks pushed.
+    else if ((this.#flags & PAUSED) === 0) this.#raw.resume();
+  }
+
+  /** Calls forEach()'s `fn` with `chunk`; a promise it returns pauses the socket until it settles. */
+  #give(fn: ChunkCallback, chunk: Uint8Array): void {
+    let result: void | PromiseLike<void>;
+    try {
+      result = fn(chunk);
+    } catch (error) {
+      this.#recycle?.(chunk);
+      if (this.#consumer === fn) this.#stopForEach(error);
+      return;
+    }
+    if (result === undefined || result === null || typeof result.then !== "function") {
+      this.#recycle?.(chunk);
+      return;
+    }
+    // `fn` closed the connection itself and forEach() has settled: nothing waits for this promise. The chunk is
+    // left to the collector rather than given back while `fn` may still use it.
+    if (this.#consumer !== fn) return;
+    this.#flags |= WAITING;
+    if (this.#recycle) this.#lent = chunk;
+    this.#raw.pause();
+    try {
+      // Closures per wait, not per forEach(): an idle forEach() keeps none. The promise `fn` made costs more anyway.
+      result.then(
+        () => this.#afterWait(),
+        (error: unknown) => this.#stopForEach(error),
+      );
+    } catch (error) {
+      // A thenable whose then() throws: as if its promise had rejected.
+      this.#stopForEach(error);
+    }
+  }
+
+  /** The promise forEach()'s `fn` returned has settled: on to the chunks that waited. */
+  #afterWait(): void {
+    if ((this.#flags & WAITING) === 0) return;
+    this.#flags &= ~WAITING;
+    if (this.#recycle) this.#giveBack();
+    this.#feed(this.#consumer!);
+  }
+
+  /** `fn` threw or its promise rejected: reading stops, the connection stays open, forEach() rejects with `error`. */
+  #stopForEach(error: unknown): void {
+    if (this.#recycle) this.#giveBack();
+    const settle = this.#resolveRead as (r: Promise<never>) => void;
+    this.#resolveRead = this.#reader = undefined;
+    // As after leaving a `for await` loop: chunks queue up to the read limit, and a pending or later EOF may close.
+    this.#flags &= ~(WAITING | READING);
+    if ((this.#flags & EOF) !== 0) this.#closeAfterEof();
+    else if ((this.#flags & PAUSED) === 0 && this.#queuedBytes < READ_HIGH_WATER_MARK) this.#raw.resume();
+    settle(quietReject(error));
+  }
+
+  /** Every chunk was given and the connection is at EOF or failed: forEach() settles. */
+  #finishForEach(): void {
+    const settle = this.#resolveRead as (r: undefined | Promise<never>) => void;
+    this.#resolveRead = this.#reader = undefined;
+    const error = this.#readError;
+    if (error !== undefined) settle(quietReject(error));
+    else {
+      this.#closeAfterEof();
+      settle(undefined);
+    }
   }
 
   /** Fills `into` from the chunks that arrived before anyone asked; a chunk partly taken keeps its rest at the head. */
@@ -739,6 +884,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #next(): Promise<IteratorResult<Uint8Array>> {
+    // Before the queue: chunks waiting for forEach()'s promise are its own.
+    if (this.#consumer) return quietReject(this.#alreadyReading());
     if (this.#recycle) this.#giveBack();
     const chunks = this.#chunks;
     if (chunks !== undefined && chunks.length > 0) {
@@ -754,7 +901,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return Promise.resolve(DONE);
     }
     this.#flags |= READING;
-    if (this.#resolveRead) return Promise.reject(this.#into ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
+    if (this.#resolveRead) return Promise.reject(this.#reader !== undefined ? this.#alreadyReading() : new Error("Connection is already being read by another iterator"));
     // After read(into) the socket may be in pull mode: iteration wants chunks pushed.
     if (this.#raw.readInto && (this.#flags & PAUSED) === 0) this.#raw.resume();
     return new Promise((resolve) => (this.#resolveRead = resolve));
@@ -764,16 +911,23 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#bytesRead += chunk.length;
     const resolve = this.#resolveRead;
     if (resolve) {
-      this.#resolveRead = undefined;
-      const into = this.#into;
-      if (into === undefined) {
+      const reader = this.#reader;
+      if (reader === undefined) {
+        this.#resolveRead = undefined;
         if (this.#recycle) this.#lent = chunk;
         (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
         return;
       }
-      this.#into = undefined;
-      (resolve as (n: number | null) => void)(this.#fill(into, chunk));
-      return;
+      if (typeof reader !== "function") {
+        this.#resolveRead = this.#reader = undefined;
+        (resolve as (n: number | null) => void)(this.#fill(reader, chunk));
+        return;
+      }
+      // forEach(): straight to its callback, unless a promise it returned is pending (then the chunk waits in the queue).
+      if ((this.#flags & WAITING) === 0) {
+        this.#give(reader, chunk);
+        return;
+      }
     }
     (this.#chunks ??= []).push(chunk);
     this.#queuedBytes += chunk.length;
@@ -850,9 +1004,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #settleWaiter(): void {
     const resolve = this.#resolveRead;
     if (!resolve || (this.#chunks?.length ?? 0) > 0) return;
-    this.#resolveRead = undefined;
-    const into = this.#into;
-    this.#into = undefined;
+    if (this.#consumer !== undefined) {
+      if ((this.#flags & WAITING) === 0) this.#finishForEach();
+      return;
+    }
+    const into = this.#reader;
+    this.#resolveRead = this.#reader = undefined;
     if (this.#readError) resolve(quietReject(this.#readError));
     else {
       this.#closeAfterEof();

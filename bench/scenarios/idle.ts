@@ -15,7 +15,7 @@ import type { Socket as BunSocket } from "bun";
 import type * as nodeNet from "node:net";
 import type { Net } from "../../src/net.ts";
 import type { Connection } from "../../src/connection.ts";
-import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
+import { rawVariant, wirelineOptionVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import type { DenoConn } from "../lib/deno-api.ts";
 import { nodeConnect, nodeListen } from "../lib/node-net.ts";
 import { collectGarbage, collectGarbageReducingMemory, denoApi, heapUsed, portOf, rss, signal, tick } from "../lib/platform.ts";
@@ -112,6 +112,25 @@ async function wireline(net: Net, count: number): Promise<Measurement> {
     void (async () => {
       for await (const _chunk of conn);
     })().catch(() => {});
+    return () => conn.destroy();
+  });
+  await server.close();
+  return m;
+}
+
+const ignore = (): void => {};
+
+/** As {@link wireline}, but both ends receive with `conn.forEach`: no promise or suspended function per idle socket beyond forEach's own. */
+async function wirelineForEach(net: Net, count: number): Promise<Measurement> {
+  const counter = acceptCounter();
+  const server = await net.listen({ port: 0, maxConnections: WARM + count }, (conn) => {
+    counter.accepted();
+    return conn.forEach(ignore);
+  });
+  const address = { hostname: "127.0.0.1", port: portOf(server.address) };
+  const m = await measure(count, counter, async () => {
+    const conn: Connection = await net.connect(address);
+    conn.forEach(ignore).catch(ignore);
     return () => conn.destroy();
   });
   await server.close();
@@ -276,6 +295,7 @@ export const idle: Scenario = {
   warmupSize: () => 0,
   variants: [
     wirelineVariant(wireline),
+    wirelineOptionVariant("wireline-foreach", "wireline, both ends receive with conn.forEach", wirelineForEach),
     rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
     {
       name: "raw-iterated",

@@ -29,4 +29,10 @@ export interface ByteConnection {
   readonly closed: Promise<unknown>;
   /** True if chunks are only lent until the next read; framed() then refuses the connection. */
   readonly borrowedChunks?: boolean;
+  /**
+   * Optional: receives with a callback, as `Connection.forEach` does. Where
+   * present, `framed().forEach()` decodes each chunk inside it, with no
+   * promise per chunk.
+   */
+  forEach?(fn: (chunk: Uint8Array) => void | PromiseLike<void>): Promise<void>;
 }

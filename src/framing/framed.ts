@@ -294,7 +294,9 @@ class Channel<T> implements FramedChannel<T> {
     if (typeof fn !== "function") return Promise.reject(new TypeError(`forEach() takes a function, got ${typeof fn}`));
     if (this.#iterated) return Promise.reject(new TypeError("a framed channel can be iterated only once"));
     this.#iterated = true;
-    return forEachFrame(this.#conn, this.#codec.createDecoder(), fn);
+    const conn = this.#conn;
+    if (typeof conn.forEach === "function") return forEachDeliveredFrame(conn as CallbackConnection, this.#codec.createDecoder(), fn);
+    return forEachFrame(conn, this.#codec.createDecoder(), fn);
   }
 
   #write(data: Uint8Array): void {
@@ -307,6 +309,86 @@ class Channel<T> implements FramedChannel<T> {
     const written = Promise.all([this.#written, accepted]).then(ignore);
     written.catch(ignore);
     this.#written = written;
+  }
+}
+
+/** A connection that receives with a callback. */
+type CallbackConnection = ByteConnection & Required<Pick<ByteConnection, "forEach">>;
+
+/**
+ * {@link FramedChannel.forEach} on a connection that receives with a callback: each chunk is decoded inside the
+ * connection's delivery and frames go to `fn` from inside the decoder, with no promise per chunk. A promise from
+ * `fn` holds the frames after it, and the connection's reading, until it settles.
+ */
+async function forEachDeliveredFrame<T>(conn: CallbackConnection, decoder: FrameDecoder<T>, fn: (frame: T) => void | PromiseLike<void>): Promise<void> {
+  /** A promise `fn` returned and not yet settled: the frames after it wait in `backlog`. */
+  let waiting: PromiseLike<void> | undefined;
+  let backlog: T[] = [];
+  /** Inside `fn`: an error that leaves the decoder now is `fn`'s, not the stream's. */
+  let calling = false;
+  /** The decoding error that destroyed the connection; the frames decoded before it still go to `fn`. */
+  let failure: { error: unknown } | undefined;
+  /** The frames that waited when the decoder failed, still being given to `fn`. */
+  let draining: Promise<void> | undefined;
+  const emit = (frame: T): void => {
+    if (waiting !== undefined) {
+      backlog.push(frame);
+      return;
+    }
+    calling = true;
+    const result = fn(frame);
+    calling = false;
+    if (result !== undefined && result !== null && typeof result.then === "function") waiting = result;
+  };
+  // A rejection of `waiting`, or a throw from `fn`, leaves through the connection's forEach: reading stops there.
+  const drain = async (): Promise<void> => {
+    while (waiting !== undefined) {
+      await waiting;
+      waiting = undefined;
+      const frames = backlog;
+      backlog = [];
+      for (let i = 0; i < frames.length; i++) {
+        const result = fn(frames[i]!);
+        if (result !== undefined && result !== null && typeof result.then === "function") {
+          waiting = result;
+          backlog = frames.slice(i + 1);
+          break;
+        }
+      }
+    }
+  };
+  const onChunk = (chunk: Uint8Array): void | Promise<void> => {
+    try {
+      decoder.decode(chunk, emit);
+    } catch (error) {
+      if (calling) {
+        calling = false;
+        throw error;
+      }
+      failure = { error };
+      // Destroy at once, so a bad peer stops being read.
+      conn.destroy(error instanceof Error ? error : new Error(String(error)));
+      if (waiting !== undefined) draining = drain();
+      return;
+    }
+    if (waiting !== undefined) return drain();
+  };
+  try {
+    await conn.forEach(onChunk);
+  } catch (error) {
+    if (failure === undefined) throw error;
+  }
+  if (failure === undefined) {
+    try {
+      decoder.finish();
+    } catch (error) {
+      failure = { error };
+      conn.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  if (failure !== undefined) {
+    await draining;
+    throw failure.error;
   }
 }
 
