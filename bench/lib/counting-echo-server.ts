@@ -29,17 +29,18 @@ export type StartEchoServer = (port: number, maxConnections: number) => Promise<
 /** The raw Deno reader's buffer: the size wireline's Deno adapter and the idle scenario read with. */
 const DENO_READ_BUFFER = 64 * 1024;
 
+/** The peer reset, or the server destroyed the connection while stopping. */
+const peerGone = (): void => {};
+
 /** wireline's server: `listen` with an echo handler that ends when the server stops. */
 export function wirelineEchoServer(net: Net): StartEchoServer {
   return async (port, maxConnections) => {
     let accepted = 0;
-    const server = await net.listen({ port, maxConnections }, async (conn) => {
+    // conn.forEach, the callback style the raw Node and Bun servers use (`on("data")`, `data()`); the write's
+    // promise is returned, so a peer that stops reading pauses this one's reads.
+    const server = await net.listen({ port, maxConnections }, (conn) => {
       accepted++;
-      try {
-        for await (const chunk of conn) await conn.write(chunk);
-      } catch {
-        // The peer reset, or the server destroyed it while stopping.
-      }
+      return conn.forEach((chunk) => conn.write(chunk)).catch(peerGone);
     });
     return {
       port: portOf(server.address),

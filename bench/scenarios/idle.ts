@@ -1,7 +1,8 @@
 /**
  * Idle connections: `size` connections opened to one server in this process
- * and left idle, each end with a read pending, as a real client and server
- * would have. Result: RSS growth per socket, in KiB: (RSS after − RSS before)
+ * and left idle, each end receiving (wireline and raw with callbacks;
+ * `wireline-iterated` and raw-iterated with a read pending in `for await`),
+ * as a real client and server would. Result: RSS growth per socket, in KiB: (RSS after − RSS before)
  * / (2 × size), since both ends live in this process. Run it in a fresh
  * process per variant (main.mjs does), after a forced GC that also returns
  * the heap's reserve (see collectGarbageReducingMemory): the young generation
@@ -99,7 +100,8 @@ async function measure(
   };
 }
 
-async function wireline(net: Net, count: number): Promise<Measurement> {
+/** Both ends read with `for await`: a pending promise and a suspended function per idle socket, which raw callbacks do not pay (compare raw-iterated). */
+async function wirelineIterated(net: Net, count: number): Promise<Measurement> {
   const counter = acceptCounter();
   // Every connection stays open, so the server must run a handler for each at once.
   const server = await net.listen({ port: 0, maxConnections: WARM + count }, async (conn) => {
@@ -120,8 +122,8 @@ async function wireline(net: Net, count: number): Promise<Measurement> {
 
 const ignore = (): void => {};
 
-/** As {@link wireline}, but both ends receive with `conn.forEach`: no promise or suspended function per idle socket beyond forEach's own. */
-async function wirelineForEach(net: Net, count: number): Promise<Measurement> {
+/** Both ends receive with `conn.forEach`, the callback style raw's `on("data")` has: no promise or suspended function per idle socket beyond forEach's own. */
+async function wireline(net: Net, count: number): Promise<Measurement> {
   const counter = acceptCounter();
   const server = await net.listen({ port: 0, maxConnections: WARM + count }, (conn) => {
     counter.accepted();
@@ -158,7 +160,7 @@ async function rawNode(count: number): Promise<Measurement> {
 }
 
 /**
- * Node's sockets read the way wireline's are: `for await` on both ends, so
+ * Node's sockets read the way `wireline-iterated` reads: `for await` on both ends, so
  * each holds a suspended async function and a pending read. What that style
  * of reading costs by itself, without wireline.
  */
@@ -256,7 +258,7 @@ async function readAwaited(reader: AwaitedReader): Promise<void> {
 }
 
 /**
- * Bun's sockets read the way wireline's are, since Bun has no pull API: an
+ * Bun's sockets read the way `wireline-iterated` reads, since Bun has no pull API: an
  * async loop on each end awaits a promise per chunk (as `raw-iterated` does
  * on Node). What that style of reading costs by itself, without wireline.
  */
@@ -294,8 +296,8 @@ export const idle: Scenario = {
   // The variant warms up itself: the baseline must be taken on the same server.
   warmupSize: () => 0,
   variants: [
-    wirelineVariant(wireline),
-    wirelineOptionVariant("wireline-foreach", "wireline, both ends receive with conn.forEach", wirelineForEach),
+    wirelineVariant(wireline, "wireline, both ends receive with conn.forEach"),
+    wirelineOptionVariant("wireline-iterated", "wireline, both ends read with for await", wirelineIterated),
     rawVariant({ node: rawNode, deno: rawDeno, bun: rawBun }),
     {
       name: "raw-iterated",
