@@ -15,7 +15,7 @@
  * @module
  */
 
-import * as net from "node:net";
+import * as nodeNet from "node:net";
 import type { Net } from "../../src/net.ts";
 import { rawVariant, wirelineVariant } from "../lib/baseline-variants.ts";
 import { nodeClose, nodeConnect, nodeListen } from "../lib/node-net.ts";
@@ -168,7 +168,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
  */
 async function rawNodeEquivalent(count: number): Promise<Measurement> {
   const counter = closeCounter(count);
-  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+  const server = nodeNet.createServer({ allowHalfOpen: true }, (socket) => {
     void socket.remoteAddress;
     socket.pause();
     socket.setNoDelay(true);
@@ -188,12 +188,12 @@ async function rawNodeEquivalent(count: number): Promise<Measurement> {
     })();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
+  const port = (server.address() as nodeNet.AddressInfo).port;
   const readBuffer = new Uint8Array(65_536);
   const t0 = now();
   for (let i = 0; i < count; i++) {
     const opened = deferred();
-    const socket = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true, onread: { buffer: readBuffer, callback: () => true } });
+    const socket = nodeNet.connect({ host: "127.0.0.1", port, allowHalfOpen: true, onread: { buffer: readBuffer, callback: () => true } });
     socket.on("error", noop);
     socket.once("connect", () => {
       void socket.address();
