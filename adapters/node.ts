@@ -207,7 +207,8 @@ class NodeDriver implements SocketDriver {
   #listenEnd(ours: (...args: unknown[]) => void): void {
     const socket = this.#socket;
     const nodeEnd = NodeDriver.#nodeEnd;
-    if (nodeEnd !== undefined && socket.listenerCount("end") === 1 && socket.listeners("end")[0] === nodeEnd) {
+    // listenerCount(event, listener) copies no array, where listeners() would.
+    if (nodeEnd !== undefined && socket.listenerCount("end") === 1 && socket.listenerCount("end", nodeEnd) === 1) {
       socket.on("end", NodeDriver.#endInPlaceOfNode);
       socket.off("end", nodeEnd);
     } else {
@@ -332,15 +333,25 @@ const SINK: unique symbol = Symbol("wireline.connectSink");
 type DialingSocket = net.Socket & { [SINK]?: ConnectSink };
 
 function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): CancelConnect {
-  const common = address.transport === "unix"
-    ? { path: address.path, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }
-    : { host: address.hostname, port: address.port, localAddress: options.localAddress, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
   // Shared listener functions: a connect makes no closure but its cancel hook. A TLS socket is reported at its
   // TCP connect, its handshake pending (the core waits for it): errors before are plain socket errors.
-  const socket: DialingSocket = options.tls === undefined ? net.connect({ ...common, onread: NodeDriver.onread }) : tls.connect({ ...clientTlsOptions(options.tls), ...common });
+  // A plain TCP dial, the common one, takes a single literal: a spread into a second object cost ~100 bytes a connect.
+  let socket: DialingSocket;
+  if (options.tls === undefined && address.transport === "tcp") {
+    const plain: net.TcpNetConnectOpts & { highWaterMark: number } = { host: address.hostname, port: address.port, localAddress: options.localAddress, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK, onread: NodeDriver.onread };
+    socket = net.connect(plain);
+  } else socket = dialOther(address, options);
   socket[SINK] = sink;
   NodeDriver.watchDial(socket);
   return () => socket.destroy();
+}
+
+/** A Unix socket, or TLS over either. */
+function dialOther(address: Address, options: RawConnectOptions): net.Socket {
+  const common = address.transport === "unix"
+    ? { path: address.path, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }
+    : { host: address.hostname, port: address.port, localAddress: options.localAddress, allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK };
+  return options.tls === undefined ? net.connect({ ...common, onread: NodeDriver.onread }) : tls.connect({ ...clientTlsOptions(options.tls), ...common });
 }
 
 /** The socket is the kernel's from here: its sink is let go (the dial's listeners stay; see watchDial). */
