@@ -297,7 +297,10 @@ export const accept: Scenario = {
   unit: "conn/s",
   higherIsBetter: true,
   sizes: { full: 5_000, quick: 1_000, guard: 1_000 },
-  warmupSize: (size) => Math.max(200, Math.floor(size / 10)),
+  // A server's steady state, not its first seconds: JIT compilation of the connect, accept and close paths
+  // keeps the compiler threads busy for the first ~15,000 pairs on Node and Bun (--trace-opt, BUN_JSC
+  // OSR logs, per-thread CPU), and wireline has more code to tier up than the raw loop.
+  warmupSize: (size) => 3 * size,
   variants: [
     wirelineVariant(wireline),
     rawVariant({ node: (n) => rawNode(n, "graceful"), deno: (n) => rawDeno(n, "graceful"), bun: (n) => rawBun(n, "graceful") }, { label: "raw, graceful close" }),
