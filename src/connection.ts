@@ -132,6 +132,16 @@ class RareState {
 type ChunkCallback = (chunk: Uint8Array) => void | PromiseLike<void>;
 
 /** A promise whose rejection is observed, so an ignored write never crashes the process. */
+/** `Promise.withResolvers` where the runtime has it (ES2024): on JSC its pair costs ~35 bytes less than an executor's. */
+const nativeWithResolvers = (Promise as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void } }).withResolvers;
+
+function withResolvers<T>(): { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void } {
+  if (nativeWithResolvers !== undefined) return nativeWithResolvers.call(Promise) as { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void };
+  let resolve!: (value: T | PromiseLike<T>) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 function quietReject(error: unknown): Promise<never> {
   const p = Promise.reject(error);
   p.catch(noop);
@@ -728,9 +738,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (this.#recycle) this.#giveBack();
     this.#flags |= READING;
     this.#reader = fn;
-    const done = new Promise<void>((resolve) => (this.#resolveRead = resolve as (r: undefined | Promise<never>) => void));
+    const { promise, resolve } = withResolvers<void>();
+    this.#resolveRead = resolve as (r: undefined | Promise<never>) => void;
     this.#feed(fn);
-    return done;
+    return promise;
   }
 
   /** Gives the queued chunks to `fn` until it waits; with none left, finishes at EOF or failure, or reads on. */
