@@ -47,8 +47,14 @@ const NO_DELAY = 1 << 4;
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
 class BunDriver implements SocketDriver {
   sock: Socket<BunDriver> | undefined;
-  localAddress: SocketAddress | undefined;
-  remoteAddress: SocketAddress | undefined;
+  /**
+   * The ends' addresses. One read at open is kept as its bare host, its port in `ports`, until asked for: an idle
+   * server holds thousands, and an address object costs a socket ~48 bytes where the number costs 8.
+   */
+  private local: SocketAddress | string | undefined;
+  private remote: SocketAddress | string | undefined;
+  /** The ports of `local` (high 16 bits) and `remote` (low) while they are bare hosts. */
+  private ports = 0;
   tls: TlsInfo | undefined;
   /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
@@ -74,6 +80,24 @@ class BunDriver implements SocketDriver {
   private awaitHandshake(): void {
     this.handshake = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
     this.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
+  }
+
+  get localAddress(): SocketAddress | undefined {
+    const local = this.local;
+    return typeof local === "string" ? (this.local = tcpSocketAddress(local, Math.floor(this.ports / 0x10000))) : local;
+  }
+
+  set localAddress(address: SocketAddress | undefined) {
+    this.local = address;
+  }
+
+  get remoteAddress(): SocketAddress | undefined {
+    const remote = this.remote;
+    return typeof remote === "string" ? (this.remote = tcpSocketAddress(remote, this.ports % 0x10000)) : remote;
+  }
+
+  set remoteAddress(address: SocketAddress | undefined) {
+    this.remote = address;
   }
 
   private is(flag: number): boolean {
@@ -185,8 +209,20 @@ class BunDriver implements SocketDriver {
     }
     // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now,
     // unless known (set before open).
-    this.localAddress ??= tcpSocketAddress(sock.localAddress, sock.localPort);
-    this.remoteAddress ??= tcpSocketAddress(sock.remoteAddress, sock.remotePort);
+    if (this.local === undefined) {
+      const host = sock.localAddress;
+      if (host) {
+        this.local = host;
+        this.ports += sock.localPort * 0x10000;
+      }
+    }
+    if (this.remote === undefined) {
+      const host = sock.remoteAddress;
+      if (host) {
+        this.remote = host;
+        this.ports += sock.remotePort;
+      }
+    }
   }
 
   /** A client's socket is open: the connect is done, a TLS one's with its handshake pending. */

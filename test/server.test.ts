@@ -654,3 +654,55 @@ describe(`server options (${runtime})`, () => {
     expect(text(await readAll(first))).toBe("ok");
   });
 });
+
+describe(`a handler that returns conn.forEach() (${runtime})`, () => {
+  it("ends the session at the peer's EOF, and reports fn's throw as the handler's failure", async () => {
+    const got: string[] = [];
+    await using server = await serve({}, (conn) =>
+      conn.forEach((chunk) => {
+        const s = text(chunk);
+        if (s.includes("boom")) throw new Error("fn failed on purpose");
+        got.push(s);
+      }),
+    );
+    const polite = await dial(server);
+    await polite.write("hello");
+    await polite.end();
+    // forEach resolved at EOF: the handler is done, so the server closes its end.
+    expect(text(await readAll(polite))).toBe("");
+    await until(() => server.stats.currentConnections === 0, "the first handler done");
+    expect(got.join("")).toBe("hello");
+
+    const error = next(server, "error");
+    const rude = await dial(server);
+    await rude.write("boom");
+    const reported = await error;
+    expect(reported.error.code).toBe("ERR_HANDLER");
+    expect((reported.error.cause as Error).message).toBe("fn failed on purpose");
+    await readAll(rude).catch(() => {});
+    await until(() => server.stats.currentConnections === 0, "the second handler done");
+  });
+
+  it("keeps the session until a promise fn returned settles, though the connection closed meanwhile", async () => {
+    const hold = gate();
+    let served: Connection | undefined;
+    const seen: unknown[] = [];
+    await using server = await serve({}, (conn) => {
+      served = conn;
+      const done = conn.forEach(() => hold.promise);
+      // Others may watch the promise the handler returns: they see it settle too.
+      done.then(() => seen.push("resolved"), (error: unknown) => seen.push(error));
+      return done;
+    });
+    const client = await dial(server);
+    await client.write("x");
+    await until(() => served !== undefined && served.bytesRead === 1, "the byte received");
+    served!.destroy();
+    await served!.closed.catch(() => {});
+    expect(server.stats.currentConnections).toBe(1);
+    hold.open();
+    await until(() => server.stats.currentConnections === 0, "the handler done");
+    expect(seen).toEqual(["resolved"]);
+    await readAll(client).catch(() => {});
+  });
+});

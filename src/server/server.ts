@@ -15,7 +15,7 @@ import { checkListenCapabilities } from "../capabilities.ts";
 import { realClock, type Clock, type TimerHandle } from "../timers/clock.ts";
 import { checkUnrefCapability } from "../timers/unref.ts";
 import { describeServer, inspectAs } from "../observability/inspect.ts";
-import { closeWithoutWaiting, Connection, CONNECTION_CLOSED, watchClose, type CloseWatcher, type ConnectionOptions } from "../connection.ts";
+import { adoptForEach, closeWithoutWaiting, Connection, CONNECTION_CLOSED, FOREACH_SETTLING, watchClose, type ConnectionOptions, type ForEachWatcher } from "../connection.ts";
 import { invalidOption, NetError, toNetError } from "../errors.ts";
 import { checkIdleTimeout, IdleWatcher, type IdleEvent, type IdleSettings, type IdleTimeoutOptions } from "../liveness/idle-timeout.ts";
 import { applySocketOptions, checkMillis, checkSocketOptions, type SocketOptions } from "../options.ts";
@@ -987,7 +987,7 @@ let abandonSessions: (owner: SessionOwner, error: NetError) => void;
  * context its handler gets (the same object, so a connection costs one less).
  * Everything beyond the context's members is private, so handlers see none of it.
  */
-class Session extends ConnectionContext implements CloseWatcher {
+class Session extends ConnectionContext implements ForEachWatcher {
   static {
     // `console.log(ctx)` names what the handler's type says, as before contexts were Sessions.
     Object.defineProperty(Session, "name", { value: ConnectionContext.name });
@@ -1012,6 +1012,8 @@ class Session extends ConnectionContext implements CloseWatcher {
   /** Neighbours in the owner's list of running sessions. */
   #older: Session | undefined;
   #newer: Session | undefined;
+  /** The handler's promise when it is its connection's forEach() promise: reacted to only once that settles (see adoptForEach). */
+  #forEach: Promise<void> | undefined;
 
   private constructor(conn: Connection, stopping: boolean, owner: SessionOwner) {
     super();
@@ -1021,6 +1023,7 @@ class Session extends ConnectionContext implements CloseWatcher {
     const newest = owner.newest;
     this.#older = newest;
     this.#newer = undefined;
+    this.#forEach = undefined;
     if (newest !== undefined) newest.#newer = this;
     owner.newest = this;
     owner.running++;
@@ -1067,9 +1070,21 @@ class Session extends ConnectionContext implements CloseWatcher {
       this.#failed(error);
       return;
     }
-    // Bound methods, not arrow functions: 56 bytes less per connection than two closures and their context.
-    if (isThenable(result)) result.then(this.#finished.bind(this), this.#failed.bind(this));
-    else this.#finished();
+    if (!isThenable(result)) this.#finished();
+    else if (adoptForEach(conn, result, this)) this.#forEach = result;
+    else this.#watchHandler(result);
+  }
+
+  /** Settles with the handler's promise. */
+  #watchHandler(result: Promise<void>): void {
+    // Bound methods, not arrow functions: 56 bytes less per connection on V8 than two closures and their context.
+    result.then(this.#finished.bind(this), this.#failed.bind(this));
+  }
+
+  [FOREACH_SETTLING](): void {
+    const result = this.#forEach!;
+    this.#forEach = undefined;
+    this.#watchHandler(result);
   }
 
   #watchFirstByte(ms: number): void {
