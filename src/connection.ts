@@ -133,11 +133,17 @@ class RareState {
 /** What forEach() calls with each chunk. */
 type ChunkCallback = (chunk: Uint8Array) => void | PromiseLike<void>;
 
-/** `Promise.withResolvers` where the runtime has it (ES2024): on JSC its pair costs ~35 bytes less than an executor's. */
-const nativeWithResolvers = (Promise as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void } }).withResolvers;
+/** A promise and the function that resolves it. */
+interface Resolvers<T> {
+  promise: Promise<T>;
+  resolve: (value: T | PromiseLike<T>) => void;
+}
 
-function withResolvers<T>(): { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void } {
-  if (nativeWithResolvers !== undefined) return nativeWithResolvers.call(Promise) as { promise: Promise<T>; resolve: (value: T | PromiseLike<T>) => void };
+/** `Promise.withResolvers` where the runtime has it (ES2024; not Node 20): on JSC its pair costs ~35 bytes less than an executor's. */
+const nativeWithResolvers = (Promise as { withResolvers?: <T>() => Resolvers<T> }).withResolvers;
+
+function withResolvers<T>(): Resolvers<T> {
+  if (nativeWithResolvers !== undefined) return nativeWithResolvers.call(Promise) as Resolvers<T>;
   let resolve!: (value: T | PromiseLike<T>) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
