@@ -8,7 +8,7 @@
  * - pull mode (`readInto`): the caller's buffer, read into directly;
  * - the read-buffer policy (src/socket/read-buffer.ts), the reuse of lent
  *   buffers given back (`recycle`) and a pool of small first-read buffers;
- * - `closed` reported only after every pending operation (read, write,
+ * - `closed` reported only after every pending operation (read loop, write,
  *   handshake) settled, since each holds the descriptor open until then.
  *
  * @module
@@ -123,8 +123,11 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
   #sink: DriverSink | undefined;
   /** Reads left that wait for `upgradeWindow.wait()`; undefined: never upgradable. */
   #upgradeWindow: number | undefined;
-  /** The read loop, and the last write or shutdown: each holds the descriptor open until it ends. */
-  #loop: Promise<void> | undefined;
+  #loopStarted = false;
+  /** The read loop has not ended yet: it holds the descriptor open until then, as does the last write or shutdown. */
+  #loopRunning = false;
+  /** What the read loop calls as it ends, once `#finish` waits for it. */
+  #loopEnded: (() => void) | undefined;
   #lastWrite: Promise<unknown> | undefined;
   #readPending = false;
   #wantRead = false;
@@ -201,7 +204,7 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
 
   resumeReading(): void {
     this.#wantRead = true;
-    if (this.#loop) return this.#unpark();
+    if (this.#loopStarted) return this.#unpark();
     this.#startLoop();
   }
 
@@ -226,7 +229,7 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
     // The loop is parked, past any handshake: read here, without the promise and turn that waking it costs.
     if (this.#wake !== undefined && !this.#readPending) return this.#pull(into);
     this.#offer = into;
-    if (this.#loop) return this.#unpark();
+    if (this.#loopStarted) return this.#unpark();
     this.#startLoop();
   }
 
@@ -254,8 +257,8 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
   }
 
   #startLoop(): void {
-    // A throwing receiver fails this socket rather than leaving an unhandled rejection.
-    this.#loop = this.#readLoop().catch((error: unknown) => this.#finish(this.#runtime.mapError(error, this.#where, false)));
+    this.#loopStarted = this.#loopRunning = true;
+    void this.#readLoop();
   }
 
   #mapped<T>(op: Promise<T>): Promise<T> {
@@ -301,6 +304,7 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
     // Small until a read fills it: an idle connection holds 4 KiB of read buffer, not 64 (RSS per idle socket 56 -> 15 KiB).
     const first = firstReads.pop() ?? new Uint8Array(FIRST_READ_SIZE);
     let buf: Uint8Array<ArrayBuffer> = first;
+    // The loop catches what it throws itself: a wrapping `catch` would cost a promise and a closure per socket.
     try {
       while (!this.#released) {
         if (this.#pulling !== undefined) {
@@ -337,9 +341,14 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
           await this.#runtime.upgradeWindow!.wait();
         }
       }
+    } catch (error) {
+      // A throwing receiver fails this socket rather than leaving an unhandled rejection.
+      this.#finish(this.#runtime.mapError(error, this.#where, false));
     } finally {
       // No read is pending into it now, and no chunk refers to it (reads from it are copied): the next socket takes it.
       if (firstReads.length < FIRST_READS_KEPT) firstReads.push(first);
+      this.#loopRunning = false;
+      this.#loopEnded?.();
     }
   }
 
@@ -350,22 +359,31 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
     const sink = this.#sink!;
     closeQuietly(this.#socket);
     this.#unpark();
-    const report = (): void => sink.closed(error);
     const runtime = this.#runtime;
     const tls = this.tls !== undefined || this.handshake !== undefined;
-    const closed = runtime.reportClosed === undefined ? report : () => runtime.reportClosed!(report, tls);
-    void whenSettled(this.#loop, this.#pulling, this.#lastWrite, this.handshake).then(closed, closed);
+    // A count of what is pending, not a chain of `then` with a closure per operation: ~0.5 KB less garbage
+    // per connection pair on Deno (Promise.allSettled before the chain: ~4 µs per socket).
+    let pending = 0;
+    const settled = (): void => {
+      if (--pending !== 0) return;
+      const report = (): void => sink.closed(error);
+      if (runtime.reportClosed === undefined) report();
+      else runtime.reportClosed(report, tls);
+    };
+    // The loop ends on its own once released: it is parked, or its read settles now that the socket is closed.
+    if (this.#loopRunning) {
+      pending++;
+      this.#loopEnded = settled;
+    }
+    for (const op of [this.#pulling, this.#lastWrite, this.handshake]) {
+      if (op === undefined) continue;
+      pending++;
+      op.then(settled, settled);
+    }
+    // Never from within the release itself: the kernel expects `closed` after it.
+    if (pending === 0) {
+      pending = 1;
+      queueMicrotask(settled);
+    }
   }
-}
-
-/**
- * Settles once every operation given has settled, whatever the outcome (each has its own handler).
- * Promise.allSettled made ~4 µs of work per closed socket, a chain of `then` < 1 µs.
- */
-function whenSettled(...ops: (Promise<unknown> | undefined)[]): Promise<unknown> {
-  let all: Promise<unknown> | undefined;
-  for (const op of ops) {
-    if (op !== undefined) all = all === undefined ? op : all.then(() => op, () => op);
-  }
-  return all ?? Promise.resolve();
 }
