@@ -9,11 +9,11 @@ import { framed, FramingError, lengthPrefixed, NetError, type Net } from "../src
 import type { ConnectOptions } from "../src/connect/connect.ts";
 import type { ListenOptions } from "../src/server/server.ts";
 import type { RawHandlers, RawSocket } from "../src/transport.ts";
-import { patternBytes, sha256 } from "./helpers/bytes.ts";
+import { concat, patternBytes, sha256 } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, delay, listen, portOf, runtime } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
-import { until } from "./helpers/until.ts";
+import { until, within } from "./helpers/until.ts";
 
 const MiB = 1024 * 1024;
 const certs = testCerts();
@@ -38,24 +38,6 @@ const setups: Setup[] = [
   },
   { name: "memory", listen: memory.listen, connect: memory.connect, listenOptions: { hostname: "127.0.0.1", port: 0 }, connectOptions: undefined },
 ];
-
-/** Resolves with what `p` settles to, or fails naming `what` after `ms`. */
-function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms)));
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
-
-/** Joins received chunks. */
-function joined(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 for (const setup of setups) {
   describe(`conn.forEach over ${setup.name}`, () => {
@@ -85,7 +67,7 @@ for (const setup of setups) {
         }),
         "forEach",
       );
-      expect(await sha256(joined(chunks))).toBe(await sha256(data));
+      expect(await sha256(concat(chunks))).toBe(await sha256(data));
       expect(conn.bytesRead).toBe(data.length);
       // EOF closed the connection, as the end of a `for await` loop does.
       expect(await within(conn.closed, "closed")).toBeUndefined();
@@ -133,7 +115,7 @@ for (const setup of setups) {
         "forEach",
       );
       expect(overlapped).toBe(false);
-      expect(await sha256(joined(chunks))).toBe(await sha256(data));
+      expect(await sha256(concat(chunks))).toBe(await sha256(data));
       await server.close();
     });
 

@@ -9,6 +9,7 @@ import type { ListenOptions } from "../src/server/server.ts";
 import { firstDifference, patternBytes } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
 import { connect, listen, portOf, runtime } from "./helpers/runtime.ts";
+import { until, within } from "./helpers/until.ts";
 
 const MiB = 1024 * 1024;
 const certs = testCerts();
@@ -44,21 +45,6 @@ function sizes(seed: number): () => number {
     // Mostly small and odd-sized, sometimes large: every way a read can split a chunk.
     return (s >>> 8) % 8 === 0 ? 1 + ((s >>> 4) % (256 * 1024)) : 1 + ((s >>> 4) % 3000);
   };
-}
-
-/** Resolves with what `p` settles to, or fails naming `what` after `ms`. */
-function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms)));
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
-}
-
-async function until(done: () => boolean, what: string): Promise<void> {
-  for (let waited = 0; waited < 10_000; waited += 5) {
-    if (done()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`${what}: never happened`);
 }
 
 for (const setup of setups) {

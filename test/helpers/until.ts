@@ -8,3 +8,10 @@ export async function until(condition: () => boolean, what: string | (() => stri
     await delay(5);
   }
 }
+
+/** Resolves with what `p` settles to, or fails naming `what` after `ms`. */
+export function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms)));
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
