@@ -25,6 +25,7 @@ import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { SocketEnds } from "../src/socket/socket-ends.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
 import type { ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
@@ -45,16 +46,8 @@ const ACCEPTED = 1 << 3;
 const NO_DELAY = 1 << 4;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
-class BunDriver implements SocketDriver {
+class BunDriver extends SocketEnds implements SocketDriver {
   sock: Socket<BunDriver> | undefined;
-  /**
-   * The ends' addresses. One read at open is kept as its bare host, its port in `ports`, until asked for: an idle
-   * server holds thousands, and an address object costs a socket ~48 bytes where the number costs 8.
-   */
-  private local: SocketAddress | string | undefined;
-  private remote: SocketAddress | string | undefined;
-  /** The ports of `local` (high 16 bits) and `remote` (low) while they are bare hosts. */
-  private ports = 0;
   tls: TlsInfo | undefined;
   /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
@@ -68,6 +61,7 @@ class BunDriver implements SocketDriver {
   private settle: ((error?: NetError) => void) | undefined;
 
   constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean, connected?: (error?: NetError) => void) {
+    super();
     this.where = where;
     this.unixPath = unixPath;
     if (accepted) this.flags |= ACCEPTED;
@@ -80,24 +74,6 @@ class BunDriver implements SocketDriver {
   private awaitHandshake(): void {
     this.handshake = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
     this.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
-  }
-
-  get localAddress(): SocketAddress | undefined {
-    const local = this.local;
-    return typeof local === "string" ? (this.local = tcpSocketAddress(local, Math.floor(this.ports / 0x10000))) : local;
-  }
-
-  set localAddress(address: SocketAddress | undefined) {
-    this.local = address;
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    const remote = this.remote;
-    return typeof remote === "string" ? (this.remote = tcpSocketAddress(remote, this.ports % 0x10000)) : remote;
-  }
-
-  set remoteAddress(address: SocketAddress | undefined) {
-    this.remote = address;
   }
 
   private is(flag: number): boolean {
@@ -182,8 +158,7 @@ class BunDriver implements SocketDriver {
       );
     }
     const next = new BunDriver(this.where, this.unixPath, false, true);
-    next.localAddress = this.localAddress;
-    next.remoteAddress = this.remoteAddress;
+    this.passEndsTo(next);
     if (!this.is(NO_DELAY)) next.clear(NO_DELAY);
     // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
     this.sink = undefined;
@@ -201,28 +176,9 @@ class BunDriver implements SocketDriver {
 
   onOpen(sock: Socket<BunDriver>): void {
     this.sock = sock;
-    if (this.unixPath !== undefined) {
-      const path: SocketAddress = { transport: "unix", path: this.unixPath };
-      if (this.is(ACCEPTED)) this.localAddress = path;
-      else this.remoteAddress = path;
-      return;
-    }
-    // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now,
-    // unless known (set before open).
-    if (this.local === undefined) {
-      const host = sock.localAddress;
-      if (host) {
-        this.local = host;
-        this.ports += sock.localPort * 0x10000;
-      }
-    }
-    if (this.remote === undefined) {
-      const host = sock.remoteAddress;
-      if (host) {
-        this.remote = host;
-        this.ports += sock.remotePort;
-      }
-    }
+    // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now, unless known.
+    if (this.unixPath === undefined) this.readTcpEnds(sock);
+    else this.setUnixEnds(this.unixPath, this.is(ACCEPTED));
   }
 
   /** A client's socket is open: the connect is done, a TLS one's with its handshake pending. */

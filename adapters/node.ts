@@ -19,6 +19,7 @@ import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { chunkOfRead, nextReadBuffer, READ_BUFFER_SIZE, type CopyRead } from "../src/socket/read-buffer.ts";
+import { SocketEnds } from "../src/socket/socket-ends.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
 import type { CancelConnect, Capability, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
@@ -52,19 +53,7 @@ class DriverRare {
   error: NetError | undefined = undefined;
 }
 
-class NodeDriver implements SocketDriver {
-  /**
-   * Read at once, unless known without asking: Node forgets the local address when the socket closes, even one
-   * that was read. What `address()` gave is kept, and the SocketAddress made of it on first use (56 bytes less
-   * per dialled connection whose local address nobody asks for).
-   */
-  #local: SocketAddress | net.AddressInfo | undefined;
-  /**
-   * Node forgets a peer address nobody read when the socket closes (a reset included), but keeps one that was
-   * read: the constructor reads it, and the SocketAddress is made on first use (56 bytes less per connection
-   * whose peer nobody asks for).
-   */
-  #remote: SocketAddress | undefined;
+class NodeDriver extends SocketEnds implements SocketDriver {
   readonly #socket: net.Socket;
   readonly #label: string;
   readonly #unixPath: string | undefined;
@@ -145,8 +134,9 @@ class NodeDriver implements SocketDriver {
     socket.on("connect", onDialConnect).on("error", NodeDriver.#listeners.error as (error: Error) => void);
   }
 
-  /** `handshake`: a TLS socket's, pending. `known`: an address known without a system call (src/connect/known-addresses.ts). */
-  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<tls.TLSSocket>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
+  /** `handshake`: a TLS socket's, pending. */
+  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<tls.TLSSocket>) {
+    super();
     this.#socket = socket;
     this.#label = label;
     this.#unixPath = unixPath;
@@ -155,10 +145,22 @@ class NodeDriver implements SocketDriver {
       rare.handshake = handshake.then((secure) => void (rare.tls = tlsInfoOf(secure)));
       rare.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
     }
-    this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : { transport: "unix", path: unixPath });
-    this.#remote = known?.remote;
-    if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
     (socket as OwnedSocket)[OWNER] = this;
+  }
+
+  /**
+   * Reads the ends now: Node forgets the local address when the socket closes, even one that was read, and a
+   * peer address nobody read. `known`: this side's peer (dialled) or local end (accepted) when known without a
+   * system call (src/connect/known-addresses.ts).
+   */
+  withEnds(accepted: boolean, known: SocketAddress | undefined): this {
+    if (this.#unixPath !== undefined) this.setUnixEnds(this.#unixPath, accepted);
+    else {
+      if (accepted) this.localAddress = known;
+      else this.remoteAddress = known;
+      this.readTcpEnds(this.#socket);
+    }
+    return this;
   }
 
   #rareState(): DriverRare {
@@ -171,18 +173,6 @@ class NodeDriver implements SocketDriver {
 
   get handshake(): Promise<void> | undefined {
     return this.#rare?.handshake;
-  }
-
-  get localAddress(): SocketAddress | undefined {
-    const local = this.#local;
-    if (local === undefined || "transport" in local) return local;
-    return (this.#local = tcpSocketAddress(local.address, local.port));
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    const socket = this.#socket;
-    const unixPath = this.#unixPath;
-    return (this.#remote ??= unixPath === undefined ? tcpSocketAddress(socket.remoteAddress, socket.remotePort) : { transport: "unix", path: unixPath });
   }
 
   attach(sink: DriverSink): void {
@@ -324,7 +314,9 @@ class NodeDriver implements SocketDriver {
     const secure = options.isServer ? new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }) : tls.connect({ ...clientTlsOptions(options.client), ...common, socket });
     // Handed over at once, its handshake pending: the kernel holds what arrives until it is done.
     const handshake = options.isServer ? serverHandshake(secure, options.server.requestCert, this.#label) : clientHandshake(secure, this.#label);
-    return new NodeDriver(secure, this.#label, this.#unixPath, handshake, { local: this.localAddress, remote: this.remoteAddress });
+    const next = new NodeDriver(secure, this.#label, this.#unixPath, handshake);
+    this.passEndsTo(next);
+    return next;
   }
 }
 
@@ -370,7 +362,7 @@ function dialFailed(socket: DialingSocket, error: Error): void {
 function openedSocket(ready: net.Socket, { address, label, peer }: ConnectSink): RawSocket {
   const unixPath = address.transport === "unix" ? address.path : undefined;
   const handshake = ready instanceof tls.TLSSocket ? clientHandshake(ready, label) : undefined;
-  return createRawSocket(new NodeDriver(ready, label, unixPath, handshake, { remote: peer }));
+  return createRawSocket(new NodeDriver(ready, label, unixPath, handshake).withEnds(false, peer));
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */
@@ -388,12 +380,12 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const serverTls = options.tls;
   const tlsOptions = serverTls && { ...serverTlsOptions(serverTls), highWaterMark: NODE_HIGH_WATER_MARK };
   /** The local end every accepted socket shares, when the listener's address is a specific one. */
-  let known: { local: SocketAddress | undefined } | undefined;
+  let local: SocketAddress | undefined;
   // TLS sockets are handed over at accept, their handshake pending: the server bounds and counts it.
   const accept = (socket: net.Socket): void => {
-    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath, undefined, known)));
+    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath).withEnds(true, local)));
     const secure = new tls.TLSSocket(socket, tlsOptions);
-    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label), known)));
+    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label)).withEnds(true, local)));
   };
   const server = net.createServer({ allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }, accept);
   return new Promise((resolve, reject) => {
@@ -408,7 +400,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
       server.on("error", () => {});
       const bound = server.address();
       const address = (typeof bound === "object" && bound !== null && tcpSocketAddress(bound.address, bound.port)) || { transport: "unix" as const, path: unixPath ?? String(bound) };
-      known = { local: acceptedLocal(address) };
+      local = acceptedLocal(address);
       resolve({
         address,
         // server.close's callback waits for every accepted socket; the contract releases the port only.
