@@ -51,7 +51,6 @@ class BunDriver extends SocketEnds implements SocketDriver {
   tls: TlsInfo | undefined;
   /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
-  private readonly unixPath: string | undefined;
   /** Unset before a client's connect is done, and once STARTTLS took the socket over. */
   private sink: DriverSink | undefined;
   private flags = NO_DELAY;
@@ -60,10 +59,10 @@ class BunDriver extends SocketEnds implements SocketDriver {
   /** Reports once: a client's connect until `open`, then a TLS socket's handshake. */
   private settle: ((error?: NetError) => void) | undefined;
 
-  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean, connected?: (error?: NetError) => void) {
-    super();
+  /** `known`: see SocketEnds. */
+  constructor(where: string, unixPath: string | undefined, accepted: boolean, known: SocketAddress | undefined, tls: boolean, connected?: (error?: NetError) => void) {
+    super(unixPath, accepted, known);
     this.where = where;
-    this.unixPath = unixPath;
     if (accepted) this.flags |= ACCEPTED;
     this.settle = connected;
     if (!tls) return;
@@ -127,7 +126,7 @@ class BunDriver extends SocketEnds implements SocketDriver {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.unixPath !== undefined || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
+    if (this.isUnix || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
     if (enabled) this.set(NO_DELAY);
     else this.clear(NO_DELAY);
     this.sock.setNoDelay(enabled);
@@ -135,7 +134,7 @@ class BunDriver extends SocketEnds implements SocketDriver {
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Bun reads a delay of 0 as "leave the system default".
-    if (this.unixPath === undefined) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+    if (!this.isUnix) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
   unref(): void {
@@ -157,7 +156,7 @@ class BunDriver extends SocketEnds implements SocketDriver {
         { address: this.where },
       );
     }
-    const next = new BunDriver(this.where, this.unixPath, false, true);
+    const next = new BunDriver(this.where, undefined, false, undefined, true);
     this.passEndsTo(next);
     if (!this.is(NO_DELAY)) next.clear(NO_DELAY);
     // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
@@ -177,8 +176,7 @@ class BunDriver extends SocketEnds implements SocketDriver {
   onOpen(sock: Socket<BunDriver>): void {
     this.sock = sock;
     // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now, unless known.
-    if (this.unixPath === undefined) this.readTcpEnds(sock);
-    else this.setUnixEnds(this.unixPath, this.is(ACCEPTED));
+    this.readTcpEnds(sock);
   }
 
   /** A client's socket is open: the connect is done, a TLS one's with its handshake pending. */
@@ -321,8 +319,7 @@ function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
 function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): void {
   const tls = options.tls;
   const report = (error?: NetError): void => (error === undefined ? sink.opened(createRawSocket(driver)) : sink.failed(error));
-  const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, tls !== undefined, report);
-  driver.remoteAddress = sink.peer;
+  const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, sink.peer, tls !== undefined, report);
   const secure = tls && clientTlsOptions(tls);
   // The outcome comes through the handlers (open, connectError), not the promise Bun returns; a TLS socket is
   // reported at `open`, its handshake pending (the core waits for it).
@@ -358,8 +355,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const socket = forBun({
     ...HANDLERS,
     open(sock) {
-      const driver = new BunDriver(where, unixPath, true, tls !== undefined);
-      driver.localAddress = local;
+      const driver = new BunDriver(where, unixPath, true, local, tls !== undefined);
       sock.data = driver;
       driver.onOpen(sock);
       onAccept(createRawSocket(driver));

@@ -56,7 +56,6 @@ class DriverRare {
 class NodeDriver extends SocketEnds implements SocketDriver {
   readonly #socket: net.Socket;
   readonly #label: string;
-  readonly #unixPath: string | undefined;
   #sink: DriverSink | undefined;
   #rare: DriverRare | undefined;
 
@@ -134,12 +133,11 @@ class NodeDriver extends SocketEnds implements SocketDriver {
     socket.on("connect", onDialConnect).on("error", NodeDriver.#listeners.error as (error: Error) => void);
   }
 
-  /** `handshake`: a TLS socket's, pending. */
-  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<tls.TLSSocket>) {
-    super();
+  /** `known`: see SocketEnds. `handshake`: a TLS socket's, pending. */
+  constructor(socket: net.Socket, label: string, unixPath: string | undefined, accepted: boolean, known: SocketAddress | undefined, handshake?: Promise<tls.TLSSocket>) {
+    super(unixPath, accepted, known);
     this.#socket = socket;
     this.#label = label;
-    this.#unixPath = unixPath;
     if (handshake !== undefined) {
       const rare = this.#rareState();
       rare.handshake = handshake.then((secure) => void (rare.tls = tlsInfoOf(secure)));
@@ -148,18 +146,9 @@ class NodeDriver extends SocketEnds implements SocketDriver {
     (socket as OwnedSocket)[OWNER] = this;
   }
 
-  /**
-   * Reads the ends now: Node forgets the local address when the socket closes, even one that was read, and a
-   * peer address nobody read. `known`: this side's peer (dialled) or local end (accepted) when known without a
-   * system call (src/connect/known-addresses.ts).
-   */
-  withEnds(accepted: boolean, known: SocketAddress | undefined): this {
-    if (this.#unixPath !== undefined) this.setUnixEnds(this.#unixPath, accepted);
-    else {
-      if (accepted) this.localAddress = known;
-      else this.remoteAddress = known;
-      this.readTcpEnds(this.#socket);
-    }
+  /** Reads the ends now: Node forgets the local address when the socket closes, even one that was read, and a peer address nobody read. */
+  readEnds(): this {
+    this.readTcpEnds(this.#socket);
     return this;
   }
 
@@ -277,7 +266,7 @@ class NodeDriver extends SocketEnds implements SocketDriver {
     const socket = this.#socket;
     if (!socket.destroyed) {
       // Bytes dropped from Node's buffer: RST, so the peer cannot take the cut stream for a complete one (TCP only).
-      if (!graceful && socket.writableLength > 0 && this.#unixPath === undefined && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
+      if (!graceful && socket.writableLength > 0 && !this.isUnix && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
       else socket.destroy();
     }
     // destroy() closes the descriptor at once (libuv defers only the callback): reported now, not a loop iteration later.
@@ -293,11 +282,11 @@ class NodeDriver extends SocketEnds implements SocketDriver {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.#unixPath === undefined) this.#socket.setNoDelay(enabled);
+    if (!this.isUnix) this.#socket.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
-    if (this.#unixPath === undefined) this.#socket.setKeepAlive(enabled, initialDelay ?? 0);
+    if (!this.isUnix) this.#socket.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
@@ -314,7 +303,7 @@ class NodeDriver extends SocketEnds implements SocketDriver {
     const secure = options.isServer ? new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }) : tls.connect({ ...clientTlsOptions(options.client), ...common, socket });
     // Handed over at once, its handshake pending: the kernel holds what arrives until it is done.
     const handshake = options.isServer ? serverHandshake(secure, options.server.requestCert, this.#label) : clientHandshake(secure, this.#label);
-    const next = new NodeDriver(secure, this.#label, this.#unixPath, handshake);
+    const next = new NodeDriver(secure, this.#label, undefined, false, undefined, handshake);
     this.passEndsTo(next);
     return next;
   }
@@ -362,7 +351,7 @@ function dialFailed(socket: DialingSocket, error: Error): void {
 function openedSocket(ready: net.Socket, { address, label, peer }: ConnectSink): RawSocket {
   const unixPath = address.transport === "unix" ? address.path : undefined;
   const handshake = ready instanceof tls.TLSSocket ? clientHandshake(ready, label) : undefined;
-  return createRawSocket(new NodeDriver(ready, label, unixPath, handshake).withEnds(false, peer));
+  return createRawSocket(new NodeDriver(ready, label, unixPath, false, peer, handshake).readEnds());
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */
@@ -383,9 +372,9 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   let local: SocketAddress | undefined;
   // TLS sockets are handed over at accept, their handshake pending: the server bounds and counts it.
   const accept = (socket: net.Socket): void => {
-    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath).withEnds(true, local)));
+    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath, true, local).readEnds()));
     const secure = new tls.TLSSocket(socket, tlsOptions);
-    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label)).withEnds(true, local)));
+    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, true, local, serverHandshake(secure, serverTls.requestCert, label)).readEnds()));
   };
   const server = net.createServer({ allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }, accept);
   return new Promise((resolve, reject) => {

@@ -21,15 +21,15 @@ export interface TcpEndsSource {
  * Base class of a driver whose runtime forgets a socket's addresses at close
  * (see `SocketDriver.localAddress`): the ends are read once, while open, and
  * built on first use, then the same object each time. An end known without
- * asking (src/connect/known-addresses.ts) is assigned before the read, which
- * then skips it.
+ * asking (src/connect/known-addresses.ts), and a Unix socket's, are given at
+ * construction; the read skips them.
  *
  * @example
  * ```ts
  * import { SocketEnds } from "./socket-ends.ts";
  * class Ends extends SocketEnds {
  *   constructor(socket: { remoteAddress: string; remotePort: number }) {
- *     super();
+ *     super(undefined, false, undefined);
  *     this.readTcpEnds(socket);
  *   }
  * }
@@ -41,6 +41,16 @@ export class SocketEnds {
   #remote: SocketAddress | string | undefined = undefined;
   /** The ports of `#local` (high 16 bits) and `#remote` (low) while they are bare hosts. */
   #ports = 0;
+
+  /**
+   * `known`: the peer of a dialled socket (`accepted` false) or the local end of an accepted one. A Unix
+   * socket's listening side has its path; the dialling side is unnamed.
+   */
+  constructor(unixPath: string | undefined, accepted: boolean, known: SocketAddress | undefined) {
+    const end = unixPath === undefined ? known : ({ transport: "unix", path: unixPath } as const);
+    if (accepted) this.#local = end;
+    else this.#remote = end;
+  }
 
   get localAddress(): SocketAddress | undefined {
     const local = this.#local;
@@ -60,8 +70,16 @@ export class SocketEnds {
     this.#remote = address;
   }
 
-  /** Reads, while the socket is open, each TCP end not known yet. */
+  /** True for a Unix socket (its ends say so: no field of its own). */
+  protected get isUnix(): boolean {
+    const local = this.#local;
+    const remote = this.#remote;
+    return (typeof local === "object" && local.transport === "unix") || (typeof remote === "object" && remote.transport === "unix");
+  }
+
+  /** Reads, while the socket is open, each TCP end not known yet (none of a Unix socket's). */
   protected readTcpEnds(source: TcpEndsSource): void {
+    if (this.isUnix) return;
     if (this.#local === undefined) {
       const host = source.localAddress;
       if (host) {
@@ -76,13 +94,6 @@ export class SocketEnds {
         this.#ports = this.#ports - (this.#ports % 0x10000) + (source.remotePort ?? 0);
       }
     }
-  }
-
-  /** A Unix socket's ends: the listening side's is the path, the dialling side is unnamed. */
-  protected setUnixEnds(path: string, accepted: boolean): void {
-    const named: SocketAddress = { transport: "unix", path };
-    if (accepted) this.#local = named;
-    else this.#remote = named;
   }
 
   /** Hands the ends, still unbuilt, to the driver that takes the socket over (STARTTLS). */
