@@ -39,7 +39,10 @@ export interface TcpEndsSource {
 export class SocketEnds {
   #local: SocketAddress | string | undefined = undefined;
   #remote: SocketAddress | string | undefined = undefined;
-  /** The ports of `#local` (high 16 bits) and `#remote` (low) while they are bare hosts. */
+  /**
+   * The ports of `#local` (high 16 bits) and `#remote` (low) while they are bare hosts: one signed 32-bit
+   * integer, which an engine keeps in the field itself (a double above 2^31 would be a heap number, 16 bytes).
+   */
   #ports = 0;
 
   /**
@@ -54,7 +57,7 @@ export class SocketEnds {
 
   get localAddress(): SocketAddress | undefined {
     const local = this.#local;
-    return typeof local === "string" ? (this.#local = tcpSocketAddress(local, Math.floor(this.#ports / 0x10000))) : local;
+    return typeof local === "string" ? (this.#local = tcpSocketAddress(local, this.#ports >>> 16)) : local;
   }
 
   set localAddress(address: SocketAddress | undefined) {
@@ -63,7 +66,7 @@ export class SocketEnds {
 
   get remoteAddress(): SocketAddress | undefined {
     const remote = this.#remote;
-    return typeof remote === "string" ? (this.#remote = tcpSocketAddress(remote, this.#ports % 0x10000)) : remote;
+    return typeof remote === "string" ? (this.#remote = tcpSocketAddress(remote, this.#ports & 0xffff)) : remote;
   }
 
   set remoteAddress(address: SocketAddress | undefined) {
@@ -84,14 +87,14 @@ export class SocketEnds {
       const host = source.localAddress;
       if (host) {
         this.#local = host;
-        this.#ports = (source.localPort ?? 0) * 0x10000 + (this.#ports % 0x10000);
+        this.#ports = ((source.localPort ?? 0) << 16) | (this.#ports & 0xffff);
       }
     }
     if (this.#remote === undefined) {
       const host = source.remoteAddress;
       if (host) {
         this.#remote = host;
-        this.#ports = this.#ports - (this.#ports % 0x10000) + (source.remotePort ?? 0);
+        this.#ports = (this.#ports & ~0xffff) | (source.remotePort ?? 0);
       }
     }
   }
