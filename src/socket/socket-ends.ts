@@ -60,17 +60,9 @@ export class SocketEnds {
     return typeof local === "string" ? (this.#local = tcpSocketAddress(local, this.#ports >>> 16)) : local;
   }
 
-  set localAddress(address: SocketAddress | undefined) {
-    this.#local = address;
-  }
-
   get remoteAddress(): SocketAddress | undefined {
     const remote = this.#remote;
     return typeof remote === "string" ? (this.#remote = tcpSocketAddress(remote, this.#ports & 0xffff)) : remote;
-  }
-
-  set remoteAddress(address: SocketAddress | undefined) {
-    this.#remote = address;
   }
 
   /** True for a Unix socket (its ends say so: no field of its own). */
