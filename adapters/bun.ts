@@ -25,6 +25,7 @@ import { NetError, toNetError } from "../src/errors.ts";
 import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
+import { SocketEnds } from "../src/socket/socket-ends.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, RawTlsClientOptions, RawTlsServerOptions, TlsInfo } from "../src/tls.ts";
 import type { ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
@@ -45,20 +46,11 @@ const ACCEPTED = 1 << 3;
 const NO_DELAY = 1 << 4;
 
 /** One Bun socket. It is the socket's `data`, so the shared handlers below reach it without a closure. */
-class BunDriver implements SocketDriver {
+class BunDriver extends SocketEnds implements SocketDriver {
   sock: Socket<BunDriver> | undefined;
-  /**
-   * The ends' addresses. One read at open is kept as its bare host, its port in `ports`, until asked for: an idle
-   * server holds thousands, and an address object costs a socket ~48 bytes where the number costs 8.
-   */
-  private local: SocketAddress | string | undefined;
-  private remote: SocketAddress | string | undefined;
-  /** The ports of `local` (high 16 bits) and `remote` (low) while they are bare hosts. */
-  private ports = 0;
   tls: TlsInfo | undefined;
   /** Formatted dialled or listening address, for error messages. */
   private readonly where: string;
-  private readonly unixPath: string | undefined;
   /** Unset before a client's connect is done, and once STARTTLS took the socket over. */
   private sink: DriverSink | undefined;
   private flags = NO_DELAY;
@@ -67,9 +59,10 @@ class BunDriver implements SocketDriver {
   /** Reports once: a client's connect until `open`, then a TLS socket's handshake. */
   private settle: ((error?: NetError) => void) | undefined;
 
-  constructor(where: string, unixPath: string | undefined, accepted: boolean, tls: boolean, connected?: (error?: NetError) => void) {
+  /** `known`: see SocketEnds. */
+  constructor(where: string, unixPath: string | undefined, accepted: boolean, known: SocketAddress | undefined, tls: boolean, connected?: (error?: NetError) => void) {
+    super(unixPath, accepted, known);
     this.where = where;
-    this.unixPath = unixPath;
     if (accepted) this.flags |= ACCEPTED;
     this.settle = connected;
     if (!tls) return;
@@ -80,24 +73,6 @@ class BunDriver implements SocketDriver {
   private awaitHandshake(): void {
     this.handshake = new Promise<void>((resolve, reject) => (this.settle = (error) => (error ? reject(error) : resolve())));
     this.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
-  }
-
-  get localAddress(): SocketAddress | undefined {
-    const local = this.local;
-    return typeof local === "string" ? (this.local = tcpSocketAddress(local, Math.floor(this.ports / 0x10000))) : local;
-  }
-
-  set localAddress(address: SocketAddress | undefined) {
-    this.local = address;
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    const remote = this.remote;
-    return typeof remote === "string" ? (this.remote = tcpSocketAddress(remote, this.ports % 0x10000)) : remote;
-  }
-
-  set remoteAddress(address: SocketAddress | undefined) {
-    this.remote = address;
   }
 
   private is(flag: number): boolean {
@@ -151,7 +126,7 @@ class BunDriver implements SocketDriver {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.unixPath !== undefined || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
+    if (this.isUnix || this.sock === undefined || enabled === this.is(NO_DELAY)) return;
     if (enabled) this.set(NO_DELAY);
     else this.clear(NO_DELAY);
     this.sock.setNoDelay(enabled);
@@ -159,7 +134,7 @@ class BunDriver implements SocketDriver {
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
     // Bun reads a delay of 0 as "leave the system default".
-    if (this.unixPath === undefined) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
+    if (!this.isUnix) this.sock?.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
   unref(): void {
@@ -181,9 +156,8 @@ class BunDriver implements SocketDriver {
         { address: this.where },
       );
     }
-    const next = new BunDriver(this.where, this.unixPath, false, true);
-    next.localAddress = this.localAddress;
-    next.remoteAddress = this.remoteAddress;
+    const next = new BunDriver(this.where, undefined, false, undefined, true);
+    this.passEndsTo(next);
     if (!this.is(NO_DELAY)) next.clear(NO_DELAY);
     // Bun keeps calling the plain socket's handlers (with ciphertext): this driver goes silent.
     this.sink = undefined;
@@ -201,28 +175,8 @@ class BunDriver implements SocketDriver {
 
   onOpen(sock: Socket<BunDriver>): void {
     this.sock = sock;
-    if (this.unixPath !== undefined) {
-      const path: SocketAddress = { transport: "unix", path: this.unixPath };
-      if (this.is(ACCEPTED)) this.localAddress = path;
-      else this.remoteAddress = path;
-      return;
-    }
-    // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now,
-    // unless known (set before open).
-    if (this.local === undefined) {
-      const host = sock.localAddress;
-      if (host) {
-        this.local = host;
-        this.ports += sock.localPort * 0x10000;
-      }
-    }
-    if (this.remote === undefined) {
-      const host = sock.remoteAddress;
-      if (host) {
-        this.remote = host;
-        this.ports += sock.remotePort;
-      }
-    }
+    // Each of Bun's address getters is a system call, and Bun forgets them at close: read once, now, unless known.
+    this.readTcpEnds(sock);
   }
 
   /** A client's socket is open: the connect is done, a TLS one's with its handshake pending. */
@@ -365,8 +319,7 @@ function serverTlsOptions(o: RawTlsServerOptions): TLSOptions {
 function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectSink): void {
   const tls = options.tls;
   const report = (error?: NetError): void => (error === undefined ? sink.opened(createRawSocket(driver)) : sink.failed(error));
-  const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, tls !== undefined, report);
-  driver.remoteAddress = sink.peer;
+  const driver = new BunDriver(sink.label, address.transport === "unix" ? address.path : undefined, false, sink.peer, tls !== undefined, report);
   const secure = tls && clientTlsOptions(tls);
   // The outcome comes through the handlers (open, connectError), not the promise Bun returns; a TLS socket is
   // reported at `open`, its handshake pending (the core waits for it).
@@ -402,8 +355,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const socket = forBun({
     ...HANDLERS,
     open(sock) {
-      const driver = new BunDriver(where, unixPath, true, tls !== undefined);
-      driver.localAddress = local;
+      const driver = new BunDriver(where, unixPath, true, local, tls !== undefined);
       sock.data = driver;
       driver.onOpen(sock);
       onAccept(createRawSocket(driver));

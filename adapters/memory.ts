@@ -44,8 +44,8 @@ const PIPE_CAPACITY = 64 * 1024;
  */
 class MemoryDriver implements SocketDriver {
   peer!: MemoryDriver;
-  readonly localAddress: SocketAddress;
-  readonly remoteAddress: SocketAddress;
+  readonly localAddress: SocketAddress | undefined;
+  readonly remoteAddress: SocketAddress | undefined;
   #sink: DriverSink | undefined;
   /** Bytes the peer wrote that this end has not delivered yet. */
   #inbound: Uint8Array[] = [];
@@ -64,7 +64,7 @@ class MemoryDriver implements SocketDriver {
   /** Released by the kernel, or closed by a failure: nothing more is reported. */
   #gone = false;
 
-  constructor(local: SocketAddress, remote: SocketAddress) {
+  constructor(local: SocketAddress | undefined, remote: SocketAddress | undefined) {
     this.localAddress = local;
     this.remoteAddress = remote;
   }
@@ -249,8 +249,9 @@ function rawConnect(address: Address, options: RawConnectOptions, sink: ConnectS
   const accept = listeners.get(keyOf(address));
   if (!accept) return sink.failed(new NetError("ECONNREFUSED", "connection refused", { address: sink.label }));
   const remote = toSocketAddress(address);
-  const local: SocketAddress =
-    address.transport === "unix" ? remote : { transport: "tcp", hostname: options.localAddress ?? address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
+  // A Unix socket's dialling side is unnamed, as on every runtime.
+  const local: SocketAddress | undefined =
+    address.transport === "unix" ? undefined : { transport: "tcp", hostname: options.localAddress ?? address.hostname, port: nextEphemeralPort++, family: remote.transport === "tcp" ? remote.family : "IPv4" };
   const client = new MemoryDriver(local, remote);
   const server = new MemoryDriver(remote, local);
   client.peer = server;

@@ -19,6 +19,7 @@ import { acceptedLocal } from "../src/connect/known-addresses.ts";
 import { createNet, type Net } from "../src/net.ts";
 import type { DriverSink, SocketDriver } from "../src/socket/driver.ts";
 import { chunkOfRead, nextReadBuffer, READ_BUFFER_SIZE, type CopyRead } from "../src/socket/read-buffer.ts";
+import { SocketEnds } from "../src/socket/socket-ends.ts";
 import { createRawSocket } from "../src/socket/socket.ts";
 import type { RawStartTlsOptions, TlsInfo } from "../src/tls.ts";
 import type { CancelConnect, Capability, ConnectSink, RawConnectOptions, RawListener, RawListenOptions, RawSocket, Transport, TransportCapabilities } from "../src/transport.ts";
@@ -52,22 +53,9 @@ class DriverRare {
   error: NetError | undefined = undefined;
 }
 
-class NodeDriver implements SocketDriver {
-  /**
-   * Read at once, unless known without asking: Node forgets the local address when the socket closes, even one
-   * that was read. What `address()` gave is kept, and the SocketAddress made of it on first use (56 bytes less
-   * per dialled connection whose local address nobody asks for).
-   */
-  #local: SocketAddress | net.AddressInfo | undefined;
-  /**
-   * Node forgets a peer address nobody read when the socket closes (a reset included), but keeps one that was
-   * read: the constructor reads it, and the SocketAddress is made on first use (56 bytes less per connection
-   * whose peer nobody asks for).
-   */
-  #remote: SocketAddress | undefined;
+class NodeDriver extends SocketEnds implements SocketDriver {
   readonly #socket: net.Socket;
   readonly #label: string;
-  readonly #unixPath: string | undefined;
   #sink: DriverSink | undefined;
   #rare: DriverRare | undefined;
 
@@ -145,20 +133,23 @@ class NodeDriver implements SocketDriver {
     socket.on("connect", onDialConnect).on("error", NodeDriver.#listeners.error as (error: Error) => void);
   }
 
-  /** `handshake`: a TLS socket's, pending. `known`: an address known without a system call (src/connect/known-addresses.ts). */
-  constructor(socket: net.Socket, label: string, unixPath: string | undefined, handshake?: Promise<tls.TLSSocket>, known?: { local?: SocketAddress | undefined; remote?: SocketAddress | undefined }) {
+  /** `known`: see SocketEnds. `handshake`: a TLS socket's, pending. */
+  constructor(socket: net.Socket, label: string, unixPath: string | undefined, accepted: boolean, known: SocketAddress | undefined, handshake?: Promise<tls.TLSSocket>) {
+    super(unixPath, accepted, known);
     this.#socket = socket;
     this.#label = label;
-    this.#unixPath = unixPath;
     if (handshake !== undefined) {
       const rare = this.#rareState();
       rare.handshake = handshake.then((secure) => void (rare.tls = tlsInfoOf(secure)));
       rare.handshake.catch(() => {}); // the server or the core's dial awaits it; never an unhandled rejection
     }
-    this.#local = known?.local ?? (unixPath === undefined ? (socket.address() as net.AddressInfo) : { transport: "unix", path: unixPath });
-    this.#remote = known?.remote;
-    if (this.#remote === undefined && unixPath === undefined) void socket.remoteAddress; // cached by Node from here on
     (socket as OwnedSocket)[OWNER] = this;
+  }
+
+  /** Reads the ends now: Node forgets the local address when the socket closes, even one that was read, and a peer address nobody read. */
+  readEnds(): this {
+    this.readTcpEnds(this.#socket);
+    return this;
   }
 
   #rareState(): DriverRare {
@@ -171,18 +162,6 @@ class NodeDriver implements SocketDriver {
 
   get handshake(): Promise<void> | undefined {
     return this.#rare?.handshake;
-  }
-
-  get localAddress(): SocketAddress | undefined {
-    const local = this.#local;
-    if (local === undefined || "transport" in local) return local;
-    return (this.#local = tcpSocketAddress(local.address, local.port));
-  }
-
-  get remoteAddress(): SocketAddress | undefined {
-    const socket = this.#socket;
-    const unixPath = this.#unixPath;
-    return (this.#remote ??= unixPath === undefined ? tcpSocketAddress(socket.remoteAddress, socket.remotePort) : { transport: "unix", path: unixPath });
   }
 
   attach(sink: DriverSink): void {
@@ -287,7 +266,7 @@ class NodeDriver implements SocketDriver {
     const socket = this.#socket;
     if (!socket.destroyed) {
       // Bytes dropped from Node's buffer: RST, so the peer cannot take the cut stream for a complete one (TCP only).
-      if (!graceful && socket.writableLength > 0 && this.#unixPath === undefined && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
+      if (!graceful && socket.writableLength > 0 && !this.isUnix && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
       else socket.destroy();
     }
     // destroy() closes the descriptor at once (libuv defers only the callback): reported now, not a loop iteration later.
@@ -303,11 +282,11 @@ class NodeDriver implements SocketDriver {
   }
 
   setNoDelay(enabled: boolean): void {
-    if (this.#unixPath === undefined) this.#socket.setNoDelay(enabled);
+    if (!this.isUnix) this.#socket.setNoDelay(enabled);
   }
 
   setKeepAlive(enabled: boolean, initialDelay?: number): void {
-    if (this.#unixPath === undefined) this.#socket.setKeepAlive(enabled, initialDelay ?? 0);
+    if (!this.isUnix) this.#socket.setKeepAlive(enabled, initialDelay ?? 0);
   }
 
   async startTls(options: RawStartTlsOptions): Promise<SocketDriver> {
@@ -324,7 +303,9 @@ class NodeDriver implements SocketDriver {
     const secure = options.isServer ? new tls.TLSSocket(socket, { ...serverTlsOptions(options.server), ...common }) : tls.connect({ ...clientTlsOptions(options.client), ...common, socket });
     // Handed over at once, its handshake pending: the kernel holds what arrives until it is done.
     const handshake = options.isServer ? serverHandshake(secure, options.server.requestCert, this.#label) : clientHandshake(secure, this.#label);
-    return new NodeDriver(secure, this.#label, this.#unixPath, handshake, { local: this.localAddress, remote: this.remoteAddress });
+    const next = new NodeDriver(secure, this.#label, undefined, false, undefined, handshake);
+    this.passEndsTo(next);
+    return next;
   }
 }
 
@@ -370,7 +351,7 @@ function dialFailed(socket: DialingSocket, error: Error): void {
 function openedSocket(ready: net.Socket, { address, label, peer }: ConnectSink): RawSocket {
   const unixPath = address.transport === "unix" ? address.path : undefined;
   const handshake = ready instanceof tls.TLSSocket ? clientHandshake(ready, label) : undefined;
-  return createRawSocket(new NodeDriver(ready, label, unixPath, handshake, { remote: peer }));
+  return createRawSocket(new NodeDriver(ready, label, unixPath, false, peer, handshake).readEnds());
 }
 
 /** libuv reports a Unix socket path in a missing directory as EACCES; the others say ENOENT. */
@@ -388,12 +369,12 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
   const serverTls = options.tls;
   const tlsOptions = serverTls && { ...serverTlsOptions(serverTls), highWaterMark: NODE_HIGH_WATER_MARK };
   /** The local end every accepted socket shares, when the listener's address is a specific one. */
-  let known: { local: SocketAddress | undefined } | undefined;
+  let local: SocketAddress | undefined;
   // TLS sockets are handed over at accept, their handshake pending: the server bounds and counts it.
   const accept = (socket: net.Socket): void => {
-    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath, undefined, known)));
+    if (serverTls === undefined) return onAccept(createRawSocket(new NodeDriver(socket, label, unixPath, true, local).readEnds()));
     const secure = new tls.TLSSocket(socket, tlsOptions);
-    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, serverHandshake(secure, serverTls.requestCert, label), known)));
+    onAccept(createRawSocket(new NodeDriver(secure, label, unixPath, true, local, serverHandshake(secure, serverTls.requestCert, label)).readEnds()));
   };
   const server = net.createServer({ allowHalfOpen: true, highWaterMark: NODE_HIGH_WATER_MARK }, accept);
   return new Promise((resolve, reject) => {
@@ -408,7 +389,7 @@ function rawListen(options: RawListenOptions, onAccept: (socket: RawSocket) => v
       server.on("error", () => {});
       const bound = server.address();
       const address = (typeof bound === "object" && bound !== null && tcpSocketAddress(bound.address, bound.port)) || { transport: "unix" as const, path: unixPath ?? String(bound) };
-      known = { local: acceptedLocal(address) };
+      local = acceptedLocal(address);
       resolve({
         address,
         // server.close's callback waits for every accepted socket; the contract releases the port only.

@@ -2,8 +2,9 @@
 // src/address.ts and fail before one exists; the rest (DNS, file system) come from the adapters.
 import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseAddress, tcpSocketAddress, type AddressInput } from "../src/address.ts";
+import { parseAddress, tcpSocketAddress, type AddressInput, type SocketAddress } from "../src/address.ts";
 import { NetError } from "../src/errors.ts";
+import { SocketEnds, type TcpEndsSource } from "../src/socket/socket-ends.ts";
 import { connect, listen, runtime } from "./helpers/runtime.ts";
 
 const label = (n: number): string => "a".repeat(n);
@@ -151,5 +152,35 @@ describe("a TCP end as a runtime reports it (text and port)", () => {
     expect(tcpSocketAddress(undefined, 80)).toBeUndefined();
     expect(tcpSocketAddress("", 80)).toBeUndefined();
     expect(tcpSocketAddress("::1", undefined)).toBeUndefined();
+  });
+});
+
+/** A driver's ends, read from `source` as a Node or Bun driver reads them at open. */
+class Ends extends SocketEnds {
+  constructor(source: TcpEndsSource, unixPath?: string, accepted = false, known?: SocketAddress) {
+    super(unixPath, accepted, known);
+    this.readTcpEnds(source);
+  }
+}
+
+describe("a driver's ends (SocketEnds)", () => {
+  it("keeps both ports whole, the highest included, and gives the same object on every read", () => {
+    const ends = new Ends({ localAddress: "::1", localPort: 65535, remoteAddress: "10.0.0.1", remotePort: 40000 });
+    expect(ends.localAddress).toEqual({ transport: "tcp", hostname: "::1", port: 65535, family: "IPv6" });
+    expect(ends.remoteAddress).toEqual({ transport: "tcp", hostname: "10.0.0.1", port: 40000, family: "IPv4" });
+    expect(ends.remoteAddress).toBe(ends.remoteAddress);
+    expect(ends.localAddress).toBe(ends.localAddress);
+  });
+
+  it("asks the runtime only for an end it does not know, and nothing of a Unix socket", () => {
+    const refused = (): never => {
+      throw new Error("read an end that was known");
+    };
+    const peer = tcpSocketAddress("127.0.0.1", 80);
+    const dialled = new Ends({ localAddress: "127.0.0.1", localPort: 50000, get remoteAddress() { return refused(); } }, undefined, false, peer);
+    expect(dialled.remoteAddress).toBe(peer);
+    expect(dialled.localAddress).toMatchObject({ port: 50000 });
+    const unix = new Ends({ get localAddress() { return refused(); }, get remoteAddress() { return refused(); } }, "/tmp/app.sock", true);
+    expect([unix.localAddress, unix.remoteAddress]).toEqual([{ transport: "unix", path: "/tmp/app.sock" }, undefined]);
   });
 });

@@ -11,7 +11,7 @@ import type { RawStartTlsOptions } from "../src/tls.ts";
 import type { RawHandlers, RawListener, RawSocket, Transport } from "../src/transport.ts";
 import { concat, firstDifference, patternBytes } from "./helpers/bytes.ts";
 import { testCerts } from "./helpers/certs.ts";
-import { delay, runtime, transport as runtimeTransport } from "./helpers/runtime.ts";
+import { delay, runtime, tempSocketPath, transport as runtimeTransport } from "./helpers/runtime.ts";
 import { startFixture } from "./helpers/spawn.ts";
 import { until } from "./helpers/until.ts";
 
@@ -127,6 +127,18 @@ function contract(name: string, transport: Transport): void {
       expect(p.client.remoteAddress).toMatchObject({ transport: "tcp", port: p.port });
       expect(p.server.localAddress).toMatchObject({ transport: "tcp", port: p.port });
       await teardown(p, record(p.client), record(p.server));
+    });
+
+    it("a Unix socket's listening side has the path as its address, the dialling side none (it is unnamed)", async () => {
+      const path = tempSocketPath("ends");
+      let accept!: (s: RawSocket) => void;
+      const accepted = new Promise<RawSocket>((r) => (accept = r));
+      const listener = await transport.listen({ address: { transport: "unix", path } }, accept);
+      const client = await bounded(dialRaw(transport, { transport: "unix", path }), "connect");
+      const server = await bounded(accepted, "accept");
+      expect([client.localAddress, client.remoteAddress]).toEqual([undefined, { transport: "unix", path }]);
+      expect([server.localAddress, server.remoteAddress]).toEqual([{ transport: "unix", path }, undefined]);
+      await teardown({ listener, client, server, port: 0 }, record(client), record(server));
     });
 
     it("delivers data and EOF that arrived before start(), after it and in order, never inside start()", async () => {
