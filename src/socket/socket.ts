@@ -132,6 +132,11 @@ class RareState {
   closeTimeout: number = DEFAULT_CLOSE_TIMEOUT;
   closeError: NetError | undefined = undefined;
   unsent: UnsentWrites | undefined = undefined;
+  /** The chunk an asynchronous driver write holds (only drivers whose writes are promises). */
+  inflight: Uint8Array | undefined = undefined;
+  /** The bound `readInto` and `recycle`, made when first read: only pull-mode and borrowing receivers ask. */
+  readInto: ((into: Uint8Array) => void) | undefined = undefined;
+  recycle: ((chunk: Uint8Array) => void) | undefined = undefined;
 }
 
 class KernelSocket implements RawSocket, DriverSink {
@@ -146,10 +151,10 @@ class KernelSocket implements RawSocket, DriverSink {
   #pending = 0;
   /** write() calls whose bytes are not all taken yet (for loss reports). */
   #pendingWrites = 0;
-  /** The chunk an async driver write holds, and the writes it carries. */
-  #inflight: Uint8Array | undefined;
-  #inflightWrites = 0;
-  /** State of closing, failing and STARTTLS, made on first use: an idle socket needs none of it. */
+  /**
+   * State of closing, failing, STARTTLS, asynchronous writes and the bound readInto/recycle, made on first use:
+   * an idle socket needs none of it, and eleven fields fit JavaScriptCore's 112-byte size class (fifteen took 160).
+   */
   #rare: RareState | undefined;
 
   // ---- delivery ----
@@ -223,8 +228,6 @@ class KernelSocket implements RawSocket, DriverSink {
   constructor(driver: SocketDriver, options: KernelOptions | undefined) {
     this.#driver = driver;
     this.#options = options;
-    this.recycle = driver.recycle === undefined ? undefined : (chunk) => this.#recycle(chunk);
-    this.readInto = driver.readInto === undefined ? undefined : (into) => this.#readInto(into);
     driver.attach(this);
   }
 
@@ -309,7 +312,7 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   writable(): void {
-    if (this.detached || this.#inflight !== undefined) return;
+    if (this.detached || this.#rare?.inflight !== undefined) return;
     this.busy = false;
     this.#flush();
   }
@@ -419,7 +422,10 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   /** Present only where the driver reads into memory it is given (pull mode). */
-  readonly readInto: ((into: Uint8Array) => void) | undefined;
+  get readInto(): ((into: Uint8Array) => void) | undefined {
+    if (this.#driver.readInto === undefined) return undefined;
+    return (this.#rareState().readInto ??= (into) => this.#readInto(into));
+  }
 
   #readInto(into: Uint8Array): void {
     // Closing or closed: the close report settles the request. Lingering reads on its own, discarding.
@@ -436,7 +442,10 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   /** Present only where the driver reuses read memory (borrowed chunks). */
-  readonly recycle: ((chunk: Uint8Array) => void) | undefined;
+  get recycle(): ((chunk: Uint8Array) => void) | undefined {
+    if (this.#driver.recycle === undefined) return undefined;
+    return (this.#rareState().recycle ??= (chunk) => this.#recycle(chunk));
+  }
 
   #recycle(chunk: Uint8Array): void {
     // A write still queued may point into this read buffer: reusing it would corrupt the write.
@@ -562,11 +571,11 @@ class KernelSocket implements RawSocket, DriverSink {
   /** Follows an asynchronous driver write; a partial one is re-issued with the rest. */
   #await(chunk: Uint8Array, writes: number, taken: Promise<number>): void {
     this.busy = true;
-    this.#inflight = chunk;
-    this.#inflightWrites = writes;
+    const rare = this.#rareState();
+    rare.inflight = chunk;
     taken.then(
       (n) => {
-        if (this.#inflight !== chunk) return; // dropped by destroy()
+        if (rare.inflight !== chunk) return; // dropped by destroy()
         this.#pending -= n;
         if (n < chunk.length) {
           const rest = chunk.subarray(n);
@@ -574,20 +583,20 @@ class KernelSocket implements RawSocket, DriverSink {
           if (typeof more !== "number") return this.#await(rest, writes, more);
           this.#pending -= more;
           if (more < rest.length) {
-            this.#inflight = undefined;
+            rare.inflight = undefined;
             this.#unshift(rest.subarray(more));
             this.#pendingWrites -= writes - 1;
             return; // still busy: the driver owes writable()
           }
         }
-        this.#inflight = undefined;
+        rare.inflight = undefined;
         this.#pendingWrites -= writes;
         this.busy = false;
         this.#flush();
       },
       (error: unknown) => {
-        if (this.#inflight !== chunk) return;
-        this.#inflight = undefined;
+        if (rare.inflight !== chunk) return;
+        rare.inflight = undefined;
         this.destroy(this.#driver.writeError?.(error) ?? toNetError(error));
       },
     );
@@ -668,7 +677,7 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#head = 0;
     this.#pending = 0;
     this.#pendingWrites = 0;
-    this.#inflight = undefined;
+    if (this.#rare !== undefined) this.#rare.inflight = undefined;
     this.busy = false;
     this.needDrain = false;
     const waiters = this.#rare?.flushWaiters;
@@ -679,7 +688,7 @@ class KernelSocket implements RawSocket, DriverSink {
 
   /** True if a queued or in-flight write still refers to `buffer`. */
   #holds(buffer: ArrayBufferLike): boolean {
-    if (this.#inflight?.buffer === buffer) return true;
+    if (this.#rare?.inflight?.buffer === buffer) return true;
     const queue = this.#queue;
     if (queue.length - this.#head > RECYCLE_SCAN) return true;
     for (let i = this.#head; i < queue.length; i++) if (queue[i]!.buffer === buffer) return true;
