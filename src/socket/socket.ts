@@ -134,8 +134,7 @@ class RareState {
   unsent: UnsentWrites | undefined = undefined;
   /** The chunk an asynchronous driver write holds (only drivers whose writes are promises). */
   inflight: Uint8Array | undefined = undefined;
-  /** The bound `readInto` and `recycle`, made when first read: only pull-mode and borrowing receivers ask. */
-  readInto: ((into: Uint8Array) => void) | undefined = undefined;
+  /** The bound `recycle`, made when first asked for: only connections that borrow chunks ask. */
   recycle: ((chunk: Uint8Array) => void) | undefined = undefined;
 }
 
@@ -152,7 +151,7 @@ class KernelSocket implements RawSocket, DriverSink {
   /** write() calls whose bytes are not all taken yet (for loss reports). */
   #pendingWrites = 0;
   /**
-   * State of closing, failing, STARTTLS, asynchronous writes and the bound readInto/recycle, made on first use:
+   * State of closing, failing, STARTTLS, asynchronous writes and the bound recycle, made on first use:
    * an idle socket needs none of it, and eleven fields fit JavaScriptCore's 112-byte size class (fifteen took 160).
    */
   #rare: RareState | undefined;
@@ -421,11 +420,18 @@ class KernelSocket implements RawSocket, DriverSink {
     return (this.#flags & (RELEASED | DETACHED)) !== 0;
   }
 
-  /** Present only where the driver reads into memory it is given (pull mode). */
+  /**
+   * Present only where the driver reads into memory it is given (pull mode). One function shared by every
+   * socket, called as a method (`raw.readInto(into)`): receivers test for it on every read, and a bound
+   * function per socket would cost a field or an allocation there.
+   */
   get readInto(): ((into: Uint8Array) => void) | undefined {
-    if (this.#driver.readInto === undefined) return undefined;
-    return (this.#rareState().readInto ??= (into) => this.#readInto(into));
+    return this.#driver.readInto === undefined ? undefined : KernelSocket.#readIntoMethod;
   }
+
+  static readonly #readIntoMethod = function (this: KernelSocket, into: Uint8Array): void {
+    this.#readInto(into);
+  };
 
   #readInto(into: Uint8Array): void {
     // Closing or closed: the close report settles the request. Lingering reads on its own, discarding.
