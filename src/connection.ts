@@ -97,7 +97,9 @@ function settingsOf(options: ConnectionOptions): ConnectionSettings {
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const { serverName, capabilities } = options;
   let settings: ConnectionSettings | undefined;
-  for (const known of recentSettings) {
+  // An index, not for-of: an iterator per connection where the optimiser does not remove it.
+  for (let i = 0; i < recentSettings.length; i++) {
+    const known = recentSettings[i]!;
     if (known.allowHalfOpen === allowHalfOpen && known.borrowedChunks === borrowedChunks && known.maxBufferedBytes === maxBufferedBytes && known.serverName === serverName && known.capabilities === capabilities) {
       settings = known;
       break;
