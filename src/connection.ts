@@ -422,7 +422,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** Resolves when the connection is gone, with its error if it failed. Never rejects. */
   get closed(): Promise<NetError | undefined> {
     const rare = this.#rareState();
-    return (rare.closed ??= (this.#flags & CLOSED) !== 0 ? Promise.resolve(rare.closeResult) : new Promise((resolve) => (rare.resolveClosed = resolve)));
+    if (rare.closed !== undefined) return rare.closed;
+    if ((this.#flags & CLOSED) !== 0) return (rare.closed = Promise.resolve(rare.closeResult));
+    // No executor closure: one fewer function and scope per connection that asks.
+    const { promise, resolve } = withResolvers<NetError | undefined>();
+    rare.resolveClosed = resolve;
+    return (rare.closed = promise);
   }
 
   #rareState(): RareState {
