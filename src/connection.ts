@@ -97,7 +97,9 @@ function settingsOf(options: ConnectionOptions): ConnectionSettings {
   const maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const { serverName, capabilities } = options;
   let settings: ConnectionSettings | undefined;
-  for (const known of recentSettings) {
+  // An index, not for-of: an iterator per connection where the optimiser does not remove it.
+  for (let i = 0; i < recentSettings.length; i++) {
+    const known = recentSettings[i]!;
     if (known.allowHalfOpen === allowHalfOpen && known.borrowedChunks === borrowedChunks && known.maxBufferedBytes === maxBufferedBytes && known.serverName === serverName && known.capabilities === capabilities) {
       settings = known;
       break;
@@ -128,6 +130,14 @@ class RareState {
   rejectDrain: ((e: NetError) => void) | undefined = undefined;
   readable: ReadableStream<Uint8Array> | undefined = undefined;
   writable: WritableStream<Uint8Array> | undefined = undefined;
+  /** Why reads fail: the connection's error, or the upgrade's. */
+  readError: NetError | undefined = undefined;
+  /** What write() returns while the send buffer is past its high-water mark. */
+  drain: Promise<void> | undefined = undefined;
+  /** Set in borrowed mode: the raw socket takes chunks back once the reader has moved on. */
+  recycle: ((chunk: Uint8Array) => void) | undefined = undefined;
+  /** The chunk the reader holds in borrowed mode; handed back at the next step. */
+  lent: Uint8Array | undefined = undefined;
 }
 
 /** What forEach() calls with each chunk. */
@@ -292,7 +302,10 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   readonly #label: string;
   /** The options, shared by every connection made with equal ones. */
   readonly #settings: ConnectionSettings;
-  /** What few connections need (an upgrade, `closed`, backpressure, streams), made on first use. */
+  /**
+   * What few connections need (an upgrade, `closed`, backpressure, a failure, borrowed chunks, streams), made on
+   * first use: twelve fields fit JavaScriptCore's 112-byte size class, sixteen took 160.
+   */
   #rare: RareState | undefined;
   #closeWatcher: CloseWatcher | undefined;
 
@@ -322,11 +335,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** The yes/no states (UPGRADING, PAUSED, EOF, ...), as bits of one number: a field each cost every connection 8 bytes. */
   #flags = 0;
 
-  /** Set in borrowed mode: the raw socket takes chunks back once the reader has moved on. */
-  readonly #recycle: ((chunk: Uint8Array) => void) | undefined;
-  /** The chunk the reader holds in borrowed mode; handed back at the next step. */
-  #lent: Uint8Array | undefined;
-  #readError: NetError | undefined;
   /**
    * The pending read's resolver (iteration, read(into), or a running forEach()). Only the resolver: a failure resolves
    * it with a rejected promise, which rejects the read all the same, and an idle reader then holds one function fewer (~56 bytes).
@@ -350,7 +358,6 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     return typeof reader === "function" ? reader : undefined;
   }
 
-  #drain: Promise<void> | undefined;
   #bytesRead = 0;
   #bytesWritten = 0;
 
@@ -362,7 +369,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     this.#raw = raw;
     this.#label = label;
     this.#settings = settingsOf(options);
-    this.#recycle = this.#settings.borrowedChunks ? raw.recycle : undefined;
+    const recycle = this.#settings.borrowedChunks ? raw.recycle : undefined;
+    if (recycle !== undefined) this.#rareState().recycle = recycle;
     // Addresses are not read here: most connections never ask, and the socket keeps them past close.
     raw.start(new Connection.#Handlers(this));
   }
@@ -414,7 +422,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   /** Resolves when the connection is gone, with its error if it failed. Never rejects. */
   get closed(): Promise<NetError | undefined> {
     const rare = this.#rareState();
-    return (rare.closed ??= (this.#flags & CLOSED) !== 0 ? Promise.resolve(rare.closeResult) : new Promise((resolve) => (rare.resolveClosed = resolve)));
+    if (rare.closed !== undefined) return rare.closed;
+    if ((this.#flags & CLOSED) !== 0) return (rare.closed = Promise.resolve(rare.closeResult));
+    // No executor closure: one fewer function and scope per connection that asks.
+    const { promise, resolve } = withResolvers<NetError | undefined>();
+    rare.resolveClosed = resolve;
+    return (rare.closed = promise);
   }
 
   #rareState(): RareState {
@@ -510,12 +523,12 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return quietReject(
         (this.#flags & UPGRADING) !== 0
           ? this.#upgradedError()
-          : new NetError("ERR_SOCKET_CLOSED", "write after the connection was closed or ended", { address: this.#label, cause: this.#readError }),
+          : new NetError("ERR_SOCKET_CLOSED", "write after the connection was closed or ended", { address: this.#label, cause: this.#rare?.readError }),
       );
     }
     const bytes = typeof data === "string" ? encoder.encode(data) : data;
     // Only a writer that ignored backpressure can be past the cap, so the check waits for a pending drain.
-    if (this.#drain !== undefined && this.#raw.bufferedAmount >= this.#settings.maxBufferedBytes) {
+    if (this.#rare?.drain !== undefined && this.#raw.bufferedAmount >= this.#settings.maxBufferedBytes) {
       return quietReject(
         new NetError("ERR_BUFFER_FULL", `write refused: ${this.#raw.bufferedAmount} bytes already buffered (maxBufferedBytes ${this.#settings.maxBufferedBytes}); await write() before writing more`, {
           address: this.#label,
@@ -523,13 +536,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       );
     }
     this.#bytesWritten += bytes.length;
-    if (this.#raw.write(bytes)) return this.#drain ?? RESOLVED;
-    return (this.#drain ??= this.#newDrain());
+    if (this.#raw.write(bytes)) return this.#rare?.drain ?? RESOLVED;
+    const rare = this.#rareState();
+    return (rare.drain ??= this.#newDrain(rare));
   }
 
-  #newDrain(): Promise<void> {
+  #newDrain(rare: RareState): Promise<void> {
     const p = new Promise<void>((resolve, reject) => {
-      const rare = this.#rareState();
       rare.resolveDrain = resolve;
       rare.rejectDrain = reject;
     });
@@ -645,7 +658,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
     // Reads on this object now end with the "upgraded" error; the new connection owns the socket.
     this.#flags |= EOF;
-    this.#readError = this.#upgradedError();
+    this.#rareState().readError = this.#upgradedError();
     this.#settleWaiter();
     const next = new Connection(upgraded, this.#label, this.#settings);
     this.#rareState().upgradedTo = next;
@@ -726,13 +739,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       return quietReject(new NetError("ERR_INVALID_OPTION", `read() takes a non-empty Uint8Array to fill, got ${into instanceof Uint8Array ? "an empty one" : String(into)}`));
     }
     if (this.#resolveRead) return quietReject(this.#alreadyReading());
-    if (this.#recycle) this.#giveBack();
+    if (this.#rare?.recycle) this.#giveBack();
     this.#flags |= READING;
     if (this.#queuedBytes > 0) {
       const n = this.#copyQueued(into);
       if (n > 0) return Promise.resolve(n);
     }
-    if (this.#readError) return Promise.reject(this.#readError);
+    if (this.#rare?.readError) return Promise.reject(this.#rare?.readError);
     if ((this.#flags & EOF) !== 0) {
       this.#closeAfterEof();
       return Promise.resolve(null);
@@ -783,7 +796,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   forEach(fn: (chunk: Uint8Array) => void | PromiseLike<void>): Promise<void> {
     if (typeof fn !== "function") return Promise.reject(new TypeError(`forEach() takes a function, got ${typeof fn}`));
     if (this.#resolveRead) return Promise.reject(this.#alreadyReading());
-    if (this.#recycle) this.#giveBack();
+    if (this.#rare?.recycle) this.#giveBack();
     this.#flags |= READING;
     this.#reader = fn;
     const { promise, resolve } = withResolvers<void>();
@@ -805,7 +818,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         if ((this.#flags & WAITING) !== 0 || this.#consumer !== fn) return;
       }
     }
-    if (this.#readError !== undefined || (this.#flags & EOF) !== 0) this.#finishForEach();
+    if (this.#rare?.readError !== undefined || (this.#flags & EOF) !== 0) this.#finishForEach();
     // In pull mode (after read(into)) too: forEach wants chunks pushed.
     else if ((this.#flags & PAUSED) === 0) this.#raw.resume();
   }
@@ -816,19 +829,19 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     try {
       result = fn(chunk);
     } catch (error) {
-      this.#recycle?.(chunk);
+      this.#rare?.recycle?.(chunk);
       if (this.#consumer === fn) this.#stopForEach(error);
       return;
     }
     if (result === undefined || result === null || typeof result.then !== "function") {
-      this.#recycle?.(chunk);
+      this.#rare?.recycle?.(chunk);
       return;
     }
     // `fn` closed the connection itself and forEach() has settled: nothing waits for this promise. The chunk is
     // left to the collector rather than given back while `fn` may still use it.
     if (this.#consumer !== fn) return;
     this.#flags |= WAITING;
-    if (this.#recycle) this.#lent = chunk;
+    if (this.#rare?.recycle) this.#rare.lent = chunk;
     this.#raw.pause();
     try {
       // Closures per wait, not per forEach(): an idle forEach() keeps none. The promise `fn` made costs more anyway.
@@ -846,13 +859,13 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   #afterWait(): void {
     if ((this.#flags & WAITING) === 0) return;
     this.#flags &= ~WAITING;
-    if (this.#recycle) this.#giveBack();
+    if (this.#rare?.recycle) this.#giveBack();
     this.#feed(this.#consumer!);
   }
 
   /** `fn` threw or its promise rejected: reading stops, the connection stays open, forEach() rejects with `error`. */
   #stopForEach(error: unknown): void {
-    if (this.#recycle) this.#giveBack();
+    if (this.#rare?.recycle) this.#giveBack();
     const settle = this.#resolveRead as (r: Promise<never>) => void;
     this.#resolveRead = this.#reader = undefined;
     this.#forEachSettling();
@@ -868,7 +881,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     const settle = this.#resolveRead as (r: undefined | Promise<never>) => void;
     this.#resolveRead = this.#reader = undefined;
     this.#forEachSettling();
-    const error = this.#readError;
+    const error = this.#rare?.readError;
     if (error !== undefined) settle(quietReject(error));
     else {
       this.#closeAfterEof();
@@ -896,7 +909,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
         into.set(head, n);
         n += head.length;
         chunks.shift();
-        this.#recycle?.(head);
+        this.#rare?.recycle?.(head);
       } else {
         into.set(head.subarray(0, room), n);
         chunks[0] = head.subarray(room);
@@ -926,7 +939,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
           const result = await this.#next();
           if (result.done) controller.close();
           // A stream consumer may keep chunks: in borrowed mode it gets copies.
-          else controller.enqueue(this.#recycle ? result.value.slice() : result.value);
+          else controller.enqueue(this.#rare?.recycle ? result.value.slice() : result.value);
         },
         cancel: () => this.destroy(),
       },
@@ -945,29 +958,30 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
 
   /** True when iteration lends chunks (borrowed mode on a runtime that reuses read memory). */
   get borrowedChunks(): boolean {
-    return this.#recycle !== undefined;
+    return this.#rare?.recycle !== undefined;
   }
 
   #giveBack(): void {
-    const lent = this.#lent;
+    const rare = this.#rare;
+    const lent = rare?.lent;
     if (lent === undefined) return;
-    this.#lent = undefined;
-    this.#recycle!(lent);
+    rare!.lent = undefined;
+    rare!.recycle!(lent);
   }
 
   #next(): Promise<IteratorResult<Uint8Array>> {
     // Before the queue: chunks waiting for forEach()'s promise are its own.
     if (this.#consumer) return quietReject(this.#alreadyReading());
-    if (this.#recycle) this.#giveBack();
+    if (this.#rare?.recycle) this.#giveBack();
     const chunks = this.#chunks;
     if (chunks !== undefined && chunks.length > 0) {
       const value = chunks.shift()!;
-      if (this.#recycle) this.#lent = value;
+      if (this.#rare?.recycle) this.#rare.lent = value;
       this.#queuedBytes -= value.length;
       if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && (this.#flags & PAUSED) === 0 && (this.#flags & EOF) === 0) this.#raw.resume();
       return Promise.resolve({ value, done: false });
     }
-    if (this.#readError) return Promise.reject(this.#readError);
+    if (this.#rare?.readError) return Promise.reject(this.#rare?.readError);
     if ((this.#flags & EOF) !== 0) {
       this.#closeAfterEof();
       return Promise.resolve(DONE);
@@ -986,7 +1000,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       const reader = this.#reader;
       if (reader === undefined) {
         this.#resolveRead = undefined;
-        if (this.#recycle) this.#lent = chunk;
+        if (this.#rare?.recycle) this.#rare.lent = chunk;
         (resolve as (r: IteratorResult<Uint8Array>) => void)({ value: chunk, done: false });
         return;
       }
@@ -1011,7 +1025,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     if (chunk.buffer === into.buffer && chunk.byteOffset === into.byteOffset) return chunk.length;
     if (chunk.length <= into.length) {
       into.set(chunk);
-      this.#recycle?.(chunk);
+      this.#rare?.recycle?.(chunk);
       return chunk.length;
     }
     into.set(chunk.subarray(0, into.length));
@@ -1040,21 +1054,25 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
   }
 
   #onDrain(): void {
-    this.#drain = undefined;
     const rare = this.#rare;
     const resolve = rare?.resolveDrain;
-    if (rare !== undefined) rare.resolveDrain = rare.rejectDrain = undefined;
+    if (rare !== undefined) {
+      rare.drain = undefined;
+      rare.resolveDrain = rare.rejectDrain = undefined;
+    }
     resolve?.();
   }
 
   #onClose(error: NetError | undefined): void {
     this.#flags |= CLOSED | WRITE_CLOSED | EOF;
-    if (error) this.#readError = error;
+    if (error) this.#rareState().readError = error;
     this.#settleWaiter();
-    this.#drain = undefined;
     const rare = this.#rare;
     const reject = rare?.rejectDrain;
-    if (rare !== undefined) rare.resolveDrain = rare.rejectDrain = undefined;
+    if (rare !== undefined) {
+      rare.drain = undefined;
+      rare.resolveDrain = rare.rejectDrain = undefined;
+    }
     reject?.(error ?? new NetError("ERR_SOCKET_CLOSED", "connection closed before buffered data was flushed", { address: this.#label }));
     this.#settleClosed(error);
   }
@@ -1083,7 +1101,7 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
     }
     const into = this.#reader;
     this.#resolveRead = this.#reader = undefined;
-    if (this.#readError) resolve(quietReject(this.#readError));
+    if (this.#rare?.readError) resolve(quietReject(this.#rare?.readError));
     else {
       this.#closeAfterEof();
       if (into === undefined) (resolve as (r: IteratorResult<Uint8Array>) => void)(DONE);

@@ -92,7 +92,8 @@ export interface RawSocket {
    * first instead, as ordinary chunks. One call asks for one chunk; reading
    * then stays paused until the next call or `resume()`, which returns to
    * push mode. Present only where the runtime reads into the caller's memory;
-   * elsewhere the receiver copies from pushed chunks.
+   * elsewhere the receiver copies from pushed chunks. Called as a method
+   * (`raw.readInto(into)`): the kernel shares one function among its sockets.
    */
   readonly readInto?: ((into: Uint8Array) => void) | undefined;
   /** `initialDelay` in ms; adapters that cannot set the delay use the system default. */

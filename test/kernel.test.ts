@@ -153,6 +153,40 @@ describe("kernel: delivery before and after start", () => {
     expect(events.closeError).toBeInstanceOf(NetError);
   });
 
+  it("replays each socket's early events to that socket's handlers, in order, when many sockets start at once", async () => {
+    // The replays of many sockets are queued together: each must reach its own handlers, whatever else runs meanwhile.
+    const sockets = Array.from({ length: 40 }, (_, i) => {
+      const { raw, driver } = open();
+      driver.receive(`s${i}a `);
+      driver.receive(`s${i}b`);
+      if (i % 2 === 0) driver.peerEnd();
+      if (i % 4 === 0) driver.reportClosed();
+      return { raw, events: new Events(), i };
+    });
+    const order: number[] = [];
+    for (const { raw, events, i } of sockets) {
+      raw.start({
+        onData: (chunk) => {
+          if (!order.includes(i)) order.push(i);
+          events.onData(chunk);
+        },
+        onEnd: () => events.onEnd(),
+        onDrain: () => events.onDrain(),
+        onClose: (error) => events.onClose(error),
+      });
+      // Promise work of other code between two starts: it must not shift the sockets' replays.
+      void Promise.resolve().then(() => undefined);
+    }
+    await settle();
+    // In the order they were queued: a socket whose driver closed before start() was queued then, the others at start().
+    const closedEarly = sockets.filter(({ i }) => i % 4 === 0).map(({ i }) => i);
+    expect(order).toEqual([...closedEarly, ...sockets.filter(({ i }) => i % 4 !== 0).map(({ i }) => i)]);
+    for (const { events, i } of sockets) {
+      const tail = i % 4 === 0 ? ["end", "close"] : i % 2 === 0 ? ["end"] : [];
+      expect(events.merged()).toEqual([`data:s${i}a s${i}b`, ...tail]);
+    }
+  });
+
   it("delivers an EOF that arrived before start() even with no data", async () => {
     const { raw, driver } = open();
     driver.peerEnd();

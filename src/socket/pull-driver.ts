@@ -375,10 +375,21 @@ export class PullDriver<S extends PullSocket = PullSocket> implements SocketDriv
       pending++;
       this.#loopEnded = settled;
     }
-    for (const op of [this.#pulling, this.#lastWrite, this.handshake]) {
-      if (op === undefined) continue;
+    // Each by name, not a loop over an array of them: no array and iterator per socket.
+    const pulling = this.#pulling;
+    const lastWrite = this.#lastWrite;
+    const handshake = this.handshake;
+    if (pulling !== undefined) {
       pending++;
-      op.then(settled, settled);
+      pulling.then(settled, settled);
+    }
+    if (lastWrite !== undefined) {
+      pending++;
+      lastWrite.then(settled, settled);
+    }
+    if (handshake !== undefined) {
+      pending++;
+      handshake.then(settled, settled);
     }
     // Never from within the release itself: the kernel expects `closed` after it.
     if (pending === 0) {

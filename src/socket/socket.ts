@@ -40,6 +40,8 @@ const HOLD_LIMIT = 128 * 1024;
 const COMPACT_AT = 1024;
 /** Borrowed read buffers are checked against at most this many queued writes before being recycled. */
 const RECYCLE_SCAN = 16;
+/** Slots of the pump queue kept between bursts of closes; a larger store is let go once it empties. */
+const MAX_KEPT_PUMP_SLOTS = 1024;
 /** The queue of a socket that has not queued a write yet: most sockets never do. Replaced, never modified. */
 const NO_WRITES: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
 
@@ -132,6 +134,10 @@ class RareState {
   closeTimeout: number = DEFAULT_CLOSE_TIMEOUT;
   closeError: NetError | undefined = undefined;
   unsent: UnsentWrites | undefined = undefined;
+  /** The chunk an asynchronous driver write holds (only drivers whose writes are promises). */
+  inflight: Uint8Array | undefined = undefined;
+  /** The bound `recycle`, made when first asked for: only connections that borrow chunks ask. */
+  recycle: ((chunk: Uint8Array) => void) | undefined = undefined;
 }
 
 class KernelSocket implements RawSocket, DriverSink {
@@ -146,10 +152,10 @@ class KernelSocket implements RawSocket, DriverSink {
   #pending = 0;
   /** write() calls whose bytes are not all taken yet (for loss reports). */
   #pendingWrites = 0;
-  /** The chunk an async driver write holds, and the writes it carries. */
-  #inflight: Uint8Array | undefined;
-  #inflightWrites = 0;
-  /** State of closing, failing and STARTTLS, made on first use: an idle socket needs none of it. */
+  /**
+   * State of closing, failing, STARTTLS, asynchronous writes and the bound recycle, made on first use:
+   * an idle socket needs none of it, and eleven fields fit JavaScriptCore's 112-byte size class (fifteen took 160).
+   */
   #rare: RareState | undefined;
 
   // ---- delivery ----
@@ -223,8 +229,6 @@ class KernelSocket implements RawSocket, DriverSink {
   constructor(driver: SocketDriver, options: KernelOptions | undefined) {
     this.#driver = driver;
     this.#options = options;
-    this.recycle = driver.recycle === undefined ? undefined : (chunk) => this.#recycle(chunk);
-    this.readInto = driver.readInto === undefined ? undefined : (into) => this.#readInto(into);
     driver.attach(this);
   }
 
@@ -309,7 +313,7 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   writable(): void {
-    if (this.detached || this.#inflight !== undefined) return;
+    if (this.detached || this.#rare?.inflight !== undefined) return;
     this.busy = false;
     this.#flush();
   }
@@ -377,14 +381,14 @@ class KernelSocket implements RawSocket, DriverSink {
     this.writeShut = true;
     this.closeRequested = true;
     const ms = timeout ?? this.#options?.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
-    const rare = this.#rareState();
-    rare.closeTimeout = ms;
+    // The default is RareState's own: a close that releases at once (the peer ended first) then makes none.
+    if (ms !== DEFAULT_CLOSE_TIMEOUT) this.#rareState().closeTimeout = ms;
     // After end() the FIN may be out already: go straight to lingering.
     if (this.shutdownDone) this.#afterShutdown();
     else this.#afterWrite();
     // Bytes still to flush, or a FIN still on its way: that wait is bounded here. A close that reached the
     // linger (or the release) at once needs no close timer: the linger timer keeps this bound too.
-    if (ms !== Infinity && !this.released && !this.lingering) rare.closeTimer = SharedTimeouts.of(this.#clock).set(ms, KernelSocket.#closeTimedOut, this);
+    if (ms !== Infinity && !this.released && !this.lingering) this.#rareState().closeTimer = SharedTimeouts.of(this.#clock).set(ms, KernelSocket.#closeTimedOut, this);
   }
 
   destroy(error?: NetError): void {
@@ -418,8 +422,18 @@ class KernelSocket implements RawSocket, DriverSink {
     return (this.#flags & (RELEASED | DETACHED)) !== 0;
   }
 
-  /** Present only where the driver reads into memory it is given (pull mode). */
-  readonly readInto: ((into: Uint8Array) => void) | undefined;
+  /**
+   * Present only where the driver reads into memory it is given (pull mode). One function shared by every
+   * socket, called as a method (`raw.readInto(into)`): receivers test for it on every read, and a bound
+   * function per socket would cost a field or an allocation there.
+   */
+  get readInto(): ((into: Uint8Array) => void) | undefined {
+    return this.#driver.readInto === undefined ? undefined : KernelSocket.#readIntoMethod;
+  }
+
+  static readonly #readIntoMethod = function (this: KernelSocket, into: Uint8Array): void {
+    this.#readInto(into);
+  };
 
   #readInto(into: Uint8Array): void {
     // Closing or closed: the close report settles the request. Lingering reads on its own, discarding.
@@ -436,7 +450,10 @@ class KernelSocket implements RawSocket, DriverSink {
   }
 
   /** Present only where the driver reuses read memory (borrowed chunks). */
-  readonly recycle: ((chunk: Uint8Array) => void) | undefined;
+  get recycle(): ((chunk: Uint8Array) => void) | undefined {
+    if (this.#driver.recycle === undefined) return undefined;
+    return (this.#rareState().recycle ??= (chunk) => this.#recycle(chunk));
+  }
 
   #recycle(chunk: Uint8Array): void {
     // A write still queued may point into this read buffer: reusing it would corrupt the write.
@@ -562,11 +579,11 @@ class KernelSocket implements RawSocket, DriverSink {
   /** Follows an asynchronous driver write; a partial one is re-issued with the rest. */
   #await(chunk: Uint8Array, writes: number, taken: Promise<number>): void {
     this.busy = true;
-    this.#inflight = chunk;
-    this.#inflightWrites = writes;
+    const rare = this.#rareState();
+    rare.inflight = chunk;
     taken.then(
       (n) => {
-        if (this.#inflight !== chunk) return; // dropped by destroy()
+        if (rare.inflight !== chunk) return; // dropped by destroy()
         this.#pending -= n;
         if (n < chunk.length) {
           const rest = chunk.subarray(n);
@@ -574,20 +591,20 @@ class KernelSocket implements RawSocket, DriverSink {
           if (typeof more !== "number") return this.#await(rest, writes, more);
           this.#pending -= more;
           if (more < rest.length) {
-            this.#inflight = undefined;
+            rare.inflight = undefined;
             this.#unshift(rest.subarray(more));
             this.#pendingWrites -= writes - 1;
             return; // still busy: the driver owes writable()
           }
         }
-        this.#inflight = undefined;
+        rare.inflight = undefined;
         this.#pendingWrites -= writes;
         this.busy = false;
         this.#flush();
       },
       (error: unknown) => {
-        if (this.#inflight !== chunk) return;
-        this.#inflight = undefined;
+        if (rare.inflight !== chunk) return;
+        rare.inflight = undefined;
         this.destroy(this.#driver.writeError?.(error) ?? toNetError(error));
       },
     );
@@ -668,7 +685,7 @@ class KernelSocket implements RawSocket, DriverSink {
     this.#head = 0;
     this.#pending = 0;
     this.#pendingWrites = 0;
-    this.#inflight = undefined;
+    if (this.#rare !== undefined) this.#rare.inflight = undefined;
     this.busy = false;
     this.needDrain = false;
     const waiters = this.#rare?.flushWaiters;
@@ -679,7 +696,7 @@ class KernelSocket implements RawSocket, DriverSink {
 
   /** True if a queued or in-flight write still refers to `buffer`. */
   #holds(buffer: ArrayBufferLike): boolean {
-    if (this.#inflight?.buffer === buffer) return true;
+    if (this.#rare?.inflight?.buffer === buffer) return true;
     const queue = this.#queue;
     if (queue.length - this.#head > RECYCLE_SCAN) return true;
     for (let i = this.#head; i < queue.length; i++) if (queue[i]!.buffer === buffer) return true;
@@ -719,7 +736,30 @@ class KernelSocket implements RawSocket, DriverSink {
   #schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => this.#pump());
+    KernelSocket.#toPump[KernelSocket.#toPumpTail++] = this;
+    queueMicrotask(KernelSocket.#pumpNext);
+  }
+
+  /**
+   * Sockets whose #pump is due, in the order their microtasks were queued: each microtask pumps the oldest, so
+   * order (and, where the runtime carries one, the async context of each schedule) is as with a closure per
+   * schedule, which cost every close ~110 bytes on V8. Empty after every microtask checkpoint; its slots are
+   * reused (emptying the array would free its store, and the next schedule allocate one again).
+   */
+  static readonly #toPump: (KernelSocket | undefined)[] = [];
+  static #toPumpHead = 0;
+  static #toPumpTail = 0;
+
+  static #pumpNext(this: void): void {
+    const queue = KernelSocket.#toPump;
+    const socket = queue[KernelSocket.#toPumpHead]!;
+    queue[KernelSocket.#toPumpHead++] = undefined;
+    if (KernelSocket.#toPumpHead === KernelSocket.#toPumpTail) {
+      KernelSocket.#toPumpHead = KernelSocket.#toPumpTail = 0;
+      // A burst's store is not kept for good.
+      if (queue.length > MAX_KEPT_PUMP_SLOTS) queue.length = 0;
+    }
+    socket.#pump();
   }
 
   /** Delivers what was held, then EOF, then close, stopping whenever the receiver pauses. */

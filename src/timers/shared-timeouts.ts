@@ -30,7 +30,6 @@ export interface SharedTimeout {
 class Entry implements SharedTimeout {
   prev: Entry | undefined;
   next: Entry | undefined;
-  done = false;
   readonly line: Line;
   readonly at: number;
   readonly fire: (target: never) => void;
@@ -40,6 +39,11 @@ class Entry implements SharedTimeout {
     this.at = at;
     this.fire = fire;
     this.target = target;
+  }
+
+  /** Pending means linked into its line (a field for it would cost every connection's timeouts 8 bytes each). */
+  get done(): boolean {
+    return this.prev === undefined && this.line.head !== this;
   }
 }
 
@@ -107,7 +111,6 @@ export class SharedTimeouts {
   clear(timeout: SharedTimeout): void {
     const entry = timeout as Entry;
     if (entry.done) return;
-    entry.done = true;
     const line = entry.line;
     this.#unlink(line, entry);
     // A timer that cannot be left behind harmlessly goes with the last entry.
@@ -123,7 +126,6 @@ export class SharedTimeouts {
     const now = this.#clock.now();
     for (let entry = line.head; entry !== undefined && entry.at <= now; entry = line.head) {
       this.#unlink(line, entry);
-      entry.done = true;
       entry.fire(entry.target as never);
     }
     // Set again by an expiry: armed already.
