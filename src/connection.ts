@@ -745,7 +745,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       const n = this.#copyQueued(into);
       if (n > 0) return Promise.resolve(n);
     }
-    if (this.#rare?.readError) return Promise.reject(this.#rare?.readError);
+    const readError = this.#rare?.readError;
+    if (readError !== undefined) return Promise.reject(readError);
     if ((this.#flags & EOF) !== 0) {
       this.#closeAfterEof();
       return Promise.resolve(null);
@@ -784,13 +785,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
    * @example
    * ```ts
    * import { listen } from "wireline";
-   * await listen({ port: 7000 }, async (conn) => {
-   *   let bytes = 0;
-   *   await conn.forEach((chunk) => {
-   *     bytes += chunk.length;
-   *   });
-   *   console.log(`peer closed after ${bytes} bytes`);
-   * });
+   * // Returned, not awaited inside an async handler: the server then holds no reaction on it while idle.
+   * await listen({ port: 7000 }, (conn) => conn.forEach((chunk) => conn.write(chunk)));
    * ```
    */
   forEach(fn: (chunk: Uint8Array) => void | PromiseLike<void>): Promise<void> {
@@ -981,7 +977,8 @@ export class Connection implements AsyncIterable<Uint8Array>, AsyncDisposable {
       if (this.#queuedBytes < READ_HIGH_WATER_MARK / 2 && (this.#flags & PAUSED) === 0 && (this.#flags & EOF) === 0) this.#raw.resume();
       return Promise.resolve({ value, done: false });
     }
-    if (this.#rare?.readError) return Promise.reject(this.#rare?.readError);
+    const readError = this.#rare?.readError;
+    if (readError !== undefined) return Promise.reject(readError);
     if ((this.#flags & EOF) !== 0) {
       this.#closeAfterEof();
       return Promise.resolve(DONE);
